@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# What CI checks, in order: formatting, lints, the test suite (the README's test command), and a
+# short fuzz smoke over every cargo-fuzz target. Budget: under 30 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test (the README's test command)"
+cargo test --workspace --locked
+
+if [ -d fuzz/fuzz_targets ]; then
+    step "fuzz smoke"
+    bash ci/fuzz-smoke.sh
+fi
+step "done"

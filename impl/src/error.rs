@@ -1,0 +1,48 @@
+//! The one error type of the engine: what the world does to us (I/O failures, corrupt bytes, a
+//! database held by another process, bad arguments). Our own bugs are assertions, not errors.
+//!
+//! Invariant: every variant says what and where (path, byte offset) so an operator can act on it.
+
+use std::path::PathBuf;
+
+/// Everything a kvstore operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The filesystem failed `op` on `path`.
+    #[error("I/O error during {op} on {}: {source}", path.display())]
+    Io {
+        /// The operation that failed, e.g. "append" or "sync_data".
+        op: &'static str,
+        /// The file or directory it was applied to.
+        path: PathBuf,
+        /// What the filesystem said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bytes on disk are not what the format allows; nothing was returned from them.
+    #[error("corruption in {} at byte {offset}: {what}", file.display())]
+    Corruption {
+        /// The file holding the bad bytes.
+        file: PathBuf,
+        /// Byte offset in that file where the bad structure starts.
+        offset: u64,
+        /// What is wrong, naming the structure and field.
+        what: String,
+    },
+    /// Another handle (this process or another) holds the database directory's lock.
+    #[error("database at {} is locked by another handle", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The caller passed an argument the engine rejects (too long a key, an empty batch...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The database was closed, or refuses writes after a fatal I/O error until it is reopened.
+    #[error("database is closed")]
+    Closed,
+}
+
+/// Shorthand used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,36 @@
+//! # kvstore
+//!
+//! An embeddable LSM key/value store whose durability is demonstrated, not claimed: the engine does
+//! all of its I/O through the [`vfs::Vfs`] trait, so tests run it on a simulated filesystem
+//! (`kvstore-faults`) that tears writes, loses unsynced data and crashes at every I/O point.
+//!
+//! Modules, one concept each:
+//! - [`vfs`]: the filesystem seam and [`vfs::OsVfs`], the only code that touches `std::fs`.
+//! - [`format`]: pure encoders and decoders of every on-disk byte (`spec/FORMAT.md`); no I/O.
+//! - [`error`]: the one error type of the crate.
+//!
+//! Invariants kept crate-wide:
+//! - Library code never panics on input or on-disk bytes: it returns [`Error`]. `unwrap`, `expect`,
+//!   indexing and slicing are denied outside tests; each exception carries an `#[expect(..., reason)]`.
+//! - Nothing outside [`vfs`] performs I/O.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod error;
+pub mod format;
+pub mod vfs;
+
+pub use error::Error;

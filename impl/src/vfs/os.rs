@@ -1,0 +1,117 @@
+//! [`OsVfs`]: the [`Vfs`] over `std::fs`, with real durability (`fdatasync`, directory `fsync`) and
+//! an advisory `flock`-style lock so two processes cannot open one database.
+//!
+//! Invariant: this is the only file of the engine that touches `std::fs`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use super::{Vfs, VfsFile, VfsLock};
+
+/// The real filesystem.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsVfs;
+
+#[derive(Debug)]
+struct OsFile {
+    file: File,
+}
+
+#[derive(Debug)]
+struct OsLock {
+    // Held only for its lock; the OS releases the lock when the descriptor closes.
+    _file: File,
+}
+
+impl VfsLock for OsLock {}
+
+impl Vfs for OsVfs {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        // `append` and `truncate` cannot be combined in one open: truncate first, then reopen in
+        // append mode so that every write lands at the end even after `set_len`.
+        drop(File::create(path)?);
+        self.open(path)
+    }
+
+    fn open(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let file = OpenOptions::new().read(true).append(true).open(path)?;
+        Ok(Box::new(OsFile { file }))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let name = name.into_string().map_err(|raw| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("file name {raw:?} is not UTF-8"),
+                )
+            })?;
+            names.push(name);
+        }
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        path.try_exists()
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir_all(dir)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn VfsLock>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Box::new(OsLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is locked by another handle", path.display()),
+            )),
+            Err(fs::TryLockError::Error(err)) => Err(err),
+        }
+    }
+}
+
+impl VfsFile for OsFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.file.write_all(data)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+}
