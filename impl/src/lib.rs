@@ -8,6 +8,14 @@
 //! - [`vfs`]: the filesystem seam and [`vfs::OsVfs`], the only code that touches `std::fs`.
 //! - [`format`]: pure encoders and decoders of every on-disk byte (`spec/FORMAT.md`); no I/O.
 //! - [`error`]: the one error type of the crate.
+//! - [`limits`]: named bounds on key and value lengths.
+//! - [`options`]: every tunable, its default and its validation; durability modes.
+//! - [`entry`]: one version of one key, the unit every layer passes around.
+//! - [`range`]: key ranges (inclusive/exclusive/unbounded, prefix) and scan direction.
+//! - [`memtable`]: the concurrent, snapshot-readable in-memory table of the newest writes.
+//! - [`iter`]: the sorted entry-source contract and the k-way merging scan.
+//! - [`version`]: the immutable set of live SST files per level and its pure edits.
+//! - [`compaction`]: the pure leveled policy (what to compact, when to stall) and the pure merge.
 //!
 //! Invariants kept crate-wide:
 //! - Library code never panics on input or on-disk bytes: it returns [`Error`]. `unwrap`, `expect`,
@@ -29,8 +37,16 @@
     )
 )]
 
+pub mod compaction;
+pub mod entry;
 pub mod error;
 pub mod format;
+pub mod iter;
+pub mod limits;
+pub mod memtable;
+pub mod options;
+pub mod range;
+pub mod version;
 pub mod vfs;
 
 pub use error::Error;

@@ -1,0 +1,164 @@
+//! The leveled compaction policy: a pure function from the live files to the next task.
+//!
+//! Invariants:
+//! - L0 is compacted when it holds at least `l0_compaction_trigger_files` files: all of L0 plus
+//!   every L1 file overlapping their key span go to L1 (L0 files overlap, so all must move at once
+//!   to keep "newest first" meaningful).
+//! - Otherwise the level `n` in `1..num_levels-1` with the largest `size / target(n)` above 1 is
+//!   compacted: its oldest file (lowest number: files rotate as compactions rewrite them) plus the
+//!   overlapping files of `n + 1` go to `n + 1`. The last level is never a source.
+//! - A task is `bottommost` iff no level below its output holds a file overlapping the task's key
+//!   span: only then may its merge drop tombstones.
+//! - Stalls grow with L0's backlog: none below `l0_stall_files`, a short delay per write up to
+//!   `l0_stop_files`, a full stop at or beyond it.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crate::options::Options;
+use crate::range::KeyRange;
+use crate::version::{FileMeta, RemovedFile, Version};
+
+/// Delay applied to each write while L0 holds between `l0_stall_files` and `l0_stop_files`
+/// files (LevelDB's choice): enough to hand the CPU to compaction, too little for users to notice.
+pub const STALL_DELAY_MS: u64 = 1;
+
+/// The input files of one level.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LevelInputs {
+    /// The level.
+    pub level: usize,
+    /// Its files taking part, in the level's order.
+    pub files: Vec<Arc<FileMeta>>,
+}
+
+/// One compaction to run: merge the inputs, write the result to `output_level`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompactionTask {
+    /// Input files per level, upper level first.
+    pub inputs: Vec<LevelInputs>,
+    /// Level the output files go to.
+    pub output_level: usize,
+    /// No level below `output_level` holds data in the task's key span: tombstones may be dropped.
+    pub bottommost: bool,
+}
+
+impl CompactionTask {
+    /// The removals of the edit that installs this task's result.
+    pub fn removed_files(&self) -> Vec<RemovedFile> {
+        self.inputs
+            .iter()
+            .flat_map(|l| {
+                l.files.iter().map(|f| RemovedFile {
+                    level: l.level,
+                    number: f.number,
+                })
+            })
+            .collect()
+    }
+
+    /// Every input file, upper level first: the order their merge sources are listed in.
+    pub fn input_files(&self) -> impl Iterator<Item = &Arc<FileMeta>> {
+        self.inputs.iter().flat_map(|l| l.files.iter())
+    }
+}
+
+/// What a writer should do given the L0 backlog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StallDecision {
+    /// Write at full speed.
+    Proceed,
+    /// Sleep `delay_ms` before the write, then write.
+    SlowDown {
+        /// How long to sleep.
+        delay_ms: u64,
+    },
+    /// Wait until a compaction lowers the L0 file count.
+    Stop,
+}
+
+/// Whether writes must slow down or stop so compaction can catch up with L0.
+pub fn stall(version: &Version, opts: &Options) -> StallDecision {
+    let l0 = version.files(0).len();
+    if l0 >= opts.l0_stop_files {
+        StallDecision::Stop
+    } else if l0 >= opts.l0_stall_files {
+        StallDecision::SlowDown {
+            delay_ms: STALL_DELAY_MS,
+        }
+    } else {
+        StallDecision::Proceed
+    }
+}
+
+/// The next compaction to run, or `None` when every level is within its budget.
+pub fn pick(version: &Version, opts: &Options) -> Option<CompactionTask> {
+    let l0 = version.files(0);
+    if l0.len() >= opts.l0_compaction_trigger_files && version.num_levels() >= 2 {
+        let span = span_of(l0.iter())?;
+        let l1 = version.overlapping(1, &span);
+        return Some(task(version, vec![level(0, l0.to_vec()), level(1, l1)], 1));
+    }
+    let source = most_oversized_level(version, opts)?;
+    let file = version.files(source).iter().min_by_key(|f| f.number)?;
+    let span = span_of(std::iter::once(file))?;
+    let below = version.overlapping(source.checked_add(1)?, &span);
+    let output = source.checked_add(1)?;
+    Some(task(
+        version,
+        vec![level(source, vec![Arc::clone(file)]), level(output, below)],
+        output,
+    ))
+}
+
+/// The level in `1..num_levels-1` with the largest size/target ratio above 1.
+fn most_oversized_level(version: &Version, opts: &Options) -> Option<usize> {
+    let last = version.num_levels().checked_sub(1)?;
+    let mut best: Option<(usize, u64, u64)> = None;
+    for n in 1..last {
+        let size = version.level_size_bytes(n);
+        let target = opts.level_target_size_bytes(n).max(1);
+        if size <= target {
+            continue;
+        }
+        // size/target > best_size/best_target, compared without division or floats.
+        let better = best.is_none_or(|(_, bs, bt)| {
+            u128::from(size) * u128::from(bt) > u128::from(bs) * u128::from(target)
+        });
+        if better {
+            best = Some((n, size, target));
+        }
+    }
+    best.map(|(n, _, _)| n)
+}
+
+fn level(level: usize, files: Vec<Arc<FileMeta>>) -> LevelInputs {
+    LevelInputs { level, files }
+}
+
+fn task(version: &Version, inputs: Vec<LevelInputs>, output_level: usize) -> CompactionTask {
+    let span = span_of(inputs.iter().flat_map(|l| l.files.iter()));
+    let bottommost = span.is_none_or(|span| {
+        (output_level.saturating_add(1)..version.num_levels())
+            .all(|deeper| version.overlapping(deeper, &span).is_empty())
+    });
+    CompactionTask {
+        inputs,
+        output_level,
+        bottommost,
+    }
+}
+
+/// The smallest inclusive range covering every file, or `None` for no files.
+fn span_of<'a>(files: impl Iterator<Item = &'a Arc<FileMeta>>) -> Option<KeyRange> {
+    let mut span: Option<(&[u8], &[u8])> = None;
+    for f in files {
+        let (lo, hi) = span.get_or_insert((f.smallest_key.as_slice(), f.largest_key.as_slice()));
+        *lo = (*lo).min(f.smallest_key.as_slice());
+        *hi = (*hi).max(f.largest_key.as_slice());
+    }
+    span.map(|(lo, hi)| KeyRange::new(Bound::Included(lo.to_vec()), Bound::Included(hi.to_vec())))
+}
+
+#[cfg(test)]
+mod tests;

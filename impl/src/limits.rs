@@ -1,0 +1,75 @@
+//! Named limits on what a caller may store: every key and value length is bounded.
+//!
+//! Invariants:
+//! - Every key the engine accepts has `KEY_LEN_MIN <= len <= KEY_LEN_MAX` bytes, every value
+//!   `len <= VALUE_LEN_MAX` bytes; [`check_key`] and [`check_value`] are the only gates.
+//! - The limits fit the on-disk length fields (`u32`), checked at compile time below.
+//!
+//! The codec (`format/`) states the same numbers for the byte format; the two are to be unified
+//! into one definition once both land. Until then this file is the engine's only copy.
+
+use crate::error::{Error, Result};
+
+/// Smallest key length in bytes: the empty key is rejected so that "no key" never needs a
+/// sentinel and the empty prefix unambiguously means "every key".
+pub const KEY_LEN_MIN: usize = 1;
+
+/// Largest key length in bytes (64 KiB): keys are copied into index blocks and compared often,
+/// so they must stay small next to a block.
+pub const KEY_LEN_MAX: usize = 64 * 1024;
+
+/// Largest value length in bytes (64 MiB): one value must fit comfortably in memory and in one
+/// WAL record.
+pub const VALUE_LEN_MAX: usize = 64 * 1024 * 1024;
+
+const _: () = assert!(KEY_LEN_MIN <= KEY_LEN_MAX);
+const _: () = assert!(KEY_LEN_MAX < VALUE_LEN_MAX);
+const _: () = assert!(VALUE_LEN_MAX <= u32::MAX as usize);
+
+/// Rejects a key outside `KEY_LEN_MIN..=KEY_LEN_MAX` with [`Error::InvalidArgument`].
+pub fn check_key(key: &[u8]) -> Result<()> {
+    if key.len() < KEY_LEN_MIN {
+        return Err(Error::InvalidArgument("key is empty".to_owned()));
+    }
+    if key.len() > KEY_LEN_MAX {
+        return Err(Error::InvalidArgument(format!(
+            "key is {} bytes, more than KEY_LEN_MAX = {KEY_LEN_MAX}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Rejects a value longer than `VALUE_LEN_MAX` with [`Error::InvalidArgument`].
+pub fn check_value(value: &[u8]) -> Result<()> {
+    if value.len() > VALUE_LEN_MAX {
+        return Err(Error::InvalidArgument(format!(
+            "value is {} bytes, more than VALUE_LEN_MAX = {VALUE_LEN_MAX}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_bounds_are_inclusive() {
+        assert!(check_key(b"").is_err());
+        assert!(check_key(b"a").is_ok());
+        assert!(check_key(&vec![0; KEY_LEN_MAX]).is_ok());
+        assert!(matches!(
+            check_key(&vec![0; KEY_LEN_MAX + 1]),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn value_bounds_are_inclusive() {
+        assert!(check_value(b"").is_ok());
+        assert!(check_value(&vec![0; VALUE_LEN_MAX]).is_ok());
+        assert!(check_value(&vec![0; VALUE_LEN_MAX + 1]).is_err());
+    }
+}

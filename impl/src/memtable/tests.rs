@@ -1,0 +1,131 @@
+use super::*;
+use std::thread;
+
+fn put(t: &MemTable, key: &[u8], rev: u64, value: Option<&[u8]>) {
+    t.insert(Entry {
+        key: key.to_vec(),
+        revision: rev,
+        value: value.map(<[u8]>::to_vec),
+        wal_offset: rev * 10,
+        created_at_ms: rev * 100,
+    });
+}
+
+fn keys_values(iter: MemTableIter) -> Vec<(Vec<u8>, u64, Option<Vec<u8>>)> {
+    iter.map(|e| {
+        let e = e.unwrap();
+        (e.key, e.revision, e.value)
+    })
+    .collect()
+}
+
+#[test]
+fn get_sees_newest_version_at_or_below_snapshot() {
+    let t = MemTable::new();
+    put(&t, b"k", 2, Some(b"v2"));
+    put(&t, b"k", 5, Some(b"v5"));
+    put(&t, b"k", 7, None);
+    assert_eq!(t.get(b"k", 1), None);
+    assert_eq!(t.get(b"k", 2).unwrap().value, Some(b"v2".to_vec()));
+    assert_eq!(t.get(b"k", 6).unwrap().value, Some(b"v5".to_vec()));
+    let tomb = t.get(b"k", u64::MAX).unwrap();
+    assert!(tomb.is_tombstone());
+    assert_eq!(
+        (tomb.revision, tomb.wal_offset, tomb.created_at_ms),
+        (7, 70, 700)
+    );
+    assert_eq!(t.get(b"j", u64::MAX), None);
+    assert_eq!(t.get(b"k\0", u64::MAX), None);
+    assert_eq!(t.max_revision(), 7);
+    assert_eq!(t.len(), 3);
+}
+
+#[test]
+fn same_key_and_revision_keeps_the_last_write() {
+    let t = MemTable::new();
+    put(&t, b"k", 3, Some(b"first"));
+    put(&t, b"k", 3, Some(b"second"));
+    assert_eq!(t.get(b"k", 3).unwrap().value, Some(b"second".to_vec()));
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
+fn size_grows_with_every_insert() {
+    let t = MemTable::new();
+    assert!(t.is_empty());
+    assert_eq!(t.approximate_size_bytes(), 0);
+    put(&t, b"abc", 1, Some(b"12345"));
+    put(&t, b"abc", 2, None);
+    let overhead = crate::entry::ENTRY_OVERHEAD_BYTES;
+    assert_eq!(t.approximate_size_bytes(), 8 + 3 + 2 * overhead);
+}
+
+#[test]
+fn scan_forward_and_reverse_respects_bounds_and_snapshot() {
+    let t = Arc::new(MemTable::new());
+    put(&t, b"a", 1, Some(b"a1"));
+    put(&t, b"b", 2, Some(b"b2"));
+    put(&t, b"c", 3, Some(b"c3"));
+    put(&t, b"b", 4, None);
+    put(&t, b"d", 5, Some(b"d5"));
+    let range = KeyRange::new(
+        Bound::Excluded(b"a".to_vec()),
+        Bound::Included(b"d".to_vec()),
+    );
+    assert_eq!(
+        keys_values(t.scan(range.clone(), Direction::Forward, 3)),
+        vec![
+            (b"b".to_vec(), 2, Some(b"b2".to_vec())),
+            (b"c".to_vec(), 3, Some(b"c3".to_vec()))
+        ]
+    );
+    assert_eq!(
+        keys_values(t.scan(range.clone(), Direction::Reverse, u64::MAX)),
+        vec![
+            (b"d".to_vec(), 5, Some(b"d5".to_vec())),
+            (b"c".to_vec(), 3, Some(b"c3".to_vec())),
+            (b"b".to_vec(), 4, None),
+        ]
+    );
+    let upto_c = KeyRange::new(Bound::Unbounded, Bound::Excluded(b"c".to_vec()));
+    assert_eq!(
+        keys_values(t.scan(upto_c, Direction::Reverse, 1)),
+        vec![(b"a".to_vec(), 1, Some(b"a1".to_vec()))]
+    );
+    assert_eq!(
+        keys_values(t.scan(KeyRange::all(), Direction::Forward, 0)),
+        vec![]
+    );
+}
+
+#[test]
+fn a_running_scan_ignores_later_writes_and_does_not_block_them() {
+    let t = Arc::new(MemTable::new());
+    for i in 0..100u64 {
+        put(&t, format!("k{i:03}").as_bytes(), i + 1, Some(b"old"));
+    }
+    let mut scan = t.scan(KeyRange::all(), Direction::Forward, 100);
+    let first = scan.next().unwrap().unwrap();
+    assert_eq!(first.key, b"k000".to_vec());
+    let writer = {
+        let t = Arc::clone(&t);
+        thread::spawn(move || {
+            for i in 0..100u64 {
+                put(&t, format!("k{i:03}").as_bytes(), 101 + i, Some(b"new"));
+                put(&t, format!("k{i:03}x").as_bytes(), 201 + i, Some(b"new"));
+            }
+        })
+    };
+    let rest: Vec<Entry> = scan.map(Result::unwrap).collect();
+    writer.join().unwrap();
+    assert_eq!(rest.len(), 99);
+    assert!(
+        rest.iter()
+            .all(|e| e.value.as_deref() == Some(b"old".as_slice()))
+    );
+    assert_eq!(
+        t.scan(KeyRange::all(), Direction::Forward, u64::MAX)
+            .count(),
+        200
+    );
+}
