@@ -248,4 +248,4 @@ impl Version {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
