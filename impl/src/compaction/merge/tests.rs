@@ -75,10 +75,6 @@ fn as_sst(commits: &[(u8, Option<u8>)], first_revision: u64) -> Vec<Entry> {
     newest.into_values().collect()
 }
 
-fn source(entries: &[Entry]) -> BoxedSource {
-    Box::new(entries.to_vec().into_iter().map(Ok))
-}
-
 /// A source sorted in `direction` (the entries are held in ascending order).
 fn directed(entries: &[Entry], direction: Direction) -> BoxedSource {
     let mut entries = entries.to_vec();
@@ -123,7 +119,7 @@ proptest! {
         input_ssts.reverse(); // newest first, as the merge wants them
         let bottommost = below_sst.is_empty();
 
-        let merged = MergeIter::new(input_ssts.iter().map(|s| source(s)).collect(), ScanSpec::compaction());
+        let merged = MergeIter::new(input_ssts.iter().map(|s| directed(s, Direction::Forward)).collect(), ScanSpec::compaction());
         let files = split_into_files(merged, bottommost, target).unwrap();
 
         for file in &files {
