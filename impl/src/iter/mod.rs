@@ -1,5 +1,6 @@
-//! Scans: the entry-source contract every sorted source (memtable scan, SST scan) meets, and the
-//! k-way [`MergeIter`] that turns several sources into one user-facing (or compaction) stream.
+//! Scans: the entry-source contract every sorted source (memtable scan, SST scan) meets, the
+//! k-way [`MergeIter`] that turns several sources into one user-facing (or compaction) stream, and
+//! [`ConcatSource`], one lazily opened source per sorted level.
 //!
 //! Invariants:
 //! - An entry source yields `Result<Entry>` sorted strictly by key in the scan direction, at most
@@ -10,8 +11,10 @@
 //!   revision `<= snapshot_rev` (revisions are global, so the highest is the newest); on equal
 //!   revisions, the source listed first wins.
 
+mod concat;
 mod merge;
 
+pub use concat::{ConcatSource, Opener};
 pub use merge::MergeIter;
 
 use crate::entry::Entry;

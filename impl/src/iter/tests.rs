@@ -179,6 +179,8 @@ enum Op {
     Commit(Vec<(Vec<u8>, Option<u8>)>),
     /// Freeze the active memtable and start a new one (the old one stays a merge source).
     Freeze,
+    /// Point read at `current - back`: memtables newest first, the first version found wins.
+    Get { key: Vec<u8>, back: u64 },
     /// Scan at `current - back`; after the first item, `interleave` is committed (at newer
     /// revisions) before the scan is drained.
     Scan {
@@ -206,6 +208,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => writes().prop_map(Op::Commit),
         1 => Just(Op::Freeze),
+        2 => (key_strategy(), 0u64..4).prop_map(|(key, back)| Op::Get { key, back }),
         3 => (range, any::<bool>(), prop::option::of(0usize..4), 0u64..4, prop::collection::vec((key_strategy(), prop::option::of(any::<u8>())), 0..3))
             .prop_map(|(range, reverse, limit, back, interleave)| Op::Scan { range, reverse, limit, back, interleave }),
     ]
@@ -290,6 +293,13 @@ proptest! {
             match op {
                 Op::Commit(writes) => db.commit(&writes),
                 Op::Freeze => db.memtables.push(Arc::new(MemTable::new())),
+                Op::Get { key, back } => {
+                    let snap = db.revision.saturating_sub(back);
+                    let got = db.memtables.iter().rev().find_map(|m| m.get(&key, snap)).and_then(|e| e.value);
+                    let range = KeyRange::new(Bound::Included(key.clone()), Bound::Included(key.clone()));
+                    let expected = model_scan(&db.model, &range, false, None, snap).pop().map(|(_, v)| v);
+                    prop_assert_eq!(got, expected);
+                }
                 Op::Scan { range, reverse, limit, back, interleave } => {
                     let snap = db.revision.saturating_sub(back);
                     let direction = if reverse { Direction::Reverse } else { Direction::Forward };
