@@ -6,7 +6,7 @@
 //!
 //! Modules, one concept each:
 //! - [`vfs`]: the filesystem seam and [`vfs::OsVfs`], the only code that touches `std::fs`.
-//! - [`format`]: pure encoders and decoders of every on-disk byte (`spec/FORMAT.md`); no I/O.
+//! - [`format`](mod@format): pure encoders and decoders of every on-disk byte (`spec/FORMAT.md`); no I/O.
 //! - [`error`]: the one error type of the crate.
 //! - [`limits`]: named bounds on key and value lengths.
 //! - [`options`]: every tunable, its default and its validation; durability modes.
