@@ -145,10 +145,23 @@ fn kept_entries<'d>(
     match model {
         PersistenceModel::UnsyncedLost => Vec::new(),
         PersistenceModel::RandomPrefix => {
-            let keep = rng::below(rng, log.len() as u64 + 1);
-            log.iter()
-                .take(usize::try_from(keep).unwrap_or(0))
-                .collect()
+            // Cut only between groups, so a rename is kept whole unless told otherwise.
+            let mut cuts = vec![0];
+            for (index, pair) in log.windows(2).enumerate() {
+                let split = matches!(pair, [a, b] if a.group != b.group);
+                if non_atomic_rename || split {
+                    cuts.push(index + 1);
+                }
+            }
+            if !log.is_empty() {
+                cuts.push(log.len());
+            }
+            let pick = rng::below(rng, cuts.len() as u64);
+            let keep = cuts
+                .get(usize::try_from(pick).unwrap_or(0))
+                .copied()
+                .unwrap_or(0);
+            log.iter().take(keep).collect()
         }
         _ => {
             // One coin per group (or per op, when renames are not atomic), drawn in log order.

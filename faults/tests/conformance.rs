@@ -110,7 +110,10 @@ fn rename_and_remove(vfs: &dyn Vfs, root: &Path) {
     vfs.sync_dir(&root.join("sub")).unwrap();
     vfs.remove(&root.join("sub/b")).unwrap();
     assert!(!vfs.exists(&root.join("sub/b")).unwrap());
-    assert_eq!(kind(vfs.remove(&root.join("sub/b"))), io::ErrorKind::NotFound);
+    assert_eq!(
+        kind(vfs.remove(&root.join("sub/b"))),
+        io::ErrorKind::NotFound
+    );
 }
 
 fn handles_survive_rename_and_remove(vfs: &dyn Vfs, root: &Path) {
