@@ -111,5 +111,5 @@ pub use crash_points::{
 pub use disk::DiskImage;
 pub use faults::{Failure, FaultConfig, PathFault, ReadFault, SECTOR_BYTES_DEFAULT, WriteFault};
 pub use persistence::{Fill, PersistenceModel};
-pub use sim::{SimVfs, SimulatedCrash, is_crash_error};
+pub use sim::{SimVfs, SimulatedCrash, TRACE_ENTRIES_MAX, is_crash_error};
 pub use trace::{OpKind, Outcome, TraceEntry, format_trace};

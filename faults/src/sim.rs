@@ -1,8 +1,8 @@
 //! [`SimVfs`]: the simulated filesystem, implementing `kvstore::vfs::Vfs` over a [`Disk`].
 //!
 //! Invariants:
-//! - Every `Vfs` and `VfsFile` call takes the next op number and leaves exactly one trace entry,
-//!   in the order: crash check, injected failure, the operation itself, injected corruption.
+//! - Every `Vfs` and `VfsFile` call takes the next op number and leaves exactly one trace entry
+//!   (up to [`TRACE_ENTRIES_MAX`]), in the order: crash check, injected failure, the operation itself, injected corruption.
 //! - Once the op number armed by [`SimVfs::crash_at`] is reached (or [`SimVfs::crash`] is called),
 //!   every operation on this disk, through any handle, fails with a crash error and changes nothing.
 //! - A handle works on its inode, not its name: renames and removals do not affect it (POSIX).
@@ -24,6 +24,12 @@ use crate::faults::{Failure, FaultConfig, ReadFault, WriteFault};
 use crate::persistence::{self, PersistenceModel};
 use crate::rng;
 use crate::trace::{OpKind, Outcome, TraceEntry};
+
+/// The most trace entries kept; later operations are still numbered and served, not recorded.
+/// A campaign's workloads stay far below it ([`crate::CAMPAIGN_OPS_MAX`]).
+pub const TRACE_ENTRIES_MAX: usize = 1 << 20;
+
+const _: () = assert!(crate::CAMPAIGN_OPS_MAX <= TRACE_ENTRIES_MAX as u64);
 
 /// The payload of the error every operation returns once the disk has crashed.
 #[derive(Debug)]
@@ -111,16 +117,18 @@ impl Sim {
             Err(err) if is_crash_error(err) => Outcome::Crashed,
             Err(err) => Outcome::Failed(err.kind(), err.to_string()),
         };
-        self.trace.push(TraceEntry {
-            index,
-            op,
-            path: path.to_path_buf(),
-            to: to.map(Path::to_path_buf),
-            offset: note.offset,
-            len: note.len,
-            outcome,
-            fault: note.fault,
-        });
+        if self.trace.len() < TRACE_ENTRIES_MAX {
+            self.trace.push(TraceEntry {
+                index,
+                op,
+                path: path.to_path_buf(),
+                to: to.map(Path::to_path_buf),
+                offset: note.offset,
+                len: note.len,
+                outcome,
+                fault: note.fault,
+            });
+        }
         result
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Invariants:
 //! - Entry `i` of the trace has `index == i`: every `Vfs` and `VfsFile` call gets the next number,
-//!   whether it succeeds, fails, is faulted or hits the crash.
+//!   whether it succeeds, fails, is faulted or hits the crash (the trace stops growing at
+//!   [`crate::TRACE_ENTRIES_MAX`] entries; numbering goes on).
 //! - An entry holds no handle ids or addresses, only what replays: op, paths, offset, length,
 //!   outcome and the fault injected, so two runs of one seed print identical traces.
 
