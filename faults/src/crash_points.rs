@@ -2,15 +2,16 @@
 //! at every operation under every persistence model, and check each rebooted disk.
 //!
 //! Invariants:
-//! - Every run of the workload starts from a fresh disk made the same way (seed, faults, setup),
-//!   so run `k` issues the same first `k` operations as the counting run, provided the workload
-//!   is deterministic.
+//! - Every run of the workload starts from a fresh disk made the same way (seed, faults, and the
+//!   empty disk or the starting image), so run `k` issues the same first `k` operations as the
+//!   counting run, provided the workload is deterministic.
 //! - Crash points go from 0 (before the first operation) to N (after the last), both included.
 //! - A failure names the crash point in a line that replays it ([`CrashPoint`]'s `Display`), and
 //!   carries the trace of the crashed run.
 
 use std::fmt;
 
+use crate::disk::DiskImage;
 use crate::faults::FaultConfig;
 use crate::persistence::PersistenceModel;
 use crate::sim::SimVfs;
@@ -81,6 +82,7 @@ pub struct Campaign {
     seed: u64,
     models: Vec<PersistenceModel>,
     faults: FaultConfig,
+    start: Option<DiskImage>,
 }
 
 impl Campaign {
@@ -90,6 +92,7 @@ impl Campaign {
             seed,
             models: PersistenceModel::ALL.to_vec(),
             faults: FaultConfig::default(),
+            start: None,
         }
     }
 
@@ -105,14 +108,28 @@ impl Campaign {
         self
     }
 
+    /// Starts every run from `image` instead of an empty disk: e.g. the disk a crash left, to
+    /// crash the recovery that runs on it.
+    pub fn starting_from(mut self, image: DiskImage) -> Campaign {
+        self.start = Some(image);
+        self
+    }
+
     /// A fresh disk for one run.
-    fn disk(&self) -> SimVfs {
-        SimVfs::with_faults(self.seed, self.faults.clone())
+    fn disk(&self, seed: u64) -> SimVfs {
+        match &self.start {
+            None => SimVfs::with_faults(seed, self.faults.clone()),
+            Some(image) => {
+                let vfs = SimVfs::from_image(image, seed);
+                vfs.set_faults(self.faults.clone());
+                vfs
+            }
+        }
     }
 
     /// Runs `workload` once on a fresh disk without a crash and returns its output and the disk.
     pub fn dry_run<T>(&self, mut workload: impl FnMut(&SimVfs) -> T) -> (T, SimVfs) {
-        let vfs = self.disk();
+        let vfs = self.disk(self.seed);
         let out = workload(&vfs);
         (out, vfs)
     }
@@ -124,7 +141,7 @@ impl Campaign {
         point: &CrashPoint,
         mut workload: impl FnMut(&SimVfs) -> T,
     ) -> (T, SimVfs, SimVfs) {
-        let vfs = SimVfs::with_faults(point.seed, self.faults.clone());
+        let vfs = self.disk(point.seed);
         vfs.crash_at(point.op_index);
         let out = workload(&vfs);
         let rebooted = vfs.reboot(point.model);

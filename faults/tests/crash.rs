@@ -471,3 +471,35 @@ fn campaign_failure_prints_a_replay_line_and_the_trace() {
     assert!(acked);
     assert!(!rebooted.exists(Path::new("/db/log")).unwrap());
 }
+
+#[test]
+fn campaign_can_crash_the_recovery_of_a_crashed_disk() {
+    // A disk a crash left with a torn tail: "ok" synced, then garbage at the end.
+    let (vfs, mut files) = setup(8);
+    files[0].append(b"ok").unwrap();
+    files[0].sync_data().unwrap();
+    files[0].append(&[1; 600]).unwrap();
+    let crashed = vfs.reboot(PersistenceModel::SizeWithoutData {
+        fill: Fill::Garbage,
+    });
+    // Recovery cuts the file back to its synced prefix; crash it at every point.
+    let recover = |vfs: &SimVfs| {
+        let _ = (|| -> std::io::Result<()> {
+            let mut file = vfs.open(Path::new(FILES[0]))?;
+            file.set_len(2)?;
+            file.sync_data()
+        })();
+    };
+    let report = Campaign::new(8)
+        .starting_from(crashed.image())
+        .run(recover, |point, (), disk| {
+            let bytes = disk.peek(Path::new(FILES[0])).unwrap_or_default();
+            match bytes.len() {
+                2 | 602 if bytes.starts_with(b"ok") => Ok(()),
+                _ => Err(format!("{point}: {} bytes", bytes.len())),
+            }
+        })
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    assert_eq!(report.ops, 3);
+    assert_eq!(report.crash_points, 4 * PersistenceModel::ALL.len() as u64);
+}
