@@ -13,6 +13,8 @@
 //! - Entry ops of one `rename` share a `group`: a crash keeps a group whole unless the fault config
 //!   asks for non-atomic renames.
 //! - Directories are durable as soon as they are created (a simplification, see the crate doc).
+//! - A latent sector error is a property of the medium: it survives crashes, and goes away only
+//!   when a write or a truncation touches its bytes.
 //! - Every container is ordered (`BTreeMap`, `Vec`): iteration order never depends on hashing, so
 //!   the same operations give the same disk, byte for byte.
 
@@ -59,6 +61,9 @@ pub(crate) struct Disk {
     pub(crate) entry_log: Vec<EntryOp>,
     pub(crate) next_inode: InodeId,
     pub(crate) next_group: u64,
+    /// Latent sector errors: byte ranges `start..end` of an inode whose reads fail with EIO until
+    /// a write or truncation touches them (the drive remaps a sector when it is rewritten).
+    pub(crate) bad: BTreeMap<InodeId, BTreeSet<(u64, u64)>>,
 }
 
 /// Applies one pending change to `bytes`, zero-filling any gap (a hole reads as zeros).
@@ -181,10 +186,27 @@ impl Disk {
 
     /// Records `op` on inode `ino`: applied to the live bytes now, pending until synced.
     pub(crate) fn write(&mut self, ino: InodeId, op: Pending) {
+        if let Some(bad) = self.bad.get_mut(&ino) {
+            match &op {
+                Pending::Write { offset, data } => {
+                    let end = offset.saturating_add(data.len() as u64);
+                    bad.retain(|(lo, hi)| *hi <= *offset || *lo >= end);
+                }
+                Pending::SetLen(len) => bad.retain(|(_, hi)| *hi <= *len),
+            }
+        }
         if let Some(inode) = self.inodes.get_mut(&ino) {
             apply(Arc::make_mut(&mut inode.live), &op);
             inode.pending.push(op);
         }
+    }
+
+    /// The latent sector error overlapping bytes `start..end` of inode `ino`, if any.
+    pub(crate) fn bad_range(&self, ino: InodeId, start: u64, end: u64) -> Option<(u64, u64)> {
+        let bad = self.bad.get(&ino)?;
+        bad.iter()
+            .copied()
+            .find(|(lo, hi)| *lo < end && *hi > start)
     }
 
     /// The live length of inode `ino`.
@@ -243,6 +265,12 @@ impl Disk {
             entry_log,
             next_inode: renumber.len() as InodeId,
             next_group: groups.len() as u64,
+            bad: self
+                .bad
+                .iter()
+                .filter(|(_, ranges)| !ranges.is_empty())
+                .filter_map(|(old, ranges)| Some((*renumber.get(old)?, ranges.clone())))
+                .collect(),
         }
     }
 }

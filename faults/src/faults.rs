@@ -36,14 +36,16 @@ impl Failure {
     }
 }
 
-/// A corruption of the bytes one `read_at` returns (the disk itself is unchanged).
+/// A corruption of the bytes one `read_at` returns. Only a sector error changes the disk (it
+/// marks the sector bad); the others corrupt the returned buffer alone.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum ReadFault {
     /// One random bit of the buffer flipped.
     BitFlip,
     /// The part of the buffer in one random sector zeroed.
     ZeroSector,
-    /// The read fails with EIO, as on a latent sector error.
+    /// The read fails with EIO, as on a latent sector error: the sector stays bad (every later
+    /// read touching it fails, across crashes) until a write or truncation touches it.
     SectorError,
     /// The part of the buffer in one random sector holds another sector's bytes.
     Misdirected,
@@ -193,6 +195,21 @@ impl FaultConfig {
     pub fn write_faults_randomly(mut self, p: f64) -> Self {
         self.write_fault_probability = p;
         self
+    }
+
+    /// The faults a disk rebooted from this one keeps: the standing ones (sector size, path
+    /// faults, probabilities, capacity, non-atomic renames). The ones tied to an op number
+    /// (`fail_at`, `lying_sync_from`, `fsyncgate_at`, `read_fault_at`, `write_fault_at`) refer
+    /// to the crashed run's numbering and are dropped; set them anew on the rebooted disk.
+    pub fn after_reboot(&self) -> FaultConfig {
+        FaultConfig {
+            fail_at_op: BTreeMap::new(),
+            sync_lies_from_op: None,
+            sync_fails_once_at_op: None,
+            read_fault_at_op: BTreeMap::new(),
+            write_fault_at_op: BTreeMap::new(),
+            ..self.clone()
+        }
     }
 
     /// Lets a crash keep one half of a rename without the other.

@@ -34,16 +34,18 @@
 //!   retry return `Ok` (Linux "fsyncgate").
 //! - **Fail**: EIO or ENOSPC at the n-th op, on paths containing a pattern, or with a
 //!   probability; ENOSPC when live bytes would pass a capacity.
-//! - **Corrupt**: on read, a flipped bit, a zeroed sector, a sector failing with EIO, another
-//!   sector's bytes (misdirected read); on append, the bytes landing a sector away (misdirected
+//! - **Corrupt**: on read, a flipped bit, a zeroed sector, a sector failing with EIO from then on
+//!   (a latent sector error, cleared by rewriting it), another sector's bytes (misdirected read); on append, the bytes landing a sector away (misdirected
 //!   write) or only a prefix landing before an EIO (short write).
 //! - **Trace**: [`SimVfs::trace`] numbers every operation; [`Campaign`] enumerates crash points.
 //! - **Value**: [`SimVfs::image`] is a canonical [`DiskImage`] (`Clone + Eq + Hash + Debug`, O(1)
 //!   clone, no counters or ids), and [`SimVfs::from_image`] boots a disk from one.
 //!
 //! Simplifications, each a place a real filesystem can be worse: directories are durable as soon
-//! as they are created; read faults are transient (a re-read may succeed); a crash keeps whole
-//! unsynced entries, never a half-written directory block.
+//! as they are created; bit flips, zeroed and misdirected reads are transient (a re-read
+//! succeeds; only sector errors stick, until the sector is rewritten); a crash keeps whole
+//! unsynced entries, never a half-written directory block; a misdirected write is visible to
+//! reads at once (a real misdirected write may show only after the cache is dropped).
 //!
 //! # Example: every crash point of a toy writer
 //! ```

@@ -129,6 +129,11 @@ pub(crate) fn reboot(
             );
         }
     }
+    for ino in out.inodes.keys() {
+        if let Some(ranges) = disk.bad.get(ino) {
+            out.bad.insert(*ino, ranges.clone());
+        }
+    }
     out.live = namespace.clone();
     out.durable = namespace;
     out

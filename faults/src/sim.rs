@@ -305,6 +305,11 @@ impl Sim {
                 )
             })?;
         buf.copy_from_slice(src);
+        let end = offset.saturating_add(buf.len() as u64);
+        if let Some((lo, _)) = self.disk.bad_range(ino, offset, end) {
+            note.fault = Some("latent sector error");
+            return Err(Failure::Eio.to_error(&format!("latent sector error at byte {lo}")));
+        }
         let fault = match self.faults.read_fault_at_op.get(&index) {
             Some(fault) => Some(*fault),
             None if rng::chance(&mut self.rng, self.faults.read_fault_probability) => {
@@ -328,7 +333,7 @@ impl Sim {
                     ReadFault::SectorError => "latent sector error",
                     ReadFault::Misdirected => "misdirected read",
                 });
-                self.corrupt_read(fault, &live, offset, buf)
+                self.corrupt_read(fault, ino, &live, offset, buf)
             }
             _ => Ok(()),
         }
@@ -338,6 +343,7 @@ impl Sim {
     fn corrupt_read(
         &mut self,
         fault: ReadFault,
+        ino: InodeId,
         live: &[u8],
         offset: u64,
         buf: &mut [u8],
@@ -364,6 +370,9 @@ impl Sim {
                 }
             }
             ReadFault::SectorError => {
+                let start = victim_sector * sector;
+                let range = (start, start.saturating_add(sector));
+                self.disk.bad.entry(ino).or_default().insert(range);
                 return Err(Failure::Eio
                     .to_error(&format!("latent sector error at sector {victim_sector}")));
             }
@@ -566,8 +575,9 @@ impl SimVfs {
 
     /// Cuts the power (crashing this disk if it was not) and returns the disk that boots after it
     /// under `model`: durable state plus what the model keeps of the pending state, chosen by the
-    /// PRNG. The new disk has nothing pending, no locks, op count 0, the same fault config, and
-    /// a seed drawn from this disk's PRNG. Handles onto this disk stay dead.
+    /// PRNG. The new disk has nothing pending, no locks, op count 0, the standing faults of this
+    /// disk ([`FaultConfig::after_reboot`]), and a seed drawn from this disk's PRNG. Handles onto
+    /// this disk stay dead.
     pub fn reboot(&self, model: PersistenceModel) -> SimVfs {
         let mut guard = self.state();
         let sim = &mut *guard;
@@ -575,7 +585,7 @@ impl SimVfs {
         let non_atomic = sim.faults.non_atomic_rename;
         let disk = persistence::reboot(&sim.disk, model, non_atomic, &mut sim.rng);
         let seed = sim.rng.next_u64();
-        SimVfs::wrap(Sim::new(disk, seed, sim.faults.clone()))
+        SimVfs::wrap(Sim::new(disk, seed, sim.faults.after_reboot()))
     }
 
     /// The live bytes of `path` read without an operation number (for checks, not workloads).
