@@ -18,6 +18,16 @@
 //! - `rename` replaces the destination if it exists; it is atomic for readers of a live system, but
 //!   after a crash without `sync_dir` either name may be present, or both.
 //!
+//! - Directory syncs are the caller's job: no method of [`Vfs`] syncs a directory by itself. After
+//!   `create`, `rename` or `remove`, call [`Vfs::sync_dir`] on the parent (on both parents for a
+//!   rename across directories) before relying on the name after a crash. New directories made by
+//!   [`Vfs::create_dir_all`] need a `sync_dir` of their parent too.
+//! - A handle works on the file, not the name: renaming or removing the name leaves open handles
+//!   reading and appending the same file (POSIX).
+//!
+//! `spec/SEMANTICS.md` ("What the engine assumes of a filesystem") states this contract for other
+//! implementers and compares it with what real filesystems do.
+//!
 //! Errors are plain `std::io::Error`s; the engine wraps them into [`crate::Error::Io`] with the path.
 //! A lock held by another handle is reported as [`std::io::ErrorKind::WouldBlock`].
 

@@ -1,7 +1,23 @@
 //! [`OsVfs`]: the [`Vfs`] over `std::fs`, with real durability (`fdatasync`, directory `fsync`) and
 //! an advisory `flock`-style lock so two processes cannot open one database.
 //!
-//! Invariant: this is the only file of the engine that touches `std::fs`.
+//! Invariants:
+//! - This is the only file of the engine that touches `std::fs`.
+//! - No method syncs anything the caller did not ask for: `create`, `rename`, `remove` and
+//!   `create_dir_all` change names that stay volatile until the caller's [`Vfs::sync_dir`] on
+//!   the parent directory (an `fsync` of the directory itself). Keeping directory syncs explicit
+//!   lets the engine batch them (one directory sync after a flush that created several files)
+//!   and keeps `OsVfs` and `SimVfs` under one contract.
+//! - [`VfsFile::sync_data`] is `fdatasync(2)`: it makes the bytes and the length durable, not the
+//!   name. On macOS it is a plain `fsync`, which does not flush the drive's cache (`F_FULLFSYNC`);
+//!   durability is claimed on Linux.
+//! - Files are opened `O_APPEND`, so every append lands at the current end, also after `set_len`.
+//!   An append that fails may have written a prefix of its bytes (a short write); the engine
+//!   treats any failed write as fatal for the file, as `SimVfs`'s short-write fault checks.
+//! - The lock is `flock(2)` (via `File::try_lock`) on a lock file: it belongs to the open file
+//!   description, so a second `lock` fails with `WouldBlock` even inside the same process, and
+//!   the kernel drops it when the process dies. The lock file's creation is not synced: its name
+//!   carries no data.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
