@@ -49,9 +49,23 @@ enum ArbOp {
 
 #[derive(Debug, Arbitrary)]
 enum Input {
-    Wal { ops: Vec<(ArbOp, u64)>, sync_every: u8, mutations: Vec<Mutation> },
-    Sst { entries: BTreeMap<Vec<u8>, (Option<Vec<u8>>, u64, u64, u64)>, block: u16, lz4: bool, bits: u8, mutations: Vec<Mutation> },
-    Manifest { files: Vec<(u64, u8, Vec<u8>, Vec<u8>, u64, u64, u64)>, head: (u64, u64, u64), mutations: Vec<Mutation> },
+    Wal {
+        ops: Vec<(ArbOp, u64)>,
+        sync_every: u8,
+        mutations: Vec<Mutation>,
+    },
+    Sst {
+        entries: BTreeMap<Vec<u8>, (Option<Vec<u8>>, u64, u64, u64)>,
+        block: u16,
+        lz4: bool,
+        bits: u8,
+        mutations: Vec<Mutation>,
+    },
+    Manifest {
+        files: Vec<(u64, u8, Vec<u8>, Vec<u8>, u64, u64, u64)>,
+        head: (u64, u64, u64),
+        mutations: Vec<Mutation>,
+    },
 }
 
 fn wal_case(ops: Vec<(ArbOp, u64)>, sync_every: u8, mutations: &[Mutation]) {
@@ -73,25 +87,55 @@ fn wal_case(ops: Vec<(ArbOp, u64)>, sync_every: u8, mutations: &[Mutation]) {
             ),
             ArbOp::Batch(_) => continue,
         };
-        let record = WalRecord { revision: i as u64 + 1, created_at_ms, synced_through: synced, body };
-        let Ok(bytes) = wal::encode_record(&record) else { continue };
+        let record = WalRecord {
+            revision: i as u64 + 1,
+            created_at_ms,
+            synced_through: synced,
+            body,
+        };
+        let Ok(bytes) = wal::encode_record(&record) else {
+            continue;
+        };
         let offset = log.len() as u64;
-        assert_eq!(wal::decode_record(&bytes), Ok((record.clone(), bytes.len())));
+        assert_eq!(
+            wal::decode_record(&bytes),
+            Ok((record.clone(), bytes.len()))
+        );
         log.extend_from_slice(&bytes);
         written.push((offset, record));
         if sync_every > 0 && i % usize::from(sync_every) == 0 {
             synced = log.len() as u64;
         }
     }
-    let out = wal::replay(&[Segment { base_offset: 0, bytes: &log }], 0);
+    let out = wal::replay(
+        &[Segment {
+            base_offset: 0,
+            bytes: &log,
+        }],
+        0,
+    );
     assert_eq!(out.records, written);
-    assert_eq!(out.end, ReplayEnd::Clean { offset: log.len() as u64 });
+    assert_eq!(
+        out.end,
+        ReplayEnd::Clean {
+            offset: log.len() as u64
+        }
+    );
     mutate(&mut log, mutations);
-    let out = wal::replay(&[Segment { base_offset: 0, bytes: &log }], 0);
+    let out = wal::replay(
+        &[Segment {
+            base_offset: 0,
+            bytes: &log,
+        }],
+        0,
+    );
     // Adler-32 plus the header/trailer copy can in principle let a mutated record through; a
     // record at an offset where none was written would be a much stronger signal of a bug.
     for (offset, _) in &out.records {
-        assert!(written.iter().any(|(o, _)| o == offset), "replayed a record at {offset} never written");
+        assert!(
+            written.iter().any(|(o, _)| o == offset),
+            "replayed a record at {offset} never written"
+        );
     }
 }
 
@@ -104,11 +148,23 @@ fn sst_case(
 ) {
     let entries: Vec<Entry> = entries
         .into_iter()
-        .map(|(key, (value, revision, wal_offset, created_at_ms))| Entry { key, value, revision, wal_offset, created_at_ms })
+        .map(
+            |(key, (value, revision, wal_offset, created_at_ms))| Entry {
+                key,
+                value,
+                revision,
+                wal_offset,
+                created_at_ms,
+            },
+        )
         .collect();
     let options = TableOptions {
         block_size_bytes: usize::from(block % 2048) + 1,
-        compression: if lz4 { Compression::Lz4 } else { Compression::None },
+        compression: if lz4 {
+            Compression::Lz4
+        } else {
+            Compression::None
+        },
         bloom_bits_per_key: u32::from(bits % 20),
     };
     let Ok((mut bytes, summary)) = TableBuilder::build(options, &entries) else {
@@ -122,17 +178,35 @@ fn sst_case(
     let _ = decode_table(&bytes);
 }
 
-fn manifest_case(files: Vec<(u64, u8, Vec<u8>, Vec<u8>, u64, u64, u64)>, head: (u64, u64, u64), mutations: &[Mutation]) {
+fn manifest_case(
+    files: Vec<(u64, u8, Vec<u8>, Vec<u8>, u64, u64, u64)>,
+    head: (u64, u64, u64),
+    mutations: &[Mutation],
+) {
     let mut seen = std::collections::BTreeSet::new();
     let files = files
         .into_iter()
         .filter(|f| seen.insert(f.0))
         .map(|(n, level, a, b, size, wal_offset, created_at_ms)| {
             let (min_key, max_key) = if a <= b { (a, b) } else { (b, a) };
-            FileMeta { file: manifest::sst_file_name(n), level: u32::from(level % 7), min_key, max_key, size, wal_offset, created_at_ms }
+            FileMeta {
+                file: manifest::sst_file_name(n),
+                level: u32::from(level % 7),
+                min_key,
+                max_key,
+                size,
+                wal_offset,
+                created_at_ms,
+            }
         })
         .collect();
-    let m = Manifest { format_version: 1, next_file_number: head.0, wal_offset: head.1, last_revision: head.2, files };
+    let m = Manifest {
+        format_version: 1,
+        next_file_number: head.0,
+        wal_offset: head.1,
+        last_revision: head.2,
+        files,
+    };
     let mut bytes = manifest::encode(&m);
     assert_eq!(manifest::decode(&bytes), Ok(m));
     mutate(&mut bytes, mutations);
@@ -141,8 +215,22 @@ fn manifest_case(files: Vec<(u64, u8, Vec<u8>, Vec<u8>, u64, u64, u64)>, head: (
 
 fuzz_target!(|input: Input| {
     match input {
-        Input::Wal { ops, sync_every, mutations } => wal_case(ops, sync_every, &mutations),
-        Input::Sst { entries, block, lz4, bits, mutations } => sst_case(entries, block, lz4, bits, &mutations),
-        Input::Manifest { files, head, mutations } => manifest_case(files, head, &mutations),
+        Input::Wal {
+            ops,
+            sync_every,
+            mutations,
+        } => wal_case(ops, sync_every, &mutations),
+        Input::Sst {
+            entries,
+            block,
+            lz4,
+            bits,
+            mutations,
+        } => sst_case(entries, block, lz4, bits, &mutations),
+        Input::Manifest {
+            files,
+            head,
+            mutations,
+        } => manifest_case(files, head, &mutations),
     }
 });

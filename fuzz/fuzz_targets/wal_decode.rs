@@ -16,8 +16,14 @@ fuzz_target!(|data: &[u8]| {
     let split = data.len() / 2;
     let (a, b) = data.split_at(split);
     let segments = [
-        Segment { base_offset: 0, bytes: a },
-        Segment { base_offset: split as u64, bytes: b },
+        Segment {
+            base_offset: 0,
+            bytes: a,
+        },
+        Segment {
+            base_offset: split as u64,
+            bytes: b,
+        },
     ];
     let out = wal::replay(&segments, 0);
     let mut last = None;
