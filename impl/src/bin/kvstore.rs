@@ -124,10 +124,12 @@ fn inspect_wal(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
             ..
         } => {
             println!(
-                "end: CORRUPT record at {offset} ({error}); the record at {witness_offset} says it was synced"
+                "end: CORRUPT record at {offset}; the record at {witness_offset} says it was synced"
             );
+            return Err(error.at(offset));
         }
     }
+    Ok(())
 }
 
 fn inspect_sst(bytes: &[u8]) -> Result<(), FormatError> {
