@@ -35,7 +35,7 @@ const _: () = assert!(MANIFEST_LEN_MAX > 4 * KEY_LEN_MAX);
 const STRUCTURE: &str = "manifest";
 
 /// The durable state of the LSM tree.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
     /// Always [`MANIFEST_FORMAT_VERSION`] when written by this implementation.
     pub format_version: u32,
@@ -47,6 +47,19 @@ pub struct Manifest {
     pub last_revision: u64,
     /// Live SST files.
     pub files: Vec<FileMeta>,
+}
+
+impl Default for Manifest {
+    /// The manifest of a new, empty database: current format version, file numbers from 1.
+    fn default() -> Self {
+        Self {
+            format_version: MANIFEST_FORMAT_VERSION,
+            next_file_number: 1,
+            wal_offset: 0,
+            last_revision: 0,
+            files: Vec::new(),
+        }
+    }
 }
 
 /// One live SST.

@@ -50,7 +50,8 @@ pub enum ReplayEnd {
     Corrupt {
         /// Logical offset of the bad record.
         offset: u64,
-        /// Base offset of the segment holding it (its file name).
+        /// Base offset of the segment holding it (its file name); for a gap between segments,
+        /// the segment before the gap.
         segment_base: u64,
         /// What is wrong; its offset is relative to the record's start.
         error: FormatError,
@@ -110,7 +111,10 @@ pub fn replay(segments: &[Segment<'_>], start_offset: u64) -> ReplayOutcome {
                     reason: "segment base does not follow the previous segment",
                 },
             );
-            return classify(records, &live, expected_base, i, 0, expected_base, error);
+            let segment_base = live
+                .get(i.wrapping_sub(1))
+                .map_or(seg.base_offset, |p| p.base_offset);
+            return classify(records, &live, expected_base, i, 0, segment_base, error);
         };
         let mut pos = usize::try_from(skip).unwrap_or(usize::MAX);
         while let Some(rest) = seg.bytes.get(pos..).filter(|r| !r.is_empty()) {
