@@ -362,6 +362,22 @@ mod tests {
         }
 
         #[test]
+        fn streaming_equals_whole(entries in entries(), options in options()) {
+            let (whole, _) = TableBuilder::build(options, &entries).unwrap();
+            let mut b = TableBuilder::new(options);
+            let mut streamed = Vec::new();
+            for e in &entries {
+                b.add(e).unwrap();
+                streamed.extend_from_slice(&b.take_ready());
+            }
+            let (rest, summary) = b.finish().unwrap();
+            streamed.extend_from_slice(&rest);
+            prop_assert_eq!(&streamed, &whole);
+            prop_assert_eq!(&summary.min_key, &entries[0].key);
+            prop_assert_eq!(&summary.max_key, &entries[entries.len() - 1].key);
+        }
+
+        #[test]
         fn mutated_never_panics(entries in entries(), options in options(), i in any::<prop::sample::Index>(), b in any::<u8>()) {
             let (mut bytes, _) = TableBuilder::build(options, &entries).unwrap();
             let i = i.index(bytes.len());
