@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Copies spec/vectors into fuzz/corpus/<target>/ as binary seeds (hex vectors decoded).
+# Usage: bash fuzz/seed-corpus.sh   (idempotent; corpora are gitignored)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+seed() { # seed <target> <vector dir>...
+    local target=$1; shift
+    mkdir -p "fuzz/corpus/$target"
+    for dir in "$@"; do
+        for f in spec/vectors/"$dir"/*.hex spec/vectors/"$dir"/*.raw; do
+            [ -e "$f" ] || continue
+            local out="fuzz/corpus/$target/vector-$dir-$(basename "${f%.*}")"
+            case "$f" in
+                *.hex) tr -d ' \n\r\t' < "$f" | xxd -r -p > "$out" ;;
+                *.raw) cp "$f" "$out" ;;
+            esac
+        done
+    done
+}
+
+seed wal_decode wal_frame wal_record wal_replay
+seed sst_decode sst_table sst_entry
+seed manifest_decode manifest
+seed varint varint
+mkdir -p fuzz/corpus/structured

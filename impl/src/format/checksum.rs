@@ -1,0 +1,31 @@
+//! The two checksums of the format (`spec/FORMAT.md` § Checksums).
+//!
+//! - Adler-32 (RFC 1950) over WAL payloads, kept from kvstore-ts.
+//! - CRC32C (Castagnoli, polynomial 0x1EDC6F41 reflected), **unmasked**, over SST blocks, bloom,
+//!   index, footer and the manifest body.
+
+/// Adler-32 of `bytes` (RFC 1950; initial value 1).
+pub fn adler32(bytes: &[u8]) -> u32 {
+    let mut a = adler2::Adler32::new();
+    a.write_slice(bytes);
+    a.checksum()
+}
+
+/// CRC32C of `bytes`, unmasked (initial value 0xFFFFFFFF, final xor 0xFFFFFFFF).
+pub fn crc32c(bytes: &[u8]) -> u32 {
+    crc32c::crc32c(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        assert_eq!(adler32(br#"{"op":"put","key":"foo"}"#), 0x5c04_076e);
+        assert_eq!(adler32(b""), 1);
+        // RFC 3720 B.4: 32 bytes of zeros.
+        assert_eq!(crc32c(&[0u8; 32]), 0x8a91_36aa);
+        assert_eq!(crc32c(b"123456789"), 0xe306_9283);
+    }
+}

@@ -1,0 +1,366 @@
+//! `manifest.json` (`spec/FORMAT.md` § Manifest):
+//!
+//! ```text
+//! {"body":{"formatVersion":1,"nextFileNumber":N,"walOffset":N,"lastRevision":N,
+//!          "files":[{"file":S,"level":N,"minKeyHex":S,"maxKeyHex":S,"size":N,"walOffset":N,"createdAt":N},...]},
+//!  "crc32c":N}
+//! ```
+//!
+//! `crc32c` is the CRC32C of the exact bytes of the `body` value as they appear in the file.
+//!
+//! Invariants: unknown or missing fields are errors; key hex is lowercase and even-length; keys
+//! are at most `KEY_LEN_MAX`; `minKey <= maxKey`; file names are plain names, unique; levels are
+//! `0..=LEVEL_MAX`; the whole file is at most `MANIFEST_LEN_MAX` bytes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::checksum::crc32c;
+use super::{FormatError, FormatErrorKind, KEY_LEN_MAX};
+
+/// The manifest format version this implementation writes and reads.
+pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// The manifest's file name in the database directory.
+pub const MANIFEST_FILE_NAME: &str = "manifest.json";
+/// The temporary name written, fsynced, then renamed over [`MANIFEST_FILE_NAME`].
+pub const MANIFEST_TMP_FILE_NAME: &str = "manifest.json.tmp";
+/// Largest manifest accepted: 64 MiB.
+pub const MANIFEST_LEN_MAX: usize = 64 * 1024 * 1024;
+/// Deepest level (levels are `0..=LEVEL_MAX`).
+pub const LEVEL_MAX: u32 = 6;
+/// Longest SST file name.
+pub const FILE_NAME_LEN_MAX: usize = 255;
+const _: () = assert!(MANIFEST_LEN_MAX > 4 * KEY_LEN_MAX);
+
+const STRUCTURE: &str = "manifest";
+
+/// The durable state of the LSM tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// Always [`MANIFEST_FORMAT_VERSION`] when written by this implementation.
+    pub format_version: u32,
+    /// The next SST file number to allocate (never reused).
+    pub next_file_number: u64,
+    /// Logical WAL offset up to which every record is in SSTs: replay starts here.
+    pub wal_offset: u64,
+    /// The highest revision ever committed into the SSTs (the counter survives compaction).
+    pub last_revision: u64,
+    /// Live SST files.
+    pub files: Vec<FileMeta>,
+}
+
+impl Default for Manifest {
+    /// The manifest of a new, empty database: current format version, file numbers from 1.
+    fn default() -> Self {
+        Self {
+            format_version: MANIFEST_FORMAT_VERSION,
+            next_file_number: 1,
+            wal_offset: 0,
+            last_revision: 0,
+            files: Vec::new(),
+        }
+    }
+}
+
+/// One live SST.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileMeta {
+    /// File name relative to the database directory (see [`sst_file_name`]).
+    pub file: String,
+    /// LSM level.
+    pub level: u32,
+    /// Smallest key in the file.
+    pub min_key: Vec<u8>,
+    /// Largest key in the file.
+    pub max_key: Vec<u8>,
+    /// File size in bytes.
+    pub size: u64,
+    /// Logical WAL offset covered by the file (every record below it that it holds is in it).
+    pub wal_offset: u64,
+    /// Creation time, unix milliseconds.
+    pub created_at_ms: u64,
+}
+
+/// The file name of SST number `n`: 20 zero-padded decimal digits and `.sst`.
+pub fn sst_file_name(n: u64) -> String {
+    format!("{n:020}.sst")
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BodyJson {
+    format_version: u32,
+    next_file_number: u64,
+    wal_offset: u64,
+    last_revision: u64,
+    files: Vec<FileJson>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileJson {
+    file: String,
+    level: u32,
+    min_key_hex: String,
+    max_key_hex: String,
+    size: u64,
+    wal_offset: u64,
+    created_at: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OuterJson<'a> {
+    #[serde(borrow)]
+    body: &'a RawValue,
+    crc32c: u32,
+}
+
+fn invalid(field: &'static str, offset: u64, reason: &'static str) -> FormatError {
+    FormatError::new(
+        STRUCTURE,
+        field,
+        offset,
+        FormatErrorKind::InvalidValue { reason },
+    )
+}
+
+/// Byte offset of a serde_json error (line and column are 1-based) in `text`.
+fn json_error(text: &[u8], base: u64, field: &'static str, e: &serde_json::Error) -> FormatError {
+    let mut line_start = 0usize;
+    let mut line = 1usize;
+    for (i, &b) in text.iter().enumerate() {
+        if line >= e.line() {
+            break;
+        }
+        if b == b'\n' {
+            line += 1;
+            line_start = i + 1;
+        }
+    }
+    let offset = (line_start + e.column().saturating_sub(1)).min(text.len()) as u64;
+    FormatError::new(
+        STRUCTURE,
+        field,
+        base + offset,
+        FormatErrorKind::BadJson {
+            message: e.to_string(),
+        },
+    )
+}
+
+fn key_from_hex(s: &str, field: &'static str, at: u64) -> Result<Vec<u8>, FormatError> {
+    if s.len() > 2 * KEY_LEN_MAX {
+        let kind = FormatErrorKind::LengthTooLarge {
+            len: (s.len() / 2) as u64,
+            max: KEY_LEN_MAX as u64,
+        };
+        return Err(FormatError::new(STRUCTURE, field, at, kind));
+    }
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(invalid(field, at, "key hex must be lowercase"));
+    }
+    hex::decode(s).map_err(|_| invalid(field, at, "key hex must be an even number of hex digits"))
+}
+
+fn check_file_name(name: &str, at: u64) -> Result<(), FormatError> {
+    let plain = !name.is_empty()
+        && name.len() <= FILE_NAME_LEN_MAX
+        && name != "."
+        && name != ".."
+        && !name.bytes().any(|b| b == b'/' || b == b'\\' || b == 0);
+    if plain {
+        Ok(())
+    } else {
+        Err(invalid("file", at, "file must be a plain file name"))
+    }
+}
+
+/// The manifest file's bytes (UTF-8 JSON, one line, newline-terminated).
+pub fn encode(manifest: &Manifest) -> Vec<u8> {
+    let body = BodyJson {
+        format_version: manifest.format_version,
+        next_file_number: manifest.next_file_number,
+        wal_offset: manifest.wal_offset,
+        last_revision: manifest.last_revision,
+        files: manifest
+            .files
+            .iter()
+            .map(|f| FileJson {
+                file: f.file.clone(),
+                level: f.level,
+                min_key_hex: hex::encode(&f.min_key),
+                max_key_hex: hex::encode(&f.max_key),
+                size: f.size,
+                wal_offset: f.wal_offset,
+                created_at: f.created_at_ms,
+            })
+            .collect(),
+    };
+    // Serializing plain structs of strings and integers cannot fail.
+    let body = serde_json::to_string(&body).unwrap_or_default();
+    let mut out = Vec::with_capacity(body.len() + 32);
+    out.extend_from_slice(b"{\"body\":");
+    out.extend_from_slice(body.as_bytes());
+    out.extend_from_slice(format!(",\"crc32c\":{}}}\n", crc32c(body.as_bytes())).as_bytes());
+    out
+}
+
+/// Decodes and validates a manifest file. Offsets are byte offsets in `bytes`, approximate to
+/// the JSON token for schema errors.
+pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
+    if bytes.len() > MANIFEST_LEN_MAX {
+        let kind = FormatErrorKind::LengthTooLarge {
+            len: bytes.len() as u64,
+            max: MANIFEST_LEN_MAX as u64,
+        };
+        return Err(FormatError::new(STRUCTURE, "file", 0, kind));
+    }
+    let outer: OuterJson<'_> =
+        serde_json::from_slice(bytes).map_err(|e| json_error(bytes, 0, "document", &e))?;
+    let body_text = outer.body.get().as_bytes();
+    let body_at = (body_text.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize) as u64;
+    let actual = crc32c(body_text);
+    if actual != outer.crc32c {
+        let kind = FormatErrorKind::BadChecksum {
+            expected: outer.crc32c,
+            actual,
+        };
+        return Err(FormatError::new(STRUCTURE, "crc32c", body_at, kind));
+    }
+    let body: BodyJson = serde_json::from_slice(body_text)
+        .map_err(|e| json_error(body_text, body_at, "body", &e))?;
+    if body.format_version != MANIFEST_FORMAT_VERSION {
+        let kind = FormatErrorKind::UnsupportedVersion {
+            version: body.format_version.into(),
+        };
+        return Err(FormatError::new(STRUCTURE, "formatVersion", body_at, kind));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    let mut files = Vec::with_capacity(body.files.len());
+    for f in body.files {
+        check_file_name(&f.file, body_at)?;
+        if !names.insert(f.file.clone()) {
+            return Err(invalid("file", body_at, "duplicate file"));
+        }
+        if f.level > LEVEL_MAX {
+            let kind = FormatErrorKind::LengthTooLarge {
+                len: f.level.into(),
+                max: LEVEL_MAX.into(),
+            };
+            return Err(FormatError::new(STRUCTURE, "level", body_at, kind));
+        }
+        let min_key = key_from_hex(&f.min_key_hex, "minKeyHex", body_at)?;
+        let max_key = key_from_hex(&f.max_key_hex, "maxKeyHex", body_at)?;
+        if min_key > max_key {
+            return Err(FormatError::new(
+                STRUCTURE,
+                "maxKeyHex",
+                body_at,
+                FormatErrorKind::KeyOrder,
+            ));
+        }
+        files.push(FileMeta {
+            file: f.file,
+            level: f.level,
+            min_key,
+            max_key,
+            size: f.size,
+            wal_offset: f.wal_offset,
+            created_at_ms: f.created_at,
+        });
+    }
+    Ok(Manifest {
+        format_version: body.format_version,
+        next_file_number: body.next_file_number,
+        wal_offset: body.wal_offset,
+        last_revision: body.last_revision,
+        files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn manifest() -> impl Strategy<Value = Manifest> {
+        let file = (
+            any::<u64>(),
+            0..=LEVEL_MAX,
+            prop::collection::vec(any::<u8>(), 0..6),
+            prop::collection::vec(any::<u8>(), 0..6),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+        )
+            .prop_map(|(n, level, a, b, size, wal_offset, created_at_ms)| {
+                let (min_key, max_key) = if a <= b { (a, b) } else { (b, a) };
+                FileMeta {
+                    file: sst_file_name(n),
+                    level,
+                    min_key,
+                    max_key,
+                    size,
+                    wal_offset,
+                    created_at_ms,
+                }
+            });
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            prop::collection::btree_map(any::<u64>(), file, 0..5),
+        )
+            .prop_map(
+                |(next_file_number, wal_offset, last_revision, files)| Manifest {
+                    format_version: MANIFEST_FORMAT_VERSION,
+                    next_file_number,
+                    wal_offset,
+                    last_revision,
+                    files: files
+                        .into_iter()
+                        .map(|(n, mut f)| {
+                            f.file = sst_file_name(n);
+                            f
+                        })
+                        .collect(),
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(m in manifest()) {
+            prop_assert_eq!(decode(&encode(&m)).unwrap(), m);
+        }
+
+        #[test]
+        fn mutated_never_panics(m in manifest(), i in any::<prop::sample::Index>(), b in any::<u8>()) {
+            let mut bytes = encode(&m);
+            let i = i.index(bytes.len());
+            bytes[i] = b;
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..100)) {
+            let _ = decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn bit_rot_is_detected() {
+        let m = Manifest {
+            format_version: 1,
+            next_file_number: 3,
+            wal_offset: 100,
+            last_revision: 9,
+            files: vec![],
+        };
+        let mut bytes = encode(&m);
+        let pos = bytes.windows(3).position(|w| w == b"100").unwrap();
+        bytes[pos] = b'2';
+        assert_eq!(decode(&bytes).unwrap_err().kind.name(), "bad_checksum");
+    }
+}

@@ -1,0 +1,79 @@
+//! The write-ahead log (`spec/FORMAT.md` § WAL v1): framing ([`frame`]), MessagePack payloads
+//! ([`payload`]), segment naming ([`segment_file_name`]) and the pure replay classifier
+//! ([`replay`]).
+//!
+//! Invariants:
+//! - One record = one commit = one revision; a record never spans two segments.
+//! - Logical offset of a byte = segment base offset + its position in the segment.
+
+pub mod frame;
+pub mod payload;
+pub mod replay;
+
+pub use frame::{
+    FRAME_OVERHEAD_BYTES, Frame, RecordType, WAL_HEADER_LEN, WAL_PAYLOAD_LEN_MAX, WAL_VERSION,
+    decode_frame, encode_frame,
+};
+pub use payload::{BatchOp, WAL_BATCH_OPS_MAX, WalBody, WalRecord, decode_payload, encode_payload};
+pub use replay::{ReplayEnd, ReplayOutcome, Segment, replay};
+
+use super::FormatError;
+
+/// Encodes one complete record (header, MessagePack payload, trailer), ready to append.
+///
+/// Fails with `LengthTooLarge` when a key, a value, the op count or the payload exceeds its limit.
+pub fn encode_record(record: &WalRecord) -> Result<Vec<u8>, FormatError> {
+    let payload = encode_payload(record)?;
+    encode_frame(record.body.record_type(), &payload)
+}
+
+/// Decodes one complete record from the start of `bytes`; returns it and the bytes consumed.
+pub fn decode_record(bytes: &[u8]) -> Result<(WalRecord, usize), FormatError> {
+    let (frame, consumed) = decode_frame(bytes)?;
+    let record = decode_payload(frame.record_type, frame.payload)
+        .map_err(|e| e.at(WAL_HEADER_LEN as u64))?;
+    Ok((record, consumed))
+}
+
+/// Number of decimal digits of the base offset in a segment file name.
+pub const SEGMENT_NAME_DIGITS: usize = 20;
+const _: () = assert!(SEGMENT_NAME_DIGITS >= 20, "u64::MAX has 20 decimal digits");
+
+/// The file name of the segment whose first byte has logical offset `base_offset`:
+/// `wal-<20 zero-padded decimal digits>.log`.
+pub fn segment_file_name(base_offset: u64) -> String {
+    format!("wal-{base_offset:020}.log")
+}
+
+/// The base offset named by a segment file name, or `None` if `name` is not a segment name
+/// (exactly `wal-`, 20 ASCII digits, `.log`).
+pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("wal-")?.strip_suffix(".log")?;
+    if digits.len() != SEGMENT_NAME_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names() {
+        assert_eq!(segment_file_name(0), "wal-00000000000000000000.log");
+        assert_eq!(
+            parse_segment_file_name(&segment_file_name(u64::MAX)),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            parse_segment_file_name("wal-99999999999999999999.log"),
+            None
+        );
+        assert_eq!(parse_segment_file_name("wal-0000000000000000000.log"), None);
+        assert_eq!(
+            parse_segment_file_name("wal-+0000000000000000001.log"),
+            None
+        );
+    }
+}

@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""Generates spec/vectors/** independently of the Rust encoder (stdlib only).
+
+Every byte here is computed from spec/FORMAT.md by this script: its own varint, MessagePack subset,
+Adler-32 (zlib), CRC32C (table below), bloom hash and a hand-built LZ4 block. Run it from anywhere:
+    python3 spec/vectors/gen.py
+It rewrites the generated vectors; regression vectors found by fuzzing live in files it does not
+touch (names starting with `fuzz_`).
+"""
+import json, os, struct, zlib
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+# ---------- primitives ----------
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+assert crc32c(b"123456789") == 0xE3069283
+
+def adler32(b): return zlib.adler32(b) & 0xFFFFFFFF
+
+def varint(n):
+    out = bytearray()
+    while True:
+        g = n & 0x7F; n >>= 7
+        if n: out.append(g | 0x80)
+        else: out.append(g); return bytes(out)
+
+def u8(n): return struct.pack(">B", n)
+def u16(n): return struct.pack(">H", n)
+def u32(n): return struct.pack(">I", n)
+def u64(n): return struct.pack(">Q", n)
+
+# MessagePack subset, smallest encodings.
+def mp_uint(n):
+    if n < 0x80: return u8(n)
+    if n < 0x100: return b"\xcc" + u8(n)
+    if n < 0x10000: return b"\xcd" + u16(n)
+    if n < 0x100000000: return b"\xce" + u32(n)
+    return b"\xcf" + u64(n)
+def mp_str(s):
+    s = s.encode(); assert len(s) < 32
+    return u8(0xA0 | len(s)) + s
+def mp_bin(b):
+    if len(b) < 0x100: return b"\xc4" + u8(len(b)) + b
+    if len(b) < 0x10000: return b"\xc5" + u16(len(b)) + b
+    return b"\xc6" + u32(len(b)) + b
+def mp_map(n): assert n < 16; return u8(0x80 | n)
+def mp_arr(n): assert n < 16; return u8(0x90 | n)
+
+def write(struct_dir, name, data, expected, raw=False):
+    d = os.path.join(ROOT, struct_dir); os.makedirs(d, exist_ok=True)
+    if raw:
+        open(os.path.join(d, name + ".raw"), "wb").write(data)
+    else:
+        h = data.hex()
+        lines = [" ".join(h[i:i+2] for i in range(j, min(j+64, len(h)), 2)) for j in range(0, len(h), 64)]
+        open(os.path.join(d, name + ".hex"), "w").write("\n".join(lines) + "\n")
+    open(os.path.join(d, name + ".json"), "w").write(json.dumps(expected, indent=2) + "\n")
+
+def err(kind, offset): return {"error": kind, "offset": offset}
+
+# ---------- varint ----------
+for name, v in [("zero", 0), ("one_byte_max", 127), ("two_bytes_min", 128), ("seed_created_at", 1690000000), ("u64_max", 2**64 - 1)]:
+    b = varint(v); write("varint", name, b, {"value": v, "consumed": len(b)})
+seed_printed = bytes.fromhex("808fa6f505")
+val = sum((b & 0x7F) << (7 * i) for i, b in enumerate(seed_printed))
+write("varint", "seed_readme_as_printed", seed_printed, {"value": val, "consumed": 5})
+write("varint", "overlong", bytes.fromhex("8000"), err("overlong_varint", 0))
+write("varint", "overflow", bytes.fromhex("ffffffffffffffffff02"), err("varint_overflow", 0))
+write("varint", "truncated", bytes.fromhex("8080"), err("truncated", 0))
+write("varint", "empty", b"", err("truncated", 0))
+
+# ---------- WAL frames ----------
+def frame(rtype, payload, version=1, reserved=0, length=None, cks=None):
+    h = u8(version) + u8(rtype) + u16(reserved) + u32(len(payload) if length is None else length) + u32(adler32(payload) if cks is None else cks)
+    return h + payload + h
+
+seed_payload = b'{"op":"put","key":"foo"}'
+seed = frame(1, seed_payload)
+assert seed.hex() == "01010000000000185c04076e" + seed_payload.hex() + "01010000000000185c04076e"
+write("wal_frame", "seed_example", seed, {"type": 1, "payload_hex": seed_payload.hex(), "consumed": 48})
+bad = bytearray(seed); bad[12] ^= 0x01  # flip a payload bit: header and trailer agree, Adler-32 does not
+write("wal_frame", "bad_checksum", bytes(bad), err("bad_checksum", 8))
+bad = bytearray(seed); bad[-1] ^= 0xFF  # trailer checksum differs from header
+write("wal_frame", "header_trailer_mismatch", bytes(bad), err("header_trailer_mismatch", 36))
+write("wal_frame", "torn_trailer", seed[:40], err("truncated", 36))
+write("wal_frame", "torn_payload", seed[:20], err("truncated", 12))
+write("wal_frame", "torn_header", seed[:7], err("truncated", 0))
+write("wal_frame", "bad_version", frame(2, seed_payload, version=2), err("unsupported_version", 0))
+write("wal_frame", "reserved_type_txn_commit", frame(4, seed_payload), err("unknown_tag", 1))
+write("wal_frame", "reserved_not_zero", frame(1, seed_payload, reserved=1), err("reserved_not_zero", 2))
+write("wal_frame", "length_over_limit", frame(1, b"", length=0x08000001), err("length_too_large", 4))
+write("wal_frame", "length_past_eof", frame(1, b"", length=0x07FFFFFF)[:12], err("truncated", 12))
+write("wal_frame", "empty_payload", frame(2, b""), {"type": 2, "payload_hex": "", "consumed": 24})
+
+# ---------- WAL records (frame + MessagePack payload) ----------
+def head(rev, created, synced):
+    return mp_str("revision") + mp_uint(rev) + mp_str("created_at_ms") + mp_uint(created) + mp_str("synced_through") + mp_uint(synced)
+def put_payload(rev, created, synced, k, v):
+    return mp_map(5) + head(rev, created, synced) + mp_str("key") + mp_bin(k) + mp_str("value") + mp_bin(v)
+def del_payload(rev, created, synced, k):
+    return mp_map(4) + head(rev, created, synced) + mp_str("key") + mp_bin(k)
+def batch_payload(rev, created, synced, ops):
+    out = mp_map(4) + head(rev, created, synced) + mp_str("ops") + mp_arr(len(ops))
+    for op in ops:
+        if op[0] == "put": out += mp_map(3) + mp_str("op") + mp_str("put") + mp_str("key") + mp_bin(op[1]) + mp_str("value") + mp_bin(op[2])
+        else: out += mp_map(2) + mp_str("op") + mp_str("delete") + mp_str("key") + mp_bin(op[1])
+    return out
+def rec_json(rtype, rev, created, synced, consumed, **kw):
+    d = {"type": rtype, "revision": rev, "created_at_ms": created, "synced_through": synced}
+    d.update(kw); d["consumed"] = consumed; return d
+
+T = 1690000000000
+p = put_payload(1, T, 0, b"foo", b"bar"); b = frame(1, p)
+write("wal_record", "put", b, rec_json("put", 1, T, 0, len(b), key_hex=b"foo".hex(), value_hex=b"bar".hex()))
+p = del_payload(2, T + 1, 77, b"foo"); b = frame(2, p)
+write("wal_record", "delete", b, rec_json("delete", 2, T + 1, 77, len(b), key_hex=b"foo".hex()))
+ops = [("put", b"a", b"1"), ("delete", b"b"), ("put", b"", b"")]
+p = batch_payload(3, T + 2, 150, ops); b = frame(3, p)
+write("wal_record", "batch", b, rec_json("batch", 3, T + 2, 150, len(b), ops=[
+    {"op": "put", "key_hex": "61", "value_hex": "31"}, {"op": "delete", "key_hex": "62"}, {"op": "put", "key_hex": "", "value_hex": ""}]))
+p = put_payload(2**64 - 1, 2**64 - 1, 2**64 - 1, bytes(range(256)), b"\x00" * 300); b = frame(1, p)
+write("wal_record", "put_max_integers_and_bin16", b, rec_json("put", 2**64 - 1, 2**64 - 1, 2**64 - 1, len(b), key_hex=bytes(range(256)).hex(), value_hex=("00" * 300)))
+# Readers accept any field order and non-minimal widths: uint64 revision, bin32 key, str8 name.
+p = (mp_map(5) + mp_str("key") + b"\xc6" + u32(1) + b"k" + b"\xd9\x05value" + mp_bin(b"v") + mp_str("synced_through") + b"\xcf" + u64(0)
+     + mp_str("created_at_ms") + mp_uint(5) + mp_str("revision") + b"\xcf" + u64(9))
+b = frame(1, p)
+write("wal_record", "put_any_order_wide_encodings", b, dict(rec_json("put", 9, 5, 0, len(b), key_hex="6b", value_hex="76"), canonical=False))
+p = mp_map(4) + head(1, 0, 0) + mp_str("key") + mp_str("foo")  # key as str, not bin
+write("wal_record", "key_as_str", frame(2, p), err("bad_msgpack", 12 + len(p) - 4))
+p = mp_map(3) + head(1, 0, 0)
+write("wal_record", "missing_key", frame(2, p), err("invalid_value", 12))
+p = del_payload(1, 0, 0, b"k")[:-0] ; p = mp_map(5) + p[1:] + mp_str("extra") + mp_uint(1)
+write("wal_record", "unknown_field", frame(2, p), err("invalid_value", 12 + len(p) - 7))
+p = mp_map(4) + head(1, 0, 0) + mp_str("ops") + mp_arr(0)
+write("wal_record", "empty_batch", frame(3, p), err("invalid_value", 12 + len(p) - 1))
+p = put_payload(1, 0, 0, b"k", b"v")
+write("wal_record", "put_payload_in_delete_frame", frame(2, p), err("invalid_value", 12 + len(p) - 9))
+write("wal_record", "seed_json_payload", seed, err("bad_msgpack", 12))
+p = del_payload(1, 0, 0, b"k") + b"\x00"
+write("wal_record", "trailing_byte", frame(2, p), err("trailing_bytes", 12 + len(p) - 1))
+
+# ---------- WAL replay (one segment; parameters in the expected JSON) ----------
+def rec(rtype, rev, synced, key=b"k", value=b"v"):
+    if rtype == 1: return frame(1, put_payload(rev, T, synced, key, value))
+    return frame(2, del_payload(rev, T, synced, key))
+
+def replay_case(name, seg, records, end, base=0, start=0):
+    write("wal_replay", name, seg, {"base_offset": base, "start_offset": start,
+          "records": [{"offset": o, "revision": r} for o, r in records], "end": end})
+
+r1 = rec(1, 1, 0); r2 = rec(1, 2, len(r1)); o3 = len(r1) + len(r2); r3 = rec(2, 3, o3)
+log = r1 + r2 + r3
+replay_case("clean", log, [(0, 1), (len(r1), 2), (o3, 3)], {"kind": "clean", "offset": len(log)})
+replay_case("clean_from_start_offset", log, [(1000 + o3, 3)], {"kind": "clean", "offset": 1000 + len(log)}, base=1000, start=1000 + o3)
+replay_case("torn_tail_cut", log[:-5], [(0, 1), (len(r1), 2)], {"kind": "torn_tail", "offset": o3})
+replay_case("torn_tail_zero_filled", log + bytes(100), [(0, 1), (len(r1), 2), (o3, 3)], {"kind": "torn_tail", "offset": len(log)})
+bad = bytearray(log); bad[-20] ^= 0x04  # bit flip in the LAST record: indistinguishable from torn
+replay_case("last_record_bit_flip_is_torn", bytes(bad), [(0, 1), (len(r1), 2)], {"kind": "torn_tail", "offset": o3})
+bad = bytearray(log); bad[len(r1) + 20] ^= 0x04  # bit flip in record 2; record 3 says o3 was synced
+replay_case("middle_record_bit_flip_is_corrupt", bytes(bad), [(0, 1)], {"kind": "corrupt", "offset": len(r1), "witness_offset": o3})
+# Record 2 damaged, record 3 written before any sync covered record 2 (synced_through = len(r1)):
+# the page cache may have persisted 3 without 2, so it is a torn tail, and 3 is discarded.
+r3u = rec(2, 3, len(r1)); log_u = r1 + r2 + r3u
+bad = bytearray(log_u); bad[len(r1) + 20] ^= 0x04
+replay_case("middle_damage_unsynced_is_torn", bytes(bad), [(0, 1)], {"kind": "torn_tail", "offset": len(r1)})
+bad = bytearray(log); bad[len(r1) + 1] = 9  # unknown type in record 2's header
+replay_case("middle_bad_type_is_corrupt", bytes(bad), [(0, 1)], {"kind": "corrupt", "offset": len(r1), "witness_offset": o3})
+
+# ---------- SST ----------
+def entry(k, v, rev, walo, created):
+    return u32(len(k)) + k + (u32(0xFFFFFFFF) if v is None else u32(len(v)) + v) + varint(rev) + varint(walo) + varint(created)
+def ejson(k, v, rev, walo, created):
+    return {"key_hex": k.hex(), "value_hex": None if v is None else v.hex(), "revision": rev, "wal_offset": walo, "created_at_ms": created}
+
+seed_entry = entry(b"abc", b"xyz", 1, 123, 1690000000)
+assert seed_entry.hex() == "000000036162630000000378797a017b80b5eda506"
+write("sst_entry", "seed_example_corrected", seed_entry, dict(ejson(b"abc", b"xyz", 1, 123, 1690000000), consumed=len(seed_entry)))
+seed_as_printed = bytes.fromhex("0000000361626300000003" "78797a017b808fa6f505")
+write("sst_entry", "seed_example_as_printed", seed_as_printed, dict(ejson(b"abc", b"xyz", 1, 123, val), consumed=len(seed_as_printed)))
+t = entry(b"gone", None, 7, 0, 0)
+write("sst_entry", "tombstone", t, dict(ejson(b"gone", None, 7, 0, 0), consumed=len(t)))
+write("sst_entry", "key_too_long", u32(65537) + b"x" * 10, err("length_too_large", 0))
+write("sst_entry", "value_too_long", u32(1) + b"k" + u32(0x04000001), err("length_too_large", 5))
+write("sst_entry", "value_past_eof", u32(1) + b"k" + u32(0x04000000) + b"abc", err("truncated", 9))
+write("sst_entry", "overlong_revision", u32(1) + b"k" + u32(0) + b"\x80\x00\x00\x00", err("overlong_varint", 9))
+
+def bloom_hash(key):
+    M = 2**64 - 1
+    h = 0xcbf29ce484222325
+    for b in key: h = ((h ^ b) * 0x100000001b3) & M
+    z = h; z ^= z >> 30; z = (z * 0xbf58476d1ce4e5b9) & M; z ^= z >> 27; z = (z * 0x94d049bb133111eb) & M
+    return z ^ (z >> 31)
+def bloom_block(keys, bpk=10):
+    probes = max(1, min(30, (bpk * 69 + 50) // 100))
+    nbytes = max(8, (len(keys) * bpk + 7) // 8)
+    bits = bytearray(nbytes); m = nbytes * 8
+    for k in keys:
+        h = bloom_hash(k); h1 = h & 0xFFFFFFFF; h2 = (h >> 32) | 1
+        for i in range(probes):
+            bit = (h1 + i * h2) % m; bits[bit // 8] |= 1 << (bit % 8)
+    body = u8(probes) + u32(nbytes) + bytes(bits)
+    return body + u32(crc32c(body)), probes, nbytes
+
+def table(blocks, bloom_keys=None):
+    """blocks: list of (first_key, raw_bytes, stored_bytes, compressed)."""
+    out = b"SST1\x03"; index = u32(len(blocks)); meta = []
+    for fk, _raw, stored, comp in blocks:
+        off = len(out); out += stored
+        flag = 0x80000000 if comp else 0
+        index += u32(len(fk)) + fk + u64(off) + u32(len(stored) | flag) + u32(crc32c(stored))
+        meta.append({"offset": off, "stored_len": len(stored), "compressed": comp, "crc32c": crc32c(stored)})
+    bloom_off = 0; bloom = None
+    if bloom_keys is not None:
+        bloom_off = len(out); bb, probes, nbytes = bloom_block(bloom_keys); out += bb
+        bloom = {"probes": probes, "bits_len": nbytes}
+    index_off = len(out); out += index
+    f = u64(index_off) + u64(bloom_off) + u32(crc32c(index))
+    out += f + u32(crc32c(f)) + u32(0x53535446)
+    return out, {"index_offset": index_off, "bloom_offset": bloom_off or None, "blocks": meta, "bloom": bloom}
+
+def raw_block(entries):
+    return b"".join(entry(*e) for e in entries)
+
+E1 = [(b"apple", b"red", 1, 10, T), (b"banana", None, 2, 20, T), (b"cherry", b"dark red", 3, 30, T)]
+r = raw_block(E1)
+data, meta = table([(b"apple", r, r, False)])
+write("sst_table", "one_block", data, dict(meta, entries=[ejson(*e) for e in E1]))
+data, meta = table([(b"apple", r, r, False)], bloom_keys=[e[0] for e in E1])
+write("sst_table", "one_block_with_bloom", data, dict(meta, entries=[ejson(*e) for e in E1]))
+E2 = [(b"k%02d" % i, (b"v%02d" % i) if i % 3 else None, 100 + i, 1000 + i, T + i) for i in range(9)]
+blocks = [(E2[i][0], raw_block(E2[i:i + 3]), raw_block(E2[i:i + 3]), False) for i in range(0, 9, 3)]
+data, meta = table(blocks, bloom_keys=[e[0] for e in E2])
+write("sst_table", "three_blocks_tombstones_bloom", data, dict(meta, entries=[ejson(*e) for e in E2]))
+# A hand-built LZ4 block: key "k", value 100 x "a". Sequence 1: 10 literals (through the first
+# "a"), match offset 1 length 94; sequence 2: 8 literals. Token 0xAF = 10 literals, 15+75+4 match.
+E3 = [(b"k", b"a" * 100, 1, 0, 0)]
+raw = raw_block(E3); assert len(raw) == 112
+lz = bytes([0xAF]) + raw[:10] + b"\x01\x00" + bytes([75]) + bytes([0x80]) + raw[104:]
+assert raw[10:104] == b"a" * 94
+stored = u32(len(raw)) + lz
+data, meta = table([(b"k", raw, stored, True)])
+write("sst_table", "compressed_block", data, dict(meta, entries=[ejson(*e) for e in E3], canonical=False))
+
+good, _ = table([(b"apple", r, r, False)], bloom_keys=[e[0] for e in E1])
+fs = len(good) - 28
+idx_off = struct.unpack(">Q", good[fs:fs + 8])[0]
+bloom_off = struct.unpack(">Q", good[fs + 8:fs + 16])[0]
+bad = bytearray(good); bad[idx_off + 6] ^= 0x01
+write("sst_table", "corrupt_index", bytes(bad), err("bad_checksum", idx_off))
+bad = bytearray(good); bad[fs + 3] ^= 0x01
+write("sst_table", "corrupt_footer", bytes(bad), err("bad_checksum", fs + 20))
+bad = bytearray(good); bad[-1] ^= 0x01
+write("sst_table", "bad_footer_magic", bytes(bad), err("bad_magic", fs + 24))
+write("sst_table", "truncated_last_byte", good[:-1], err("bad_magic", fs - 1 + 24))
+write("sst_table", "truncated_to_header", good[:5], err("truncated", 0))
+bad = bytearray(good); bad[5 + 2] ^= 0x01
+write("sst_table", "corrupt_block", bytes(bad), err("bad_checksum", 5))
+bad = bytearray(good); bad[bloom_off + 10] ^= 0x01
+write("sst_table", "corrupt_bloom", bytes(bad), err("bad_checksum", bloom_off + 5 + (bloom_off and good[bloom_off+1:bloom_off+5] and struct.unpack(">I", good[bloom_off+1:bloom_off+5])[0])))
+bad = bytearray(good); bad[0] = ord("X")
+write("sst_table", "bad_header_magic", bytes(bad), err("bad_magic", 0))
+bad = bytearray(good); bad[4] = 2
+write("sst_table", "unsupported_version", bytes(bad), err("unsupported_version", 4))
+# Keys out of order across blocks (each block valid, CRCs valid).
+ba = raw_block([E2[3]]); bb = raw_block([E2[0]])
+data, _ = table([(E2[3][0], ba, ba, False), (E2[0][0], bb, bb, False)])
+write("sst_table", "index_keys_out_of_order", data, err("key_order", 5 + len(ba) + len(bb) + 4 + 4 + len(E2[3][0]) + 16))
+
+# ---------- manifest ----------
+def manifest_bytes(body_obj=None, body_text=None, crc=None, extra=""):
+    body = body_text if body_text is not None else json.dumps(body_obj, separators=(",", ":"))
+    c = crc32c(body.encode()) if crc is None else crc
+    return ('{"body":' + body + ',"crc32c":' + str(c) + extra + "}\n").encode()
+
+FILE = {"file": "00000000000000000007.sst", "level": 0, "minKeyHex": "6170706c65", "maxKeyHex": "636865727279", "size": 4242, "walOffset": 512, "createdAt": T}
+BODY = {"formatVersion": 1, "nextFileNumber": 8, "walOffset": 512, "lastRevision": 3, "files": [FILE]}
+def mjson(body):
+    return {"format_version": body["formatVersion"], "next_file_number": body["nextFileNumber"], "wal_offset": body["walOffset"],
+            "last_revision": body["lastRevision"], "files": [{"file": f["file"], "level": f["level"], "min_key_hex": f["minKeyHex"],
+            "max_key_hex": f["maxKeyHex"], "size": f["size"], "wal_offset": f["walOffset"], "created_at_ms": f["createdAt"]} for f in body["files"]]}
+write("manifest", "one_file", manifest_bytes(BODY), mjson(BODY), raw=True)
+EMPTY = {"formatVersion": 1, "nextFileNumber": 1, "walOffset": 0, "lastRevision": 0, "files": []}
+write("manifest", "empty", manifest_bytes(EMPTY), mjson(EMPTY), raw=True)
+pretty = json.dumps(BODY, indent=2)
+write("manifest", "pretty_body_whitespace", manifest_bytes(body_text=pretty), dict(mjson(BODY), canonical=False), raw=True)
+mb = manifest_bytes(BODY); body_at = len(b'{"body":')
+write("manifest", "bad_checksum", manifest_bytes(BODY, crc=crc32c(json.dumps(BODY, separators=(",", ":")).encode()) ^ 1), err("bad_checksum", body_at), raw=True)
+rot = mb.replace(b'"size":4242', b'"size":4243')
+write("manifest", "bit_rot_in_body", rot, err("bad_checksum", body_at), raw=True)
+b2 = dict(BODY, formatVersion=2)
+write("manifest", "unsupported_version", manifest_bytes(b2), err("unsupported_version", body_at), raw=True)
+b3 = dict(BODY, files=[dict(FILE, minKeyHex="636865727279", maxKeyHex="6170706c65")])
+write("manifest", "min_key_above_max_key", manifest_bytes(b3), err("key_order", body_at), raw=True)
+b4 = dict(BODY, files=[dict(FILE, minKeyHex="6170706C65")])
+write("manifest", "uppercase_hex", manifest_bytes(b4), err("invalid_value", body_at), raw=True)
+b5 = dict(BODY, files=[dict(FILE, file="../escape.sst")])
+write("manifest", "file_name_with_slash", manifest_bytes(b5), err("invalid_value", body_at), raw=True)
+b6 = dict(BODY, files=[FILE, FILE])
+write("manifest", "duplicate_file", manifest_bytes(b6), err("invalid_value", body_at), raw=True)
+b7 = dict(BODY, files=[dict(FILE, level=7)])
+write("manifest", "level_too_deep", manifest_bytes(b7), err("length_too_large", body_at), raw=True)
+write("manifest", "seed_shape_without_checksum", json.dumps({"files": [], "walOffset": 0}).encode(), err("bad_json", 7), raw=True)
+write("manifest", "truncated", mb[:40], err("bad_json", 39), raw=True)
+write("manifest", "not_json", b"\x00\xff", err("bad_json", 0), raw=True)
+print("vectors written under", ROOT)
