@@ -12,20 +12,9 @@
 /// are held in memory and, roughly, on disk.
 pub const ENTRY_OVERHEAD_BYTES: u64 = 3 * 8;
 
-/// One version of a key as the engine stores it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    /// The user key.
-    pub key: Vec<u8>,
-    /// The commit revision that wrote this version.
-    pub revision: u64,
-    /// The value, or `None` for a tombstone.
-    pub value: Option<Vec<u8>>,
-    /// Offset in the WAL of the record that wrote this version (for recovery bookkeeping).
-    pub wal_offset: u64,
-    /// Wall-clock time of the write, milliseconds since the Unix epoch.
-    pub created_at_ms: u64,
-}
+/// One version of a key as the engine stores it: the very struct an SST entry decodes to, so that
+/// no layer converts between two shapes of the same thing.
+pub use crate::format::sst::Entry;
 
 impl Entry {
     /// Whether this version is a deletion.

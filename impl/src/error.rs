@@ -46,3 +46,28 @@ pub enum Error {
 
 /// Shorthand used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Io`]: the filesystem failed `op` on `path`.
+    pub fn io(op: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// An [`Error::Corruption`] from a decoder's error over bytes that start at `base_offset` of
+    /// `file`: the reported offset is the decoder's offset moved to a file offset.
+    pub fn corruption(
+        file: &std::path::Path,
+        base_offset: u64,
+        error: &crate::format::FormatError,
+    ) -> Self {
+        Self::Corruption {
+            file: file.to_path_buf(),
+            offset: base_offset.saturating_add(error.offset),
+            what: error.to_string(),
+        }
+    }
+}

@@ -5,8 +5,8 @@
 //!   `len <= VALUE_LEN_MAX` bytes; [`check_key`] and [`check_value`] are the only gates.
 //! - The limits fit the on-disk length fields (`u32`), checked at compile time below.
 //!
-//! The codec (`format/`) states the same numbers for the byte format; the two are to be unified
-//! into one definition once both land. Until then this file is the engine's only copy.
+//! The maxima are the byte format's own ([`crate::format::KEY_LEN_MAX`],
+//! [`crate::format::VALUE_LEN_MAX`]), re-exported here: there is one definition of each.
 
 use crate::error::{Error, Result};
 
@@ -14,13 +14,9 @@ use crate::error::{Error, Result};
 /// sentinel and the empty prefix unambiguously means "every key".
 pub const KEY_LEN_MIN: usize = 1;
 
-/// Largest key length in bytes (64 KiB): keys are copied into index blocks and compared often,
-/// so they must stay small next to a block.
-pub const KEY_LEN_MAX: usize = 64 * 1024;
-
-/// Largest value length in bytes (64 MiB): one value must fit comfortably in memory and in one
-/// WAL record.
-pub const VALUE_LEN_MAX: usize = 64 * 1024 * 1024;
+/// Largest key length in bytes (64 KiB) and largest value length in bytes (64 MiB): the format's
+/// limits, so that everything the engine accepts can be written.
+pub use crate::format::{KEY_LEN_MAX, VALUE_LEN_MAX};
 
 const _: () = assert!(KEY_LEN_MIN <= KEY_LEN_MAX);
 const _: () = assert!(KEY_LEN_MAX < VALUE_LEN_MAX);
