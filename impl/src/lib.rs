@@ -16,6 +16,8 @@
 //! - [`iter`]: the sorted entry-source contract and the k-way merging scan.
 //! - [`version`]: the immutable set of live SST files per level and its pure edits.
 //! - [`compaction`]: the pure leveled policy (what to compact, when to stall) and the pure merge.
+//! - [`clock`]: where commit timestamps come from (system, fixed or logical clock).
+//! - [`manifest`]: the manifest store: load, atomic persist, conversion to and from [`version::Version`].
 //!
 //! Invariants kept crate-wide:
 //! - Library code never panics on input or on-disk bytes: it returns [`Error`]. `unwrap`, `expect`,
@@ -37,12 +39,14 @@
     )
 )]
 
+pub mod clock;
 pub mod compaction;
 pub mod entry;
 pub mod error;
 pub mod format;
 pub mod iter;
 pub mod limits;
+pub mod manifest;
 pub mod memtable;
 pub mod options;
 pub mod range;
