@@ -18,6 +18,7 @@
 //! - [`compaction`]: the pure leveled policy (what to compact, when to stall) and the pure merge.
 //! - [`clock`]: where commit timestamps come from (system, fixed or logical clock).
 //! - [`manifest`]: the manifest store: load, atomic persist, conversion to and from [`version::Version`].
+//! - [`wal`]: the write-ahead log's I/O: segments on a [`vfs::Vfs`], append, sync, rotation, recovery.
 //!
 //! Invariants kept crate-wide:
 //! - Library code never panics on input or on-disk bytes: it returns [`Error`]. `unwrap`, `expect`,
@@ -52,5 +53,6 @@ pub mod options;
 pub mod range;
 pub mod version;
 pub mod vfs;
+pub mod wal;
 
 pub use error::Error;
