@@ -222,7 +222,8 @@ fn regions(bytes: &[u8]) -> Vec<Range<u64>> {
     let footer = Footer::decode(&bytes[footer_start as usize..]).unwrap();
     let r = footer.regions(len).unwrap();
     let index = Index::decode(&bytes[r.index.start as usize..r.index.end as usize]).unwrap();
-    let mut out = vec![0..SST_HEADER_LEN as u64];
+    let mut out = Vec::new();
+    out.push(0..SST_HEADER_LEN as u64);
     for b in &index.blocks {
         out.push(b.handle.offset..b.handle.offset + u64::from(b.handle.stored_len));
     }
@@ -297,7 +298,7 @@ fn small_table() -> (TableOptions, Vec<Entry>) {
     let entries = (0..40u32)
         .map(|i| Entry {
             key: format!("k{i:03}").into_bytes(),
-            value: (i % 5 != 0)
+            value: (!i.is_multiple_of(5))
                 .then(|| format!("value-{i}-{}", "x".repeat(i as usize)).into_bytes()),
             revision: u64::from(i) + 100,
             wal_offset: u64::from(i),
@@ -518,7 +519,7 @@ fn a_finished_table_survives_any_crash_and_an_unfinished_one_never_lies() {
         .run(workload, |_point, finished, rebooted| {
             let table = match open(&rebooted, &path, 1 << 20) {
                 Ok(t) => t,
-                Err(e) if !finished => return Ok(drop(e)),
+                Err(Error::Corruption { .. } | Error::Io { .. }) if !finished => return Ok(()),
                 Err(e) => return Err(format!("finished table fails to open: {e}")),
             };
             for e in entries {

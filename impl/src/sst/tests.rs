@@ -16,7 +16,7 @@ use crate::vfs::OsVfs;
 fn entry(i: u32) -> Entry {
     Entry {
         key: format!("key{i:05}").into_bytes(),
-        value: (i % 7 != 0).then(|| vec![i as u8; (i % 50) as usize]),
+        value: (!i.is_multiple_of(7)).then(|| vec![i as u8; (i % 50) as usize]),
         revision: u64::from(i) + 1,
         wal_offset: u64::from(i) * 10,
         created_at_ms: 1_700_000_000_000,
