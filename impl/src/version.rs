@@ -227,7 +227,7 @@ impl Version {
     fn sort_and_check_levels(&mut self) -> Result<()> {
         for (level, files) in self.levels.iter_mut().enumerate() {
             if level == 0 {
-                files.sort_by(|a, b| b.number.cmp(&a.number));
+                files.sort_by_key(|f| std::cmp::Reverse(f.number));
                 continue;
             }
             files.sort_by(|a, b| a.smallest_key.cmp(&b.smallest_key));
