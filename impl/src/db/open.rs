@@ -52,6 +52,8 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
     })?;
     let names = vfs.list(dir).map_err(|e| Error::io("list", dir, e))?;
     let manifest = load_or_create(vfs.as_ref(), dir, &names)?;
+    // Creating a manifest replaces a stale tmp: list again for the cleanup below.
+    let names = vfs.list(dir).map_err(|e| Error::io("list", dir, e))?;
     let manifest_path = dir.join(MANIFEST_FILE_NAME);
     let version = manifest::to_version(&manifest, options.max_levels, &manifest_path)?;
     let cache = Arc::new(BlockCache::new(options.block_cache_size_bytes));
@@ -140,9 +142,12 @@ fn remove_leftovers(
         };
         if orphan {
             let path = dir.join(name);
-            vfs.remove(&path)
-                .map_err(|e| Error::io("remove", &path, e))?;
-            removed = true;
+            match vfs.remove(&path) {
+                Ok(()) => removed = true,
+                // Listed but already gone: nothing left to clean.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &path, e)),
+            }
         }
     }
     if removed {
