@@ -24,8 +24,9 @@ fn open(vfs: &SimVfs) -> Db {
 fn count(db: &Db) -> usize {
     db.scan(KeyRange::all(), ScanOptions::default())
         .unwrap()
-        .map(|r| r.unwrap())
-        .count()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+        .len()
 }
 
 /// Failpoints are process-global: one test walks through all of them in turn.
