@@ -286,6 +286,8 @@ impl Db {
             wal_bytes: wal_end_offset.saturating_sub(version.wal_offset()),
             wal_end_offset,
             wal_synced_offset,
+            commits: inner.commits.load(Ordering::Relaxed),
+            commit_syncs: inner.commit_syncs.load(Ordering::Relaxed),
         }
     }
 }
