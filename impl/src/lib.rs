@@ -16,6 +16,7 @@
 //! - [`iter`]: the sorted entry-source contract and the k-way merging scan.
 //! - [`version`]: the immutable set of live SST files per level and its pure edits.
 //! - [`compaction`]: the pure leveled policy (what to compact, when to stall) and the pure merge.
+//! - [`wal`]: the write-ahead log's I/O: segments on a [`vfs::Vfs`], append, sync, rotation, recovery.
 //!
 //! Invariants kept crate-wide:
 //! - Library code never panics on input or on-disk bytes: it returns [`Error`]. `unwrap`, `expect`,
@@ -48,5 +49,6 @@ pub mod options;
 pub mod range;
 pub mod version;
 pub mod vfs;
+pub mod wal;
 
 pub use error::Error;

@@ -1,0 +1,253 @@
+//! [`WalWriter`]: appends records to the newest segment, syncs it, rotates, and removes segments
+//! the manifest no longer needs. See the module doc of [`crate::wal`] for the protocol.
+//!
+//! Invariants:
+//! - `synced_offset <= end_offset`, and `base <= end_offset`; `end_offset - base` is the active
+//!   segment's size.
+//! - `segments` lists every segment file this writer knows on disk, ascending; its last entry is
+//!   the active segment, which is never removed.
+//! - Once `poisoned`, no I/O is issued again: every call returns [`Error::Closed`].
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::format::wal::{WalBody, WalRecord, encode_record};
+use crate::vfs::{Vfs, VfsFile};
+
+use super::{RecoveredWal, segment_path, segments_wholly_below};
+
+/// Appends records to the newest segment. Not thread-safe (`&mut self`): the Db serializes
+/// writers and does group commit above it.
+#[derive(Debug)]
+pub struct WalWriter {
+    vfs: Arc<dyn Vfs>,
+    dir: PathBuf,
+    segment_size_bytes: u64,
+    /// The active segment.
+    file: Box<dyn VfsFile>,
+    /// Its path.
+    path: PathBuf,
+    /// Its base offset.
+    base: u64,
+    end_offset: u64,
+    synced_offset: u64,
+    /// Every segment on disk, ascending; the last is the active one.
+    segments: Vec<u64>,
+    poisoned: bool,
+}
+
+impl WalWriter {
+    /// Resumes writing after `recovered`: reopens its last segment for append if that segment
+    /// ends at `recovered.end_offset` (and syncs it and the directory, so that everything
+    /// recovery read is durable before a new record vouches for it), or else creates
+    /// `wal-<end_offset>.log` and syncs the directory.
+    ///
+    /// REQUIRES: `recovered` came from [`super::recover`] on the same `dir`, and nothing wrote
+    /// to the segments since.
+    pub fn open(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        recovered: &RecoveredWal,
+        segment_size_bytes: u64,
+    ) -> Result<Self> {
+        let end = recovered.end_offset;
+        let mut segments = recovered.obsolete_segments.clone();
+        segments.extend_from_slice(&recovered.segments);
+        let resumed = match recovered.segments.last() {
+            Some(&last) => {
+                let path = segment_path(dir, last);
+                let mut file = vfs.open(&path).map_err(|e| Error::io("open", &path, e))?;
+                let size = file.size().map_err(|e| Error::io("size", &path, e))?;
+                let seg_end = last.saturating_add(size);
+                if seg_end > end {
+                    return Err(Error::Corruption {
+                        offset: end.saturating_sub(last),
+                        file: path,
+                        what: format!(
+                            "wal segment: ends at logical offset {seg_end}, past the recovered \
+                             end {end} (written to since recovery?)"
+                        ),
+                    });
+                }
+                if seg_end == end {
+                    file.sync_data()
+                        .map_err(|e| Error::io("sync_data", &path, e))?;
+                    Some((file, path, last))
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        let (file, path, base) = match resumed {
+            Some(active) => active,
+            None => {
+                let path = segment_path(dir, end);
+                let file = vfs
+                    .create(&path)
+                    .map_err(|e| Error::io("create", &path, e))?;
+                segments.push(end);
+                (file, path, end)
+            }
+        };
+        vfs.sync_dir(dir)
+            .map_err(|e| Error::io("sync_dir", dir, e))?;
+        debug_assert!(segments.windows(2).all(|w| w.first() < w.get(1)));
+        debug_assert_eq!(segments.last(), Some(&base));
+        Ok(WalWriter {
+            vfs,
+            dir: dir.to_path_buf(),
+            segment_size_bytes,
+            file,
+            path,
+            base,
+            end_offset: end,
+            synced_offset: end,
+            segments,
+            poisoned: false,
+        })
+    }
+
+    /// Encodes one record with `synced_through = self.synced_offset()` and appends it, rotating
+    /// first when the active segment already holds `>= segment_size_bytes` (a record never
+    /// spans segments; an oversized record gets a segment of its own). Returns the logical
+    /// offset range the record occupies. Not durable until [`WalWriter::sync`].
+    ///
+    /// A record the encoder refuses (too long a key, value or batch) is
+    /// [`Error::InvalidArgument`] and leaves the writer usable; a failed I/O poisons it.
+    pub fn append(
+        &mut self,
+        revision: u64,
+        created_at_ms: u64,
+        body: WalBody,
+    ) -> Result<Range<u64>> {
+        self.check_usable()?;
+        if self.end_offset - self.base >= self.segment_size_bytes && self.end_offset > self.base {
+            self.rotate()?;
+        }
+        // Encoded after any rotation: rotating syncs, which moves `synced_offset`.
+        let record = WalRecord {
+            revision,
+            created_at_ms,
+            synced_through: self.synced_offset,
+            body,
+        };
+        let bytes = encode_record(&record).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        debug_assert!(record.synced_through <= self.end_offset);
+        let start = self.end_offset;
+        let end = start
+            .checked_add(bytes.len() as u64)
+            .ok_or_else(|| Error::InvalidArgument("WAL logical offset overflows u64".into()))?;
+        if let Err(e) = self.file.append(&bytes) {
+            self.poisoned = true;
+            return Err(Error::io("append", &self.path, e));
+        }
+        self.end_offset = end;
+        Ok(start..end)
+    }
+
+    /// `sync_data` on the active segment; on success `synced_offset = end_offset`. On failure
+    /// the writer is poisoned: this call returns [`Error::Io`], every later one
+    /// [`Error::Closed`], and the fsync is never retried. A sync with nothing new to sync
+    /// returns `Ok` without I/O.
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_usable()?;
+        if self.synced_offset == self.end_offset {
+            return Ok(());
+        }
+        if let Err(e) = self.file.sync_data() {
+            self.poisoned = true;
+            return Err(Error::io("sync_data", &self.path, e));
+        }
+        self.synced_offset = self.end_offset;
+        Ok(())
+    }
+
+    /// The logical offset the next record will start at.
+    pub fn end_offset(&self) -> u64 {
+        self.end_offset
+    }
+
+    /// The logical end of the log as of the last successful sync.
+    pub fn synced_offset(&self) -> u64 {
+        self.synced_offset
+    }
+
+    /// Syncs the active segment, then starts a new one at `end_offset` (create, then
+    /// `sync_dir`). Returns the new base. If the active segment is empty it already starts at
+    /// `end_offset`: nothing is done and its base is returned. Called by the Db when a memtable
+    /// is frozen, so that a flushed memtable's records end at a segment boundary.
+    pub fn rotate(&mut self) -> Result<u64> {
+        self.check_usable()?;
+        if self.end_offset == self.base {
+            return Ok(self.base);
+        }
+        // Sync before create: the old segment must be durable before a later segment exists.
+        self.sync()?;
+        let base = self.end_offset;
+        let path = segment_path(&self.dir, base);
+        let file = match self.vfs.create(&path) {
+            Ok(file) => file,
+            Err(e) => {
+                self.poisoned = true;
+                return Err(Error::io("create", &path, e));
+            }
+        };
+        if let Err(e) = self.vfs.sync_dir(&self.dir) {
+            self.poisoned = true;
+            return Err(Error::io("sync_dir", &self.dir, e));
+        }
+        self.file = file;
+        self.path = path;
+        self.base = base;
+        self.segments.push(base);
+        Ok(base)
+    }
+
+    /// Removes the segments whose every byte lies below `offset` (the manifest's `walOffset`,
+    /// already durable), then `sync_dir`. Returns how many were removed. The active segment is
+    /// never removed. A segment already gone counts as removed.
+    pub fn remove_segments_below(&mut self, offset: u64) -> Result<usize> {
+        self.check_usable()?;
+        let n = segments_wholly_below(&self.segments, offset);
+        if n == 0 {
+            return Ok(0);
+        }
+        for (i, base) in self.segments.iter().take(n).enumerate() {
+            let path = segment_path(&self.dir, *base);
+            match self.vfs.remove(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    // Forget the ones already removed; the rest stay listed for a later call.
+                    self.segments.drain(..i);
+                    return Err(Error::io("remove", &path, e));
+                }
+            }
+        }
+        self.segments.drain(..n);
+        self.vfs
+            .sync_dir(&self.dir)
+            .map_err(|e| Error::io("sync_dir", &self.dir, e))?;
+        Ok(n)
+    }
+
+    /// Whether a failed I/O has made the writer refuse every call.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Bases of the segments this writer knows on disk, ascending; the last is active.
+    pub fn segments(&self) -> &[u64] {
+        &self.segments
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.poisoned {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+}
