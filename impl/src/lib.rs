@@ -13,6 +13,8 @@
 //! - [`entry`]: one version of one key, the unit every layer passes around.
 //! - [`range`]: key ranges (inclusive/exclusive/unbounded, prefix) and scan direction.
 //! - [`memtable`]: the concurrent, snapshot-readable in-memory table of the newest writes.
+//! - [`sst`]: SST files on a [`vfs::Vfs`]: the streaming writer, the verified reader, range scans
+//!   and the block cache.
 //! - [`iter`]: the sorted entry-source contract and the k-way merging scan.
 //! - [`version`]: the immutable set of live SST files per level and its pure edits.
 //! - [`compaction`]: the pure leveled policy (what to compact, when to stall) and the pure merge.
@@ -47,6 +49,7 @@ pub mod limits;
 pub mod memtable;
 pub mod options;
 pub mod range;
+pub mod sst;
 pub mod version;
 pub mod vfs;
 pub mod wal;

@@ -139,6 +139,12 @@ impl TableBuilder {
         std::mem::take(&mut self.ready)
     }
 
+    /// Bytes produced but not yet handed out by [`Self::take_ready`], plus the raw bytes of the
+    /// open block (an upper bound on its stored size, which may be compressed).
+    pub fn buffered_bytes(&self) -> u64 {
+        (self.ready.len() as u64).saturating_add(self.block.len() as u64)
+    }
+
     /// Entries added so far.
     pub fn entry_count(&self) -> u64 {
         self.entry_count

@@ -1,0 +1,156 @@
+//! [`TableIter`]: a lazy scan of one table over a key range, forward or reverse, one block at a
+//! time through the block cache. It is an [`crate::iter::EntrySource`].
+//!
+//! Seek: forward, the first block is the last whose first key is <= the range start (binary
+//! search on the index); reverse, the last whose first key is <= the range end, walking blocks
+//! backwards from there. Inside a block, a binary search skips the entries outside the range.
+//!
+//! Invariants:
+//! - Entries come strictly increasing (forward) or decreasing (reverse) and inside the range:
+//!   each block was order-checked against its neighbours in the index when it was read
+//!   ([`Table`]'s block invariants), and the scan stops at the first key past the range.
+//! - A block is loaded only when the scan reaches it; at most one block is held at a time.
+//! - The first `Err` is yielded and then the iterator ends (the `EntrySource` contract).
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use super::cache::CachedBlock;
+use super::reader::Table;
+use crate::entry::Entry;
+use crate::error::Result;
+use crate::range::{Direction, KeyRange, Position};
+
+/// A lazy range scan of one table; see the module doc.
+pub struct TableIter {
+    table: Arc<Table>,
+    range: KeyRange,
+    direction: Direction,
+    /// The next block to load, in scan order; `None` once every relevant block was loaded.
+    next_block: Option<usize>,
+    /// The block being yielded from.
+    block: Option<CachedBlock>,
+    /// Forward: the index of the next entry to yield. Reverse: one past it (entries left).
+    pos: usize,
+    done: bool,
+}
+
+impl std::fmt::Debug for TableIter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableIter")
+            .field("table", &self.table.path())
+            .field("range", &self.range)
+            .field("direction", &self.direction)
+            .field("next_block", &self.next_block)
+            .field("pos", &self.pos)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+fn bound_key(bound: &Bound<Vec<u8>>) -> Option<&[u8]> {
+    match bound {
+        Bound::Included(k) | Bound::Excluded(k) => Some(k),
+        Bound::Unbounded => None,
+    }
+}
+
+impl TableIter {
+    pub(super) fn new(table: Arc<Table>, range: KeyRange, direction: Direction) -> Self {
+        let index = table.index();
+        let next_block = match direction {
+            Direction::Forward => match bound_key(&range.start) {
+                Some(k) => Some(index.find(k).unwrap_or(0)),
+                None => Some(0),
+            },
+            Direction::Reverse => match bound_key(&range.end) {
+                // No block starts at or before the end: every key is past the range.
+                Some(k) => index.find(k),
+                None => index.blocks.len().checked_sub(1),
+            },
+        };
+        let next_block = next_block.filter(|&i| i < index.blocks.len());
+        Self {
+            table,
+            range,
+            direction,
+            next_block,
+            block: None,
+            pos: 0,
+            done: false,
+        }
+    }
+
+    /// The next entry of the current block in scan order, advancing the cursor.
+    fn step(&mut self) -> Option<Entry> {
+        let block = self.block.as_ref()?;
+        match self.direction {
+            Direction::Forward => {
+                let e = block.get(self.pos)?;
+                self.pos = self.pos.saturating_add(1);
+                Some(e.clone())
+            }
+            Direction::Reverse => {
+                self.pos = self.pos.checked_sub(1)?;
+                block.get(self.pos).cloned()
+            }
+        }
+    }
+
+    /// Loads the next block in scan order and positions the cursor at its first entry in range.
+    /// `Ok(false)` when no block is left.
+    fn load_next_block(&mut self) -> Result<bool> {
+        let Some(i) = self.next_block else {
+            return Ok(false);
+        };
+        let count = self.table.block_count();
+        self.next_block = match self.direction {
+            Direction::Forward => i.checked_add(1).filter(|&n| n < count),
+            Direction::Reverse => i.checked_sub(1),
+        };
+        let block = self.table.block(i)?;
+        let range = &self.range;
+        self.pos = match self.direction {
+            Direction::Forward => {
+                block.partition_point(|e| range.position(&e.key) == Position::Below)
+            }
+            Direction::Reverse => {
+                block.partition_point(|e| range.position(&e.key) != Position::Above)
+            }
+        };
+        self.block = Some(block);
+        Ok(true)
+    }
+}
+
+impl Iterator for TableIter {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Bounded: each pass yields, consumes an entry, or consumes a block.
+        while !self.done {
+            if let Some(entry) = self.step() {
+                match (self.range.position(&entry.key), self.direction) {
+                    (Position::Inside, _) => return Some(Ok(entry)),
+                    (Position::Above, Direction::Forward)
+                    | (Position::Below, Direction::Reverse) => {
+                        self.done = true;
+                    }
+                    // Before the range in scan order: the seek skips these; never reached.
+                    _ => {}
+                }
+                continue;
+            }
+            self.block = None;
+            match self.load_next_block() {
+                Ok(true) => {}
+                Ok(false) => self.done = true,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,256 @@
+//! [`Table`]: an open, verified SST: its footer, index and bloom in memory, its data blocks read
+//! on demand through the [`BlockCache`].
+//!
+//! Open reads, in order (`spec/FORMAT.md` § 4.6, reader order): the file size; the header (magic,
+//! version); the footer (magic, CRC); the region bounds; the index (CRC, then layout: blocks tile
+//! the data region exactly); the bloom (CRC). Every length read is bounded by the file size
+//! first, because [`Footer::regions`] and [`Index::check_layout`] run before any read they bound.
+//!
+//! Invariants:
+//! - Every error from the format is an [`Error::Corruption`] whose offset is a file offset inside
+//!   the bad region (the decoder's offset plus the region start); for a compressed block whose
+//!   decompressed entries are bad, it is the block's start (raw offsets are not file offsets).
+//! - A block is used only after `decode_block` verified its CRC32C and entry order, and the
+//!   reader verified that its first key is the index's and that its last key sorts before the
+//!   next block's first key: so a table's entries, block after block, are strictly increasing.
+//! - A bloom miss reads nothing; the bloom is trusted only because its CRC matched at open.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::cache::{BlockCache, CachedBlock};
+use super::iter::TableIter;
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::format::sst::{
+    Bloom, FOOTER_LEN, Footer, Index, SST_HEADER_LEN, SST_MAGIC, SST_VERSION, decode_block,
+};
+use crate::format::{FormatError, FormatErrorKind};
+use crate::range::{Direction, KeyRange};
+use crate::vfs::{Vfs, VfsFile};
+
+/// The smallest possible SST: header and footer (a real one also has a block and an index).
+const TABLE_LEN_MIN: u64 = (SST_HEADER_LEN + FOOTER_LEN) as u64;
+
+/// An open, verified table. Shared by readers across threads (`Arc<Table>`, `Send + Sync`).
+pub struct Table {
+    file: Box<dyn VfsFile>,
+    path: PathBuf,
+    file_number: u64,
+    size_bytes: u64,
+    index: Index,
+    bloom: Option<Bloom>,
+    cache: Arc<BlockCache>,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("path", &self.path)
+            .field("file_number", &self.file_number)
+            .field("size_bytes", &self.size_bytes)
+            .field("blocks", &self.index.blocks.len())
+            .field("bloom", &self.bloom.is_some())
+            .finish()
+    }
+}
+
+/// Reads `range` of `file` into a new buffer. REQUIRES: the range was bounded by the file size.
+fn read_range(file: &dyn VfsFile, path: &Path, range: Range<u64>) -> Result<Vec<u8>> {
+    let len = range.end.saturating_sub(range.start);
+    let len = usize::try_from(len).map_err(|_| Error::Corruption {
+        file: path.to_path_buf(),
+        offset: range.start,
+        what: format!("region of {len} bytes does not fit in memory"),
+    })?;
+    let mut buf = vec![0u8; len];
+    file.read_at(range.start, &mut buf)
+        .map_err(|e| Error::io("read_at", path, e))?;
+    Ok(buf)
+}
+
+fn corruption(path: &Path, at: u64, structure: &'static str, kind: FormatErrorKind) -> Error {
+    Error::corruption(path, at, &FormatError::new(structure, "key", 0, kind))
+}
+
+impl Table {
+    /// Opens `path` and verifies its footer, index (CRC, layout) and bloom (CRC); errors are
+    /// `Error::Corruption { file, offset, what }` with the file offset of the bad structure.
+    /// Bounds every length by the file size before reading.
+    pub fn open(
+        vfs: &dyn Vfs,
+        path: &Path,
+        file_number: u64,
+        cache: Arc<BlockCache>,
+    ) -> Result<Arc<Table>> {
+        let file = vfs.open(path).map_err(|e| Error::io("open", path, e))?;
+        let size_bytes = file.size().map_err(|e| Error::io("size", path, e))?;
+        if size_bytes < TABLE_LEN_MIN {
+            let kind = FormatErrorKind::Truncated {
+                needed: TABLE_LEN_MIN,
+                available: size_bytes,
+            };
+            let e = FormatError::new("sst table", "length", 0, kind);
+            return Err(Error::corruption(path, 0, &e));
+        }
+        let header = read_range(file.as_ref(), path, 0..SST_HEADER_LEN as u64)?;
+        check_header(&header).map_err(|e| Error::corruption(path, 0, &e))?;
+
+        let footer_start = size_bytes - FOOTER_LEN as u64;
+        let footer_bytes = read_range(file.as_ref(), path, footer_start..size_bytes)?;
+        let footer =
+            Footer::decode(&footer_bytes).map_err(|e| Error::corruption(path, footer_start, &e))?;
+        let regions = footer
+            .regions(size_bytes)
+            .map_err(|e| Error::corruption(path, footer_start, &e))?;
+
+        let index_bytes = read_range(file.as_ref(), path, regions.index.clone())?;
+        let index = Index::decode_checked(&index_bytes, footer.index_crc32c)
+            .map_err(|e| Error::corruption(path, regions.index.start, &e))?;
+        index
+            .check_layout(regions.data.start, regions.data.end)
+            .map_err(|e| Error::corruption(path, regions.index.start, &e))?;
+
+        let bloom = match &regions.bloom {
+            Some(range) => {
+                let bytes = read_range(file.as_ref(), path, range.clone())?;
+                Some(Bloom::decode(&bytes).map_err(|e| Error::corruption(path, range.start, &e))?)
+            }
+            None => None,
+        };
+        Ok(Arc::new(Table {
+            file,
+            path: path.to_path_buf(),
+            file_number,
+            size_bytes,
+            index,
+            bloom,
+            cache,
+        }))
+    }
+
+    /// The newest (only) version of `key` in this table, tombstones included. Bloom first; a
+    /// bloom miss reads nothing.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
+        if self.bloom.as_ref().is_some_and(|b| !b.may_contain(key)) {
+            return Ok(None);
+        }
+        let Some(i) = self.index.find(key) else {
+            return Ok(None);
+        };
+        let block = self.block(i)?;
+        Ok(block
+            .binary_search_by(|e| e.key.as_slice().cmp(key))
+            .ok()
+            .and_then(|at| block.get(at))
+            .cloned())
+    }
+
+    /// Lazy iterator over `range` in `direction`, loading one block at a time through the cache.
+    pub fn iter(self: &Arc<Self>, range: KeyRange, direction: Direction) -> TableIter {
+        TableIter::new(Arc::clone(self), range, direction)
+    }
+
+    /// The file number given at open (the cache key).
+    pub fn file_number(&self) -> u64 {
+        self.file_number
+    }
+
+    /// The file path given at open.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's size in bytes at open.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    /// The number of data blocks.
+    pub fn block_count(&self) -> usize {
+        self.index.blocks.len()
+    }
+
+    /// Whether the table has a bloom filter.
+    pub fn has_bloom(&self) -> bool {
+        self.bloom.is_some()
+    }
+
+    pub(super) fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Data block `i` (index order), from the cache or read, verified, and cached.
+    pub(super) fn block(&self, i: usize) -> Result<CachedBlock> {
+        let Some(entry) = self.index.blocks.get(i) else {
+            return Err(Error::InvalidArgument(format!(
+                "block {i} of {} out of range ({} blocks)",
+                self.path.display(),
+                self.index.blocks.len()
+            )));
+        };
+        let handle = entry.handle;
+        if let Some(block) = self.cache.get(self.file_number, handle.offset) {
+            return Ok(block);
+        }
+        let end = handle.offset.saturating_add(handle.stored_len.into());
+        let stored = read_range(self.file.as_ref(), &self.path, handle.offset..end)?;
+        let entries = decode_block(&stored, &handle).map_err(|e| {
+            if handle.compressed && e.field != "crc32c" && e.field != "stored_len" {
+                // Entry offsets are relative to the decompressed bytes: report the block start.
+                Error::Corruption {
+                    file: self.path.clone(),
+                    offset: handle.offset,
+                    what: format!("{e} (offset within the decompressed block)"),
+                }
+            } else {
+                Error::corruption(&self.path, handle.offset, &e)
+            }
+        })?;
+        if entries.first().map(|e| &e.key) != Some(&entry.first_key) {
+            return Err(corruption(
+                &self.path,
+                handle.offset,
+                "sst block",
+                FormatErrorKind::KeyOrder,
+            ));
+        }
+        let next_first = self
+            .index
+            .blocks
+            .get(i.saturating_add(1))
+            .map(|n| &n.first_key);
+        if let (Some(last), Some(next)) = (entries.last(), next_first)
+            && last.key >= *next
+        {
+            return Err(corruption(
+                &self.path,
+                handle.offset,
+                "sst block",
+                FormatErrorKind::KeyOrder,
+            ));
+        }
+        let block: CachedBlock = entries.into();
+        self.cache
+            .insert(self.file_number, handle.offset, Arc::clone(&block));
+        Ok(block)
+    }
+}
+
+/// Checks the 5-byte header: magic "SST1" (`bad_magic` at 0), version (`unsupported_version` at 4).
+fn check_header(bytes: &[u8]) -> Result<(), FormatError> {
+    let mut r = crate::format::Reader::new(bytes, "sst header");
+    let magic = r.array::<4>("magic")?;
+    if magic != SST_MAGIC {
+        return Err(r.err("magic", 0, FormatErrorKind::BadMagic));
+    }
+    let version = r.u8("version")?;
+    if version != SST_VERSION {
+        let kind = FormatErrorKind::UnsupportedVersion {
+            version: version.into(),
+        };
+        return Err(r.err("version", 4, kind));
+    }
+    Ok(())
+}
