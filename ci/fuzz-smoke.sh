@@ -11,7 +11,6 @@ TARGETS=(wal_decode sst_decode manifest_decode varint structured)
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install --locked cargo-fuzz
 fi
-command -v xxd >/dev/null || { echo "fuzz-smoke: xxd is required to seed corpora" >&2; exit 1; }
 
 bash fuzz/seed-corpus.sh
 mkdir -p fuzz/artifacts

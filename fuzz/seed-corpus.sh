@@ -12,7 +12,7 @@ seed() { # seed <target> <vector dir>...
             [ -e "$f" ] || continue
             local out="fuzz/corpus/$target/vector-$dir-$(basename "${f%.*}")"
             case "$f" in
-                *.hex) tr -d ' \n\r\t' < "$f" | xxd -r -p > "$out" ;;
+                *.hex) python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex("".join(sys.stdin.read().split())))' < "$f" > "$out" ;;
                 *.raw) cp "$f" "$out" ;;
             esac
         done

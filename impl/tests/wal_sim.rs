@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kvstore::Error;
-use kvstore::format::wal::{WalBody, WalRecord};
+use kvstore::format::wal::{ReplayEnd, Segment, WalBody, WalRecord, replay};
 use kvstore::vfs::Vfs;
-use kvstore::wal::{RecoveredWal, WalWriter, recover, segment_path};
+use kvstore::wal::{RecoveredWal, WalWriter, list_segments, recover, segment_path};
 use kvstore_faults::{Campaign, FaultConfig, Fill, PersistenceModel, SimVfs, is_crash_error};
 
 const DIR: &str = "/db";
@@ -283,10 +283,14 @@ fn oversized_record_gets_a_segment_of_its_own() {
 #[test]
 fn crash_campaign_every_point_every_model() {
     let mut total_points = 0;
+    // Crash points whose recovery had to cut a torn tail: the campaign must exercise that path.
+    let mut cut_points = 0;
     for seed in CAMPAIGN_SEEDS {
         let report = Campaign::new(seed)
             .run(workload, |_point, run, rebooted| {
-                check(&run, &rebooted).map(|_| ())
+                let rec = check(&run, &rebooted)?;
+                cut_points += u64::from(rec.truncated_bytes > 0);
+                Ok(())
             })
             .unwrap_or_else(|failure| panic!("{failure}"));
         println!(
@@ -299,7 +303,10 @@ fn crash_campaign_every_point_every_model() {
         );
         total_points += report.crash_points;
     }
-    println!("wal crash campaign: {total_points} crash points checked in all");
+    println!(
+        "wal crash campaign: {total_points} crash points checked in all, {cut_points} cut a torn tail"
+    );
+    assert!(cut_points > 0, "no crash point left a torn tail to cut");
 }
 
 /// Crashes the recovery itself: from each torn disk the workload can leave, recover and open the
@@ -308,10 +315,12 @@ fn crash_campaign_every_point_every_model() {
 #[test]
 fn crash_campaign_during_recovery() {
     let base = Campaign::new(11);
-    let (full, _) = base.dry_run(workload);
+    let (full, counted) = base.dry_run(workload);
+    let ops = counted.op_count();
     let mut points = 0;
-    // Torn tails of several shapes: crash after the last append of each sync group.
-    for crash_op in [20, 30, 41] {
+    // Starting disks whose recovery cuts a tail: the interesting ones to crash.
+    let mut torn_disks = 0;
+    for crash_op in (8..ops).step_by(3) {
         let crashed = SimVfs::new(11);
         crashed.crash_at(crash_op);
         let run = workload(&crashed);
@@ -323,10 +332,13 @@ fn crash_campaign_during_recovery() {
                 sector_bytes: 512,
                 fill: Fill::Zeros,
             },
-            PersistenceModel::RandomSubset,
         ] {
             let torn = crashed.reboot(model);
             let first = check(&run, &torn.snapshot()).unwrap();
+            if first.truncated_bytes == 0 {
+                continue;
+            }
+            torn_disks += 1;
             let report = Campaign::new(crash_op)
                 .starting_from(torn.image())
                 .run(
@@ -365,7 +377,10 @@ fn crash_campaign_during_recovery() {
         }
     }
     assert!(full.acked > 0);
-    println!("wal recovery crash campaign: {points} crash points checked");
+    println!(
+        "wal recovery crash campaign: {points} crash points checked, {torn_disks} torn start disks"
+    );
+    assert!(torn_disks >= 5, "too few torn start disks: {torn_disks}");
 }
 
 /// Negative control: with an fsync that lies (returns `Ok`, persists nothing) the same campaign
@@ -385,6 +400,42 @@ fn campaign_catches_a_lying_fsync() {
         "unexpected failure: {}",
         failure.message
     );
+}
+
+/// A recovery with the rule inverted: every bad record is corruption, none is a torn tail
+/// (a "paranoid" log reader). Reads the segments with `peek`, classifies with the pure replay.
+fn strict_recover(vfs: &SimVfs) -> Result<(), String> {
+    if !vfs.exists(dir()).unwrap() {
+        return Ok(());
+    }
+    let bases = list_segments(vfs, dir()).map_err(|e| e.to_string())?;
+    let bytes: Vec<(u64, Vec<u8>)> = bases
+        .iter()
+        .map(|b| (*b, vfs.peek(&segment_path(dir(), *b)).unwrap()))
+        .collect();
+    let segments: Vec<Segment<'_>> = bytes
+        .iter()
+        .map(|(base_offset, bytes)| Segment {
+            base_offset: *base_offset,
+            bytes,
+        })
+        .collect();
+    match replay(&segments, 0).end {
+        ReplayEnd::Clean { .. } => Ok(()),
+        other => Err(format!("strict recovery refused the log: {other:?}")),
+    }
+}
+
+/// Negative control: the same campaign, checked by a recovery that treats torn tails as
+/// corruption, must report a false corruption; otherwise the campaign never tears a tail.
+#[test]
+fn campaign_catches_recovery_without_torn_tails() {
+    let failure = Campaign::new(1)
+        .run(workload, |_point, _run, rebooted| strict_recover(&rebooted))
+        .expect_err("crashes must leave torn tails that only the torn-tail rule accepts");
+    println!("negative control caught: {}", failure.message);
+    println!("{}", failure.point);
+    assert!(failure.message.contains("TornTail"), "{}", failure.message);
 }
 
 /// Rewrites `path` on `vfs` with `bytes`, durably.

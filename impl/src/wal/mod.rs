@@ -4,7 +4,7 @@
 //! effects those decisions call for.
 //!
 //! - [`recovery`]: [`recover`] lists the segments, reads the live ones, classifies them with
-//!   [`crate::format::wal::replay`], and truncates a torn tail (or refuses a corrupt log).
+//!   [`crate::format::wal::replay()`], and truncates a torn tail (or refuses a corrupt log).
 //! - [`writer`]: [`WalWriter`] appends records, syncs, rotates, and deletes obsolete segments.
 //!
 //! # Invariants

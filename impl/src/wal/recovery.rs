@@ -1,8 +1,8 @@
-//! WAL recovery: read the live segments, let [`replay`] classify them, then act on its verdict.
+//! WAL recovery: read the live segments, let [`replay()`] classify them, then act on its verdict.
 //!
 //! Invariants:
 //! - Parse, judge, act are three separate steps: bytes are read whole, classified by the pure
-//!   [`replay`], and only then is anything on disk changed.
+//!   [`replay()`], and only then is anything on disk changed.
 //! - Segments wholly below `start_offset` are recognised by name and never opened.
 //! - Nothing is truncated or removed except on a `TornTail` verdict (or `Corrupt` when salvaging),
 //!   and only at and after the verdict's offset. The cut is synced before later segments are
@@ -43,7 +43,7 @@ struct LiveSegment {
 }
 
 /// Reads every `wal-*.log` segment in `dir` through `vfs`, classifies with
-/// [`crate::format::wal::replay`] from `start_offset` (the manifest's `walOffset`), and acts:
+/// [`crate::format::wal::replay()`] from `start_offset` (the manifest's `walOffset`), and acts:
 /// clean → nothing; torn tail at X → cut the segment holding X there (`set_len` + `sync_data`),
 /// remove every later segment, `sync_dir`, and log it; corrupt → [`Error::Corruption`] naming the
 /// segment file and the in-file offset, unless `salvage`, which cuts like a torn tail and logs an

@@ -1,6 +1,6 @@
 //! The write-ahead log (`spec/FORMAT.md` § WAL v1): framing ([`frame`]), MessagePack payloads
 //! ([`payload`]), segment naming ([`segment_file_name`]) and the pure replay classifier
-//! ([`replay`]).
+//! ([`replay()`]).
 //!
 //! Invariants:
 //! - One record = one commit = one revision; a record never spans two segments.
