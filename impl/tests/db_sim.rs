@@ -193,7 +193,7 @@ fn buffered_writes_recover_as_a_prefix() {
     }
 }
 
-/// Crashes the workload at every I/O operation (stepping through them) and checks that the
+/// Crashes the workload at every I/O operation, under each persistence model, and checks that the
 /// reopened database equals the model after some prefix of the ops that includes every
 /// acknowledged one.
 #[test]
@@ -219,10 +219,13 @@ fn crash_at_every_point_recovers_a_prefix_with_every_acknowledged_write() {
             sector_bytes: 512,
             fill: Fill::Zeros,
         },
+        PersistenceModel::RandomPrefix,
+        PersistenceModel::SizeWithoutData {
+            fill: Fill::Garbage,
+        },
     ];
     let mut points = 0;
-    for crash_op in 0..total {
-        let model_kind = models[(crash_op % 3) as usize];
+    for (crash_op, model_kind) in (0..total).flat_map(|op| models.iter().map(move |m| (op, *m))) {
         let vfs = SimVfs::new(crash_op);
         vfs.crash_at(crash_op);
         let acked = match open(&vfs) {
@@ -252,7 +255,7 @@ fn crash_at_every_point_recovers_a_prefix_with_every_acknowledged_write() {
         );
         points += 1;
     }
-    eprintln!("{points} crash points over {total} ops");
+    eprintln!("{points} (crash point, persistence model) runs over {total} ops");
     assert!(points > 100, "only {points} crash points of {total} ops");
 }
 
