@@ -147,6 +147,29 @@ fn core_suite_survives_power_cut() {
     }
 }
 
+/// The same suite with the background worker: I/O order is no longer deterministic, but every
+/// acknowledged write must still survive.
+#[test]
+fn core_suite_survives_power_cut_with_background_thread() {
+    let vfs = SimVfs::new(9);
+    let opts = Options {
+        background: BackgroundMode::Threads,
+        ..options()
+    };
+    let db = Db::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), opts.clone()).unwrap();
+    let mut model = Model::new();
+    for op in &workload(200) {
+        run(&db, op).unwrap();
+        apply(&mut model, op);
+    }
+    assert_eq!(contents(&db), model);
+    vfs.crash();
+    drop(db);
+    let vfs = vfs.reboot(PersistenceModel::RandomSubset);
+    let db = Db::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), opts).unwrap();
+    assert_eq!(contents(&db), model);
+}
+
 #[test]
 fn reopen_twice_and_revisions_continue() {
     let vfs = SimVfs::new(8);
