@@ -18,6 +18,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step "cargo test (the README's test command)"
 cargo test --workspace --locked
 
+step "failpoint tests (feature failpoints; the fail registry is process-global, own test binary)"
+cargo test -p kvstore --features failpoints --test db_failpoints --locked
+
 if [ -d fuzz/fuzz_targets ]; then
     step "fuzz smoke"
     bash ci/fuzz-smoke.sh
