@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What CI checks, in order: formatting, lints, the test suite (the README's test command), and a
-# short fuzz smoke over every cargo-fuzz target. Budget: under 30 minutes on 2 cores.
+# What CI checks, in order: formatting, lints, the test suite (the README's test command), the
+# benchmark regression check (instruction counts, ci/bench-check.sh), and a short fuzz smoke over
+# every cargo-fuzz target. Budget: under 30 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,6 +18,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 step "cargo test (the README's test command)"
 cargo test --workspace --locked
+
+step "benchmark regression check (callgrind instruction count, bytes written)"
+bash ci/bench-check.sh
 
 if [ -d fuzz/fuzz_targets ]; then
     step "fuzz smoke"
