@@ -41,7 +41,7 @@ const COLUMNS: &[Column] = &[
         decimals: 0,
     },
     Column {
-        header: "disk MB written / closed",
+        header: "disk MB after write / close",
         figure: |r| r.disk_after_write_bytes as f64 / MB,
         decimals: 0,
     },
