@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What CI checks, in order: formatting, lints, the test suite (the README's test command), and a
-# short fuzz smoke over every cargo-fuzz target. Budget: under 30 minutes on 2 cores.
+# What CI checks, in order: formatting, lints, the test suite (the README's test command), the
+# benchmark regression check (instruction counts, ci/bench-check.sh), and a short fuzz smoke over
+# every cargo-fuzz target. Budget: under 30 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,6 +21,9 @@ cargo test --workspace --locked
 
 step "failpoint tests (feature failpoints; the fail registry is process-global, own test binary)"
 cargo test -p kvstore --features failpoints --test db_failpoints --locked
+
+step "benchmark regression check (callgrind instruction count, bytes written)"
+bash ci/bench-check.sh
 
 if [ -d fuzz/fuzz_targets ]; then
     step "fuzz smoke"

@@ -1,7 +1,34 @@
 //! # kvstore-benches
 //!
 //! The measuring kit: the seed's 1M write / read / scan workload side by side with fjall, redb, sled,
-//! LMDB and RocksDB, criterion micro-benchmarks, and the instruction-count regression check that CI
-//! runs. Every figure it reports is a ratio against a baseline measured in the same run.
+//! LMDB (heed) and RocksDB, criterion micro-benchmarks, and the instruction-count regression check
+//! that CI runs. Every comparison it prints is a ratio measured in one run.
 //!
-//! This crate is filled by the benchmarks issue; the engine core has to land first.
+//! Modules:
+//! - [`workload`]: the seed's keys and values (deterministic PRNG), shuffling, latency percentiles.
+//! - [`counting`]: [`counting::CountingVfs`], a `Vfs` wrapper that counts the bytes the engine writes.
+//! - [`engine`]: the small [`engine::Engine`] trait every measured store implements, and kvstore's.
+//! - [`peers`]: the peer engines, each behind its cargo feature.
+//! - [`process`]: what the OS says about this process (peak RSS, bytes written) and a directory.
+//! - [`seed`]: the seed workload's phases and their report.
+//! - [`table`]: the Markdown tables of a run, peers as ratios to kvstore.
+//! - [`workcount`]: the small fixed workload the callgrind regression check counts.
+//!
+//! Invariants:
+//! - The same seed gives the same keys, values and shuffled order on every engine.
+//! - Every value read back is compared with the value written; a mismatch is an error, not a number.
+
+pub mod counting;
+pub mod engine;
+pub mod peers;
+pub mod process;
+pub mod seed;
+pub mod table;
+pub mod workcount;
+pub mod workload;
+
+/// The error type of the benchmark kit: the harness reports and stops, it never recovers.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Result of the benchmark kit.
+pub type BenchResult<T> = Result<T, BoxError>;

@@ -1,0 +1,136 @@
+//! [`Engine`]: the small trait every measured store implements, so the seed workload runs the same
+//! code against each; and [`KvstoreEngine`], kvstore's implementation.
+//!
+//! Invariants:
+//! - `write_batch` is atomic: all of its entries or none become visible.
+//! - After `write_batch(.., Sync::Each)` returns, the batch is durable; after `Sync::End` it may not
+//!   be until `sync` returns.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kvstore::vfs::OsVfs;
+use kvstore::{Db, Durability, Options, ScanOptions, WriteBatch, WriteOptions};
+
+use crate::BenchResult;
+use crate::counting::{Counters, CountingVfs};
+
+/// When the write phase makes data durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Every batch is durable before the next one starts (`--mode sync`).
+    Each,
+    /// Batches are buffered; one sync at the end of the phase, timed (`--mode nosync`).
+    End,
+}
+
+impl SyncMode {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncMode::Each => "sync",
+            SyncMode::End => "nosync",
+        }
+    }
+}
+
+/// One key/value store under measurement.
+pub trait Engine {
+    /// Writes `entries` as one atomic batch, durable before returning if `mode` is
+    /// [`SyncMode::Each`].
+    fn write_batch(&mut self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()>;
+
+    /// Makes every write so far durable.
+    fn sync(&mut self) -> BenchResult<()>;
+
+    /// Whether `key` is present with exactly `expected` as its value.
+    fn get_eq(&mut self, key: &[u8], expected: &[u8]) -> BenchResult<bool>;
+
+    /// Streams every pair whose key starts with `prefix` in key order, calling `visit` on each;
+    /// returns how many there were.
+    fn scan_prefix(
+        &mut self,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> BenchResult<u64>;
+
+    /// The counters of the engine's own I/O layer, if it can count its writes. Shared, so they
+    /// can be read after [`Engine::close`] (which may flush).
+    fn write_counters(&self) -> Option<Arc<Counters>> {
+        None
+    }
+
+    /// Closes the store cleanly, releasing its files.
+    fn close(self: Box<Self>) -> BenchResult<()>;
+}
+
+/// kvstore on the real filesystem, through a [`CountingVfs`].
+pub struct KvstoreEngine {
+    db: Db,
+    counters: Arc<Counters>,
+}
+
+impl KvstoreEngine {
+    /// Opens kvstore in `dir` with default options, `Buffered` as the default durability (the
+    /// sync mode asks for `Sync` per batch) and background flush/compaction threads.
+    pub fn open(dir: &Path) -> BenchResult<Self> {
+        let vfs = CountingVfs::new(Arc::new(OsVfs));
+        let counters = vfs.counters();
+        let options = Options {
+            durability: Durability::Buffered,
+            ..Options::default()
+        };
+        let db = Db::open_with_vfs(Arc::new(vfs), dir, options)?;
+        Ok(KvstoreEngine { db, counters })
+    }
+}
+
+impl Engine for KvstoreEngine {
+    fn write_batch(&mut self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()> {
+        let mut batch = WriteBatch::new();
+        for (k, v) in entries {
+            batch.put(k, v);
+        }
+        let durability = match mode {
+            SyncMode::Each => Durability::Sync,
+            SyncMode::End => Durability::Buffered,
+        };
+        self.db.write_with(
+            batch,
+            WriteOptions {
+                durability: Some(durability),
+            },
+        )?;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> BenchResult<()> {
+        Ok(self.db.sync()?)
+    }
+
+    fn get_eq(&mut self, key: &[u8], expected: &[u8]) -> BenchResult<bool> {
+        Ok(self.db.get(key)?.as_deref() == Some(expected))
+    }
+
+    fn scan_prefix(
+        &mut self,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> BenchResult<u64> {
+        let mut count = 0;
+        for item in self.db.scan_prefix(prefix, ScanOptions::default())? {
+            let (k, v) = item?;
+            visit(&k, &v);
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn write_counters(&self) -> Option<Arc<Counters>> {
+        Some(Arc::clone(&self.counters))
+    }
+
+    fn close(self: Box<Self>) -> BenchResult<()> {
+        Ok(self.db.close()?)
+    }
+}

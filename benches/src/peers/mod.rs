@@ -1,0 +1,60 @@
+//! The peer engines, each behind the cargo feature of the same name (`peers` enables all but
+//! RocksDB). Each opens with its documented defaults plus the durability switch the mode needs.
+//!
+//! Invariants: a peer absent from the build is reported as such by [`open`], never silently
+//! replaced.
+
+use std::path::Path;
+
+use crate::BenchResult;
+use crate::engine::{Engine, KvstoreEngine, SyncMode};
+
+#[cfg(feature = "fjall")]
+mod fjall;
+#[cfg(feature = "heed")]
+mod heed;
+#[cfg(feature = "redb")]
+mod redb;
+#[cfg(feature = "rocksdb")]
+mod rocksdb;
+#[cfg(feature = "sled")]
+mod sled;
+
+/// Every engine the seed bench knows, kvstore first (it is the denominator of every ratio).
+pub const ENGINES: &[&str] = &["kvstore", "fjall", "redb", "sled", "heed", "rocksdb"];
+
+/// Whether `name` was compiled into this binary.
+pub fn is_built(name: &str) -> bool {
+    match name {
+        "kvstore" => true,
+        "fjall" => cfg!(feature = "fjall"),
+        "redb" => cfg!(feature = "redb"),
+        "sled" => cfg!(feature = "sled"),
+        "heed" => cfg!(feature = "heed"),
+        "rocksdb" => cfg!(feature = "rocksdb"),
+        _ => false,
+    }
+}
+
+/// Opens engine `name` in the empty directory `dir`, configured for `mode`.
+pub fn open(name: &str, dir: &Path, mode: SyncMode) -> BenchResult<Box<dyn Engine>> {
+    let _ = mode;
+    match name {
+        "kvstore" => Ok(Box::new(KvstoreEngine::open(dir)?)),
+        #[cfg(feature = "fjall")]
+        "fjall" => Ok(Box::new(fjall::FjallEngine::open(dir)?)),
+        #[cfg(feature = "redb")]
+        "redb" => Ok(Box::new(redb::RedbEngine::open(dir)?)),
+        #[cfg(feature = "sled")]
+        "sled" => Ok(Box::new(sled::SledEngine::open(dir)?)),
+        #[cfg(feature = "heed")]
+        "heed" => Ok(Box::new(heed::HeedEngine::open(dir, mode)?)),
+        #[cfg(feature = "rocksdb")]
+        "rocksdb" => Ok(Box::new(rocksdb::RocksdbEngine::open(dir)?)),
+        other if ENGINES.contains(&other) => Err(format!(
+            "engine {other} is not in this build: add `--features {other}` (or `peers`)"
+        )
+        .into()),
+        other => Err(format!("unknown engine {other}; known: {}", ENGINES.join(", ")).into()),
+    }
+}

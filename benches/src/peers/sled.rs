@@ -1,0 +1,62 @@
+//! sled 0.34: the default tree, `apply_batch` per batch; `sync` mode calls `flush` (which fsyncs)
+//! after each batch, `nosync` once at the end.
+
+use std::path::Path;
+
+use crate::BenchResult;
+use crate::engine::{Engine, SyncMode};
+
+pub struct SledEngine {
+    db: sled::Db,
+}
+
+impl SledEngine {
+    pub fn open(dir: &Path) -> BenchResult<Self> {
+        Ok(SledEngine {
+            db: sled::open(dir)?,
+        })
+    }
+}
+
+impl Engine for SledEngine {
+    fn write_batch(&mut self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in entries {
+            batch.insert(*k, *v);
+        }
+        self.db.apply_batch(batch)?;
+        if mode == SyncMode::Each {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> BenchResult<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn get_eq(&mut self, key: &[u8], expected: &[u8]) -> BenchResult<bool> {
+        Ok(self.db.get(key)?.as_deref() == Some(expected))
+    }
+
+    fn scan_prefix(
+        &mut self,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> BenchResult<u64> {
+        let mut count = 0;
+        for item in self.db.scan_prefix(prefix) {
+            let (k, v) = item?;
+            visit(&k, &v);
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn close(self: Box<Self>) -> BenchResult<()> {
+        self.db.flush()?;
+        drop(self);
+        Ok(())
+    }
+}
