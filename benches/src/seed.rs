@@ -1,4 +1,4 @@
-//! The seed workload's phases on one [`Engine`], and the [`Report`] they produce.
+//! The seed workload's phases on one [`Engine`](crate::engine::Engine), and the [`Report`] they produce.
 //!
 //! Phases, in order (`spec` of issue #6):
 //! 1. write N entries in atomic batches of [`BATCH_ENTRIES`]; `sync` mode makes each batch durable
