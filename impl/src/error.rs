@@ -57,6 +57,36 @@ impl Error {
         }
     }
 
+    /// The error a failpoint (feature `failpoints`) makes a protocol step return: an
+    /// [`Error::Io`] whose path is the failpoint's name.
+    pub fn failpoint(name: &'static str) -> Self {
+        Self::io(
+            "failpoint",
+            std::path::Path::new(name),
+            std::io::Error::other(format!("failpoint {name}")),
+        )
+    }
+
+    /// A copy of this error for a second receiver (e.g. every writer of a failed group commit):
+    /// same variant, path and offset; an I/O source is copied by kind and message.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::Io { op, path, source } => Self::Io {
+                op,
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Self::Corruption { file, offset, what } => Self::Corruption {
+                file: file.clone(),
+                offset: *offset,
+                what: what.clone(),
+            },
+            Self::Locked { path } => Self::Locked { path: path.clone() },
+            Self::InvalidArgument(s) => Self::InvalidArgument(s.clone()),
+            Self::Closed => Self::Closed,
+        }
+    }
+
     /// An [`Error::Corruption`] from a decoder's error over bytes that start at `base_offset` of
     /// `file`: the reported offset is the decoder's offset moved to a file offset.
     pub fn corruption(

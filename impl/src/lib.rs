@@ -18,6 +18,9 @@
 //! - [`iter`]: the sorted entry-source contract and the k-way merging scan.
 //! - [`version`]: the immutable set of live SST files per level and its pure edits.
 //! - [`compaction`]: the pure leveled policy (what to compact, when to stall) and the pure merge.
+//! - [`db`]: the [`Db`] handle: recovery, the commit pipeline, reads, flush, compaction.
+//! - [`clock`]: where commit timestamps come from (system, fixed or logical clock).
+//! - [`manifest`]: the manifest store: load, atomic persist, conversion to and from [`version::Version`].
 //! - [`wal`]: the write-ahead log's I/O: segments on a [`vfs::Vfs`], append, sync, rotation, recovery.
 //!
 //! Invariants kept crate-wide:
@@ -40,12 +43,15 @@
     )
 )]
 
+pub mod clock;
 pub mod compaction;
+pub mod db;
 pub mod entry;
 pub mod error;
 pub mod format;
 pub mod iter;
 pub mod limits;
+pub mod manifest;
 pub mod memtable;
 pub mod options;
 pub mod range;
@@ -54,4 +60,7 @@ pub mod version;
 pub mod vfs;
 pub mod wal;
 
+pub use db::{Db, Scan, ScanOptions, Stats, Versioned, WriteBatch, WriteOptions};
 pub use error::Error;
+pub use options::{BackgroundMode, Durability, Options};
+pub use range::KeyRange;

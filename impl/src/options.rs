@@ -7,6 +7,7 @@
 //!   levels, `l0_compaction_trigger_files <= l0_stall_files <= l0_stop_files`).
 //! - Every bound is a named constant with its unit last.
 
+use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 
 /// Smallest memtable accepted: below this, flushes are so frequent that L0 fills at once.
@@ -29,6 +30,8 @@ pub const LEVELS_MIN: usize = 2;
 pub const LEVEL_SIZE_MULTIPLIER_MIN: u64 = 2;
 /// Largest level size multiplier (fan-out) accepted.
 pub const LEVEL_SIZE_MULTIPLIER_MAX: u64 = 100;
+/// Most levels the manifest can name (`spec/FORMAT.md` § 5: levels `0..=LEVEL_MAX`).
+pub const LEVELS_PERSISTED_MAX: usize = crate::format::manifest::LEVEL_MAX as usize + 1;
 /// Smallest WAL segment accepted.
 pub const WAL_SEGMENT_SIZE_BYTES_MIN: u64 = 64 * 1024;
 
@@ -110,6 +113,12 @@ pub struct Options {
     pub background: BackgroundMode,
     /// What a returned write promises. Default [`Durability::Sync`]: safe unless told otherwise.
     pub durability: Durability,
+    /// Whether recovery salvages the records of a WAL whose damage is proven corruption (rather
+    /// than refusing to open). Default off: corruption of acknowledged data is reported, not hidden.
+    pub salvage_wal: bool,
+    /// Where commit timestamps come from. Default the system clock; tests install a fixed or
+    /// logical one so the same operations write the same bytes.
+    pub clock: SharedClock,
 }
 
 impl Default for Options {
@@ -130,6 +139,8 @@ impl Default for Options {
             wal_segment_size_bytes: 64 * 1024 * 1024,
             background: BackgroundMode::Threads,
             durability: Durability::Sync,
+            salvage_wal: false,
+            clock: SharedClock::default(),
         }
     }
 }
@@ -208,6 +219,12 @@ impl Options {
         )?;
         check_range("max_levels", self.max_levels, LEVELS_MIN, LEVELS_MAX)?;
         check_range(
+            "max_levels",
+            self.max_levels,
+            LEVELS_MIN,
+            LEVELS_PERSISTED_MAX,
+        )?;
+        check_range(
             "wal_segment_size_bytes",
             self.wal_segment_size_bytes,
             WAL_SEGMENT_SIZE_BYTES_MIN,
@@ -262,6 +279,7 @@ mod tests {
             ("level_size_multiplier", |o| o.level_size_multiplier = 1),
             ("max_levels", |o| o.max_levels = 1),
             ("max_levels", |o| o.max_levels = LEVELS_MAX + 1),
+            ("max_levels", |o| o.max_levels = LEVELS_PERSISTED_MAX + 1),
             ("wal_segment_size_bytes", |o| o.wal_segment_size_bytes = 100),
         ];
         for (name, mutate) in cases {

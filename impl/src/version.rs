@@ -5,7 +5,10 @@
 //! - Every file number is unique across levels and below `next_file_number`; every file has
 //!   `smallest_key <= largest_key`, sits at the level it names, a level `< num_levels`, and has
 //!   `max_revision <= last_revision`.
-//! - L0 is ordered newest first: by `max_revision` descending, then file number descending. L0
+//! - L0 is ordered newest first: by file number descending. The manifest does not store a file's
+//!   `max_revision`, so recency must follow from something it does store: every flush allocates a
+//!   larger number than any earlier flush, and L0 files are only ever written by flushes (an L0
+//!   compaction moves all of L0 at once to L1), so a larger L0 number is always newer data. L0
 //!   files may overlap each other.
 //! - Levels >= 1 are sorted by key and do not overlap: each file's `largest_key` is strictly
 //!   below the next file's `smallest_key`.
@@ -224,11 +227,7 @@ impl Version {
     fn sort_and_check_levels(&mut self) -> Result<()> {
         for (level, files) in self.levels.iter_mut().enumerate() {
             if level == 0 {
-                files.sort_by(|a, b| {
-                    b.max_revision
-                        .cmp(&a.max_revision)
-                        .then(b.number.cmp(&a.number))
-                });
+                files.sort_by_key(|f| std::cmp::Reverse(f.number));
                 continue;
             }
             files.sort_by(|a, b| a.smallest_key.cmp(&b.smallest_key));

@@ -1,5 +1,9 @@
-//! The `kvstore` command-line tool. It grows with the engine; for now it has `inspect`, which
-//! decodes a WAL segment, an SST or a manifest and prints the decoded structure.
+//! The `kvstore` command-line tool: `inspect` decodes a WAL segment, an SST or a manifest and
+//! prints the decoded structure; `--db DIR put|get|del|scan|stats|flush|compact` operate on a
+//! database ([`db_cmd`]). Exit code 0 on success, 1 on an error or when `get` finds nothing.
+
+#[path = "kvstore/db_cmd.rs"]
+mod db_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +20,9 @@ const INSPECT_FILE_LEN_MAX: u64 = 1 << 30;
 #[derive(Debug, Parser)]
 #[command(name = "kvstore", version, about = "An embeddable LSM key/value store")]
 struct Cli {
+    /// The database directory (for every command but `inspect`).
+    #[arg(long, global = true)]
+    db: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +37,8 @@ enum Command {
         #[arg(long, value_enum)]
         kind: Option<Kind>,
     },
+    #[command(flatten)]
+    Db(db_cmd::DbCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -205,6 +214,13 @@ fn read(path: &Path) -> std::io::Result<Vec<u8>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Db(command) => match cli.db {
+            Some(dir) => db_cmd::run(&dir, command),
+            None => {
+                eprintln!("kvstore: this command needs --db DIR");
+                ExitCode::FAILURE
+            }
+        },
         Command::Inspect { file, kind } => {
             let bytes = match read(&file) {
                 Ok(b) => b,

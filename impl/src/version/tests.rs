@@ -258,7 +258,7 @@ pub(crate) fn check_invariants(v: &Version) {
         for pair in v.files(level).windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
             if level == 0 {
-                assert!((a.max_revision, a.number) > (b.max_revision, b.number));
+                assert!(a.number > b.number);
             } else {
                 assert!(a.largest_key < b.smallest_key, "overlap at L{level}");
             }

@@ -1,0 +1,141 @@
+//! Background work (flush, then compaction) and write stalls, in both [`BackgroundMode`]s.
+//!
+//! - [`BackgroundMode::Inline`]: the thread whose commit filled the memtable freezes it, flushes
+//!   and compacts before its write call returns, so on `SimVfs` the same operations give the same
+//!   I/O trace.
+//! - [`BackgroundMode::Threads`]: that thread only freezes the memtable (cheap, bounds memory) and
+//!   wakes the one worker thread, which flushes every frozen memtable, then compacts until the
+//!   policy is satisfied, then sleeps on a condvar.
+//!
+//! Invariants:
+//! - Both modes run the same [`Inner::background_work`] under the work lock; explicit `flush()`
+//!   and `compact_range()` take the same lock, so at most one flush or compaction runs at a time.
+//! - Writes never fail because of a stall: on `SlowDown` they sleep `STALL_DELAY_MS`, on `Stop`
+//!   they wait (in bounded slices) for the worker to lower L0, or, inline, compact themselves. A
+//!   poisoned or closed database stops the wait (the write then fails on its own check).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::compaction::{StallDecision, stall};
+use crate::error::Result;
+use crate::options::BackgroundMode;
+
+use super::inner::{Inner, lock};
+
+/// How long one slice of a `Stop` stall waits before re-checking.
+const STALL_WAIT_SLICE_MS: u64 = 10;
+
+/// The worker's wake-up flags (under `Inner::bg`).
+#[derive(Debug, Default)]
+pub(crate) struct BgState {
+    /// Work was requested since the worker last started a round.
+    pub(crate) pending: bool,
+    /// The worker must exit.
+    pub(crate) shutdown: bool,
+}
+
+impl Inner {
+    /// Called after each successful commit: freezes a full memtable and gets it flushed.
+    pub(crate) fn after_commit(&self) {
+        let full =
+            lock(&self.state).active.approximate_size_bytes() >= self.options.memtable_size_bytes;
+        if !full {
+            return;
+        }
+        // Errors poison the database inside; the commit itself already succeeded.
+        match self.options.background {
+            BackgroundMode::Inline => {
+                if self.freeze(false).is_ok() {
+                    let _ = self.background_work();
+                }
+            }
+            BackgroundMode::Threads => {
+                if self.freeze(false).is_ok() {
+                    self.wake_worker();
+                }
+            }
+        }
+    }
+
+    /// Flushes every frozen memtable, then compacts until no compaction is due.
+    pub(crate) fn background_work(&self) -> Result<()> {
+        let _work = lock(&self.work);
+        self.flush_frozen()?;
+        let result = self.compact_due();
+        self.stall_cv.notify_all();
+        result
+    }
+
+    /// Asks the worker for a round (a no-op in inline mode).
+    pub(crate) fn wake_worker(&self) {
+        if self.options.background == BackgroundMode::Threads {
+            lock(&self.bg).pending = true;
+            self.bg_cv.notify_all();
+        }
+    }
+
+    /// The worker thread's loop: one round per wake-up, until shutdown.
+    pub(crate) fn worker_loop(&self) {
+        loop {
+            {
+                let mut bg = lock(&self.bg);
+                while !bg.pending && !bg.shutdown {
+                    bg = super::inner::wait(&self.bg_cv, bg);
+                }
+                if bg.shutdown {
+                    return;
+                }
+                bg.pending = false;
+            }
+            if let Err(error) = self.background_work() {
+                tracing::error!(%error, "background flush/compaction failed");
+            }
+            self.stall_cv.notify_all();
+        }
+    }
+
+    /// Stops the worker at its next wake-up.
+    pub(crate) fn request_shutdown(&self) {
+        lock(&self.bg).shutdown = true;
+        self.bg_cv.notify_all();
+    }
+
+    /// Delays a write while L0 is over its stall thresholds (see the module doc).
+    pub(crate) fn stall_writes(&self) {
+        loop {
+            match stall(&self.tree().version, &self.options) {
+                StallDecision::Proceed => return,
+                StallDecision::SlowDown { delay_ms } => {
+                    std::thread::sleep(Duration::from_millis(delay_ms));
+                    return;
+                }
+                StallDecision::Stop => {
+                    if self.check_usable().is_err() || self.closed.load(Ordering::Acquire) {
+                        return;
+                    }
+                    match self.options.background {
+                        BackgroundMode::Inline => {
+                            // Compaction failing poisons; either way do not wait forever.
+                            let _ = self.background_work();
+                            return;
+                        }
+                        BackgroundMode::Threads => {
+                            self.wake_worker();
+                            let bg = lock(&self.bg);
+                            if bg.shutdown {
+                                return;
+                            }
+                            let slice = Duration::from_millis(STALL_WAIT_SLICE_MS);
+                            drop(
+                                self.stall_cv
+                                    .wait_timeout(bg, slice)
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

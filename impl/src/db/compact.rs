@@ -1,0 +1,193 @@
+//! Compaction, the effects: run a [`CompactionTask`] chosen by the pure policy.
+//!
+//! Protocol:
+//! 1. Merge the input files (one source each) with [`MergeIter`] at revision `u64::MAX`,
+//!    tombstones kept, through [`CompactionStream`] (tombstones dropped only when the task is
+//!    bottommost), into new SSTs cut at `sst_target_file_size_bytes`; `finish` each, `sync_dir`.
+//! 2. Persist a manifest removing the inputs and adding the outputs, then install the new tree.
+//! 3. Only then remove the input files and forget their cached blocks. Readers still holding an
+//!    old tree keep reading the removed files through their open handles.
+//!
+//! Invariants:
+//! - A crash before step 2 completes leaves the old manifest: the outputs are orphans, deleted at
+//!   open. A crash after it leaves the inputs as orphans, deleted at open.
+//! - Manual compaction ([`range_task`]) moves all of L0 at once, like the policy, so no older L0
+//!   file is ever left above a newer version of its keys.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crate::compaction::{CompactionStream, CompactionTask, LevelInputs, pick};
+use crate::error::Result;
+use crate::iter::{BoxedSource, MergeIter, ScanSpec};
+use crate::range::{Direction, KeyRange};
+use crate::version::{FileMeta, Version, VersionEdit};
+
+use super::inner::{Inner, Tree};
+
+impl Inner {
+    /// Runs policy-chosen compactions until none is due. REQUIRES: work lock held.
+    pub(crate) fn compact_due(&self) -> Result<()> {
+        loop {
+            self.check_usable()?;
+            let tree = self.tree();
+            let Some(task) = pick(&tree.version, &self.options) else {
+                return Ok(());
+            };
+            self.run_task(&tree, &task).map_err(|e| self.poison(e))?;
+        }
+    }
+
+    /// Compacts every level's files overlapping `range` down to the last level. REQUIRES: work
+    /// lock held.
+    pub(crate) fn compact_range_locked(&self, range: &KeyRange) -> Result<()> {
+        let levels = self.options.max_levels;
+        for level in 0..levels.saturating_sub(1) {
+            self.check_usable()?;
+            let tree = self.tree();
+            if let Some(task) = range_task(&tree.version, range, level) {
+                self.run_task(&tree, &task).map_err(|e| self.poison(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps 1-3 of the module doc for `task` over the current `tree`.
+    fn run_task(&self, tree: &Tree, task: &CompactionTask) -> Result<()> {
+        let mut sources: Vec<BoxedSource> = Vec::new();
+        for file in task.input_files() {
+            let table = tree.table(&self.dir, file.number)?;
+            sources.push(Box::new(table.iter(KeyRange::all(), Direction::Forward)));
+        }
+        let merged = MergeIter::new(sources, ScanSpec::compaction());
+        let stream = CompactionStream::new(
+            merged,
+            task.bottommost,
+            self.options.sst_target_file_size_bytes,
+        );
+        let added = self.write_outputs(stream, task.output_level, tree.version.wal_offset())?;
+        fail::fail_point!("compaction::after_outputs_written", |_| Err(
+            crate::Error::failpoint("compaction::after_outputs_written")
+        ));
+        let edit = VersionEdit {
+            remove: task.removed_files(),
+            ..self.edit_adding(&tree.version, added.iter().map(|(m, _)| m.clone()))
+        };
+        self.install(tree, &edit, added, false)?;
+        for file in task.input_files() {
+            let path = self.sst_path(file.number);
+            if let Err(e) = self.vfs.remove(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                // The file is an orphan now; the next open deletes it.
+                tracing::warn!(path = %path.display(), error = %e, "could not remove compacted SST");
+            }
+            self.cache.forget_file(file.number);
+        }
+        Ok(())
+    }
+}
+
+/// The manual compaction of `level` for `range`: L0 moves whole (with the L1 files overlapping
+/// it) if any L0 file overlaps `range`; a deeper level moves its files overlapping `range` with
+/// the overlapping files of the next level. `None` when `level` has nothing in `range` or is the
+/// last level.
+pub fn range_task(version: &Version, range: &KeyRange, level: usize) -> Option<CompactionTask> {
+    let output_level = level.checked_add(1)?;
+    if output_level >= version.num_levels() {
+        return None;
+    }
+    let upper: Vec<Arc<FileMeta>> = if level == 0 {
+        if version.overlapping(0, range).is_empty() {
+            return None;
+        }
+        version.files(0).to_vec()
+    } else {
+        version.overlapping(level, range)
+    };
+    let span = span_of(&upper)?;
+    let lower = version.overlapping(output_level, &span);
+    let all: Vec<Arc<FileMeta>> = upper.iter().chain(lower.iter()).cloned().collect();
+    let full_span = span_of(&all)?;
+    let bottommost = (output_level.saturating_add(1)..version.num_levels())
+        .all(|deeper| version.overlapping(deeper, &full_span).is_empty());
+    Some(CompactionTask {
+        inputs: vec![
+            LevelInputs {
+                level,
+                files: upper,
+            },
+            LevelInputs {
+                level: output_level,
+                files: lower,
+            },
+        ],
+        output_level,
+        bottommost,
+    })
+}
+
+fn span_of(files: &[Arc<FileMeta>]) -> Option<KeyRange> {
+    let lo = files.iter().map(|f| &f.smallest_key).min()?;
+    let hi = files.iter().map(|f| &f.largest_key).max()?;
+    Some(KeyRange::new(
+        Bound::Included(lo.clone()),
+        Bound::Included(hi.clone()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(number: u64, level: usize, lo: &str, hi: &str) -> FileMeta {
+        FileMeta {
+            number,
+            level,
+            smallest_key: lo.as_bytes().to_vec(),
+            largest_key: hi.as_bytes().to_vec(),
+            size_bytes: 10,
+            wal_offset: 0,
+            created_at_ms: 0,
+            max_revision: 1,
+        }
+    }
+
+    fn version() -> Version {
+        Version::new(4)
+            .apply(&VersionEdit {
+                add: vec![
+                    file(1, 0, "a", "c"),
+                    file(2, 0, "x", "z"),
+                    file(3, 1, "b", "d"),
+                    file(4, 1, "m", "n"),
+                    file(5, 2, "m", "m"),
+                ],
+                next_file_number: Some(6),
+                last_revision: Some(1),
+                ..VersionEdit::default()
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn l0_moves_whole_when_any_file_overlaps() {
+        let v = version();
+        let t = range_task(&v, &KeyRange::prefix(b"a"), 0).unwrap();
+        assert_eq!(t.inputs[0].files.len(), 2);
+        let lower: Vec<u64> = t.inputs[1].files.iter().map(|f| f.number).collect();
+        assert_eq!(lower, vec![3, 4]);
+        assert!(!t.bottommost, "file 5 at L2 lies below the span");
+        assert!(range_task(&v, &KeyRange::prefix(b"q"), 0).is_none());
+    }
+
+    #[test]
+    fn deeper_levels_take_only_overlapping_files() {
+        let v = version();
+        let t = range_task(&v, &KeyRange::prefix(b"b"), 1).unwrap();
+        assert_eq!(t.inputs[0].files.len(), 1);
+        assert!(t.inputs[1].files.is_empty());
+        assert!(t.bottommost);
+        assert!(range_task(&v, &KeyRange::all(), 3).is_none());
+    }
+}

@@ -1,0 +1,216 @@
+//! Flush: freezing the active memtable and turning frozen memtables into L0 SSTs.
+//!
+//! Protocol:
+//! 1. Freeze (writer lock held, so no commit is half-inserted): rotate the WAL (which syncs the old
+//!    segment) to get boundary `B`, the offset where the frozen memtable's records end; move the
+//!    active memtable to the frozen list with `B`; start an empty active memtable.
+//! 2. Flush the oldest frozen memtable (work lock held): write its newest version of every key,
+//!    tombstones kept, to SST `n` (a fresh number), `finish` (syncs the file), `sync_dir`.
+//! 3. Persist a manifest adding `n` at L0 with `walOffset = B`, `lastRevision`, `nextFileNumber`
+//!    ([`crate::manifest::persist`]). Only now is the flush durable.
+//! 4. Install the new tree and drop the frozen memtable in one step under the state lock.
+//! 5. Remove WAL segments wholly below `B`.
+//!
+//! Invariants:
+//! - Frozen memtables are flushed oldest first, so the manifest's `walOffset` only moves past
+//!   records that are in SSTs. A crash at any step leaves either the old manifest (the SST is an
+//!   orphan, deleted at open, and the WAL still holds its records) or the new one.
+//! - Any failure poisons the database; nothing is retried into a false success.
+
+use std::sync::Arc;
+
+use crate::compaction::CompactionStream;
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::manifest;
+use crate::memtable::MemTable;
+use crate::range::{Direction, KeyRange};
+use crate::sst::{Table, TableWriter, table_options};
+use crate::version::{FileMeta, Version, VersionEdit};
+
+use super::inner::{Frozen, Inner, Tree, lock};
+
+/// One SST being written.
+struct Output {
+    number: u64,
+    writer: TableWriter,
+    smallest: Vec<u8>,
+    largest: Vec<u8>,
+    max_revision: u64,
+}
+
+impl Inner {
+    /// Step 1: freezes the active memtable if it holds anything (and, unless `force`, only if it
+    /// passed `memtable_size_bytes`). Returns whether it froze one.
+    pub(crate) fn freeze(&self, force: bool) -> Result<bool> {
+        let mut writer = lock(&self.writer);
+        self.check_usable()?;
+        let active = Arc::clone(&lock(&self.state).active);
+        let full = active.approximate_size_bytes() >= self.options.memtable_size_bytes;
+        if active.is_empty() || !(force || full) {
+            return Ok(false);
+        }
+        fail::fail_point!("flush::before_wal_rotate", |_| Err(
+            self.poison(Error::failpoint("flush::before_wal_rotate"))
+        ));
+        let boundary = writer.wal.rotate().map_err(|e| self.poison(e))?;
+        let mut state = lock(&self.state);
+        state.frozen.push(Frozen {
+            mem: active,
+            wal_boundary: boundary,
+            last_revision: writer.last_revision,
+        });
+        state.active = Arc::new(MemTable::new());
+        Ok(true)
+    }
+
+    /// Steps 2-5 for every frozen memtable, oldest first. REQUIRES: the work lock is held.
+    pub(crate) fn flush_frozen(&self) -> Result<()> {
+        loop {
+            let Some(frozen) = lock(&self.state).frozen.first().cloned() else {
+                return Ok(());
+            };
+            self.check_usable()?;
+            self.flush_one(&frozen).map_err(|e| self.poison(e))?;
+        }
+    }
+
+    fn flush_one(&self, frozen: &Frozen) -> Result<()> {
+        let tree = self.tree();
+        let entries = frozen
+            .mem
+            .scan(KeyRange::all(), Direction::Forward, u64::MAX);
+        let stream = CompactionStream::new(entries, false, u64::MAX);
+        let added = self.write_outputs(stream, 0, frozen.wal_boundary)?;
+        fail::fail_point!("flush::after_sst_written", |_| Err(Error::failpoint(
+            "flush::after_sst_written"
+        )));
+        let edit = VersionEdit {
+            wal_offset: Some(frozen.wal_boundary),
+            last_revision: Some(tree.version.last_revision().max(frozen.last_revision)),
+            ..self.edit_adding(&tree.version, added.iter().map(|(m, _)| m.clone()))
+        };
+        self.install(&tree, &edit, added, true)?;
+        let mut writer = lock(&self.writer);
+        writer
+            .wal
+            .remove_segments_below(frozen.wal_boundary)
+            .map(|_| ())
+    }
+
+    /// An edit adding `files` and moving `next_file_number` past every number allocated so far.
+    pub(crate) fn edit_adding(
+        &self,
+        version: &Version,
+        files: impl Iterator<Item = FileMeta>,
+    ) -> VersionEdit {
+        let next = self
+            .next_file_number
+            .load(std::sync::atomic::Ordering::Acquire)
+            .max(version.next_file_number());
+        VersionEdit {
+            add: files.collect(),
+            next_file_number: Some(next),
+            ..VersionEdit::default()
+        }
+    }
+
+    /// Persists `tree.version + edit` as the manifest, then installs it with the readers of
+    /// `added` (dropping the oldest frozen memtable if `drop_frozen`). REQUIRES: work lock held
+    /// and `tree` is the current tree.
+    pub(crate) fn install(
+        &self,
+        tree: &Tree,
+        edit: &VersionEdit,
+        added: Vec<(FileMeta, Arc<Table>)>,
+        drop_frozen: bool,
+    ) -> Result<()> {
+        let version = tree.version.apply(edit)?;
+        manifest::persist(
+            self.vfs.as_ref(),
+            &self.dir,
+            &manifest::to_manifest(&version),
+        )?;
+        let mut tables = tree.tables.clone();
+        for removed in &edit.remove {
+            tables.remove(&removed.number);
+        }
+        tables.extend(added.into_iter().map(|(m, t)| (m.number, t)));
+        let mut state = lock(&self.state);
+        state.tree = Arc::new(Tree { version, tables });
+        if drop_frozen && !state.frozen.is_empty() {
+            state.frozen.remove(0);
+        }
+        Ok(())
+    }
+
+    /// Writes the stream's entries to new SSTs at `level` (a new file at each cut), syncs each
+    /// file and then the directory, and opens them. Returns their metadata and readers.
+    pub(crate) fn write_outputs<I: Iterator<Item = Result<Entry>>>(
+        &self,
+        stream: CompactionStream<I>,
+        level: usize,
+        wal_offset: u64,
+    ) -> Result<Vec<(FileMeta, Arc<Table>)>> {
+        let mut done: Vec<Output> = Vec::new();
+        let mut current: Option<Output> = None;
+        for step in stream {
+            let step = step?;
+            if step.starts_new_file || current.is_none() {
+                if let Some(out) = current.take() {
+                    done.push(out);
+                }
+                let number = self.allocate_file_number();
+                let path = self.sst_path(number);
+                let writer =
+                    TableWriter::create(self.vfs.as_ref(), &path, table_options(&self.options))?;
+                current = Some(Output {
+                    number,
+                    writer,
+                    smallest: step.entry.key.clone(),
+                    largest: step.entry.key.clone(),
+                    max_revision: 0,
+                });
+            }
+            if let Some(out) = current.as_mut() {
+                out.writer.add(&step.entry)?;
+                out.largest.clone_from(&step.entry.key);
+                out.max_revision = out.max_revision.max(step.entry.revision);
+            }
+        }
+        done.extend(current);
+        let created_at_ms = self.options.clock.now_ms();
+        let mut metas = Vec::with_capacity(done.len());
+        for out in done {
+            out.writer.finish()?;
+            metas.push(FileMeta {
+                number: out.number,
+                level,
+                smallest_key: out.smallest,
+                largest_key: out.largest,
+                size_bytes: 0,
+                wal_offset,
+                created_at_ms,
+                max_revision: out.max_revision,
+            });
+        }
+        if !metas.is_empty() {
+            self.vfs
+                .sync_dir(&self.dir)
+                .map_err(|e| Error::io("sync_dir", &self.dir, e))?;
+        }
+        let mut opened = Vec::with_capacity(metas.len());
+        for mut meta in metas {
+            let path = self.sst_path(meta.number);
+            let table = Table::open(
+                self.vfs.as_ref(),
+                &path,
+                meta.number,
+                Arc::clone(&self.cache),
+            )?;
+            meta.size_bytes = table.size_bytes();
+            opened.push((meta, table));
+        }
+        Ok(opened)
+    }
+}

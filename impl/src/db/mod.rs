@@ -1,0 +1,291 @@
+//! [`Db`]: the handle applications use. A thin coordinator: each operation is one call into a
+//! module that owns one protocol.
+//!
+//! - [`open`](self::open): recovery (lock, manifest, tables, leftovers, WAL replay).
+//! - [`commit`]: the write pipeline and group commit (durability modes).
+//! - [`read`]: point reads and lazy snapshot scans.
+//! - [`flush`]: freezing memtables and writing them to L0.
+//! - [`compact`]: running compaction tasks (the policy is [`crate::compaction`]).
+//! - [`background`]: the worker thread, inline mode, write stalls.
+//!
+//! Directory layout: `LOCK`, `manifest.json`, `wal-<20 digits>.log` segments and
+//! `<20 digits>.sst` tables (`spec/FORMAT.md`).
+//!
+//! Invariants:
+//! - `Db` is `Clone + Send + Sync`; clones share one database. The last clone dropped (or
+//!   [`Db::close`]) flushes, stops the worker, syncs the WAL and releases the lock; drop does it
+//!   best effort and never panics.
+//! - Every write gets exactly one revision; reads at a revision see every commit up to it whole.
+//! - After a fatal I/O error every write fails until the database is reopened.
+
+mod background;
+mod batch;
+mod commit;
+mod compact;
+mod flush;
+mod inner;
+mod open;
+mod read;
+mod stats;
+
+pub use batch::{WriteBatch, WriteOptions};
+pub use compact::range_task;
+pub use open::LOCK_FILE_NAME;
+pub use read::{Scan, ScanOptions, Versioned, key_range};
+pub use stats::Stats;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::format::wal::WalBody;
+use crate::options::{BackgroundMode, Durability, Options};
+use crate::range::KeyRange;
+use crate::vfs::{OsVfs, Vfs};
+
+use inner::{Inner, lock};
+
+/// An open database. Cheap to clone; see the module doc.
+#[derive(Clone, Debug)]
+pub struct Db {
+    handle: Arc<Handle>,
+}
+
+/// Owns the worker thread; dropping the last one shuts the database down.
+#[derive(Debug)]
+struct Handle {
+    inner: Arc<Inner>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Err(error) = self.close() {
+            tracing::warn!(%error, "closing the database on drop failed");
+        }
+    }
+}
+
+impl Handle {
+    fn close(&self) -> Result<()> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut result = match inner.check_usable() {
+            Ok(()) => flush_all(inner),
+            Err(e) => Err(e),
+        };
+        inner.request_shutdown();
+        if let Some(worker) = lock(&self.worker).take()
+            && worker.join().is_err()
+            && result.is_ok()
+        {
+            result = Err(Error::Closed);
+        }
+        if inner.check_usable().is_ok() {
+            let mut writer = lock(&inner.writer);
+            if let Err(e) = writer.wal.sync() {
+                let e = inner.poison(e);
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        inner.closed.store(true, Ordering::Release);
+        drop(lock(&inner.dir_lock).take());
+        result
+    }
+}
+
+/// Freezes the active memtable and flushes every frozen one.
+fn flush_all(inner: &Inner) -> Result<()> {
+    inner.freeze(true)?;
+    let _work = lock(&inner.work);
+    inner.flush_frozen()
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in directory `path` on the real filesystem.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        Self::open_with_vfs(Arc::new(OsVfs), path, options)
+    }
+
+    /// Opens (creating if needed) the database in directory `path` of `vfs`.
+    pub fn open_with_vfs(
+        vfs: Arc<dyn Vfs>,
+        path: impl AsRef<Path>,
+        options: Options,
+    ) -> Result<Db> {
+        let inner = Arc::new(open::open_inner(vfs, path.as_ref(), options)?);
+        let worker = match inner.options.background {
+            BackgroundMode::Threads => {
+                let worker_inner = Arc::clone(&inner);
+                let spawned = std::thread::Builder::new()
+                    .name("kvstore-bg".to_owned())
+                    .spawn(move || worker_inner.worker_loop())
+                    .map_err(|e| Error::io("spawn", path.as_ref(), e))?;
+                Some(spawned)
+            }
+            BackgroundMode::Inline => None,
+        };
+        let db = Db {
+            handle: Arc::new(Handle {
+                inner,
+                worker: Mutex::new(worker),
+            }),
+        };
+        // A recovered memtable may already be over its size.
+        db.inner().after_commit();
+        Ok(db)
+    }
+
+    fn inner(&self) -> &Inner {
+        &self.handle.inner
+    }
+
+    fn durability(&self, opts: WriteOptions) -> Durability {
+        opts.durability.unwrap_or(self.inner().options.durability)
+    }
+
+    /// Sets `key` to `value`; returns the commit's revision.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<u64> {
+        self.put_with(key, value, WriteOptions::default())
+    }
+
+    /// [`Db::put`] with per-write options.
+    pub fn put_with(&self, key: &[u8], value: &[u8], opts: WriteOptions) -> Result<u64> {
+        let body = WalBody::Put {
+            key: key.to_vec(),
+            value: value.to_vec(),
+        };
+        self.inner().commit(body, self.durability(opts))
+    }
+
+    /// Deletes `key` (a no-op if absent, still a commit); returns the commit's revision.
+    pub fn delete(&self, key: &[u8]) -> Result<u64> {
+        self.delete_with(key, WriteOptions::default())
+    }
+
+    /// [`Db::delete`] with per-write options.
+    pub fn delete_with(&self, key: &[u8], opts: WriteOptions) -> Result<u64> {
+        let body = WalBody::Delete { key: key.to_vec() };
+        self.inner().commit(body, self.durability(opts))
+    }
+
+    /// Commits every op of `batch` atomically under one revision.
+    pub fn write(&self, batch: WriteBatch) -> Result<u64> {
+        self.write_with(batch, WriteOptions::default())
+    }
+
+    /// [`Db::write`] with per-write options.
+    pub fn write_with(&self, batch: WriteBatch, opts: WriteOptions) -> Result<u64> {
+        self.inner()
+            .commit(batch.into_body(), self.durability(opts))
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_versioned(key)?.map(|v| v.value))
+    }
+
+    /// The value of `key` with the revision and time of the commit that wrote it.
+    pub fn get_versioned(&self, key: &[u8]) -> Result<Option<Versioned>> {
+        Ok(self.inner().get_entry(key)?.and_then(|e| {
+            e.value.map(|value| Versioned {
+                value,
+                revision: e.revision,
+                created_at_ms: e.created_at_ms,
+            })
+        }))
+    }
+
+    /// A lazy scan of `range` over a consistent snapshot taken now.
+    pub fn scan(&self, range: KeyRange, opts: ScanOptions) -> Result<Scan> {
+        self.inner().scan(range, opts)
+    }
+
+    /// A lazy scan of every key starting with `prefix`.
+    pub fn scan_prefix(&self, prefix: &[u8], opts: ScanOptions) -> Result<Scan> {
+        self.scan(KeyRange::prefix(prefix), opts)
+    }
+
+    /// Writes the memtable to an SST now (and, inline, compacts if due).
+    pub fn flush(&self) -> Result<()> {
+        let inner = self.inner();
+        inner.check_usable()?;
+        flush_all(inner)?;
+        match inner.options.background {
+            BackgroundMode::Inline => inner.background_work(),
+            BackgroundMode::Threads => {
+                inner.wake_worker();
+                Ok(())
+            }
+        }
+    }
+
+    /// Flushes, then compacts every file overlapping `range` down to the last level.
+    pub fn compact_range(&self, range: KeyRange) -> Result<()> {
+        let inner = self.inner();
+        inner.check_usable()?;
+        flush_all(inner)?;
+        let _work = lock(&inner.work);
+        inner.compact_range_locked(&range)
+    }
+
+    /// Makes every write so far durable (syncs the WAL).
+    pub fn sync(&self) -> Result<()> {
+        let inner = self.inner();
+        inner.check_usable()?;
+        let mut writer = lock(&inner.writer);
+        writer.wal.sync().map_err(|e| inner.poison(e))
+    }
+
+    /// Flushes, stops background work, syncs and releases the lock. Other clones of this handle
+    /// get [`Error::Closed`] afterwards.
+    pub fn close(self) -> Result<()> {
+        self.handle.close()
+    }
+
+    /// Sizes and counters of the database now.
+    pub fn stats(&self) -> Stats {
+        let inner = self.inner();
+        let (memtable_bytes, frozen, tree) = {
+            let state = lock(&inner.state);
+            let frozen_bytes = state.frozen.iter().fold(0u64, |s, f| {
+                s.saturating_add(f.mem.approximate_size_bytes())
+            });
+            (
+                state
+                    .active
+                    .approximate_size_bytes()
+                    .saturating_add(frozen_bytes),
+                state.frozen.len(),
+                Arc::clone(&state.tree),
+            )
+        };
+        let (wal_end_offset, wal_synced_offset) = {
+            let writer = lock(&inner.writer);
+            (writer.wal.end_offset(), writer.wal.synced_offset())
+        };
+        let version = &tree.version;
+        Stats {
+            files_per_level: (0..version.num_levels())
+                .map(|l| version.files(l).len())
+                .collect(),
+            bytes_per_level: (0..version.num_levels())
+                .map(|l| version.level_size_bytes(l))
+                .collect(),
+            memtable_bytes,
+            frozen_memtables: frozen,
+            last_revision: inner.visible.load(Ordering::Acquire),
+            cache_hits: inner.cache.hits(),
+            cache_misses: inner.cache.misses(),
+            wal_bytes: wal_end_offset.saturating_sub(version.wal_offset()),
+            wal_end_offset,
+            wal_synced_offset,
+        }
+    }
+}

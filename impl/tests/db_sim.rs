@@ -1,0 +1,290 @@
+//! `Db` on `SimVfs` (inline background work, a logical clock): the core suite ends each test with
+//! a power cut and a reopen that must hold every write acknowledged in a syncing mode; a crash at
+//! every I/O point of a workload with flushes and compactions must recover a prefix of the commit
+//! order that includes every acknowledged write; a failed fsync poisons the database.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use kvstore::clock::{LogicalClock, SharedClock};
+use kvstore::{
+    BackgroundMode, Db, Durability, Error, KeyRange, Options, ScanOptions, WriteBatch, WriteOptions,
+};
+use kvstore_faults::{FaultConfig, Fill, PersistenceModel, SimVfs};
+
+const DIR: &str = "/db";
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn options() -> Options {
+    Options {
+        memtable_size_bytes: 64 * 1024,
+        sst_block_size_bytes: 1024,
+        sst_target_file_size_bytes: 16 * 1024,
+        l0_compaction_trigger_files: 2,
+        l0_stall_files: 4,
+        l0_stop_files: 6,
+        l1_target_size_bytes: 64 * 1024,
+        wal_segment_size_bytes: 64 * 1024,
+        background: BackgroundMode::Inline,
+        durability: Durability::Sync,
+        clock: SharedClock::new(LogicalClock::new(1_700_000_000_000)),
+        ..Options::default()
+    }
+}
+
+fn open(vfs: &SimVfs) -> kvstore::error::Result<Db> {
+    Db::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), options())
+}
+
+/// The whole database as a map.
+fn contents(db: &Db) -> Model {
+    db.scan(KeyRange::all(), ScanOptions::default())
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+/// One step of the workloads, applied to the model when acknowledged.
+#[derive(Clone, Debug)]
+enum Op {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+    Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    Flush,
+    Compact,
+}
+
+fn apply(model: &mut Model, op: &Op) {
+    match op {
+        Op::Put(k, v) => {
+            model.insert(k.clone(), v.clone());
+        }
+        Op::Delete(k) => {
+            model.remove(k);
+        }
+        Op::Batch(ops) => {
+            for (k, v) in ops {
+                match v {
+                    Some(v) => model.insert(k.clone(), v.clone()),
+                    None => model.remove(k),
+                };
+            }
+        }
+        Op::Flush | Op::Compact => {}
+    }
+}
+
+fn run(db: &Db, op: &Op) -> kvstore::error::Result<()> {
+    match op {
+        Op::Put(k, v) => db.put(k, v).map(drop),
+        Op::Delete(k) => db.delete(k).map(drop),
+        Op::Batch(ops) => {
+            let mut b = WriteBatch::new();
+            for (k, v) in ops {
+                match v {
+                    Some(v) => b.put(k, v),
+                    None => b.delete(k),
+                };
+            }
+            db.write(b).map(drop)
+        }
+        Op::Flush => db.flush(),
+        Op::Compact => db.compact_range(KeyRange::all()),
+    }
+}
+
+/// A workload that overwrites and deletes keys, with values big enough that the memtable fills
+/// and flushes on its own, plus explicit flushes and a full compaction.
+fn workload(len: usize) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for i in 0..len {
+        let k = format!("k{:02}", i % 23).into_bytes();
+        let op = match i % 11 {
+            3 => Op::Delete(k),
+            5 => Op::Batch(vec![
+                (k.clone(), Some(vec![b'b'; 700])),
+                (format!("k{:02}", (i + 5) % 23).into_bytes(), None),
+            ]),
+            7 if i % 3 == 0 => Op::Flush,
+            9 if i % 4 == 0 => Op::Compact,
+            _ => Op::Put(k, vec![(i % 251) as u8; 3000 + i % 500]),
+        };
+        ops.push(op);
+    }
+    ops
+}
+
+/// Runs `ops` until the first error; returns how many were acknowledged.
+fn run_until_error(db: &Db, ops: &[Op]) -> usize {
+    ops.iter().take_while(|op| run(db, op).is_ok()).count()
+}
+
+fn crash_and_reopen(vfs: &SimVfs, db: Db, model: PersistenceModel) -> (SimVfs, Db) {
+    vfs.crash();
+    drop(db);
+    let vfs = vfs.reboot(model);
+    let db = open(&vfs).unwrap();
+    (vfs, db)
+}
+
+#[test]
+fn core_suite_survives_power_cut() {
+    let vfs = SimVfs::new(7);
+    let db = open(&vfs).unwrap();
+    let ops = workload(120);
+    let mut model = Model::new();
+    for op in &ops {
+        run(&db, op).unwrap();
+        apply(&mut model, op);
+    }
+    assert_eq!(contents(&db), model);
+    assert!(db.stats().files_per_level.iter().sum::<usize>() > 0);
+    let (_vfs, db) = crash_and_reopen(&vfs, db, PersistenceModel::UnsyncedLost);
+    assert_eq!(contents(&db), model);
+    for (k, v) in &model {
+        assert_eq!(db.get(k).unwrap().as_ref(), Some(v));
+    }
+}
+
+#[test]
+fn reopen_twice_and_revisions_continue() {
+    let vfs = SimVfs::new(8);
+    let db = open(&vfs).unwrap();
+    for op in &workload(40) {
+        run(&db, op).unwrap();
+    }
+    let last = db.stats().last_revision;
+    let (vfs, db) = crash_and_reopen(&vfs, db, PersistenceModel::UnsyncedLost);
+    assert_eq!(db.stats().last_revision, last);
+    assert_eq!(db.put(b"after", b"crash").unwrap(), last + 1);
+    let (_vfs, db) = crash_and_reopen(&vfs, db, PersistenceModel::RandomSubset);
+    assert_eq!(db.get(b"after").unwrap(), Some(b"crash".to_vec()));
+}
+
+#[test]
+fn buffered_writes_recover_as_a_prefix() {
+    for seed in 0..8u64 {
+        let vfs = SimVfs::new(seed);
+        let db = open(&vfs).unwrap();
+        db.put(b"synced", b"1").unwrap();
+        let buffered = WriteOptions {
+            durability: Some(Durability::Buffered),
+        };
+        for i in 0..50u32 {
+            db.put_with(format!("b{i:03}").as_bytes(), &[1; 100], buffered)
+                .unwrap();
+        }
+        let model = [
+            PersistenceModel::RandomPrefix,
+            PersistenceModel::RandomSubset,
+            PersistenceModel::TornWrite {
+                sector_bytes: 512,
+                fill: Fill::Garbage,
+            },
+        ][(seed % 3) as usize];
+        let (_vfs, db) = crash_and_reopen(&vfs, db, model);
+        assert_eq!(db.get(b"synced").unwrap(), Some(b"1".to_vec()));
+        let got: Vec<Vec<u8>> = contents(&db).into_keys().filter(|k| k[0] == b'b').collect();
+        let prefix: Vec<Vec<u8>> = (0..got.len())
+            .map(|i| format!("b{i:03}").into_bytes())
+            .collect();
+        assert_eq!(got, prefix, "seed {seed}: not a prefix of the commit order");
+    }
+}
+
+/// Crashes the workload at every I/O operation (stepping through them) and checks that the
+/// reopened database equals the model after some prefix of the ops that includes every
+/// acknowledged one.
+#[test]
+fn crash_at_every_point_recovers_a_prefix_with_every_acknowledged_write() {
+    let ops = workload(60);
+    let total = {
+        let vfs = SimVfs::new(1);
+        let db = open(&vfs).unwrap();
+        assert_eq!(run_until_error(&db, &ops), ops.len());
+        let stats = db.stats();
+        assert!(
+            stats.files_per_level.iter().skip(1).sum::<usize>() > 0,
+            "{stats:?}"
+        );
+        eprintln!("workload: {stats:?}");
+        db.close().unwrap();
+        vfs.op_count()
+    };
+    let models = [
+        PersistenceModel::UnsyncedLost,
+        PersistenceModel::RandomSubset,
+        PersistenceModel::TornWrite {
+            sector_bytes: 512,
+            fill: Fill::Zeros,
+        },
+    ];
+    let mut points = 0;
+    for crash_op in 0..total {
+        let model_kind = models[(crash_op % 3) as usize];
+        let vfs = SimVfs::new(crash_op);
+        vfs.crash_at(crash_op);
+        let acked = match open(&vfs) {
+            Ok(db) => {
+                let n = run_until_error(&db, &ops);
+                drop(db);
+                n
+            }
+            Err(_) => 0,
+        };
+        let vfs = vfs.reboot(model_kind);
+        let db =
+            open(&vfs).unwrap_or_else(|e| panic!("crash at op {crash_op}: reopen failed: {e}"));
+        let got = contents(&db);
+        let mut model = Model::new();
+        for op in &ops[..acked] {
+            apply(&mut model, op);
+        }
+        let mut ok = got == model;
+        if !ok && acked < ops.len() {
+            apply(&mut model, &ops[acked]);
+            ok = got == model;
+        }
+        assert!(
+            ok,
+            "crash at op {crash_op} ({model_kind:?}): {acked} ops acknowledged, recovered state matches neither"
+        );
+        points += 1;
+    }
+    eprintln!("{points} crash points over {total} ops");
+    assert!(points > 100, "only {points} crash points of {total} ops");
+}
+
+#[test]
+fn failed_fsync_poisons_the_database() {
+    let vfs = SimVfs::new(3);
+    let db = open(&vfs).unwrap();
+    db.put(b"before", b"1").unwrap();
+    vfs.set_faults(FaultConfig::default().fsyncgate_at(vfs.op_count()));
+    assert!(matches!(db.put(b"failed", b"2"), Err(Error::Io { .. })));
+    for _ in 0..3 {
+        assert!(
+            db.put(b"later", b"3").is_err(),
+            "a write after a failed fsync succeeded"
+        );
+    }
+    assert!(db.sync().is_err());
+    assert!(db.flush().is_err());
+    assert_eq!(db.get(b"before").unwrap(), Some(b"1".to_vec()));
+    assert!(db.clone().close().is_err());
+    let vfs = vfs.reboot(PersistenceModel::UnsyncedLost);
+    let db = open(&vfs).unwrap();
+    assert_eq!(db.get(b"before").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(db.get(b"later").unwrap(), None);
+    db.put(b"again", b"4").unwrap();
+}
+
+#[test]
+fn second_open_on_the_same_disk_is_locked() {
+    let vfs = SimVfs::new(4);
+    let db = open(&vfs).unwrap();
+    assert!(matches!(open(&vfs), Err(Error::Locked { .. })));
+    db.close().unwrap();
+    open(&vfs).unwrap();
+}
