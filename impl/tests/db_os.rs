@@ -332,6 +332,16 @@ fn group_commit_from_many_threads_is_durable_and_shares_syncs() {
         .into_iter()
         .flat_map(|h| h.join().unwrap())
         .collect();
+    let stats = db.stats();
+    eprintln!(
+        "group commit: {} syncs for {} commits",
+        stats.commit_syncs, stats.commits
+    );
+    assert_eq!(stats.commits, 1600);
+    assert!(
+        stats.commit_syncs < stats.commits,
+        "no fsync was shared: {stats:?}"
+    );
     revs.sort_unstable();
     revs.dedup();
     assert_eq!(revs.len(), 1600, "each commit has its own revision");

@@ -147,6 +147,29 @@ fn core_suite_survives_power_cut() {
     }
 }
 
+/// The same suite with the background worker: I/O order is no longer deterministic, but every
+/// acknowledged write must still survive.
+#[test]
+fn core_suite_survives_power_cut_with_background_thread() {
+    let vfs = SimVfs::new(9);
+    let opts = Options {
+        background: BackgroundMode::Threads,
+        ..options()
+    };
+    let db = Db::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), opts.clone()).unwrap();
+    let mut model = Model::new();
+    for op in &workload(200) {
+        run(&db, op).unwrap();
+        apply(&mut model, op);
+    }
+    assert_eq!(contents(&db), model);
+    vfs.crash();
+    drop(db);
+    let vfs = vfs.reboot(PersistenceModel::RandomSubset);
+    let db = Db::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), opts).unwrap();
+    assert_eq!(contents(&db), model);
+}
+
 #[test]
 fn reopen_twice_and_revisions_continue() {
     let vfs = SimVfs::new(8);
@@ -193,7 +216,7 @@ fn buffered_writes_recover_as_a_prefix() {
     }
 }
 
-/// Crashes the workload at every I/O operation (stepping through them) and checks that the
+/// Crashes the workload at every I/O operation, under each persistence model, and checks that the
 /// reopened database equals the model after some prefix of the ops that includes every
 /// acknowledged one.
 #[test]
@@ -219,10 +242,13 @@ fn crash_at_every_point_recovers_a_prefix_with_every_acknowledged_write() {
             sector_bytes: 512,
             fill: Fill::Zeros,
         },
+        PersistenceModel::RandomPrefix,
+        PersistenceModel::SizeWithoutData {
+            fill: Fill::Garbage,
+        },
     ];
     let mut points = 0;
-    for crash_op in 0..total {
-        let model_kind = models[(crash_op % 3) as usize];
+    for (crash_op, model_kind) in (0..total).flat_map(|op| models.iter().map(move |m| (op, *m))) {
         let vfs = SimVfs::new(crash_op);
         vfs.crash_at(crash_op);
         let acked = match open(&vfs) {
@@ -252,7 +278,7 @@ fn crash_at_every_point_recovers_a_prefix_with_every_acknowledged_write() {
         );
         points += 1;
     }
-    eprintln!("{points} crash points over {total} ops");
+    eprintln!("{points} (crash point, persistence model) runs over {total} ops");
     assert!(points > 100, "only {points} crash points of {total} ops");
 }
 
@@ -287,4 +313,76 @@ fn second_open_on_the_same_disk_is_locked() {
     assert!(matches!(open(&vfs), Err(Error::Locked { .. })));
     db.close().unwrap();
     open(&vfs).unwrap();
+}
+
+/// Concurrent writers in group-commit mode share fsyncs: fewer WAL syncs than writes, and every
+/// acknowledged write survives a power cut.
+#[test]
+fn group_commit_shares_syncs_and_survives_power_cut() {
+    const THREADS: u32 = 8;
+    const WRITES: u32 = 100;
+    let vfs = SimVfs::new(11);
+    let opts = Options {
+        durability: Durability::GroupCommit,
+        background: BackgroundMode::Threads,
+        ..options()
+    };
+    let db = Db::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), opts.clone()).unwrap();
+    let ops_before = vfs.op_count();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for i in 0..WRITES {
+                    db.put(format!("t{t}-{i:03}").as_bytes(), b"v").unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let syncs = vfs
+        .trace()
+        .iter()
+        .filter(|e| e.index >= ops_before)
+        .filter(|e| e.op == kvstore_faults::OpKind::SyncData)
+        .filter(|e| e.path.to_string_lossy().contains("wal-"))
+        .count();
+    let writes = (THREADS * WRITES) as usize;
+    assert!(syncs <= writes, "{syncs} syncs for {writes} writes");
+    let stats = db.stats();
+    assert_eq!(stats.commits, writes as u64);
+    assert!(stats.commit_syncs <= stats.commits);
+    eprintln!("group commit: {syncs} WAL syncs for {writes} writes");
+    vfs.crash();
+    drop(db);
+    let vfs = vfs.reboot(PersistenceModel::UnsyncedLost);
+    let db = Db::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), opts).unwrap();
+    assert_eq!(contents(&db).len(), writes);
+}
+
+#[test]
+fn flushed_wal_segments_are_removed() {
+    let vfs = SimVfs::new(12);
+    let db = open(&vfs).unwrap();
+    for op in &workload(100) {
+        run(&db, op).unwrap();
+    }
+    db.flush().unwrap();
+    let segments = kvstore::vfs::Vfs::list(&vfs, Path::new(DIR))
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with("wal-"))
+        .count();
+    assert!(segments <= 2, "{segments} WAL segments left after a flush");
+    let s = db.stats();
+    assert_eq!(s.memtable_bytes, 0);
+    assert_eq!(s.wal_bytes, 0);
+}
+
+#[test]
+fn db_is_send_sync_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<Db>();
 }

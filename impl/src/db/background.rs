@@ -10,6 +10,8 @@
 //! Invariants:
 //! - Both modes run the same [`Inner::background_work`] under the work lock; explicit `flush()`
 //!   and `compact_range()` take the same lock, so at most one flush or compaction runs at a time.
+//! - Writes stop while `FROZEN_MEMTABLES_MAX` frozen memtables wait for their flush, so memory
+//!   stays bounded when the disk is slower than the writers.
 //! - Writes never fail because of a stall: on `SlowDown` they sleep `STALL_DELAY_MS`, on `Stop`
 //!   they wait (in bounded slices) for the worker to lower L0, or, inline, compact themselves. A
 //!   poisoned or closed database stops the wait (the write then fails on its own check).
@@ -25,6 +27,9 @@ use super::inner::{Inner, lock};
 
 /// How long one slice of a `Stop` stall waits before re-checking.
 const STALL_WAIT_SLICE_MS: u64 = 10;
+/// Most frozen memtables waiting for a flush before writes stop (threads mode): bounds the memory
+/// a slow disk lets writers pile up, like LevelDB's single immutable memtable but with slack.
+pub(crate) const FROZEN_MEMTABLES_MAX: usize = 4;
 
 /// The worker's wake-up flags (under `Inner::bg`).
 #[derive(Debug, Default)]
@@ -104,7 +109,16 @@ impl Inner {
     /// Delays a write while L0 is over its stall thresholds (see the module doc).
     pub(crate) fn stall_writes(&self) {
         loop {
-            match stall(&self.tree().version, &self.options) {
+            let (tree, frozen) = {
+                let state = lock(&self.state);
+                (std::sync::Arc::clone(&state.tree), state.frozen.len())
+            };
+            let decision = if frozen >= FROZEN_MEMTABLES_MAX {
+                StallDecision::Stop
+            } else {
+                stall(&tree.version, &self.options)
+            };
+            match decision {
                 StallDecision::Proceed => return,
                 StallDecision::SlowDown { delay_ms } => {
                     std::thread::sleep(Duration::from_millis(delay_ms));

@@ -102,8 +102,11 @@ impl Inner {
             }
             assigned.push((ticket, revision, entries));
         }
-        if needs_sync && let Err(e) = writer.wal.sync() {
-            return fail_all(&self.poison(e));
+        if needs_sync {
+            if let Err(e) = writer.wal.sync() {
+                return fail_all(&self.poison(e));
+            }
+            self.commit_syncs.fetch_add(1, Ordering::Relaxed);
         }
         let active = Arc::clone(&lock(&self.state).active);
         let mut results = Vec::with_capacity(assigned.len());
@@ -114,6 +117,8 @@ impl Inner {
             results.push((ticket, Ok(revision)));
         }
         writer.last_revision = revision;
+        let count = u64::try_from(results.len()).unwrap_or(u64::MAX);
+        self.commits.fetch_add(count, Ordering::Relaxed);
         self.visible.store(revision, Ordering::Release);
         results
     }

@@ -117,6 +117,10 @@ pub(crate) struct Inner {
     pub(crate) stall_cv: Condvar,
     pub(crate) visible: AtomicU64,
     pub(crate) next_file_number: AtomicU64,
+    /// Commits acknowledged so far (this process).
+    pub(crate) commits: AtomicU64,
+    /// WAL syncs issued by the commit pipeline so far (this process).
+    pub(crate) commit_syncs: AtomicU64,
     pub(crate) failed: Mutex<Option<Error>>,
     pub(crate) closed: AtomicBool,
     pub(crate) dir_lock: Mutex<Option<Box<dyn VfsLock>>>,

@@ -1,12 +1,12 @@
 //! [`Db`]: the handle applications use. A thin coordinator: each operation is one call into a
 //! module that owns one protocol.
 //!
-//! - [`open`](self::open): recovery (lock, manifest, tables, leftovers, WAL replay).
-//! - [`commit`]: the write pipeline and group commit (durability modes).
-//! - [`read`]: point reads and lazy snapshot scans.
-//! - [`flush`]: freezing memtables and writing them to L0.
-//! - [`compact`]: running compaction tasks (the policy is [`crate::compaction`]).
-//! - [`background`]: the worker thread, inline mode, write stalls.
+//! - `open`: recovery (lock, manifest, tables, leftovers, WAL replay).
+//! - `commit`: the write pipeline and group commit (durability modes).
+//! - `read`: point reads and lazy snapshot scans.
+//! - `flush`: freezing memtables and writing them to L0.
+//! - `compact`: running compaction tasks (the policy is [`crate::compaction`]).
+//! - `background`: the worker thread, inline mode, write stalls.
 //!
 //! Directory layout: `LOCK`, `manifest.json`, `wal-<20 digits>.log` segments and
 //! `<20 digits>.sst` tables (`spec/FORMAT.md`).
@@ -286,6 +286,8 @@ impl Db {
             wal_bytes: wal_end_offset.saturating_sub(version.wal_offset()),
             wal_end_offset,
             wal_synced_offset,
+            commits: inner.commits.load(Ordering::Relaxed),
+            commit_syncs: inner.commit_syncs.load(Ordering::Relaxed),
         }
     }
 }

@@ -100,6 +100,8 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
         stall_cv: Condvar::new(),
         visible: AtomicU64::new(last_revision),
         next_file_number: AtomicU64::new(next_file_number),
+        commits: AtomicU64::new(0),
+        commit_syncs: AtomicU64::new(0),
         failed: Mutex::new(None),
         closed: AtomicBool::new(false),
         dir_lock: Mutex::new(Some(dir_lock)),

@@ -26,4 +26,9 @@ pub struct Stats {
     pub wal_end_offset: u64,
     /// WAL logical offset known durable.
     pub wal_synced_offset: u64,
+    /// Commits acknowledged since open.
+    pub commits: u64,
+    /// WAL syncs the commit pipeline issued since open (fewer than `commits` when group commit
+    /// shared them).
+    pub commit_syncs: u64,
 }
