@@ -13,8 +13,8 @@
 //!
 //! The campaigns themselves are the integration tests: `tests/crash_points.rs` (every I/O op of
 //! scripted workloads, every persistence model, crashes during recovery), `tests/state_machine.rs`
-//! (proptest), `tests/stateright.rs` (exhaustive search), `tests/negative_controls.rs` and
-//! `tests/failpoints.rs`.
+//! (proptest), `tests/stateright.rs` (exhaustive search), `tests/negative_controls.rs` (planted
+//! durability bugs that must be reported) and `tests/semantics.rs` (point checks of the spec).
 
 pub mod budget;
 pub mod harness;
