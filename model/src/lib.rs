@@ -1,7 +1,29 @@
 //! # kvstore-model
 //!
 //! The in-memory reference model of kvstore's semantics (`spec/SEMANTICS.md` in executable form) and
-//! the crash-recovery campaigns that check the real engine, running on `kvstore_faults::SimVfs`,
-//! against it: proptest state machines, stateright exhaustive search and crash-point enumeration.
+//! the equipment of the crash-recovery campaigns that check the real engine, running on
+//! `kvstore_faults::SimVfs`, against it.
 //!
-//! This crate is filled by the model-and-campaigns issue; the engine core has to land first.
+//! - [`Model`]: a `BTreeMap` of key to (value, revision), one revision per commit, atomic batches.
+//! - [`Oracle`]: the model's state at the last durable point plus the trace issued after it;
+//!   a recovered database must equal the state after some prefix of that trace.
+//! - [`Engine`]: the real `Db` on a `SimVfs` driven step by step beside an oracle.
+//! - [`Sabotaged`]: a `Vfs` with a deliberate durability bug, for negative controls.
+//! - [`Budget`]: CI or deep (`KVSTORE_CAMPAIGN=deep`).
+//!
+//! The campaigns themselves are the integration tests: `tests/crash_points.rs` (every I/O op of
+//! scripted workloads, every persistence model, crashes during recovery), `tests/state_machine.rs`
+//! (proptest), `tests/stateright.rs` (exhaustive search), `tests/negative_controls.rs` (planted
+//! durability bugs that must be reported) and `tests/semantics.rs` (point checks of the spec).
+
+pub mod budget;
+pub mod harness;
+pub mod model;
+pub mod oracle;
+pub mod sabotage;
+
+pub use budget::Budget;
+pub use harness::{Engine, Outcome, Setup, Step, campaign_options, observe, recover, run_workload};
+pub use model::{BatchOp, Cell, Model, Mutation};
+pub use oracle::Oracle;
+pub use sabotage::{Sabotage, Sabotaged};

@@ -1,0 +1,372 @@
+//! [`Engine`]: the real `kvstore::Db` on a `SimVfs`, driven step by step beside an [`Oracle`].
+//!
+//! Invariants:
+//! - Deterministic: inline background work and a fixed clock, so the same steps on the same seed
+//!   issue the same I/O trace (what crash-point enumeration needs).
+//! - Every read is compared with the model while no commit is in doubt; every acknowledged revision
+//!   is compared with the model's; every recovery is checked by the oracle (full scan, each key's
+//!   value and revision, and the last revision).
+//! - An error is expected only once the disk has crashed (or a sabotage is installed); otherwise
+//!   it is a violation.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use kvstore::clock::{FixedClock, SharedClock};
+use kvstore::vfs::Vfs;
+use kvstore::{
+    BackgroundMode, Db, Durability, KeyRange, Options, ScanOptions, WriteBatch, WriteOptions,
+};
+use kvstore_faults::SimVfs;
+
+use crate::model::{Cell, Model, Mutation};
+use crate::oracle::Oracle;
+use crate::sabotage::{Sabotage, Sabotaged};
+
+/// The database directory on the simulated disk.
+pub const DB_DIR: &str = "/db";
+
+/// The fixed commit time of every campaign.
+pub const CLOCK_MS: u64 = 1_700_000_000_000;
+
+/// Small sizes so short workloads cross WAL rotation, flush, compaction and manifest rewrites.
+pub fn campaign_options(durability: Durability) -> Options {
+    Options {
+        memtable_size_bytes: kvstore::options::MEMTABLE_SIZE_BYTES_MIN,
+        sst_block_size_bytes: kvstore::options::BLOCK_SIZE_BYTES_MIN,
+        sst_target_file_size_bytes: 16 * 1024,
+        l0_compaction_trigger_files: 2,
+        l0_stall_files: 4,
+        l0_stop_files: 6,
+        l1_target_size_bytes: 64 * 1024,
+        wal_segment_size_bytes: kvstore::options::WAL_SEGMENT_SIZE_BYTES_MIN,
+        block_cache_size_bytes: 0,
+        background: BackgroundMode::Inline,
+        durability,
+        clock: SharedClock::new(FixedClock(CLOCK_MS)),
+        ..Options::default()
+    }
+}
+
+/// How an engine is set up: its options and an optional sabotage of its filesystem.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// The options every open uses.
+    pub options: Options,
+    /// A deliberate bug in the filesystem under the engine (negative controls).
+    pub sabotage: Sabotage,
+}
+
+impl Setup {
+    /// Campaign options in `durability`, no sabotage.
+    pub fn new(durability: Durability) -> Setup {
+        Setup {
+            options: campaign_options(durability),
+            sabotage: Sabotage::None,
+        }
+    }
+
+    fn vfs(&self, sim: &SimVfs) -> Arc<dyn Vfs> {
+        match self.sabotage {
+            Sabotage::None => Arc::new(sim.clone()),
+            s => Arc::new(Sabotaged::new(sim.clone(), s)),
+        }
+    }
+}
+
+/// One step of a workload.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Step {
+    /// A commit, in the setup's durability mode unless `Some` overrides it.
+    Write(Mutation, Option<Durability>),
+    /// `get(key)`, compared with the model.
+    Get(Vec<u8>),
+    /// A full scan, compared with the model.
+    Scan,
+    /// `flush()`.
+    Flush,
+    /// `compact_range(all)`.
+    Compact,
+    /// `sync()`.
+    Sync,
+    /// `close()`, then open again and check recovery.
+    Reopen,
+}
+
+/// What a step did, when it broke no rule.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Outcome {
+    /// It succeeded.
+    Done,
+    /// It failed after the disk crashed (or with a sabotage installed): the engine is unusable
+    /// until recovery.
+    Failed,
+}
+
+/// Reads the whole state of `db`: a full scan, each key's value and revision from a point read
+/// (which must agree with the scan), and the last revision.
+pub fn observe(db: &Db) -> Result<Model, String> {
+    let scan = db
+        .scan(KeyRange::all(), ScanOptions::default())
+        .map_err(|e| format!("scan failed: {e}"))?;
+    let mut map = std::collections::BTreeMap::new();
+    for item in scan {
+        let (key, value) = item.map_err(|e| format!("scan item failed: {e}"))?;
+        let versioned = db
+            .get_versioned(&key)
+            .map_err(|e| format!("get failed: {e}"))?
+            .ok_or_else(|| format!("scan returned {key:?} but get does not"))?;
+        if versioned.value != value {
+            return Err(format!("scan and get disagree on {key:?}"));
+        }
+        map.insert(
+            key,
+            Cell {
+                value,
+                revision: versioned.revision,
+            },
+        );
+    }
+    Ok(Model::from_parts(map, db.stats().last_revision))
+}
+
+/// The real engine beside its oracle.
+#[derive(Debug)]
+pub struct Engine {
+    sim: SimVfs,
+    setup: Setup,
+    db: Option<Db>,
+    oracle: Oracle,
+    recoveries: u64,
+}
+
+impl Engine {
+    /// Opens (recovering) the database on `sim` and checks what it holds against `oracle`. If the
+    /// disk crashes during the open, the engine is returned closed ([`Engine::is_open`] false).
+    pub fn open(sim: SimVfs, setup: Setup, oracle: Oracle) -> Result<Engine, String> {
+        let mut engine = Engine {
+            sim,
+            setup,
+            db: None,
+            oracle,
+            recoveries: 0,
+        };
+        engine.reopen()?;
+        Ok(engine)
+    }
+
+    /// Opens the database and checks recovery; with the disk crashed during it, the engine stays
+    /// closed and the result is `Ok`.
+    fn reopen(&mut self) -> Result<(), String> {
+        self.db = None;
+        let db = match Db::open_with_vfs(
+            self.setup.vfs(&self.sim),
+            DB_DIR,
+            self.setup.options.clone(),
+        ) {
+            Ok(db) => db,
+            Err(_) if self.sim.is_crashed() => return Ok(()),
+            Err(e) => return Err(format!("recovery failed on an uncrashed disk: {e}")),
+        };
+        let found = match observe(&db) {
+            Ok(found) => found,
+            Err(_) if self.sim.is_crashed() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.oracle.recovered(&found)?;
+        self.recoveries = self.recoveries.saturating_add(1);
+        self.db = Some(db);
+        Ok(())
+    }
+
+    /// Whether the database is open and usable.
+    pub fn is_open(&self) -> bool {
+        self.db.is_some()
+    }
+
+    /// The disk.
+    pub fn sim(&self) -> &SimVfs {
+        &self.sim
+    }
+
+    /// The oracle.
+    pub fn oracle(&self) -> &Oracle {
+        &self.oracle
+    }
+
+    /// Recoveries checked so far.
+    pub fn recoveries(&self) -> u64 {
+        self.recoveries
+    }
+
+    /// Runs one step. `Err` is a violation of the semantics; `Ok(Failed)` an error the crash (or
+    /// sabotage) explains, after which the engine is closed.
+    pub fn step(&mut self, step: &Step) -> Result<Outcome, String> {
+        let Some(db) = self.db.clone() else {
+            return Ok(Outcome::Failed);
+        };
+        let default = self.setup.options.durability;
+        let result: Result<(), String> = match step {
+            Step::Write(mutation, durability) => {
+                let durability = durability.unwrap_or(default);
+                self.oracle.issue(mutation.clone());
+                let opts = WriteOptions {
+                    durability: Some(durability),
+                };
+                match commit(&db, mutation, opts) {
+                    Ok(revision) => {
+                        self.oracle
+                            .acknowledge(revision, durability != Durability::Buffered)?;
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Step::Get(key) => match db.get_versioned(key) {
+                Ok(found) => {
+                    let found = found.map(|v| Cell {
+                        value: v.value,
+                        revision: v.revision,
+                    });
+                    let expected = self.oracle.current().get(key);
+                    if found.as_ref() != expected {
+                        return Err(format!(
+                            "get({key:?}) returned {found:?}, the model says {expected:?}"
+                        ));
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Step::Scan => match observe(&db) {
+                Ok(found) => {
+                    let expected = self.oracle.current();
+                    if &found != expected {
+                        return Err(format!("scan differs: {}", expected.diff(&found)));
+                    }
+                    let half = db
+                        .scan(
+                            KeyRange::new(Bound::Unbounded, Bound::Excluded(b"k1".to_vec())),
+                            ScanOptions {
+                                reverse: true,
+                                limit: None,
+                            },
+                        )
+                        .and_then(|s| s.collect::<kvstore::error::Result<Vec<_>>>());
+                    match half {
+                        Ok(mut got) => {
+                            got.reverse();
+                            let want =
+                                expected.scan(Bound::Unbounded, Bound::Excluded(b"k1".as_slice()));
+                            if got != want {
+                                return Err(format!(
+                                    "reverse range scan returned {got:?}, the model says {want:?}"
+                                ));
+                            }
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                Err(e) => Err(e),
+            },
+            Step::Flush => self.durable_point(db.flush()),
+            Step::Compact => self.durable_point(db.compact_range(KeyRange::all())),
+            Step::Sync => self.durable_point(db.sync()),
+            Step::Reopen => {
+                self.db = None;
+                let closed = db.close();
+                match closed {
+                    Ok(()) => {
+                        self.oracle.all_acknowledged_durable();
+                        self.reopen()?;
+                        return Ok(if self.db.is_some() {
+                            Outcome::Done
+                        } else {
+                            Outcome::Failed
+                        });
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        };
+        match result {
+            Ok(()) => Ok(Outcome::Done),
+            Err(e) if self.sim.is_crashed() || self.setup.sabotage != Sabotage::None => {
+                let _ = e;
+                self.db = None;
+                Ok(Outcome::Failed)
+            }
+            Err(e) => Err(format!("{step:?} failed on an uncrashed disk: {e}")),
+        }
+    }
+
+    fn durable_point(&mut self, result: kvstore::error::Result<()>) -> Result<(), String> {
+        match result {
+            Ok(()) => {
+                self.oracle.all_acknowledged_durable();
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Crashes the disk now, drops the engine (its cleanup fails on the dead disk) and returns
+    /// the disk and the oracle.
+    pub fn crash(mut self) -> (SimVfs, Oracle) {
+        self.sim.crash();
+        self.db = None;
+        (self.sim, self.oracle)
+    }
+
+    /// Drops the engine without crashing (a crash may be armed) and returns the disk and oracle.
+    pub fn into_parts(mut self) -> (SimVfs, Oracle) {
+        self.db = None;
+        (self.sim, self.oracle)
+    }
+}
+
+/// Sends one commit to `db`.
+fn commit(db: &Db, mutation: &Mutation, opts: WriteOptions) -> kvstore::error::Result<u64> {
+    match mutation {
+        Mutation::Put(k, v) => db.put_with(k, v, opts),
+        Mutation::Delete(k) => db.delete_with(k, opts),
+        Mutation::Batch(ops) => {
+            let mut batch = WriteBatch::new();
+            for (k, v) in ops {
+                match v {
+                    Some(v) => batch.put(k, v),
+                    None => batch.delete(k),
+                };
+            }
+            db.write_with(batch, opts)
+        }
+    }
+}
+
+/// Runs `steps` on a fresh engine over `sim` until the first failure: the workload of a crash
+/// campaign. Returns the oracle (what a recovery may find) or the violation seen on the way.
+pub fn run_workload(sim: &SimVfs, setup: &Setup, steps: &[Step]) -> Result<Oracle, String> {
+    let mut engine = Engine::open(sim.clone(), setup.clone(), Oracle::new())?;
+    for step in steps {
+        if engine.step(step)? == Outcome::Failed {
+            break;
+        }
+    }
+    Ok(engine.into_parts().1)
+}
+
+/// Recovers `sim` (a rebooted disk) and checks it against `oracle`; returns the recovered engine.
+pub fn recover(sim: &SimVfs, setup: &Setup, oracle: Oracle) -> Result<Engine, String> {
+    let engine = Engine::open(sim.clone(), setup.clone(), oracle)?;
+    if !engine.is_open() {
+        return Err("recovery on a rebooted, uncrashed disk did not open".to_owned());
+    }
+    Ok(engine)
+}
+
+/// The path of the database directory.
+pub fn db_dir() -> &'static Path {
+    Path::new(DB_DIR)
+}

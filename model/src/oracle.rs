@@ -1,0 +1,177 @@
+//! [`Oracle`]: what a recovered database may hold (db_stress's expected-state idea).
+//!
+//! The oracle keeps the model's state at the last point known durable and the trace of commits
+//! issued after it. After a crash and recovery the engine must hold exactly the state after some
+//! prefix of that trace (revisions included): every acknowledged-durable commit is in the durable
+//! state, so it survives; a prefix means no reordering and no phantom; a commit is applied whole or
+//! not, so batches are all-or-nothing; exact revisions mean revisions never go backwards for
+//! acknowledged data.
+//!
+//! Invariants:
+//! - `pending[..acked]` were acknowledged (in order, with the revision the model predicted);
+//!   `pending[acked..]` were issued and failed or were cut by a crash: they may or may not survive.
+//! - Nothing is ever acknowledged after a failed commit without a recovery in between (a failed
+//!   write poisons the engine), so the durable point never moves past an unacknowledged commit.
+
+use crate::model::{Model, Mutation};
+
+/// Expected state across crashes: the durable state and the trace after it.
+#[derive(Clone, Default, PartialEq, Eq, Hash, Debug)]
+pub struct Oracle {
+    durable: Model,
+    pending: Vec<Mutation>,
+    acked: usize,
+    /// The state after every acknowledged commit: what reads must return now.
+    current: Model,
+}
+
+impl Oracle {
+    /// The oracle of an empty, new database.
+    pub fn new() -> Oracle {
+        Oracle::default()
+    }
+
+    /// The revision the next commit must get.
+    pub fn next_revision(&self) -> u64 {
+        self.current.revision().saturating_add(1)
+    }
+
+    /// Records that `mutation` was issued (before the call returns).
+    pub fn issue(&mut self, mutation: Mutation) {
+        self.pending.push(mutation);
+    }
+
+    /// The last issued commit returned `Ok(revision)`; `durable` if the mode promises it survives a
+    /// crash. Errs if the revision is not the next one or if an earlier commit failed.
+    pub fn acknowledge(&mut self, revision: u64, durable: bool) -> Result<(), String> {
+        if self.acked.saturating_add(1) != self.pending.len() {
+            return Err(format!(
+                "a commit was acknowledged (revision {revision}) after {} unacknowledged ones",
+                self.pending
+                    .len()
+                    .saturating_sub(self.acked)
+                    .saturating_sub(1)
+            ));
+        }
+        let Some(mutation) = self.pending.last() else {
+            return Err("acknowledged a commit that was never issued".to_owned());
+        };
+        let expected = self.current.apply(mutation);
+        if revision != expected {
+            return Err(format!(
+                "commit acknowledged with revision {revision}, the model says {expected}"
+            ));
+        }
+        self.acked = self.pending.len();
+        if durable {
+            self.all_acknowledged_durable();
+        }
+        Ok(())
+    }
+
+    /// Every acknowledged commit is now durable (a sync, flush, compaction or clean close returned
+    /// `Ok`, or a commit in a syncing mode was acknowledged).
+    pub fn all_acknowledged_durable(&mut self) {
+        let acked: Vec<Mutation> = self.pending.drain(..self.acked).collect();
+        for m in &acked {
+            self.durable.apply(m);
+        }
+        self.acked = 0;
+    }
+
+    /// What reads must return now (only meaningful while no commit has failed).
+    pub fn current(&self) -> &Model {
+        &self.current
+    }
+
+    /// Whether a commit failed or was cut since the last recovery: the live state is then unknown
+    /// until the next recovery.
+    pub fn in_doubt(&self) -> bool {
+        self.acked < self.pending.len()
+    }
+
+    /// The state at the last durable point.
+    pub fn durable(&self) -> &Model {
+        &self.durable
+    }
+
+    /// Commits issued after the durable point.
+    pub fn pending(&self) -> &[Mutation] {
+        &self.pending
+    }
+
+    /// Checks a recovered state: it must equal the durable state plus some prefix of the pending
+    /// trace. On success the oracle restarts from it (that state is now the durable one: a later
+    /// crash cannot go back before what recovery found, since recovery made it durable) and the
+    /// prefix length is returned.
+    pub fn recovered(&mut self, found: &Model) -> Result<usize, String> {
+        let mut state = self.durable.clone();
+        let mut matched = (state == *found).then_some(0);
+        for (i, m) in self.pending.iter().enumerate() {
+            if matched.is_some() {
+                break;
+            }
+            state.apply(m);
+            if state == *found {
+                matched = Some(i.saturating_add(1));
+            }
+        }
+        let Some(prefix) = matched else {
+            return Err(format!(
+                "recovered state is no prefix of the trace: {} acknowledged and {} in-doubt \
+                 commits after the durable point (revision {}); against the durable state: {}; \
+                 against everything issued: {}; pending trace: {:?}",
+                self.acked,
+                self.pending.len().saturating_sub(self.acked),
+                self.durable.revision(),
+                self.durable.diff(found),
+                state.diff(found),
+                self.pending
+            ));
+        };
+        self.durable = found.clone();
+        self.current = found.clone();
+        self.pending.clear();
+        self.acked = 0;
+        Ok(prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(k: &str, v: &str) -> Mutation {
+        Mutation::Put(k.as_bytes().to_vec(), v.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn accepts_every_prefix_after_the_durable_point_and_nothing_else() {
+        let mut o = Oracle::new();
+        o.issue(put("a", "1"));
+        o.acknowledge(1, true).unwrap();
+        o.issue(put("a", "2"));
+        o.acknowledge(2, false).unwrap();
+        o.issue(put("b", "3"));
+        let mut lost_all = Model::new();
+        lost_all.apply(&put("a", "1"));
+        assert_eq!(o.clone().recovered(&lost_all), Ok(0));
+        let mut all = lost_all.clone();
+        all.apply(&put("a", "2"));
+        all.apply(&put("b", "3"));
+        assert_eq!(o.clone().recovered(&all), Ok(2));
+        // Lost the durable commit.
+        assert!(o.clone().recovered(&Model::new()).is_err());
+        // A phantom: b without a=2 (reordering).
+        let mut reordered = lost_all.clone();
+        reordered.apply(&put("b", "3"));
+        assert!(o.clone().recovered(&reordered).is_err());
+    }
+
+    #[test]
+    fn a_wrong_revision_is_reported() {
+        let mut o = Oracle::new();
+        o.issue(put("a", "1"));
+        assert!(o.acknowledge(5, true).is_err());
+    }
+}

@@ -1,0 +1,143 @@
+//! [`Sabotaged`]: a `Vfs` over `SimVfs` with one deliberate durability bug, for negative controls:
+//! a campaign that passes with the sabotage installed proves nothing, so the controls assert that
+//! the campaigns report a violation.
+//!
+//! Invariant: with [`Sabotage::None`] it forwards every call unchanged.
+
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use kvstore::vfs::{Vfs, VfsFile, VfsLock};
+use kvstore_faults::SimVfs;
+
+/// Which durability barrier to break.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Sabotage {
+    /// No sabotage.
+    None,
+    /// `sync_data` on a WAL segment (`wal-*.log`) returns `Ok` and does nothing: as if the engine
+    /// skipped the WAL fsync before acknowledging.
+    SkipWalSync,
+    /// The `sync_dir` right after a rename onto `manifest.json` returns `Ok` and does nothing.
+    SkipManifestDirSync,
+    /// Every `sync_dir` returns `Ok` and does nothing: new files' names are never made durable.
+    SkipAllDirSync,
+}
+
+/// `SimVfs` with a [`Sabotage`].
+#[derive(Debug)]
+pub struct Sabotaged {
+    sim: SimVfs,
+    sabotage: Sabotage,
+    manifest_renamed: Arc<Mutex<bool>>,
+}
+
+impl Sabotaged {
+    /// Wraps `sim`.
+    pub fn new(sim: SimVfs, sabotage: Sabotage) -> Sabotaged {
+        Sabotaged {
+            sim,
+            sabotage,
+            manifest_renamed: Arc::new(Mutex::new(false)),
+        }
+    }
+
+    fn flag(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.manifest_renamed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn is_wal(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("wal-") && n.ends_with(".log"))
+}
+
+impl Vfs for Sabotaged {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let inner = self.sim.create(path)?;
+        Ok(self.wrap(path, inner))
+    }
+
+    fn open(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let inner = self.sim.open(path)?;
+        Ok(self.wrap(path, inner))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.sim.rename(from, to)?;
+        if to.file_name().is_some_and(|n| n == "manifest.json") {
+            *self.flag() = true;
+        }
+        Ok(())
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.sim.remove(path)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.sim.list(dir)
+    }
+
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        self.sim.exists(path)
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.sim.create_dir_all(dir)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        match self.sabotage {
+            Sabotage::SkipAllDirSync => Ok(()),
+            Sabotage::SkipManifestDirSync if std::mem::take(&mut *self.flag()) => Ok(()),
+            _ => self.sim.sync_dir(dir),
+        }
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn VfsLock>> {
+        self.sim.lock(path)
+    }
+}
+
+impl Sabotaged {
+    fn wrap(&self, path: &Path, inner: Box<dyn VfsFile>) -> Box<dyn VfsFile> {
+        if self.sabotage == Sabotage::SkipWalSync && is_wal(path) {
+            Box::new(NoSyncFile { inner })
+        } else {
+            inner
+        }
+    }
+}
+
+/// A file whose `sync_data` is a no-op that reports success.
+#[derive(Debug)]
+struct NoSyncFile {
+    inner: Box<dyn VfsFile>,
+}
+
+impl VfsFile for NoSyncFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.inner.read_at(offset, buf)
+    }
+
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.inner.append(data)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        self.inner.size()
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+}
