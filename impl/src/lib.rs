@@ -4,6 +4,22 @@
 //! all of its I/O through the [`vfs::Vfs`] trait, so tests run it on a simulated filesystem
 //! (`kvstore-faults`) that tears writes, loses unsynced data and crashes at every I/O point.
 //!
+//! ```
+//! use kvstore::{Db, Durability, Options, ScanOptions, WriteBatch};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let db = Db::open(dir.path(), Options { durability: Durability::Sync, ..Options::default() })?;
+//! db.put(b"k_0000001", b"v1")?; // durable when it returns (Sync)
+//! let mut batch = WriteBatch::new();
+//! batch.put(b"k_0000002", b"v2");
+//! batch.delete(b"k_0000001");
+//! db.write(batch)?; // all or nothing, under one revision
+//! let rows: Vec<_> = db.scan_prefix(b"k_", ScanOptions::default())?.collect::<Result<_, _>>()?;
+//! assert_eq!(rows, vec![(b"k_0000002".to_vec(), b"v2".to_vec())]);
+//! db.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Modules, one concept each:
 //! - [`vfs`]: the filesystem seam and [`vfs::OsVfs`], the only code that touches `std::fs`.
 //! - [`format`](mod@format): pure encoders and decoders of every on-disk byte (`spec/FORMAT.md`); no I/O.
