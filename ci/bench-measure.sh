@@ -15,7 +15,7 @@ cargo build --release --locked -q -p kvstore-benches --bin workcount >&2
 out_dir="$(mktemp -d)"
 trap 'rm -rf "$out_dir"' EXIT
 valgrind --tool=callgrind --callgrind-out-file="$out_dir/callgrind.out" \
-    target/release/workcount >"$out_dir/figures.txt" 2>"$out_dir/valgrind.log" || {
+    "${CARGO_TARGET_DIR:-target}/release/workcount" >"$out_dir/figures.txt" 2>"$out_dir/valgrind.log" || {
     cat "$out_dir/valgrind.log" >&2
     exit 2
 }
