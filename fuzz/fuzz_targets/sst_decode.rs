@@ -18,6 +18,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = Footer::decode(data);
     let _ = Index::decode(data);
     let _ = Bloom::decode(data);
-    let _ = sst::block::decode_entries(data);
+    let _ = sst::Block::parse(data.to_vec());
     let _ = sst::decode_entry(data);
 });

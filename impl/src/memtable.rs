@@ -1,11 +1,13 @@
 //! The memtable: the newest writes, in memory, readable at any snapshot revision while writers
 //! keep inserting.
 //!
-//! Structure: a lock-free `crossbeam_skiplist::SkipMap` keyed by the internal key
-//! `(user key, Reverse(revision))`, so all versions of a key are adjacent, newest first. Inserts
+//! Structure: a lock-free `crossbeam_skiplist::SkipMap` keyed by the internal key (user key
+//! ascending, then revision descending), so all versions of a key are adjacent, newest first.
+//! Lookups borrow the user key (the map's key borrows as `dyn VersionedKey`, which a
+//! [`Probe`] of borrowed bytes also is), so a read copies nothing until it returns. Inserts
 //! never block readers and readers never block inserts. Scans ([`MemTableIter`]) hold an
-//! `Arc<MemTable>` and a cursor (the last user key yielded) and re-seek the skip list for each step:
-//! O(log n) a step, but no borrow of the map, so an iterator is `'static + Send` and can outlive the
+//! `Arc<MemTable>` and a cursor (the last user key yielded) and re-seek the skip list once per run
+//! of keys: no borrow of the map, so an iterator is `'static + Send` and can outlive the
 //! memtable's place in the engine (after it is frozen and flushed, a running scan still reads it).
 //!
 //! Invariants:
@@ -22,7 +24,8 @@ mod iter;
 
 pub use iter::MemTableIter;
 
-use std::cmp::Reverse;
+use std::borrow::Borrow;
+use std::cmp::Ordering as KeyOrdering;
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,9 +36,112 @@ use crate::entry::Entry;
 use crate::range::{Direction, KeyRange};
 
 /// A key's position in the skip list: user key ascending, then revision descending.
-type InternalKey = (Vec<u8>, Reverse<u64>);
+/// A user key and a revision, in the skip list's order: key ascending, then revision descending.
+trait VersionedKey {
+    fn user_key(&self) -> &[u8];
+    fn revision(&self) -> u64;
+}
 
-/// What the skip list holds per version besides its key.
+impl PartialEq for dyn VersionedKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == KeyOrdering::Equal
+    }
+}
+
+impl Eq for dyn VersionedKey + '_ {}
+
+impl PartialOrd for dyn VersionedKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<KeyOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn VersionedKey + '_ {
+    fn cmp(&self, other: &Self) -> KeyOrdering {
+        self.user_key()
+            .cmp(other.user_key())
+            .then_with(|| other.revision().cmp(&self.revision()))
+    }
+}
+
+/// The skip list's key.
+#[derive(Debug)]
+struct InternalKey {
+    key: Vec<u8>,
+    revision: u64,
+}
+
+impl VersionedKey for InternalKey {
+    fn user_key(&self) -> &[u8] {
+        &self.key
+    }
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+}
+
+impl<'a> Borrow<dyn VersionedKey + 'a> for InternalKey {
+    fn borrow(&self) -> &(dyn VersionedKey + 'a) {
+        self
+    }
+}
+
+// The map's order must be the borrowed form's order (the `Borrow` contract).
+impl PartialEq for InternalKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == KeyOrdering::Equal
+    }
+}
+
+impl Eq for InternalKey {}
+
+impl PartialOrd for InternalKey {
+    fn partial_cmp(&self, other: &Self) -> Option<KeyOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for InternalKey {
+    fn cmp(&self, other: &Self) -> KeyOrdering {
+        (self as &dyn VersionedKey).cmp(other as &dyn VersionedKey)
+    }
+}
+
+/// A lookup key borrowing the user key.
+struct Probe<'a> {
+    key: &'a [u8],
+    revision: u64,
+}
+
+impl VersionedKey for Probe<'_> {
+    fn user_key(&self) -> &[u8] {
+        self.key
+    }
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+}
+
+impl<'a> Probe<'a> {
+    fn new(key: &'a [u8], revision: u64) -> Self {
+        Probe { key, revision }
+    }
+
+    /// Sorts before every version of `key` (no revision is above `u64::MAX`).
+    fn before_versions(key: &'a [u8]) -> Self {
+        Probe::new(key, u64::MAX)
+    }
+
+    /// Sorts after every version of `key` (no revision is below 0).
+    fn after_versions(key: &'a [u8]) -> Self {
+        Probe::new(key, 0)
+    }
+
+    fn as_dyn(&self) -> &(dyn VersionedKey + 'a) {
+        self
+    }
+}
+
 #[derive(Debug)]
 struct Slot {
     value: Option<Vec<u8>>,
@@ -71,15 +177,19 @@ impl MemTable {
             wal_offset: entry.wal_offset,
             created_at_ms: entry.created_at_ms,
         };
-        self.map.insert((entry.key, Reverse(entry.revision)), slot);
+        let key = InternalKey {
+            key: entry.key,
+            revision: entry.revision,
+        };
+        self.map.insert(key, slot);
     }
 
     /// The newest version of `key` with revision `<= snapshot_rev`, tombstones included, or `None`
     /// if this memtable holds no such version (then older sources must be consulted).
     pub fn get(&self, key: &[u8], snapshot_rev: u64) -> Option<Entry> {
-        let probe = (key.to_vec(), Reverse(snapshot_rev));
-        let found = self.map.lower_bound(Bound::Included(&probe))?;
-        (found.key().0.as_slice() == key).then(|| to_entry(found.key(), found.value()))
+        let probe = Probe::new(key, snapshot_rev);
+        let found = self.map.lower_bound(Bound::Included(probe.as_dyn()))?;
+        (found.key().key == key).then(|| to_entry(found.key(), found.value()))
     }
 
     /// A lazy scan of `range` in `direction` at `snapshot_rev`: one entry per key, tombstones
@@ -116,8 +226,8 @@ impl MemTable {
 
 fn to_entry(key: &InternalKey, slot: &Slot) -> Entry {
     Entry {
-        key: key.0.clone(),
-        revision: key.1.0,
+        key: key.key.clone(),
+        revision: key.revision,
         value: slot.value.clone(),
         wal_offset: slot.wal_offset,
         created_at_ms: slot.created_at_ms,

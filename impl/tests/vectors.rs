@@ -162,7 +162,7 @@ fn run(
                 if h.compressed {
                     out.extend_from_slice(stored);
                 } else {
-                    for e in sst::decode_block(stored, h)? {
+                    for e in sst::decode_block(stored, h)?.entries() {
                         sst::encode_entry(&e, &mut out);
                     }
                 }

@@ -9,6 +9,10 @@
 //!   overlapping files of `n + 1` go to `n + 1`. The last level is never a source.
 //! - A task is `bottommost` iff no level below its output holds a file overlapping the task's key
 //!   span: only then may its merge drop tombstones.
+//! - A task whose output level has no overlapping file and whose input files do not overlap each
+//!   other is a trivial move ([`CompactionTask::trivial_move`]): the files change level in the
+//!   manifest and no byte is rewritten. Moving keeps "newer above older" because no key of a
+//!   moved file exists in the output level, and it keeps tombstones (a move never drops data).
 //! - Stalls grow with L0's backlog: none below `l0_stall_files`, a short delay per write up to
 //!   `l0_stop_files`, a full stop at or beyond it.
 
@@ -60,6 +64,32 @@ impl CompactionTask {
     /// Every input file, upper level first: the order their merge sources are listed in.
     pub fn input_files(&self) -> impl Iterator<Item = &Arc<FileMeta>> {
         self.inputs.iter().flat_map(|l| l.files.iter())
+    }
+
+    /// The files as they would sit at the output level, when this task can be done by moving
+    /// them there unchanged: nothing at the output level overlaps them and they do not overlap
+    /// each other (L0 files may). `None` when the task must merge.
+    pub fn trivial_move(&self) -> Option<Vec<FileMeta>> {
+        let output_has_files = self
+            .inputs
+            .iter()
+            .any(|l| l.level == self.output_level && !l.files.is_empty());
+        if output_has_files {
+            return None;
+        }
+        let mut moved: Vec<FileMeta> = self.input_files().map(|f| (**f).clone()).collect();
+        moved.sort_by(|a, b| a.smallest_key.cmp(&b.smallest_key));
+        let disjoint = moved
+            .iter()
+            .zip(moved.iter().skip(1))
+            .all(|(a, b)| a.largest_key < b.smallest_key);
+        if moved.is_empty() || !disjoint {
+            return None;
+        }
+        for file in &mut moved {
+            file.level = self.output_level;
+        }
+        Some(moved)
     }
 }
 

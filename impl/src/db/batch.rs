@@ -114,17 +114,17 @@ pub(crate) fn validate(body: &WalBody) -> Result<()> {
     }
 }
 
-/// The memtable entries of one commit: one per key, the last op on a key winning.
-pub(crate) fn entries_of(
-    body: &WalBody,
+/// The memtable entries of a commit, taking the keys and values out of `body` (no copy).
+pub(crate) fn into_entries(
+    body: WalBody,
     revision: u64,
     wal_offset: u64,
     created_at_ms: u64,
 ) -> Vec<Entry> {
-    let entry = |key: &[u8], value: Option<&[u8]>| Entry {
-        key: key.to_vec(),
+    let entry = |key: Vec<u8>, value: Option<Vec<u8>>| Entry {
+        key,
         revision,
-        value: value.map(<[u8]>::to_vec),
+        value,
         wal_offset,
         created_at_ms,
     };
@@ -133,7 +133,7 @@ pub(crate) fn entries_of(
         WalBody::Delete { key } => vec![entry(key, None)],
         WalBody::Batch(ops) => {
             // Same (key, revision) inserted twice: the memtable keeps the later one.
-            ops.iter()
+            ops.into_iter()
                 .map(|op| match op {
                     BatchOp::Put { key, value } => entry(key, Some(value)),
                     BatchOp::Delete { key } => entry(key, None),
@@ -163,7 +163,7 @@ mod tests {
     fn batch_entries_share_the_revision() {
         let mut b = WriteBatch::new();
         b.put(b"a", b"1").delete(b"b");
-        let e = entries_of(&b.into_body(), 7, 100, 5);
+        let e = into_entries(b.into_body(), 7, 100, 5);
         assert_eq!(e.len(), 2);
         assert!(e.iter().all(|e| e.revision == 7 && e.wal_offset == 100));
         assert!(e[1].is_tombstone());

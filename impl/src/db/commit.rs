@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::format::wal::WalBody;
 use crate::options::Durability;
 
-use super::batch::{entries_of, validate};
+use super::batch::{into_entries, validate};
 use super::inner::{Inner, lock, wait};
 
 /// One queued commit.
@@ -95,11 +95,11 @@ impl Inner {
         let mut assigned: Vec<(u64, u64, Vec<Entry>)> = Vec::with_capacity(group.len());
         for (ticket, request) in group {
             revision = revision.saturating_add(1);
-            let mut entries = entries_of(&request.body, revision, 0, created_at_ms);
-            match writer.wal.append(revision, created_at_ms, request.body) {
-                Ok(range) => entries.iter_mut().for_each(|e| e.wal_offset = range.start),
+            let range = match writer.wal.append(revision, created_at_ms, &request.body) {
+                Ok(range) => range,
                 Err(e) => return fail_all(&self.poison(e)),
-            }
+            };
+            let entries = into_entries(request.body, revision, range.start, created_at_ms);
             assigned.push((ticket, revision, entries));
         }
         if needs_sync {

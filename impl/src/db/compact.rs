@@ -8,6 +8,9 @@
 //! 3. Only then remove the input files and forget their cached blocks. Readers still holding an
 //!    old tree keep reading the removed files through their open handles.
 //!
+//! A [trivial move](CompactionTask::trivial_move) skips steps 1 and 3: the manifest of step 2
+//! moves the files to the output level and they stay on disk as they are.
+//!
 //! Invariants:
 //! - A crash before step 2 completes leaves the old manifest: the outputs are orphans, deleted at
 //!   open. A crash after it leaves the inputs as orphans, deleted at open.
@@ -54,6 +57,13 @@ impl Inner {
 
     /// Steps 1-3 of the module doc for `task` over the current `tree`.
     fn run_task(&self, tree: &Tree, task: &CompactionTask) -> Result<()> {
+        if let Some(moved) = task.trivial_move() {
+            let edit = VersionEdit {
+                remove: task.removed_files(),
+                ..self.edit_adding(&tree.version, moved.into_iter())
+            };
+            return self.install(tree, &edit, Vec::new(), false);
+        }
         let mut sources: Vec<BoxedSource> = Vec::new();
         for file in task.input_files() {
             let table = tree.table(&self.dir, file.number)?;

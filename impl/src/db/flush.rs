@@ -132,8 +132,11 @@ impl Inner {
             &manifest::to_manifest(&version),
         )?;
         let mut tables = tree.tables.clone();
+        // A file both removed and added changed level (a trivial move): its reader stays.
         for removed in &edit.remove {
-            tables.remove(&removed.number);
+            if !edit.add.iter().any(|m| m.number == removed.number) {
+                tables.remove(&removed.number);
+            }
         }
         tables.extend(added.into_iter().map(|(m, t)| (m.number, t)));
         let mut state = lock(&self.state);

@@ -21,15 +21,15 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::format::manifest::{MANIFEST_FILE_NAME, MANIFEST_TMP_FILE_NAME, Manifest};
-use crate::format::wal::parse_segment_file_name;
+use crate::format::wal::{WalRecord, parse_segment_file_name};
 use crate::manifest::{self, parse_sst_file_name};
 use crate::memtable::MemTable;
 use crate::options::Options;
 use crate::sst::{BlockCache, Table};
 use crate::vfs::Vfs;
-use crate::wal::{self, RecoveredWal, WalWriter};
+use crate::wal::{self, WalWriter};
 
-use super::batch::entries_of;
+use super::batch::into_entries;
 use super::inner::{Inner, State, Tree, Writer};
 
 /// The lock file's name in the database directory.
@@ -66,14 +66,18 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
         }
     }
     remove_leftovers(vfs.as_ref(), dir, &names, |n| tables.contains_key(&n))?;
-    let recovered = wal::recover(vfs.as_ref(), dir, version.wal_offset(), options.salvage_wal)?;
+    let mut recovered = wal::recover(vfs.as_ref(), dir, version.wal_offset(), options.salvage_wal)?;
     if recovered.truncated_bytes > 0 {
         tracing::warn!(
             bytes = recovered.truncated_bytes,
             "truncated a torn WAL tail"
         );
     }
-    let (memtable, last_revision) = replay(&recovered, version.last_revision(), dir)?;
+    let (memtable, last_revision) = replay(
+        std::mem::take(&mut recovered.records),
+        version.last_revision(),
+        dir,
+    )?;
     let mut wal = WalWriter::open(
         Arc::clone(&vfs),
         dir,
@@ -160,13 +164,17 @@ fn remove_leftovers(
 }
 
 /// Step 5 of the module doc: the recovered memtable and the last revision.
-fn replay(recovered: &RecoveredWal, mut last_revision: u64, dir: &Path) -> Result<(MemTable, u64)> {
+fn replay(
+    records: Vec<(u64, WalRecord)>,
+    mut last_revision: u64,
+    dir: &Path,
+) -> Result<(MemTable, u64)> {
     let memtable = MemTable::new();
-    for (offset, record) in &recovered.records {
+    for (offset, record) in records {
         if record.revision <= last_revision {
             return Err(Error::Corruption {
                 file: dir.to_path_buf(),
-                offset: *offset,
+                offset,
                 what: format!(
                     "WAL record at logical offset {offset} has revision {} not above {last_revision}",
                     record.revision
@@ -174,7 +182,7 @@ fn replay(recovered: &RecoveredWal, mut last_revision: u64, dir: &Path) -> Resul
             });
         }
         last_revision = record.revision;
-        for entry in entries_of(&record.body, record.revision, *offset, record.created_at_ms) {
+        for entry in into_entries(record.body, record.revision, offset, record.created_at_ms) {
             memtable.insert(entry);
         }
     }

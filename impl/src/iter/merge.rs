@@ -35,6 +35,9 @@ pub struct MergeIter {
     spec: ScanSpec,
     yielded: usize,
     finished: bool,
+    /// Scratch: indices of the sources whose head holds the front key (kept to reuse its
+    /// allocation).
+    holders: Vec<usize>,
 }
 
 impl std::fmt::Debug for MergeIter {
@@ -59,6 +62,7 @@ impl MergeIter {
             spec,
             yielded: 0,
             finished: false,
+            holders: Vec::new(),
         }
     }
 
@@ -76,21 +80,35 @@ impl MergeIter {
     /// is visible at the snapshot.
     fn take_front(&mut self) -> Option<Option<Entry>> {
         let direction = self.spec.direction;
-        let front = self
+        let mut front: Option<(usize, &[u8])> = None;
+        for (i, key) in self
             .heads
             .iter()
-            .filter_map(|h| match h {
-                Head::Ready(e) => Some(e.key.as_slice()),
-                Head::Pending | Head::Done => None,
-            })
-            .min_by(|a, b| direction.cmp_keys(a, b))?
-            .to_vec();
-        let mut best: Option<Entry> = None;
-        for head in &mut self.heads {
-            let Head::Ready(entry) = head else { continue };
-            if entry.key != front {
-                continue;
+            .enumerate()
+            .filter_map(|(i, h)| Some((i, ready_key(h)?)))
+        {
+            if front.is_none_or(|(_, f)| direction.cmp_keys(key, f) == Ordering::Less) {
+                front = Some((i, key));
             }
+        }
+        let (first, front_key) = front?;
+        // Sources holding the front key: the first found and any later one with an equal key.
+        let mut holders = std::mem::take(&mut self.holders);
+        holders.clear();
+        holders.push(first);
+        holders.extend(
+            self.heads
+                .iter()
+                .enumerate()
+                .skip(first.saturating_add(1))
+                .filter(|(_, h)| ready_key(h) == Some(front_key))
+                .map(|(i, _)| i),
+        );
+        let mut best: Option<Entry> = None;
+        for &i in &holders {
+            let Some(head) = self.heads.get_mut(i) else {
+                continue;
+            };
             let Head::Ready(entry) = std::mem::replace(head, Head::Pending) else {
                 continue;
             };
@@ -102,11 +120,18 @@ impl MergeIter {
                 best = Some(entry);
             }
         }
+        self.holders = holders;
         Some(best)
     }
 }
 
-/// Reads `source` up to its first entry inside the range, or to its end.
+fn ready_key(head: &Head) -> Option<&[u8]> {
+    match head {
+        Head::Ready(e) => Some(e.key.as_slice()),
+        Head::Pending | Head::Done => None,
+    }
+}
+
 fn pull(source: &mut BoxedSource, spec: &ScanSpec) -> Result<Head> {
     for item in source.by_ref() {
         let entry = item?;

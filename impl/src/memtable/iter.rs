@@ -1,22 +1,32 @@
-//! [`MemTableIter`]: a lazy, seek-per-step scan of a memtable at a snapshot revision.
+//! [`MemTableIter`]: a lazy scan of a memtable at a snapshot revision, read in short runs.
+//!
+//! The skip list is sorted by (user key ascending, revision descending). A refill seeks once to
+//! just past the cursor, then walks neighbour links (O(1) a step) collecting the visible version
+//! of each key, and stops after [`REFILL_ENTRIES`] keys at a key boundary. The iterator cannot
+//! hold a skip-list position between calls (it would borrow the memtable it owns), so a seek per
+//! run, not per key, is the price of laziness.
 //!
 //! Invariants:
 //! - Keys are yielded strictly increasing (forward) or strictly decreasing (reverse), each at most
 //!   once, each inside the range, each at its newest version with revision `<= snapshot_rev`.
-//! - The cursor is the last user key examined; every step seeks strictly past it, so a step
-//!   terminates and the scan ends after at most one step per distinct key in the range.
+//! - The cursor is the last user key whose versions were all examined; every refill seeks
+//!   strictly past it, so the scan ends after at most one examination per version in the range.
 
-use std::cmp::Reverse;
+use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::{InternalKey, MemTable, to_entry};
+use crossbeam_skiplist::map::Entry as MapEntry;
+
+use super::{InternalKey, MemTable, Probe, Slot, to_entry};
 use crate::entry::Entry;
 use crate::error::Result;
 use crate::range::{Direction, KeyRange, Position};
 
-/// A scan over one memtable; see [`MemTable::scan`]. Items are always `Ok`; the `Result` matches
-/// the other entry sources so the merge can treat all of them alike.
+/// Keys collected per refill: long enough that the seek is amortised, short enough that a scan
+/// with a small limit copies little it will not return.
+const REFILL_ENTRIES: usize = 64;
+
 #[derive(Debug)]
 pub struct MemTableIter {
     table: Arc<MemTable>,
@@ -24,8 +34,11 @@ pub struct MemTableIter {
     direction: Direction,
     snapshot_rev: u64,
     cursor: Option<Vec<u8>>,
+    buffer: VecDeque<Entry>,
     done: bool,
 }
+
+type Found<'a> = MapEntry<'a, InternalKey, Slot>;
 
 impl MemTableIter {
     pub(super) fn new(
@@ -40,44 +53,90 @@ impl MemTableIter {
             direction,
             snapshot_rev,
             cursor: None,
+            buffer: VecDeque::with_capacity(REFILL_ENTRIES),
             done: false,
         }
     }
 
-    /// The user key of the next distinct key after the cursor in scan order, not yet range-checked
-    /// against the far bound.
-    fn next_key(&self) -> Option<Vec<u8>> {
-        let map = &self.table.map;
-        let found = match (self.direction, &self.cursor) {
-            (Direction::Forward, Some(cur)) => {
-                map.lower_bound(Bound::Excluded(&(cur.clone(), Reverse(0))))
-            }
-            (Direction::Forward, None) => match &self.range.start {
-                Bound::Included(s) => {
-                    map.lower_bound(Bound::Included(&(s.clone(), Reverse(u64::MAX))))
-                }
-                Bound::Excluded(s) => map.lower_bound(Bound::Excluded(&(s.clone(), Reverse(0)))),
+    /// The first version to examine: just past the cursor, or at the near end of the range.
+    fn seek<'a>(
+        map: &'a crossbeam_skiplist::SkipMap<InternalKey, Slot>,
+        iter: &Self,
+    ) -> Option<Found<'a>> {
+        let lower = |bound: Bound<&Probe<'_>>| map.lower_bound(bound.map(Probe::as_dyn));
+        let upper = |bound: Bound<&Probe<'_>>| map.upper_bound(bound.map(Probe::as_dyn));
+        let before = |key| Probe::before_versions(key);
+        let after = |key| Probe::after_versions(key);
+        match (iter.direction, &iter.cursor) {
+            (Direction::Forward, Some(cur)) => lower(Bound::Excluded(&after(cur.as_slice()))),
+            (Direction::Forward, None) => match &iter.range.start {
+                Bound::Included(s) => lower(Bound::Included(&before(s.as_slice()))),
+                Bound::Excluded(s) => lower(Bound::Excluded(&after(s.as_slice()))),
                 Bound::Unbounded => map.front(),
             },
-            (Direction::Reverse, Some(cur)) => {
-                map.upper_bound(Bound::Excluded(&(cur.clone(), Reverse(u64::MAX))))
-            }
-            (Direction::Reverse, None) => match &self.range.end {
-                Bound::Included(e) => map.upper_bound(Bound::Included(&(e.clone(), Reverse(0)))),
-                Bound::Excluded(e) => {
-                    map.upper_bound(Bound::Excluded(&(e.clone(), Reverse(u64::MAX))))
-                }
+            (Direction::Reverse, Some(cur)) => upper(Bound::Excluded(&before(cur.as_slice()))),
+            (Direction::Reverse, None) => match &iter.range.end {
+                Bound::Included(e) => upper(Bound::Included(&after(e.as_slice()))),
+                Bound::Excluded(e) => upper(Bound::Excluded(&before(e.as_slice()))),
                 Bound::Unbounded => map.back(),
             },
-        }?;
-        Some(found.key().0.clone())
+        }
     }
 
-    /// The newest version of `key` visible at the snapshot, if any.
-    fn visible(&self, key: Vec<u8>) -> Option<Entry> {
-        let probe: InternalKey = (key, Reverse(self.snapshot_rev));
-        let found = self.table.map.lower_bound(Bound::Included(&probe))?;
-        (found.key().0 == probe.0).then(|| to_entry(found.key(), found.value()))
+    /// Whether `key` lies beyond the far end of the range in the scan's direction.
+    fn past_end(&self, key: &[u8]) -> bool {
+        match (self.direction, self.range.position(key)) {
+            (Direction::Forward, Position::Above) | (Direction::Reverse, Position::Below) => true,
+            (_, Position::Inside) => false,
+            // The first seek starts at the near bound, so a key before it cannot come back.
+            (Direction::Forward, Position::Below) | (Direction::Reverse, Position::Above) => {
+                debug_assert!(false, "memtable seek returned a key before the near bound");
+                true
+            }
+        }
+    }
+
+    fn refill(&mut self) {
+        let table = Arc::clone(&self.table);
+        let mut at = Self::seek(&table.map, self);
+        // Forward: a key's versions come newest first, so the first visible one is taken and
+        // the rest skipped. Reverse: they come oldest first, so the last visible one before the
+        // key changes is taken.
+        let mut current: Option<(Vec<u8>, Option<Entry>)> = None;
+        while let Some(found) = at {
+            let InternalKey { key, revision } = found.key();
+            if current.as_ref().is_none_or(|(k, _)| k != key) {
+                if let Some((done_key, visible)) = current.take() {
+                    self.buffer.extend(visible);
+                    self.cursor = Some(done_key);
+                    if self.buffer.len() >= REFILL_ENTRIES {
+                        return;
+                    }
+                }
+                if self.past_end(key) {
+                    self.done = true;
+                    return;
+                }
+                current = Some((key.clone(), None));
+            }
+            if *revision <= self.snapshot_rev
+                && let Some((_, visible)) = current.as_mut()
+            {
+                let forward_has_one = self.direction == Direction::Forward && visible.is_some();
+                if !forward_has_one {
+                    *visible = Some(to_entry(found.key(), found.value()));
+                }
+            }
+            at = match self.direction {
+                Direction::Forward => found.next(),
+                Direction::Reverse => found.prev(),
+            };
+        }
+        if let Some((done_key, visible)) = current {
+            self.buffer.extend(visible);
+            self.cursor = Some(done_key);
+        }
+        self.done = true;
     }
 }
 
@@ -85,31 +144,14 @@ impl Iterator for MemTableIter {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            let Some(key) = self.next_key() else {
-                self.done = true;
-                break;
-            };
-            let past_end = match (self.direction, self.range.position(&key)) {
-                (Direction::Forward, Position::Above) | (Direction::Reverse, Position::Below) => {
-                    true
-                }
-                (_, Position::Inside) => false,
-                // The first seek starts at the near bound, so a key before it cannot come back.
-                (Direction::Forward, Position::Below) | (Direction::Reverse, Position::Above) => {
-                    debug_assert!(false, "memtable seek returned a key before the near bound");
-                    true
-                }
-            };
-            if past_end {
-                self.done = true;
-                break;
-            }
-            self.cursor = Some(key.clone());
-            if let Some(entry) = self.visible(key) {
+        loop {
+            if let Some(entry) = self.buffer.pop_front() {
                 return Some(Ok(entry));
             }
+            if self.done {
+                return None;
+            }
+            self.refill();
         }
-        None
     }
 }

@@ -26,10 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
-use crate::entry::Entry;
+use crate::format::sst::Block;
 
 /// A decoded, verified data block: its entries in key order.
-pub type CachedBlock = Arc<[Entry]>;
+pub type CachedBlock = Arc<Block>;
 
 /// Bytes counted per cached block on top of its entries: the `Arc`, the key, the cache's slot.
 pub const BLOCK_WEIGHT_OVERHEAD_BYTES: u64 = 64;
@@ -66,11 +66,10 @@ impl Weighter<BlockKey, CachedBlock> for ByteWeighter {
 }
 
 /// The weight of `block` in the cache.
-pub fn block_weight_bytes(block: &[Entry]) -> u64 {
+pub fn block_weight_bytes(block: &Block) -> u64 {
     block
-        .iter()
-        .map(Entry::size_bytes)
-        .fold(BLOCK_WEIGHT_OVERHEAD_BYTES, u64::saturating_add)
+        .size_bytes()
+        .saturating_add(BLOCK_WEIGHT_OVERHEAD_BYTES)
 }
 
 /// A bounded cache of decoded blocks; see the module doc.
@@ -196,16 +195,18 @@ mod tests {
     use super::*;
 
     fn block(tag: u8, entries: usize, value_len: usize) -> CachedBlock {
-        (0..entries)
-            .map(|i| Entry {
+        let mut raw = Vec::new();
+        for i in 0..entries {
+            let entry = crate::entry::Entry {
                 key: vec![tag, i as u8],
                 value: Some(vec![0; value_len]),
                 revision: 1,
                 wal_offset: 0,
                 created_at_ms: 0,
-            })
-            .collect::<Vec<_>>()
-            .into()
+            };
+            crate::format::sst::encode_entry(&entry, &mut raw);
+        }
+        Arc::new(Block::parse(raw).unwrap())
     }
 
     #[test]

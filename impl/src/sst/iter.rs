@@ -86,13 +86,13 @@ impl TableIter {
         let block = self.block.as_ref()?;
         match self.direction {
             Direction::Forward => {
-                let e = block.get(self.pos)?;
+                let e = block.entry(self.pos)?;
                 self.pos = self.pos.saturating_add(1);
-                Some(e.clone())
+                Some(e.to_entry())
             }
             Direction::Reverse => {
                 self.pos = self.pos.checked_sub(1)?;
-                block.get(self.pos).cloned()
+                block.entry(self.pos).map(|e| e.to_entry())
             }
         }
     }
@@ -112,10 +112,10 @@ impl TableIter {
         let range = &self.range;
         self.pos = match self.direction {
             Direction::Forward => {
-                block.partition_point(|e| range.position(&e.key) == Position::Below)
+                block.partition_point(|key| range.position(key) == Position::Below)
             }
             Direction::Reverse => {
-                block.partition_point(|e| range.position(&e.key) != Position::Above)
+                block.partition_point(|key| range.position(key) != Position::Above)
             }
         };
         self.block = Some(block);

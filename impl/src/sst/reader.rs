@@ -10,7 +10,7 @@
 //! - Every error from the format is an [`Error::Corruption`] whose offset is a file offset inside
 //!   the bad region (the decoder's offset plus the region start); for a compressed block whose
 //!   decompressed entries are bad, it is the block's start (raw offsets are not file offsets).
-//! - A block is used only after `decode_block` verified its CRC32C and entry order, and the
+//! - A block is used only after `decode_block_vec` verified its CRC32C and entry order, and the
 //!   reader verified that its first key is the index's and that its last key sorts before the
 //!   next block's first key: so a table's entries, block after block, are strictly increasing.
 //! - A bloom miss reads nothing; the bloom is trusted only because its CRC matched at open.
@@ -24,7 +24,7 @@ use super::iter::TableIter;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::format::sst::{
-    Bloom, FOOTER_LEN, Footer, Index, SST_HEADER_LEN, SST_MAGIC, SST_VERSION, decode_block,
+    Bloom, FOOTER_LEN, Footer, Index, SST_HEADER_LEN, SST_MAGIC, SST_VERSION, decode_block_vec,
 };
 use crate::format::{FormatError, FormatErrorKind};
 use crate::range::{Direction, KeyRange};
@@ -140,11 +140,7 @@ impl Table {
             return Ok(None);
         };
         let block = self.block(i)?;
-        Ok(block
-            .binary_search_by(|e| e.key.as_slice().cmp(key))
-            .ok()
-            .and_then(|at| block.get(at))
-            .cloned())
+        Ok(block.find(key).map(|e| e.to_entry()))
     }
 
     /// Lazy iterator over `range` in `direction`, loading one block at a time through the cache.
@@ -196,7 +192,7 @@ impl Table {
         }
         let end = handle.offset.saturating_add(handle.stored_len.into());
         let stored = read_range(self.file.as_ref(), &self.path, handle.offset..end)?;
-        let entries = decode_block(&stored, &handle).map_err(|e| {
+        let block = decode_block_vec(stored, &handle).map_err(|e| {
             if handle.compressed && e.field != "crc32c" && e.field != "stored_len" {
                 // Entry offsets are relative to the decompressed bytes: report the block start.
                 Error::Corruption {
@@ -208,7 +204,7 @@ impl Table {
                 Error::corruption(&self.path, handle.offset, &e)
             }
         })?;
-        if entries.first().map(|e| &e.key) != Some(&entry.first_key) {
+        if block.key(0) != Some(entry.first_key.as_slice()) {
             return Err(corruption(
                 &self.path,
                 handle.offset,
@@ -221,8 +217,9 @@ impl Table {
             .blocks
             .get(i.saturating_add(1))
             .map(|n| &n.first_key);
-        if let (Some(last), Some(next)) = (entries.last(), next_first)
-            && last.key >= *next
+        let last = block.len().checked_sub(1).and_then(|i| block.key(i));
+        if let (Some(last), Some(next)) = (last, next_first)
+            && last >= next.as_slice()
         {
             return Err(corruption(
                 &self.path,
@@ -231,7 +228,7 @@ impl Table {
                 FormatErrorKind::KeyOrder,
             ));
         }
-        let block: CachedBlock = entries.into();
+        let block: CachedBlock = Arc::new(block);
         self.cache
             .insert(self.file_number, handle.offset, Arc::clone(&block));
         Ok(block)

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::wal::{WalBody, WalRecord, encode_record};
+use crate::format::wal::{WalBody, encode_frame, encode_payload_of};
 use crate::vfs::{Vfs, VfsFile};
 
 use super::{RecoveredWal, segment_path, segments_wholly_below};
@@ -121,21 +121,17 @@ impl WalWriter {
         &mut self,
         revision: u64,
         created_at_ms: u64,
-        body: WalBody,
+        body: &WalBody,
     ) -> Result<Range<u64>> {
         self.check_usable()?;
         if self.end_offset - self.base >= self.segment_size_bytes && self.end_offset > self.base {
             self.rotate()?;
         }
         // Encoded after any rotation: rotating syncs, which moves `synced_offset`.
-        let record = WalRecord {
-            revision,
-            created_at_ms,
-            synced_through: self.synced_offset,
-            body,
-        };
-        let bytes = encode_record(&record).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        debug_assert!(record.synced_through <= self.end_offset);
+        debug_assert!(self.synced_offset <= self.end_offset);
+        let bytes = encode_payload_of(revision, created_at_ms, self.synced_offset, body)
+            .and_then(|payload| encode_frame(body.record_type(), &payload))
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let start = self.end_offset;
         let end = start
             .checked_add(bytes.len() as u64)

@@ -127,8 +127,18 @@ fn stalls_follow_the_l0_backlog() {
     assert_eq!(stall(&l0(5), &opts()), StallDecision::Stop);
 }
 
-/// Installs the result of `task` as one output file spanning its inputs (sizes summed).
+/// Installs the result of `task`: its trivial move when it has one, else one output file
+/// spanning its inputs (sizes summed).
 fn install(v: &Version, task: &CompactionTask) -> Version {
+    if let Some(moved) = task.trivial_move() {
+        return v
+            .apply(&VersionEdit {
+                add: moved,
+                remove: task.removed_files(),
+                ..VersionEdit::default()
+            })
+            .unwrap();
+    }
     let inputs: Vec<&Arc<FileMeta>> = task.input_files().collect();
     let number = v.next_file_number();
     let out = FileMeta {
@@ -193,4 +203,56 @@ proptest! {
             prop_assert_eq!(stall(&v, &opts), StallDecision::Proceed);
         }
     }
+}
+
+#[test]
+fn disjoint_inputs_over_an_empty_output_range_move_instead_of_merging() {
+    let v = version_with(vec![
+        meta(10, 0, 5, 8, 10),
+        meta(11, 0, 2, 3, 10),
+        meta(1, 1, 0, 1, 10),
+    ]);
+    let task = pick(&v, &opts()).unwrap();
+    let moved = task
+        .trivial_move()
+        .expect("L0 files 2..=3 and 5..=8 miss L1's 0..=1");
+    let placed: Vec<(u64, usize)> = moved.iter().map(|f| (f.number, f.level)).collect();
+    assert_eq!(
+        placed,
+        vec![(11, 1), (10, 1)],
+        "sorted by key, at the output level"
+    );
+    let after = v
+        .apply(&VersionEdit {
+            remove: task.removed_files(),
+            add: moved,
+            ..VersionEdit::default()
+        })
+        .unwrap();
+    check_invariants(&after);
+    assert!(after.files(0).is_empty());
+    assert_eq!(after.files(1).len(), 3);
+}
+
+#[test]
+fn overlapping_inputs_or_an_occupied_output_range_must_merge() {
+    let overlapping_l0 = version_with(vec![meta(10, 0, 5, 8, 10), meta(11, 0, 2, 6, 10)]);
+    let task = pick(&overlapping_l0, &opts()).unwrap();
+    assert_eq!(
+        task.trivial_move(),
+        None,
+        "L0 files 2..=6 and 5..=8 overlap"
+    );
+
+    let occupied_l1 = version_with(vec![
+        meta(10, 0, 5, 8, 10),
+        meta(11, 0, 2, 3, 10),
+        meta(1, 1, 3, 4, 10),
+    ]);
+    let task = pick(&occupied_l1, &opts()).unwrap();
+    assert_eq!(
+        task.trivial_move(),
+        None,
+        "L1's 3..=4 overlaps the span 2..=8"
+    );
 }

@@ -8,11 +8,11 @@
 //! The CRC32C in the index covers the stored bytes exactly as they are on disk.
 //!
 //! Invariants: a block holds at least one entry; entries are in strictly increasing key order;
-//! a compressed block is kept only when smaller than the raw one; `raw_len` is bounded by
+//! a compressed block is kept only when it saves at least 1/8 of the raw size; `raw_len` is bounded by
 //! [`BLOCK_STORED_LEN_MAX`] and by [`LZ4_EXPANSION_MAX`] times the compressed bytes, so a
 //! lying `raw_len` cannot make the decoder allocate more than the input justifies.
 
-use super::entry::{Entry, decode_entry};
+use super::entry::{Entry, EntryRef, decode_entry_ref};
 use crate::format::checksum::crc32c;
 use crate::format::{FormatError, FormatErrorKind, KEY_LEN_MAX, VALUE_LEN_MAX};
 
@@ -65,24 +65,43 @@ impl BlockHandle {
     }
 }
 
+/// A compressed block is kept only if it saves at least `1 / COMPRESSION_SAVING_MIN_DIVISOR` of
+/// the raw size (12.5 %, RocksDB's rule): below that, every read would pay a decompression for
+/// a few bytes of disk.
+pub const COMPRESSION_SAVING_MIN_DIVISOR: usize = 8;
+
 /// The stored form of raw block bytes: `(stored, compressed)`. Compresses with LZ4 if asked and
-/// if that is smaller.
+/// if that saves enough (see [`COMPRESSION_SAVING_MIN_DIVISOR`]).
 pub fn encode_block(raw: &[u8], compression: Compression) -> (Vec<u8>, bool) {
-    if compression == Compression::Lz4 {
-        let mut stored = Vec::with_capacity(raw.len());
-        stored.extend_from_slice(&(raw.len() as u32).to_be_bytes());
-        stored.extend_from_slice(&lz4_flex::block::compress(raw));
-        if stored.len() < raw.len() {
-            return (stored, true);
-        }
+    let compressed = match compression {
+        Compression::Lz4 => compress_block(raw),
+        Compression::None => None,
+    };
+    match compressed {
+        Some(stored) => (stored, true),
+        None => (raw.to_vec(), false),
     }
-    (raw.to_vec(), false)
+}
+
+/// The compressed stored form of `raw` (`raw_len` then LZ4), or `None` when it would not save
+/// at least `1 / COMPRESSION_SAVING_MIN_DIVISOR` of the raw size.
+pub fn compress_block(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut stored = Vec::with_capacity(raw.len());
+    stored.extend_from_slice(&(raw.len() as u32).to_be_bytes());
+    stored.extend_from_slice(&lz4_flex::block::compress(raw));
+    let kept_max = raw.len() - raw.len() / COMPRESSION_SAVING_MIN_DIVISOR;
+    (stored.len() < kept_max).then_some(stored)
 }
 
 /// Verifies `stored` against `handle` (length, CRC32C), decompresses it if flagged, and decodes
 /// its entries, checking they are in strictly increasing key order. Offsets in errors are
 /// relative to the raw (decompressed) bytes for entry errors, to `stored` otherwise.
-pub fn decode_block(stored: &[u8], handle: &BlockHandle) -> Result<Vec<Entry>, FormatError> {
+pub fn decode_block(stored: &[u8], handle: &BlockHandle) -> Result<Block, FormatError> {
+    decode_block_vec(stored.to_vec(), handle)
+}
+
+/// [`decode_block`] taking ownership of the stored bytes (an uncompressed block keeps them).
+pub fn decode_block_vec(stored: Vec<u8>, handle: &BlockHandle) -> Result<Block, FormatError> {
     if stored.len() != handle.stored_len as usize {
         let kind = FormatErrorKind::Truncated {
             needed: handle.stored_len.into(),
@@ -90,7 +109,7 @@ pub fn decode_block(stored: &[u8], handle: &BlockHandle) -> Result<Vec<Entry>, F
         };
         return Err(FormatError::new(STRUCTURE, "stored_len", 0, kind));
     }
-    let actual = crc32c(stored);
+    let actual = crc32c(&stored);
     if actual != handle.crc32c {
         let kind = FormatErrorKind::BadChecksum {
             expected: handle.crc32c,
@@ -99,10 +118,9 @@ pub fn decode_block(stored: &[u8], handle: &BlockHandle) -> Result<Vec<Entry>, F
         return Err(FormatError::new(STRUCTURE, "crc32c", 0, kind));
     }
     if handle.compressed {
-        let raw = decompress(stored)?;
-        decode_entries(&raw)
+        Block::parse(decompress(&stored)?)
     } else {
-        decode_entries(stored)
+        Block::parse(stored)
     }
 }
 
@@ -135,34 +153,117 @@ fn decompress(stored: &[u8]) -> Result<Vec<u8>, FormatError> {
     }
 }
 
-/// Decodes the raw bytes of a block: one or more entries, keys strictly increasing.
-pub fn decode_entries(raw: &[u8]) -> Result<Vec<Entry>, FormatError> {
-    if raw.is_empty() {
-        return Err(FormatError::new(
-            STRUCTURE,
-            "entries",
-            0,
-            FormatErrorKind::InvalidValue {
-                reason: "empty block",
-            },
-        ));
-    }
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut pos = 0usize;
-    while let Some(rest) = raw.get(pos..).filter(|r| !r.is_empty()) {
-        let (entry, n) = decode_entry(rest).map_err(|e| e.at(pos as u64))?;
-        if entries.last().is_some_and(|prev| prev.key >= entry.key) {
+/// A verified block: its raw bytes and where each entry starts. Built only by [`Block::parse`],
+/// which decoded every entry and checked their order once, so lookups read keys in place and
+/// decode only the entry they return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    raw: Vec<u8>,
+    starts: Vec<u32>,
+}
+
+impl Block {
+    /// Decodes and checks every entry of `raw` (at least one, keys strictly increasing).
+    /// Errors carry offsets relative to `raw`.
+    pub fn parse(raw: Vec<u8>) -> Result<Block, FormatError> {
+        if raw.is_empty() {
             return Err(FormatError::new(
                 STRUCTURE,
-                "key",
-                pos as u64,
-                FormatErrorKind::KeyOrder,
+                "entries",
+                0,
+                FormatErrorKind::InvalidValue {
+                    reason: "empty block",
+                },
             ));
         }
-        entries.push(entry);
-        pos += n;
+        let mut starts: Vec<u32> = Vec::new();
+        let mut previous: Option<&[u8]> = None;
+        let mut pos = 0usize;
+        while let Some(rest) = raw.get(pos..).filter(|r| !r.is_empty()) {
+            let (entry, n) = decode_entry_ref(rest).map_err(|e| e.at(pos as u64))?;
+            if previous.is_some_and(|prev| prev >= entry.key) {
+                return Err(FormatError::new(
+                    STRUCTURE,
+                    "key",
+                    pos as u64,
+                    FormatErrorKind::KeyOrder,
+                ));
+            }
+            // pos < raw.len() <= BLOCK_STORED_LEN_MAX < 2^31 (the caller bounded the length).
+            let start = u32::try_from(pos).map_err(|_| {
+                let kind = FormatErrorKind::LengthTooLarge {
+                    len: raw.len() as u64,
+                    max: BLOCK_STORED_LEN_MAX.into(),
+                };
+                FormatError::new(STRUCTURE, "entries", pos as u64, kind)
+            })?;
+            starts.push(start);
+            previous = Some(entry.key);
+            pos += n;
+        }
+        Ok(Block { raw, starts })
     }
-    Ok(entries)
+
+    /// Number of entries (at least one).
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Always false: a parsed block holds at least one entry.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Entry `i`, borrowing from the block; `None` past the end.
+    pub fn entry(&self, i: usize) -> Option<EntryRef<'_>> {
+        let start = usize::try_from(*self.starts.get(i)?).ok()?;
+        let (entry, _) = decode_entry_ref(self.raw.get(start..)?).ok()?;
+        Some(entry)
+    }
+
+    /// The key of entry `i`, read in place; `None` past the end.
+    pub fn key(&self, i: usize) -> Option<&[u8]> {
+        let start = usize::try_from(*self.starts.get(i)?).ok()?;
+        let len_end = start.checked_add(4)?;
+        let len_bytes: [u8; 4] = self.raw.get(start..len_end)?.try_into().ok()?;
+        let key_len = usize::try_from(u32::from_be_bytes(len_bytes)).ok()?;
+        self.raw.get(len_end..len_end.checked_add(key_len)?)
+    }
+
+    /// The number of leading entries whose key satisfies `pred` (which must be true on a
+    /// prefix of the block and false on the rest, as for `slice::partition_point`).
+    pub fn partition_point(&self, mut pred: impl FnMut(&[u8]) -> bool) -> usize {
+        let (mut lo, mut hi) = (0usize, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.key(mid).is_some_and(&mut pred) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The entry whose key is `key`, if any.
+    pub fn find(&self, key: &[u8]) -> Option<EntryRef<'_>> {
+        let i = self.partition_point(|k| k < key);
+        self.entry(i).filter(|e| e.key == key)
+    }
+
+    /// Every entry, owned, in order.
+    pub fn entries(&self) -> Vec<Entry> {
+        (0..self.len())
+            .filter_map(|i| self.entry(i))
+            .map(|e| e.to_entry())
+            .collect()
+    }
+
+    /// Bytes of memory the block holds (raw bytes and entry starts).
+    pub fn size_bytes(&self) -> u64 {
+        let starts = self.starts.len().saturating_mul(std::mem::size_of::<u32>());
+        u64::try_from(self.raw.len().saturating_add(starts)).unwrap_or(u64::MAX)
+    }
 }
 
 #[cfg(test)]
@@ -196,7 +297,13 @@ mod tests {
             compressed,
             crc32c: crc32c(&stored),
         };
-        assert_eq!(decode_block(&stored, &h).unwrap().len(), 20);
+        let block = decode_block(&stored, &h).unwrap();
+        assert_eq!(block.len(), 20);
+        assert_eq!(block.key(3), Some(&b"key00003"[..]));
+        assert_eq!(block.find(b"key00007").map(|e| e.revision), Some(7));
+        assert_eq!(block.find(b"key00007x"), None);
+        assert_eq!(block.partition_point(|k| k < &b"key00010"[..]), 10);
+        assert_eq!(block.entries().len(), 20);
     }
 
     #[test]

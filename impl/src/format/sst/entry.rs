@@ -80,8 +80,41 @@ pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) {
     varint::encode(entry.created_at_ms, out);
 }
 
+/// A decoded entry borrowing its key and value from the bytes it was decoded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// The user key.
+    pub key: &'a [u8],
+    /// The value, or `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// Revision of the commit that wrote this version.
+    pub revision: u64,
+    /// Logical WAL offset of that commit's record.
+    pub wal_offset: u64,
+    /// Commit time, unix milliseconds.
+    pub created_at_ms: u64,
+}
+
+impl EntryRef<'_> {
+    /// An owned copy.
+    pub fn to_entry(&self) -> Entry {
+        Entry {
+            key: self.key.to_vec(),
+            value: self.value.map(<[u8]>::to_vec),
+            revision: self.revision,
+            wal_offset: self.wal_offset,
+            created_at_ms: self.created_at_ms,
+        }
+    }
+}
+
 /// Decodes one entry from the start of `bytes`; returns it and the bytes consumed.
 pub fn decode_entry(bytes: &[u8]) -> Result<(Entry, usize), FormatError> {
+    decode_entry_ref(bytes).map(|(e, n)| (e.to_entry(), n))
+}
+
+/// [`decode_entry`] without copying the key and value out of `bytes`.
+pub fn decode_entry_ref(bytes: &[u8]) -> Result<(EntryRef<'_>, usize), FormatError> {
     let mut r = Reader::new(bytes, STRUCTURE);
     let key_len = r.u32("key_len")? as usize;
     if key_len > KEY_LEN_MAX {
@@ -94,7 +127,7 @@ pub fn decode_entry(bytes: &[u8]) -> Result<(Entry, usize), FormatError> {
             },
         ));
     }
-    let key = r.take(key_len, "key")?.to_vec();
+    let key = r.take(key_len, "key")?;
     let at = r.pos();
     let value_len = r.u32("value_len")?;
     let value = if value_len == TOMBSTONE_LEN {
@@ -111,13 +144,13 @@ pub fn decode_entry(bytes: &[u8]) -> Result<(Entry, usize), FormatError> {
                 },
             ));
         }
-        Some(r.take(len, "value")?.to_vec())
+        Some(r.take(len, "value")?)
     };
     let revision = r.varint("revision")?;
     let wal_offset = r.varint("wal_offset")?;
     let created_at_ms = r.varint("created_at_ms")?;
     Ok((
-        Entry {
+        EntryRef {
             key,
             value,
             revision,

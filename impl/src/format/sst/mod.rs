@@ -20,11 +20,11 @@ pub mod index;
 pub mod table;
 
 pub use block::{
-    BLOCK_COMPRESSED_FLAG, BLOCK_SIZE_BYTES, BLOCK_STORED_LEN_MAX, BlockHandle, Compression,
-    decode_block, encode_block,
+    BLOCK_COMPRESSED_FLAG, BLOCK_SIZE_BYTES, BLOCK_STORED_LEN_MAX, Block, BlockHandle, Compression,
+    compress_block, decode_block, decode_block_vec, encode_block,
 };
 pub use bloom::{BLOOM_BITS_PER_KEY_DEFAULT, Bloom, BloomBuilder};
-pub use entry::{Entry, TOMBSTONE_LEN, decode_entry, encode_entry};
+pub use entry::{Entry, EntryRef, TOMBSTONE_LEN, decode_entry, decode_entry_ref, encode_entry};
 pub use footer::{FOOTER_LEN, FOOTER_MAGIC, Footer, Regions};
 pub use index::{Index, IndexEntry};
 pub use table::{DecodedTable, TableBuilder, TableOptions, TableSummary, decode_table};

@@ -7,7 +7,7 @@
 //!
 //! Invariants: keys strictly increasing across the table; a table has at least one entry.
 
-use super::block::{BlockHandle, Compression, decode_block, encode_block};
+use super::block::{BlockHandle, Compression, compress_block, decode_block};
 use super::bloom::{BLOOM_BITS_PER_KEY_DEFAULT, Bloom, BloomBuilder};
 use super::entry::{Entry, encode_entry};
 use super::footer::{FOOTER_LEN, Footer};
@@ -65,7 +65,18 @@ pub struct TableBuilder {
     min_key: Option<Vec<u8>>,
     last_key: Option<Vec<u8>>,
     entry_count: u64,
+    /// Blocks in a row whose compression did not save enough.
+    incompressible_streak: u32,
+    /// Blocks written without trying compression since the last attempt.
+    blocks_since_attempt: u32,
 }
+
+/// After this many blocks in a row that LZ4 could not shrink by 1/8, the builder stops trying on
+/// every block (random-looking values: the attempt would cost a compression per block for
+/// nothing)...
+const INCOMPRESSIBLE_STREAK_MAX: u32 = 8;
+/// ...and tries once every this many blocks, so data that turns compressible is noticed.
+const INCOMPRESSIBLE_RETRY_EVERY: u32 = 16;
 
 impl TableBuilder {
     /// A builder; the header is the first ready bytes.
@@ -84,6 +95,8 @@ impl TableBuilder {
             min_key: None,
             last_key: None,
             entry_count: 0,
+            incompressible_streak: 0,
+            blocks_since_attempt: 0,
         }
     }
 
@@ -121,17 +134,39 @@ impl TableBuilder {
         let Some(first_key) = self.block_first_key.take() else {
             return;
         };
-        let (stored, compressed) = encode_block(&self.block, self.options.compression);
-        self.block.clear();
+        let compressed = self.try_compress();
+        let stored = compressed.as_deref().unwrap_or(&self.block);
         let handle = BlockHandle {
             offset: self.written,
             stored_len: stored.len() as u32,
-            compressed,
-            crc32c: crc32c(&stored),
+            compressed: compressed.is_some(),
+            crc32c: crc32c(stored),
         };
         self.written += stored.len() as u64;
-        self.ready.extend_from_slice(&stored);
+        self.ready.extend_from_slice(stored);
+        self.block.clear();
         self.index.blocks.push(IndexEntry { first_key, handle });
+    }
+
+    /// The compressed form of the open block, if compression is on, due (see
+    /// [`INCOMPRESSIBLE_STREAK_MAX`]) and worth it.
+    fn try_compress(&mut self) -> Option<Vec<u8>> {
+        if self.options.compression == Compression::None {
+            return None;
+        }
+        let skipping = self.incompressible_streak >= INCOMPRESSIBLE_STREAK_MAX
+            && self.blocks_since_attempt.saturating_add(1) < INCOMPRESSIBLE_RETRY_EVERY;
+        if skipping {
+            self.blocks_since_attempt = self.blocks_since_attempt.saturating_add(1);
+            return None;
+        }
+        self.blocks_since_attempt = 0;
+        let compressed = compress_block(&self.block);
+        self.incompressible_streak = match compressed {
+            Some(_) => 0,
+            None => self.incompressible_streak.saturating_add(1),
+        };
+        compressed
     }
 
     /// Takes the bytes that are final so far, to append to the file.
@@ -274,7 +309,7 @@ pub fn decode_table(bytes: &[u8]) -> Result<DecodedTable, FormatError> {
         let h = &b.handle;
         let at = h.offset;
         let stored = sub(bytes, at..at.saturating_add(h.stored_len.into()));
-        let block = decode_block(stored, h).map_err(|e| e.at(at))?;
+        let block = decode_block(stored, h).map_err(|e| e.at(at))?.entries();
         if block.first().map(|e| &e.key) != Some(&b.first_key) {
             return Err(FormatError::new(
                 "sst index",
@@ -413,5 +448,59 @@ mod tests {
         assert_eq!(b.add(&e(b"b")).unwrap_err().kind.name(), "key_order");
         assert_eq!(b.add(&e(b"a")).unwrap_err().kind.name(), "key_order");
         assert!(TableBuilder::new(TableOptions::default()).finish().is_err());
+    }
+
+    /// One table of `incompressible` blocks of random bytes, then `compressible` blocks of
+    /// zeros: which blocks end up compressed.
+    fn compressed_flags(incompressible: usize, compressible: usize) -> Vec<bool> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random_byte = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        };
+        let mut b = TableBuilder::new(TableOptions::default());
+        for i in 0..incompressible + compressible {
+            let value: Vec<u8> = if i < incompressible {
+                (0..BLOCK_SIZE_BYTES).map(|_| random_byte()).collect()
+            } else {
+                vec![0; BLOCK_SIZE_BYTES]
+            };
+            let entry = Entry {
+                key: format!("k{i:06}").into_bytes(),
+                value: Some(value),
+                revision: 1,
+                wal_offset: 0,
+                created_at_ms: 0,
+            };
+            b.add(&entry).unwrap();
+        }
+        let (bytes, _) = b.finish().unwrap();
+        let table = decode_table(&bytes).unwrap();
+        table
+            .index
+            .blocks
+            .iter()
+            .map(|b| b.handle.compressed)
+            .collect()
+    }
+
+    #[test]
+    fn incompressible_data_pauses_compression_and_compressible_data_resumes_it() {
+        // One entry per block (each value fills a block).
+        let flags = compressed_flags(40, 40);
+        assert_eq!(flags.len(), 80);
+        assert!(
+            flags[..40].iter().all(|c| !c),
+            "random bytes never compress"
+        );
+        let first_compressed = flags.iter().position(|c| *c).unwrap();
+        assert!(
+            first_compressed < 40 + INCOMPRESSIBLE_RETRY_EVERY as usize,
+            "compressible data noticed within one retry period, at block {first_compressed}"
+        );
+        assert!(flags[first_compressed..].iter().all(|c| *c));
+        assert!(compressed_flags(0, 10).iter().all(|c| *c));
     }
 }

@@ -14,7 +14,10 @@ pub use frame::{
     FRAME_OVERHEAD_BYTES, Frame, RecordType, WAL_HEADER_LEN, WAL_PAYLOAD_LEN_MAX, WAL_VERSION,
     decode_frame, encode_frame,
 };
-pub use payload::{BatchOp, WAL_BATCH_OPS_MAX, WalBody, WalRecord, decode_payload, encode_payload};
+pub use payload::{
+    BatchOp, WAL_BATCH_OPS_MAX, WalBody, WalRecord, decode_payload, encode_payload,
+    encode_payload_of,
+};
 pub use replay::{ReplayEnd, ReplayOutcome, Segment, replay};
 
 use super::FormatError;

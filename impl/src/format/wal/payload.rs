@@ -143,16 +143,32 @@ fn put_bin(out: &mut Vec<u8>, name: &str, v: &[u8]) -> Result<(), FormatError> {
 /// when a key, value, op count or the payload exceeds its limit, or `InvalidValue` for an empty
 /// batch.
 pub fn encode_payload(record: &WalRecord) -> Result<Vec<u8>, FormatError> {
+    encode_payload_of(
+        record.revision,
+        record.created_at_ms,
+        record.synced_through,
+        &record.body,
+    )
+}
+
+/// [`encode_payload`] of the record these fields and `body` would make, for a writer that keeps
+/// ownership of the body.
+pub fn encode_payload_of(
+    revision: u64,
+    created_at_ms: u64,
+    synced_through: u64,
+    body: &WalBody,
+) -> Result<Vec<u8>, FormatError> {
     let mut out = Vec::new();
-    let map_len = match &record.body {
+    let map_len = match body {
         WalBody::Put { .. } => 5,
         WalBody::Delete { .. } | WalBody::Batch(_) => 4,
     };
     w(rmp::encode::write_map_len(&mut out, map_len))?;
-    put_uint(&mut out, "revision", record.revision)?;
-    put_uint(&mut out, "created_at_ms", record.created_at_ms)?;
-    put_uint(&mut out, "synced_through", record.synced_through)?;
-    match &record.body {
+    put_uint(&mut out, "revision", revision)?;
+    put_uint(&mut out, "created_at_ms", created_at_ms)?;
+    put_uint(&mut out, "synced_through", synced_through)?;
+    match body {
         WalBody::Put { key, value } => {
             check_key(key)?;
             check_value(value)?;
