@@ -475,9 +475,33 @@ fn write_and_sync_failures_are_io_errors_and_poison_the_writer() {
     let (options, entries) = small_table();
     let vfs = sim();
     vfs.set_faults(FaultConfig::default().fail_path(".sst", Some(OpKind::Append), Failure::Enospc));
+    // A small table is appended at `finish`: the failure surfaces there.
     let mut w = TableWriter::create(&vfs, &sst_path(1), options).unwrap();
-    assert!(matches!(w.add(&entries[0]), Err(Error::Io { .. })));
-    assert!(w.add(&entries[1]).is_err());
+    for e in &entries {
+        w.add(e).unwrap();
+    }
+    assert!(matches!(w.finish(), Err(Error::Io { op: "append", .. })));
+    // A large one is appended in chunks while it is written: the add that fills a chunk fails,
+    // and the writer refuses everything after it.
+    let raw = TableOptions {
+        compression: Compression::None,
+        ..options
+    };
+    let mut w = TableWriter::create(&vfs, &sst_path(3), raw).unwrap();
+    let big = |i: u32| Entry {
+        key: format!("big{i:05}").into_bytes(),
+        value: Some(vec![7; 4096]),
+        revision: 1,
+        wal_offset: 0,
+        created_at_ms: 0,
+    };
+    let failed_at = (0..1000)
+        .find(|&i| w.add(&big(i)).is_err())
+        .expect("an append chunk fills within 4 MB");
+    assert!(
+        w.add(&big(failed_at + 1)).is_err(),
+        "poisoned after the failure"
+    );
     assert!(w.finish().is_err());
 
     vfs.set_faults(FaultConfig::default().fail_path(".sst", Some(OpKind::SyncData), Failure::Eio));

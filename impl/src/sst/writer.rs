@@ -1,8 +1,9 @@
 //! [`TableWriter`]: streams a table to a file through the [`Vfs`], block by block.
 //!
 //! Invariants:
-//! - Memory is bounded by one open block plus the bloom's key hashes and the index: every
-//!   finished block is appended to the file as soon as the builder closes it.
+//! - Memory is bounded by [`APPEND_CHUNK_BYTES`] of finished blocks, one open block, the bloom's
+//!   key hashes and the index: finished blocks are appended in chunks of that size (one system
+//!   call per chunk rather than per 4 KiB block). Nothing is durable before `finish` anyway.
 //! - Entries are validated (key order, key and value limits) by the builder before any of their
 //!   bytes are written; a rejected entry leaves the writer usable and the file unchanged.
 //! - After an I/O error the file's content is unknown: the writer is poisoned and every later
@@ -18,6 +19,9 @@ use crate::format::FormatErrorKind;
 use crate::format::sst::{BLOCK_SIZE_BYTES, Compression, TableBuilder, TableOptions, TableSummary};
 use crate::options::Options;
 use crate::vfs::{Vfs, VfsFile};
+
+/// Finished blocks are appended to the file once this many bytes of them are waiting.
+pub const APPEND_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Maps engine options to the format's table options.
 pub fn table_options(options: &Options) -> TableOptions {
@@ -101,6 +105,9 @@ impl TableWriter {
             };
             Error::InvalidArgument(format!("table {}: {why}: {e}", self.path.display()))
         })?;
+        if self.builder.ready_len() < APPEND_CHUNK_BYTES {
+            return Ok(());
+        }
         let ready = self.builder.take_ready();
         self.append(&ready)
     }

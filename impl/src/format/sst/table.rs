@@ -174,6 +174,11 @@ impl TableBuilder {
         std::mem::take(&mut self.ready)
     }
 
+    /// How many final bytes [`Self::take_ready`] would hand out now.
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
     /// Bytes produced but not yet handed out by [`Self::take_ready`], plus the raw bytes of the
     /// open block (an upper bound on its stored size, which may be compressed).
     pub fn buffered_bytes(&self) -> u64 {
