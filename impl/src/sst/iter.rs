@@ -9,9 +9,13 @@
 //! - Entries come strictly increasing (forward) or decreasing (reverse) and inside the range:
 //!   each block was order-checked against its neighbours in the index when it was read
 //!   ([`Table`]'s block invariants), and the scan stops at the first key past the range.
-//! - A block is loaded only when the scan reaches it; at most one block is held at a time.
+//! - A block is loaded when the scan reaches it. A scan that has loaded [`READAHEAD_AFTER_BLOCKS`]
+//!   blocks reads the next uncached ones in runs of up to [`READAHEAD_BYTES`] with one read,
+//!   verified block by block exactly as a single read is, and not put in the cache (a long scan
+//!   would evict what point reads use); so it holds at most one run of blocks at a time.
 //! - The first `Err` is yielded and then the iterator ends (the `EntrySource` contract).
 
+use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -20,6 +24,12 @@ use super::reader::Table;
 use crate::entry::Entry;
 use crate::error::Result;
 use crate::range::{Direction, KeyRange, Position};
+
+/// Blocks a scan loads one at a time (through the cache) before it starts reading ahead: short
+/// scans and seeks never read more than they use.
+pub const READAHEAD_AFTER_BLOCKS: usize = 2;
+/// Most stored bytes one read-ahead run covers (RocksDB's auto read-ahead ceiling).
+pub const READAHEAD_BYTES: u64 = 256 * 1024;
 
 /// A lazy range scan of one table; see the module doc.
 pub struct TableIter {
@@ -33,6 +43,10 @@ pub struct TableIter {
     /// Forward: the index of the next entry to yield. Reverse: one past it (entries left).
     pos: usize,
     done: bool,
+    /// Blocks loaded so far.
+    loaded: usize,
+    /// Blocks read ahead and verified, in scan order, with their index.
+    ahead: VecDeque<(usize, CachedBlock)>,
 }
 
 impl std::fmt::Debug for TableIter {
@@ -78,6 +92,8 @@ impl TableIter {
             block: None,
             pos: 0,
             done: false,
+            loaded: 0,
+            ahead: VecDeque::new(),
         }
     }
 
@@ -108,7 +124,8 @@ impl TableIter {
             Direction::Forward => i.checked_add(1).filter(|&n| n < count),
             Direction::Reverse => i.checked_sub(1),
         };
-        let block = self.table.block(i)?;
+        let block = self.fetch(i)?;
+        self.loaded = self.loaded.saturating_add(1);
         let range = &self.range;
         self.pos = match self.direction {
             Direction::Forward => {
@@ -120,6 +137,61 @@ impl TableIter {
         };
         self.block = Some(block);
         Ok(true)
+    }
+}
+
+impl TableIter {
+    /// Block `i`: from the read-ahead run, the cache, a new read-ahead run, or a single read.
+    fn fetch(&mut self, i: usize) -> Result<CachedBlock> {
+        if let Some((at, block)) = self.ahead.pop_front() {
+            if at == i {
+                return Ok(block);
+            }
+            // Blocks are consumed in order, so this cannot happen; start over from `i`.
+            self.ahead.clear();
+        }
+        if self.loaded < READAHEAD_AFTER_BLOCKS {
+            return self.table.block(i);
+        }
+        if let Some(block) = self.table.cached_block(i) {
+            return Ok(block);
+        }
+        let (first, last) = self.run_from(i);
+        let blocks = self.table.read_run(first, last)?;
+        let numbered: Vec<(usize, CachedBlock)> = (first..=last).zip(blocks).collect();
+        match self.direction {
+            Direction::Forward => self.ahead.extend(numbered),
+            Direction::Reverse => self.ahead.extend(numbered.into_iter().rev()),
+        }
+        match self.ahead.pop_front() {
+            Some((at, block)) if at == i => Ok(block),
+            _ => self.table.block(i),
+        }
+    }
+
+    /// The blocks of the run that starts at `i` in scan order and covers at most
+    /// [`READAHEAD_BYTES`] (always block `i` itself), as an index range `first..=last`.
+    fn run_from(&self, i: usize) -> (usize, usize) {
+        let blocks = &self.table.index().blocks;
+        let stored = |j: usize| blocks.get(j).map_or(0, |b| u64::from(b.handle.stored_len));
+        let mut bytes = stored(i);
+        let (mut first, mut last) = (i, i);
+        loop {
+            let next = match self.direction {
+                Direction::Forward => last.checked_add(1).filter(|&n| n < blocks.len()),
+                Direction::Reverse => first.checked_sub(1),
+            };
+            let Some(next) = next else { break };
+            bytes = bytes.saturating_add(stored(next));
+            if bytes > READAHEAD_BYTES {
+                break;
+            }
+            match self.direction {
+                Direction::Forward => last = next,
+                Direction::Reverse => first = next,
+            }
+        }
+        (first, last)
     }
 }
 

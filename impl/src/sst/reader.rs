@@ -177,21 +177,67 @@ impl Table {
         &self.index
     }
 
-    /// Data block `i` (index order), from the cache or read, verified, and cached.
-    pub(super) fn block(&self, i: usize) -> Result<CachedBlock> {
-        let Some(entry) = self.index.blocks.get(i) else {
-            return Err(Error::InvalidArgument(format!(
+    fn index_entry(&self, i: usize) -> Result<&crate::format::sst::IndexEntry> {
+        self.index.blocks.get(i).ok_or_else(|| {
+            Error::InvalidArgument(format!(
                 "block {i} of {} out of range ({} blocks)",
                 self.path.display(),
                 self.index.blocks.len()
-            )));
-        };
-        let handle = entry.handle;
+            ))
+        })
+    }
+
+    /// Data block `i` (index order), from the cache or read, verified, and cached.
+    pub(super) fn block(&self, i: usize) -> Result<CachedBlock> {
+        let handle = self.index_entry(i)?.handle;
         if let Some(block) = self.cache.get(self.file_number, handle.offset) {
             return Ok(block);
         }
         let end = handle.offset.saturating_add(handle.stored_len.into());
         let stored = read_range(self.file.as_ref(), &self.path, handle.offset..end)?;
+        let block = self.verify_block(i, stored)?;
+        self.cache
+            .insert(self.file_number, handle.offset, Arc::clone(&block));
+        Ok(block)
+    }
+
+    /// The cached block `i`, if it is cached.
+    pub(super) fn cached_block(&self, i: usize) -> Option<CachedBlock> {
+        let handle = self.index.blocks.get(i)?.handle;
+        self.cache.get(self.file_number, handle.offset)
+    }
+
+    /// Blocks `first..=last` (index order) read with one read and verified, without going
+    /// through the cache: a long scan's read-ahead, which should not evict what point reads use.
+    pub(super) fn read_run(&self, first: usize, last: usize) -> Result<Vec<CachedBlock>> {
+        let start = self.index_entry(first)?.handle.offset;
+        let last_handle = self.index_entry(last)?.handle;
+        let end = last_handle
+            .offset
+            .saturating_add(last_handle.stored_len.into());
+        let bytes = read_range(self.file.as_ref(), &self.path, start..end)?;
+        let mut blocks = Vec::with_capacity(last.saturating_sub(first).saturating_add(1));
+        for i in first..=last {
+            let handle = self.index_entry(i)?.handle;
+            // Blocks tile the data region (checked at open), so each lies inside `bytes`.
+            let from = usize::try_from(handle.offset.saturating_sub(start)).unwrap_or(usize::MAX);
+            let stored = bytes
+                .get(from..from.saturating_add(handle.stored_len as usize))
+                .ok_or_else(|| Error::Corruption {
+                    file: self.path.clone(),
+                    offset: handle.offset,
+                    what: "block outside the read-ahead run".to_owned(),
+                })?;
+            blocks.push(self.verify_block(i, stored.to_vec())?);
+        }
+        Ok(blocks)
+    }
+
+    /// Checks block `i`'s stored bytes (length, CRC32C, decompression, entries) and its keys
+    /// against the index (first key equal, last key below the next block's first).
+    fn verify_block(&self, i: usize, stored: Vec<u8>) -> Result<CachedBlock> {
+        let entry = self.index_entry(i)?;
+        let handle = entry.handle;
         let block = decode_block_vec(stored, &handle).map_err(|e| {
             if handle.compressed && e.field != "crc32c" && e.field != "stored_len" {
                 // Entry offsets are relative to the decompressed bytes: report the block start.
@@ -228,14 +274,10 @@ impl Table {
                 FormatErrorKind::KeyOrder,
             ));
         }
-        let block: CachedBlock = Arc::new(block);
-        self.cache
-            .insert(self.file_number, handle.offset, Arc::clone(&block));
-        Ok(block)
+        Ok(Arc::new(block))
     }
 }
 
-/// Checks the 5-byte header: magic "SST1" (`bad_magic` at 0), version (`unsupported_version` at 4).
 fn check_header(bytes: &[u8]) -> Result<(), FormatError> {
     let mut r = crate::format::Reader::new(bytes, "sst header");
     let magic = r.array::<4>("magic")?;
