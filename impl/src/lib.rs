@@ -70,6 +70,7 @@ pub mod limits;
 pub mod manifest;
 pub mod memtable;
 pub mod options;
+pub mod prefix;
 pub mod range;
 pub mod sst;
 pub mod version;

@@ -22,6 +22,7 @@ pub use edit::{RemovedFile, VersionEdit};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::prefix::KeyPrefixes;
 use crate::range::KeyRange;
 
 /// Metadata of one SST file.
@@ -56,6 +57,9 @@ impl FileMeta {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
     levels: Vec<Vec<Arc<FileMeta>>>,
+    /// Per level, the prefixes of the files' largest keys (rebuilt with the levels), so a point
+    /// read finds its file without chasing every `FileMeta`.
+    largest: Vec<KeyPrefixes>,
     wal_offset: u64,
     next_file_number: u64,
     last_revision: u64,
@@ -70,6 +74,7 @@ impl Version {
     pub fn new(num_levels: usize) -> Self {
         Version {
             levels: vec![Vec::new(); num_levels],
+            largest: vec![KeyPrefixes::default(); num_levels],
             wal_offset: 0,
             next_file_number: 1,
             last_revision: 0,
@@ -112,10 +117,16 @@ impl Version {
     /// overlapping L0 files newest first, then at most one file per deeper level.
     pub fn files_for_key<'a>(&'a self, key: &'a [u8]) -> impl Iterator<Item = &'a Arc<FileMeta>> {
         let l0 = self.files(0).iter().filter(move |f| f.may_contain(key));
-        let deeper = self.levels.iter().skip(1).filter_map(move |files| {
-            let i = files.partition_point(|f| f.largest_key.as_slice() < key);
-            files.get(i).filter(|f| f.may_contain(key))
-        });
+        let deeper =
+            self.levels
+                .iter()
+                .zip(&self.largest)
+                .skip(1)
+                .filter_map(move |(files, largest)| {
+                    let largest_key = |i: usize| files.get(i).map_or(&[][..], |f| &f.largest_key);
+                    let i = largest.count_below(key, false, largest_key);
+                    files.get(i).filter(|f| f.may_contain(key))
+                });
         l0.chain(deeper)
     }
 
@@ -242,6 +253,16 @@ impl Version {
                 }
             }
         }
+        // L0 is ordered by number, not key, and is never searched: it gets no prefixes.
+        self.largest = self
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(level, files)| match level {
+                0 => KeyPrefixes::default(),
+                _ => KeyPrefixes::new(files.iter().map(|f| f.largest_key.as_slice())),
+            })
+            .collect();
         Ok(())
     }
 }

@@ -74,12 +74,12 @@ impl TableIter {
         let index = table.index();
         let next_block = match direction {
             Direction::Forward => match bound_key(&range.start) {
-                Some(k) => Some(index.find(k).unwrap_or(0)),
+                Some(k) => Some(table.find_block(k).unwrap_or(0)),
                 None => Some(0),
             },
             Direction::Reverse => match bound_key(&range.end) {
                 // No block starts at or before the end: every key is past the range.
-                Some(k) => index.find(k),
+                Some(k) => table.find_block(k),
                 None => index.blocks.len().checked_sub(1),
             },
         };

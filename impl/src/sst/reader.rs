@@ -27,6 +27,7 @@ use crate::format::sst::{
     Bloom, FOOTER_LEN, Footer, Index, SST_HEADER_LEN, SST_MAGIC, SST_VERSION, decode_block_vec,
 };
 use crate::format::{FormatError, FormatErrorKind};
+use crate::prefix::KeyPrefixes;
 use crate::range::{Direction, KeyRange};
 use crate::vfs::{Vfs, VfsFile};
 
@@ -40,6 +41,8 @@ pub struct Table {
     file_number: u64,
     size_bytes: u64,
     index: Index,
+    /// Prefixes of the index's first keys, for [`Table::find_block`].
+    first_keys: KeyPrefixes,
     bloom: Option<Bloom>,
     cache: Arc<BlockCache>,
 }
@@ -119,12 +122,14 @@ impl Table {
             }
             None => None,
         };
+        let first_keys = KeyPrefixes::new(index.blocks.iter().map(|b| b.first_key.as_slice()));
         Ok(Arc::new(Table {
             file,
             path: path.to_path_buf(),
             file_number,
             size_bytes,
             index,
+            first_keys,
             bloom,
             cache,
         }))
@@ -136,7 +141,7 @@ impl Table {
         if self.bloom.as_ref().is_some_and(|b| !b.may_contain(key)) {
             return Ok(None);
         }
-        let Some(i) = self.index.find(key) else {
+        let Some(i) = self.find_block(key) else {
             return Ok(None);
         };
         let block = self.block(i)?;
@@ -175,6 +180,15 @@ impl Table {
 
     pub(super) fn index(&self) -> &Index {
         &self.index
+    }
+
+    /// The block that may hold `key`: the last whose first key is `<= key` (as
+    /// [`Index::find`], searched by prefix).
+    pub(super) fn find_block(&self, key: &[u8]) -> Option<usize> {
+        let first_key = |i: usize| self.index.blocks.get(i).map_or(&[][..], |b| &b.first_key);
+        self.first_keys
+            .count_below(key, true, first_key)
+            .checked_sub(1)
     }
 
     fn index_entry(&self, i: usize) -> Result<&crate::format::sst::IndexEntry> {
