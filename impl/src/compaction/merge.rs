@@ -66,7 +66,11 @@ impl<I: Iterator<Item = Result<Entry>>> Iterator for CompactionStream<I> {
                 self.last_key.as_ref().is_none_or(|k| *k < entry.key),
                 "compaction input not strictly increasing"
             );
-            self.last_key = Some(entry.key.clone());
+            // `clone_from` reuses the previous key's buffer: no allocation per entry.
+            match &mut self.last_key {
+                Some(last) => last.clone_from(&entry.key),
+                None => self.last_key = Some(entry.key.clone()),
+            }
             if self.bottommost && entry.is_tombstone() {
                 continue;
             }

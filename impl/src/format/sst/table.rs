@@ -122,7 +122,11 @@ impl TableBuilder {
         if self.min_key.is_none() {
             self.min_key = Some(entry.key.clone());
         }
-        self.last_key = Some(entry.key.clone());
+        // `clone_from` reuses the previous key's buffer: no allocation per entry.
+        match &mut self.last_key {
+            Some(last) => last.clone_from(&entry.key),
+            None => self.last_key = Some(entry.key.clone()),
+        }
         self.entry_count += 1;
         if self.block.len() >= self.options.block_size_bytes {
             self.flush_block();
