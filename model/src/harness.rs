@@ -327,8 +327,9 @@ impl Engine {
     }
 }
 
-/// Sends one commit to `db`.
-fn commit(db: &Db, mutation: &Mutation, opts: WriteOptions) -> kvstore::error::Result<u64> {
+/// Sends one commit to `db`: a put, a delete or a batch (the one place a [`Mutation`] becomes an
+/// engine call, shared by every campaign).
+pub fn commit(db: &Db, mutation: &Mutation, opts: WriteOptions) -> kvstore::error::Result<u64> {
     match mutation {
         Mutation::Put(k, v) => db.put_with(k, v, opts),
         Mutation::Delete(k) => db.delete_with(k, opts),

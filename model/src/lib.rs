@@ -20,10 +20,13 @@ pub mod budget;
 pub mod harness;
 pub mod model;
 pub mod oracle;
+pub mod rng;
 pub mod sabotage;
 
 pub use budget::Budget;
-pub use harness::{Engine, Outcome, Setup, Step, campaign_options, observe, recover, run_workload};
+pub use harness::{
+    Engine, Outcome, Setup, Step, campaign_options, commit, observe, recover, run_workload,
+};
 pub use model::{BatchOp, Cell, Model, Mutation};
 pub use oracle::Oracle;
 pub use sabotage::{Sabotage, Sabotaged};
