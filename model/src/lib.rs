@@ -25,7 +25,8 @@ pub mod sabotage;
 
 pub use budget::Budget;
 pub use harness::{
-    Engine, Outcome, Setup, Step, campaign_options, commit, observe, recover, run_workload,
+    Engine, Outcome, ReadError, Setup, Step, campaign_options, commit, observe, read_all, recover,
+    run_workload,
 };
 pub use model::{BatchOp, Cell, Model, Mutation};
 pub use oracle::Oracle;
