@@ -30,4 +30,4 @@ pub use harness::{
 };
 pub use model::{BatchOp, Cell, Model, Mutation};
 pub use oracle::Oracle;
-pub use sabotage::{Sabotage, Sabotaged};
+pub use sabotage::{Sabotage, Sabotaged, campaign_catches};
