@@ -20,6 +20,8 @@
 //! background threads cut mid-file), not power loss; `crash_points.rs` covers power loss on
 //! `SimVfs`.
 //!
+//! Negative control: a child that prints each ack 2 ms before making the commit must be caught.
+//!
 //! CI: 12 rounds (a few seconds); `KVSTORE_CAMPAIGN=deep`: 200. `KVSTORE_REAL_CRASH_SEED=<n>` replays a workload
 //! (the kill moments are random and printed, not replayable).
 
@@ -36,6 +38,7 @@ use kvstore_model::{Budget, Mutation, Oracle, campaign_options, commit, observe}
 const DIR_ENV: &str = "KVSTORE_REAL_CRASH_DIR";
 const SEED_ENV: &str = "KVSTORE_REAL_CRASH_SEED";
 const START_ENV: &str = "KVSTORE_REAL_CRASH_START";
+const LIE_ENV: &str = "KVSTORE_REAL_CRASH_LIE";
 const DEFAULT_SEED: u64 = 0x0005_eed0_c4a5_4001;
 /// Distinct keys of the workload: few enough that puts overwrite and deletes hit live keys.
 const KEYS: u64 = 300;
@@ -95,16 +98,19 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.parse().ok())
 }
 
-/// The child process: not a test of its own (ignored), run only by [`sigkill_loses_nothing_acknowledged`]
-/// through a re-exec with `KVSTORE_REAL_CRASH_DIR` set. Writes until killed.
+/// The child process: not a test of its own (ignored), run only by the tests below through a
+/// re-exec with `KVSTORE_REAL_CRASH_DIR` set. Writes until killed. With `KVSTORE_REAL_CRASH_LIE`
+/// set it is the negative control's planted bug: it prints each ack (with the revision the commit
+/// will get) 2 ms *before* making the commit.
 #[test]
-#[ignore = "the child process of sigkill_loses_nothing_acknowledged, which runs it"]
+#[ignore = "the child process of the real-crash tests, which run it"]
 fn child() {
     let Ok(dir) = std::env::var(DIR_ENV) else {
         return;
     };
     let seed = env_u64(SEED_ENV).unwrap_or(DEFAULT_SEED);
     let start = env_u64(START_ENV).unwrap_or(0);
+    let lie = std::env::var_os(LIE_ENV).is_some();
     let mut out = std::io::stdout().lock();
     // libtest may have printed "test child ... " without a newline.
     let _ = writeln!(out);
@@ -113,13 +119,19 @@ fn child() {
         durability: Some(Durability::Sync),
     };
     for index in start.. {
+        if lie {
+            let revision = db.stats().last_revision + 1;
+            let _ = writeln!(out, "ack {index} {revision}").and_then(|()| out.flush());
+            std::thread::sleep(Duration::from_millis(2));
+        }
         match commit(&db, &mutation(seed, index), opts) {
-            Ok(revision) => {
+            Ok(revision) if !lie => {
                 let printed = writeln!(out, "ack {index} {revision}").and_then(|()| out.flush());
                 if printed.is_err() {
                     return;
                 }
             }
+            Ok(_) => {}
             Err(e) => panic!("child: op {index} failed: {e}"),
         }
     }
@@ -133,9 +145,13 @@ struct Round {
 
 /// Runs the child from op `start` on `dir`, kills it after a random delay drawn from `rng`, and
 /// returns what it acknowledged.
-fn run_child(dir: &Path, seed: u64, start: u64, rng: &mut u64) -> Result<Round, String> {
+fn run_child(dir: &Path, seed: u64, start: u64, lie: bool, rng: &mut u64) -> Result<Round, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if lie {
+        command.env(LIE_ENV, "1");
+    }
+    let mut child = command
         .args([
             "--exact",
             "child",
@@ -230,79 +246,125 @@ fn file_counts(dir: &Path) -> (usize, usize) {
     (ssts, wals)
 }
 
-#[test]
-fn sigkill_loses_nothing_acknowledged() {
-    let budget = Budget::from_env();
-    let rounds = budget.pick(12u64, 200);
-    let seed = env_u64(SEED_ENV).unwrap_or(DEFAULT_SEED);
+/// Totals of a campaign.
+#[derive(Default, Debug)]
+struct Totals {
+    rounds: u64,
+    acked: u64,
+    batches: u64,
+    in_flight_kept: u64,
+    killed_before_ack: u64,
+    final_ops: u64,
+}
+
+/// Runs up to `rounds` kill-and-recover rounds on a fresh directory (see the module doc); `Err`
+/// describes the first violation, with the round and the replay line.
+fn campaign(seed: u64, rounds: u64, lie: bool, verbose: bool) -> Result<Totals, String> {
     let mut kill_rng = u64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos()),
     )
     .unwrap_or(0);
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
     let replay = format!("replay: {SEED_ENV}={seed} (kill moments are random, not replayable)");
-    let started = Instant::now();
     let mut oracle = Oracle::new();
     let mut next_index = 0u64;
-    let (mut acked, mut batches, mut in_flight_kept, mut killed_in_open) = (0u64, 0u64, 0u64, 0u64);
+    let mut totals = Totals::default();
     for round in 0..rounds {
-        let result = run_child(dir.path(), seed, next_index, &mut kill_rng)
-            .unwrap_or_else(|e| panic!("round {round}: {e}\n{replay}"));
+        let fail = |e: String| format!("round {round}: {e}\n{replay}");
+        let result = run_child(dir.path(), seed, next_index, lie, &mut kill_rng).map_err(fail)?;
+        totals.rounds += 1;
         if result.acks.is_empty() {
-            killed_in_open += 1;
+            totals.killed_before_ack += 1;
         }
         for (n, &(index, revision)) in result.acks.iter().enumerate() {
             let expected = next_index + u64::try_from(n).unwrap_or(u64::MAX);
-            assert_eq!(
-                index, expected,
-                "round {round}: the child acknowledged op {index}, expected op {expected}\n{replay}"
-            );
+            if index != expected {
+                return Err(fail(format!(
+                    "the child acknowledged op {index}, expected op {expected}"
+                )));
+            }
             let m = mutation(seed, index);
-            batches += u64::from(matches!(m, Mutation::Batch(_)));
+            totals.batches += u64::from(matches!(m, Mutation::Batch(_)));
             oracle.issue(m);
-            oracle.acknowledge(revision, true).unwrap_or_else(|e| {
-                panic!("round {round}, op {index}: {e}\n{replay}");
-            });
+            oracle
+                .acknowledge(revision, true)
+                .map_err(|e| fail(format!("op {index}: {e}")))?;
         }
-        acked += u64::try_from(result.acks.len()).unwrap_or(0);
+        totals.acked += u64::try_from(result.acks.len()).unwrap_or(0);
         let in_flight = next_index + u64::try_from(result.acks.len()).unwrap_or(0);
         oracle.issue(mutation(seed, in_flight));
-        let db = Db::open(dir.path(), options()).unwrap_or_else(|e| {
-            panic!("round {round}: reopen after SIGKILL failed: {e}\n{replay}")
-        });
-        let found = observe(&db).unwrap_or_else(|e| panic!("round {round}: {e}\n{replay}"));
-        let prefix = oracle.recovered(&found).unwrap_or_else(|e| {
-            panic!(
-                "round {round} (killed after {:?}, {} acks from op {next_index}): {e}\n{replay}",
+        let db = Db::open(dir.path(), options())
+            .map_err(|e| fail(format!("reopen after SIGKILL failed: {e}")))?;
+        let found = observe(&db).map_err(fail)?;
+        let prefix = oracle.recovered(&found).map_err(|e| {
+            fail(format!(
+                "killed after {:?}, {} acks from op {next_index}: {e}",
                 result.killed_after,
                 result.acks.len()
-            )
-        });
+            ))
+        })?;
         // Acknowledged commits were durable, so the oracle's pending trace held only the one in
         // flight: the prefix is 0 (lost) or 1 (kept).
         let kept = prefix > 0;
-        in_flight_kept += u64::from(kept);
+        totals.in_flight_kept += u64::from(kept);
         next_index = in_flight + u64::try_from(prefix).unwrap_or(0);
-        db.close()
-            .unwrap_or_else(|e| panic!("round {round}: close: {e}\n{replay}"));
-        let (ssts, wals) = file_counts(dir.path());
-        eprintln!(
-            "  round {round}: killed after {:.0} ms, {} acks, in-flight op {}, {} keys, last \
-             revision {}, {ssts} SSTs, {wals} WAL segments",
-            result.killed_after.as_secs_f64() * 1000.0,
-            result.acks.len(),
-            if kept { "kept" } else { "lost" },
-            found.cells().len(),
-            found.revision(),
-        );
+        db.close().map_err(|e| fail(format!("close: {e}")))?;
+        if verbose {
+            let (ssts, wals) = file_counts(dir.path());
+            eprintln!(
+                "  round {round}: killed after {:.0} ms, {} acks, in-flight op {}, {} keys, last \
+                 revision {}, {ssts} SSTs, {wals} WAL segments",
+                result.killed_after.as_secs_f64() * 1000.0,
+                result.acks.len(),
+                if kept { "kept" } else { "lost" },
+                found.cells().len(),
+                found.revision(),
+            );
+        }
     }
+    totals.final_ops = next_index;
+    Ok(totals)
+}
+
+#[test]
+fn sigkill_loses_nothing_acknowledged() {
+    let budget = Budget::from_env();
+    let rounds = budget.pick(12u64, 200);
+    let seed = env_u64(SEED_ENV).unwrap_or(DEFAULT_SEED);
+    let started = Instant::now();
+    let t = campaign(seed, rounds, false, true).unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
-        "[real crash] {rounds} SIGKILL rounds, {acked} acknowledged commits ({batches} batches) \
-         all recovered, in-flight commit kept {in_flight_kept} times, {killed_in_open} kills \
-         before the first ack, {next_index} ops in the final state, {:.1}s (budget {budget:?}); {replay}",
+        "[real crash] {} SIGKILL rounds, {} acknowledged commits ({} batches) all recovered, \
+         in-flight commit kept {} times, {} kills before the first ack, {} ops in the final \
+         state, {:.1}s (budget {budget:?}); seed {seed}",
+        t.rounds,
+        t.acked,
+        t.batches,
+        t.in_flight_kept,
+        t.killed_before_ack,
+        t.final_ops,
         started.elapsed().as_secs_f64()
     );
-    assert!(acked > 0, "no commit was acknowledged in {rounds} rounds");
+    assert!(t.acked > 0, "no commit was acknowledged in {rounds} rounds");
+}
+
+/// Negative control: a child that acknowledges each commit 2 ms before making it must be caught
+/// (an acknowledged commit missing after the kill) within 40 rounds.
+#[test]
+fn a_child_acknowledging_before_writing_is_caught() {
+    let started = Instant::now();
+    match campaign(DEFAULT_SEED, 40, true, false) {
+        Ok(t) => panic!(
+            "the campaign passed {} rounds ({} lying acks) with a child acknowledging before \
+             writing: it cannot detect this bug",
+            t.rounds, t.acked
+        ),
+        Err(e) => eprintln!(
+            "[real crash negative control] caught in {:.1}s: {}...",
+            started.elapsed().as_secs_f64(),
+            e.chars().take(300).collect::<String>()
+        ),
+    }
 }
