@@ -3,8 +3,10 @@
 //!
 //! The database (built on `SimVfs` by the harness, `Durability::Sync`, campaign options): two
 //! flushed L0 tables compacted into L1, one more L0 table, the manifest listing them, and a WAL
-//! segment holding the unflushed commits (puts, a delete, a batch), the last one a put. Its image
-//! is taken while it is open, so nothing is flushed by a close.
+//! segment holding the unflushed commits (puts, a delete, a batch), the last one a put. Two
+//! images of it: at rest (taken while it is open, so nothing is flushed by a close), and after a
+//! power cut in one more flush just before its manifest write (a durable orphan table that open
+//! deletes, two WAL segments, the old manifest), each checked by its own test.
 //!
 //! For each flip, the file is rewritten with one bit changed on a fresh copy of the disk, and the
 //! database is opened and read whole: a full scan, a point read of every scanned key (the two
@@ -35,10 +37,12 @@ use std::time::Instant;
 
 use kvstore::vfs::Vfs;
 use kvstore::{Db, Durability, Error};
-use kvstore_faults::{DiskImage, SimVfs};
+use kvstore_faults::{DiskImage, OpKind, PersistenceModel, SimVfs};
 use kvstore_model::harness::DB_DIR;
 use kvstore_model::rng::splitmix64;
-use kvstore_model::{Budget, Engine, Model, Mutation, Oracle, ReadError, Setup, Step, read_all};
+use kvstore_model::{
+    Budget, Engine, Model, Mutation, Oracle, Outcome, ReadError, Setup, Step, read_all,
+};
 
 fn key(i: usize) -> Vec<u8> {
     format!("k{i:03}").into_bytes()
@@ -116,13 +120,44 @@ fn wal_sizes(sim: &SimVfs) -> BTreeMap<PathBuf, u64> {
         .collect()
 }
 
-fn build() -> Fixture {
+/// Where the image of the database is taken.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum At {
+    /// While it is open after the workload (see the module doc).
+    Rest,
+    /// After a power cut during one more flush, just before its manifest is written: the flushed
+    /// table is a durable orphan, the WAL has the rotated-from segment (holding every unflushed
+    /// record) and a new empty one, and the old manifest is current.
+    MidFlush,
+}
+
+const SEED: u64 = 0xc022_0001;
+
+/// The op index at which the flush run from `engine`'s current state creates the manifest's
+/// temporary file.
+fn manifest_write_op(engine: &mut Engine) -> u64 {
+    let from = engine.sim().op_count();
+    engine
+        .step(&Step::Flush)
+        .unwrap_or_else(|e| panic!("probe flush: {e}"));
+    let op = engine.sim().trace().into_iter().find(|t| {
+        t.index >= from
+            && t.op == OpKind::Create
+            && t.path.file_name().is_some_and(|n| n == "manifest.json.tmp")
+    });
+    match op {
+        Some(t) => t.index,
+        None => panic!("the flush wrote no manifest.json.tmp"),
+    }
+}
+
+fn build(at: At) -> Fixture {
     let setup = Setup::new(Durability::Sync);
     let steps = steps();
     let Some((last, init)) = steps.split_last() else {
         panic!("empty workload");
     };
-    let mut engine = Engine::open(SimVfs::new(0xc022_0001), setup.clone(), Oracle::new())
+    let mut engine = Engine::open(SimVfs::new(SEED), setup.clone(), Oracle::new())
         .unwrap_or_else(|e| panic!("open: {e}"));
     for step in init {
         engine
@@ -144,8 +179,32 @@ fn build() -> Fixture {
     let [last_record] = grown.as_slice() else {
         panic!("the last commit should have grown exactly one WAL segment: {grown:?}");
     };
-    let image = engine.sim().image();
     let expected = engine.oracle().current().clone();
+    let image = match at {
+        At::Rest => engine.sim().image(),
+        At::MidFlush => {
+            let crash_op = manifest_write_op(&mut engine);
+            // The same workload on a fresh disk (deterministic: inline background work, fixed
+            // clock, same seed), crashed at that op.
+            let sim = SimVfs::new(SEED);
+            let mut again = Engine::open(sim.clone(), setup.clone(), Oracle::new())
+                .unwrap_or_else(|e| panic!("open: {e}"));
+            for step in &steps {
+                again.step(step).unwrap_or_else(|e| panic!("{step:?}: {e}"));
+            }
+            sim.crash_at(crash_op);
+            let outcome = again
+                .step(&Step::Flush)
+                .unwrap_or_else(|e| panic!("crashed flush: {e}"));
+            assert_eq!(
+                outcome,
+                Outcome::Failed,
+                "the flush did not reach op {crash_op}"
+            );
+            drop(again);
+            sim.reboot(PersistenceModel::UnsyncedLost).image()
+        }
+    };
     let (_, _) = engine.crash();
     let mutations: Vec<Mutation> = steps
         .iter()
@@ -315,9 +374,19 @@ fn ranges(offsets: &BTreeSet<usize>) -> String {
 
 #[test]
 fn every_flipped_bit_is_reported_or_harmless() {
+    flip_every_byte("at rest", &build(At::Rest));
+}
+
+#[test]
+fn every_flipped_bit_of_a_crash_image_mid_flush_is_reported_or_harmless() {
+    flip_every_byte("mid-flush crash image", &build(At::MidFlush));
+}
+
+/// Flips bits of every byte of every file of `fixture` (see the module doc for which), prints the
+/// table, and fails on any violation.
+fn flip_every_byte(name: &str, fixture: &Fixture) {
     let started = Instant::now();
     let budget = Budget::from_env();
-    let fixture = build();
     let files: Vec<PathBuf> = fixture.image.live_paths();
     let mut table: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
     let mut unaffected: BTreeMap<PathBuf, BTreeSet<usize>> = BTreeMap::new();
@@ -325,7 +394,7 @@ fn every_flipped_bit_is_reported_or_harmless() {
     let mut flips = 0u64;
     let (wal_path, last_start, last_end) = fixture.last_record.clone();
     eprintln!(
-        "[corruption] database: {}; last WAL record {}..{} of {}",
+        "[corruption, {name}] database: {}; last WAL record {}..{} of {}",
         files
             .iter()
             .map(|p| format!(
@@ -351,7 +420,7 @@ fn every_flipped_bit_is_reported_or_harmless() {
                 let in_last = *path == wal_path
                     && (last_start..last_end).contains(&u64::try_from(offset).unwrap_or(0));
                 let sim = corrupted(&fixture.image, path, offset, mask);
-                let caught = catch_unwind(AssertUnwindSafe(|| trial(&fixture, sim, in_last)))
+                let caught = catch_unwind(AssertUnwindSafe(|| trial(fixture, sim, in_last)))
                     .unwrap_or_else(|panic| {
                         let what = panic
                             .downcast_ref::<String>()
@@ -379,7 +448,7 @@ fn every_flipped_bit_is_reported_or_harmless() {
         }
     }
     eprintln!(
-        "[corruption] {flips} flips in {} files, {:.1}s (budget {budget:?})",
+        "[corruption, {name}] {flips} flips in {} files, {:.1}s (budget {budget:?})",
         files.len(),
         started.elapsed().as_secs_f64()
     );
@@ -404,7 +473,7 @@ fn every_flipped_bit_is_reported_or_harmless() {
     }
     assert!(
         violations.is_empty(),
-        "{} flips broke the rule (replay: this test, budget {budget:?}); first ones:\n{}",
+        "{name}: {} flips broke the rule (replay: this test, budget {budget:?}); first ones:\n{}",
         violations.len(),
         violations
             .iter()
