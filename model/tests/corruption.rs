@@ -1,33 +1,36 @@
-//! Corruption campaign: bit rot at rest in every file of a small database, one flipped bit at a
-//! time, each followed by a reopen and a full read.
+//! Corruption campaign: damage at rest in every file of a small database, one damage at a time
+//! (a flipped bit in every byte; a zeroed and a garbage-filled 512-byte sector in every sector),
+//! each followed by a reopen and a full read.
 //!
 //! The database (built on `SimVfs` by the harness, `Durability::Sync`, campaign options): two
 //! flushed L0 tables compacted into L1, one more L0 table, the manifest listing them, and a WAL
 //! segment holding the unflushed commits (puts, a delete, a batch), the last one a put. Two
 //! images of it: at rest (taken while it is open, so nothing is flushed by a close), and after a
 //! power cut in one more flush just before its manifest write (a durable orphan table that open
-//! deletes, two WAL segments, the old manifest), each checked by its own test.
+//! deletes, two WAL segments, the old manifest).
 //!
-//! For each flip, the file is rewritten with one bit changed on a fresh copy of the disk, and the
-//! database is opened and read whole: a full scan, a point read of every scanned key (the two
-//! must agree), and a point read of every key the workload ever touched. The rule
-//! (`spec/SEMANTICS.md` "Errors are never data", "What recovery does with a torn tail and with
-//! corruption"): each flip must end as one of
+//! For each damage, the file is rewritten with it on a fresh copy of the disk, and the database
+//! is opened and read whole: a full scan, a point read of every scanned key (the two must agree),
+//! and a point read of every key the workload ever touched. The rule (`spec/SEMANTICS.md` "Errors
+//! are never data", "What recovery does with a torn tail and with corruption"): each damage must
+//! end as one of
 //! - `open: corruption`: `Db::open` fails with `Error::Corruption`;
 //! - `read: corruption`: a read fails with `Error::Corruption`;
-//! - `unaffected`: every read returns exactly the expected state (the flipped byte is never
-//!   read, e.g. a WAL record below the manifest's `walOffset`, or it is read and rejected in a way
-//!   that changes nothing). These are tabulated by file and byte range;
-//! - `last record lost`: the flip is in the WAL's last record, which replay cannot tell from a
-//!   torn tail and cuts (FORMAT.md § 3.6, limit (a)); the state must then be the oracle's
-//!   prefix without that commit (checked by `Oracle::recovered`).
+//! - `unaffected`: every read returns exactly the expected state (the damaged bytes are never
+//!   read, e.g. an orphan table that open deletes). These are listed by file and offset;
+//! - `WAL tail cut`: the damage touches the WAL's last record, which replay cannot tell from a
+//!   torn tail (FORMAT.md § 3.6, limit (a); with a sector, the earlier records it damages too
+//!   lose their only witnesses, limit (b)); the state must then be the prefix of the commits
+//!   that keeps every commit whose record ends before the damage (checked by
+//!   `Oracle::recovered`). Damage anywhere else in the WAL has an intact later record as witness
+//!   and must be reported.
 //!
-//! Anything else fails the test with the flip's location: a wrong value, a phantom or missing
+//! Anything else fails the test with the damage's location: a wrong value, a phantom or missing
 //! key, a wrong revision, another error kind, or a panic (caught with `catch_unwind`).
 //!
 //! Budget: CI flips one bit of every byte of every file (bit `(offset + file index) % 8`, so every
 //! bit position is exercised across the bytes); `KVSTORE_CAMPAIGN=deep` flips every bit of every
-//! byte.
+//! byte. Sectors are all damaged in both budgets.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -97,12 +100,65 @@ struct Fixture {
     image: DiskImage,
     setup: Setup,
     expected: Model,
-    /// The oracle that accepts the state with or without the last commit.
-    last_in_doubt: Oracle,
-    /// The WAL segment holding the last record, and the record's byte range in it.
-    last_record: (PathBuf, u64, u64),
+    /// Every commit of the workload, in order (commit `i` got revision `i + 1`).
+    mutations: Vec<Mutation>,
+    /// Where each commit's WAL record was appended: segment, start and end offset in it.
+    records: Vec<(PathBuf, u64, u64)>,
     /// Every key the workload touched.
     keys: BTreeSet<Vec<u8>>,
+}
+
+impl Fixture {
+    /// The oracle that requires every commit before `from` and accepts any prefix of the rest.
+    fn losing_from(&self, from: usize) -> Oracle {
+        let mut oracle = Oracle::new();
+        for (i, m) in self.mutations.iter().enumerate() {
+            oracle.issue(m.clone());
+            let revision = u64::try_from(i + 1).unwrap_or(u64::MAX);
+            oracle
+                .acknowledge(revision, i < from)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        oracle
+    }
+
+    /// The first commit whose WAL record ends after byte `offset` of segment `path`, or is in a
+    /// later segment (present in the image): damage at `offset` may cut it and every later one.
+    fn first_after(&self, path: &Path, offset: u64) -> Option<usize> {
+        let live = self.image.live_paths();
+        self.records.iter().position(|(p, _, end)| {
+            live.contains(p) && ((p == path && *end > offset) || p.as_path() > path)
+        })
+    }
+
+    /// What `damage` may legitimately cut (FORMAT.md § 3.6 limits (a) and (b)): if it touches
+    /// the WAL's last record, replay cannot tell it from a torn tail, so the damaged records
+    /// from the first one on may be cut (every later record, their only witness, is damaged
+    /// too). `None` if it must be reported or harmless.
+    fn tail(&self, damage: &Damage) -> Option<Oracle> {
+        if !Fixture::is_wal(&damage.path) {
+            return None;
+        }
+        let live = self.image.live_paths();
+        let (last_path, last_start, last_end) = self
+            .records
+            .iter()
+            .rev()
+            .find(|(p, _, _)| live.contains(p))?;
+        let start = u64::try_from(damage.offset).ok()?;
+        let end = start.saturating_add(u64::try_from(damage.len).ok()?);
+        let touches_last = *last_path == damage.path && start < *last_end && end > *last_start;
+        if !touches_last {
+            return None;
+        }
+        Some(self.losing_from(self.first_after(&damage.path, start)?))
+    }
+
+    /// Whether `path` is a WAL segment.
+    fn is_wal(path: &Path) -> bool {
+        path.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("wal-"))
+    }
 }
 
 fn wal_sizes(sim: &SimVfs) -> BTreeMap<PathBuf, u64> {
@@ -154,31 +210,31 @@ fn manifest_write_op(engine: &mut Engine) -> u64 {
 fn build(at: At) -> Fixture {
     let setup = Setup::new(Durability::Sync);
     let steps = steps();
-    let Some((last, init)) = steps.split_last() else {
-        panic!("empty workload");
-    };
     let mut engine = Engine::open(SimVfs::new(SEED), setup.clone(), Oracle::new())
         .unwrap_or_else(|e| panic!("open: {e}"));
-    for step in init {
+    let mut mutations = Vec::new();
+    let mut records = Vec::new();
+    for step in &steps {
+        let before = wal_sizes(engine.sim());
         engine
             .step(step)
             .unwrap_or_else(|e| panic!("{step:?}: {e}"));
+        let Step::Write(m, _) = step else {
+            continue;
+        };
+        let grown: Vec<(PathBuf, u64, u64)> = wal_sizes(engine.sim())
+            .into_iter()
+            .filter_map(|(p, len)| {
+                let old = before.get(&p).copied().unwrap_or(0);
+                (len > old).then_some((p, old, len))
+            })
+            .collect();
+        let [record] = grown.as_slice() else {
+            panic!("{step:?} should have grown exactly one WAL segment: {grown:?}");
+        };
+        mutations.push(m.clone());
+        records.push(record.clone());
     }
-    let before = wal_sizes(engine.sim());
-    engine
-        .step(last)
-        .unwrap_or_else(|e| panic!("{last:?}: {e}"));
-    let after = wal_sizes(engine.sim());
-    let grown: Vec<(PathBuf, u64, u64)> = after
-        .iter()
-        .filter_map(|(p, &len)| {
-            let old = before.get(p).copied().unwrap_or(0);
-            (len > old).then(|| (p.clone(), old, len))
-        })
-        .collect();
-    let [last_record] = grown.as_slice() else {
-        panic!("the last commit should have grown exactly one WAL segment: {grown:?}");
-    };
     let expected = engine.oracle().current().clone();
     let image = match at {
         At::Rest => engine.sim().image(),
@@ -206,35 +262,21 @@ fn build(at: At) -> Fixture {
         }
     };
     let (_, _) = engine.crash();
-    let mutations: Vec<Mutation> = steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Write(m, _) => Some(m.clone()),
-            _ => None,
-        })
-        .collect();
-    let mut last_in_doubt = Oracle::new();
-    let count = mutations.len();
     let mut keys = BTreeSet::new();
-    for (i, m) in mutations.into_iter().enumerate() {
-        match &m {
+    for m in &mutations {
+        match m {
             Mutation::Put(k, _) | Mutation::Delete(k) => {
                 keys.insert(k.clone());
             }
             Mutation::Batch(ops) => keys.extend(ops.iter().map(|(k, _)| k.clone())),
         }
-        last_in_doubt.issue(m);
-        let revision = u64::try_from(i + 1).unwrap_or(u64::MAX);
-        last_in_doubt
-            .acknowledge(revision, i + 1 < count)
-            .unwrap_or_else(|e| panic!("{e}"));
     }
     Fixture {
         image,
         setup,
         expected,
-        last_in_doubt,
-        last_record: last_record.clone(),
+        mutations,
+        records,
         keys,
     }
 }
@@ -245,7 +287,8 @@ enum Caught {
     OpenCorruption,
     ReadCorruption,
     Unaffected,
-    LastRecordLost,
+    /// The damage was taken for a torn WAL tail and cut: allowed where `trial`'s `tail` says.
+    TailCut,
     /// A violation: the message says what.
     Violation(String),
 }
@@ -256,7 +299,7 @@ impl Caught {
             Caught::OpenCorruption => "open: corruption",
             Caught::ReadCorruption => "read: corruption",
             Caught::Unaffected => "unaffected",
-            Caught::LastRecordLost => "last record lost",
+            Caught::TailCut => "WAL tail cut",
             Caught::Violation(_) => "VIOLATION",
         }
     }
@@ -266,30 +309,60 @@ const COLUMNS: [&str; 5] = [
     "open: corruption",
     "read: corruption",
     "unaffected",
-    "last record lost",
+    "WAL tail cut",
     "VIOLATION",
 ];
 
-/// A fresh copy of the disk with `path`'s byte `offset` xored with `mask`.
-fn corrupted(image: &DiskImage, path: &Path, offset: usize, mask: u8) -> SimVfs {
+/// How a damage changes the bytes it covers.
+#[derive(Clone, Copy, Debug)]
+enum How {
+    /// Each byte xored with this mask (one bit: a bit flip).
+    Xor(u8),
+    /// Zeros (a sector that was never written, or trimmed).
+    Zero,
+    /// Random bytes from this seed (another write's leftovers).
+    Garbage(u64),
+}
+
+/// One damage to one file at rest: `len` bytes from `offset` (clamped to the file).
+#[derive(Clone, Debug)]
+struct Damage {
+    path: PathBuf,
+    offset: usize,
+    len: usize,
+    how: How,
+}
+
+/// A fresh copy of the disk with `damage` applied.
+fn corrupted(image: &DiskImage, damage: &Damage) -> SimVfs {
     let sim = SimVfs::from_image(image, 0);
     let mut bytes = image
-        .live_bytes(path)
+        .live_bytes(&damage.path)
         .map(<[u8]>::to_vec)
         .unwrap_or_default();
-    if let Some(b) = bytes.get_mut(offset) {
-        *b ^= mask;
+    let end = damage.offset.saturating_add(damage.len).min(bytes.len());
+    let mut rng = match damage.how {
+        How::Garbage(seed) => seed,
+        _ => 0,
+    };
+    for b in bytes.get_mut(damage.offset..end).unwrap_or_default() {
+        *b = match damage.how {
+            How::Xor(mask) => *b ^ mask,
+            How::Zero => 0,
+            How::Garbage(_) => u8::try_from(splitmix64(&mut rng) & 0xff).unwrap_or(0),
+        };
     }
-    let rewritten = sim.create(path).and_then(|mut f| {
+    let rewritten = sim.create(&damage.path).and_then(|mut f| {
         f.append(&bytes)?;
         f.sync_data()
     });
-    rewritten.unwrap_or_else(|e| panic!("rewriting {}: {e}", path.display()));
+    rewritten.unwrap_or_else(|e| panic!("rewriting {}: {e}", damage.path.display()));
     sim
 }
 
-/// Opens and reads the corrupted disk; classifies the result.
-fn trial(fixture: &Fixture, sim: SimVfs, in_last_record: bool) -> Caught {
+/// Opens and reads the corrupted disk; classifies the result. `tail` is what the damage may
+/// legitimately cut (a WAL tail replay cannot tell from a torn one): the oracle accepting it.
+fn trial(fixture: &Fixture, sim: SimVfs, tail: Option<Oracle>) -> Caught {
     let db = match Db::open_with_vfs(Arc::new(sim), DB_DIR, fixture.setup.options.clone()) {
         Ok(db) => db,
         Err(Error::Corruption { .. }) => return Caught::OpenCorruption,
@@ -321,8 +394,10 @@ fn trial(fixture: &Fixture, sim: SimVfs, in_last_record: bool) -> Caught {
     if found == fixture.expected {
         return Caught::Unaffected;
     }
-    if in_last_record && fixture.last_in_doubt.clone().recovered(&found) == Ok(0) {
-        return Caught::LastRecordLost;
+    if let Some(mut oracle) = tail
+        && oracle.recovered(&found).is_ok()
+    {
+        return Caught::TailCut;
     }
     Caught::Violation(format!(
         "wrong state, no error: {}",
@@ -374,81 +449,132 @@ fn ranges(offsets: &BTreeSet<usize>) -> String {
 
 #[test]
 fn every_flipped_bit_is_reported_or_harmless() {
-    flip_every_byte("at rest", &build(At::Rest));
+    let fixture = build(At::Rest);
+    run("bit flips, at rest", &fixture, bit_flips(&fixture));
 }
 
 #[test]
 fn every_flipped_bit_of_a_crash_image_mid_flush_is_reported_or_harmless() {
-    flip_every_byte("mid-flush crash image", &build(At::MidFlush));
+    let fixture = build(At::MidFlush);
+    run(
+        "bit flips, mid-flush crash image",
+        &fixture,
+        bit_flips(&fixture),
+    );
 }
 
-/// Flips bits of every byte of every file of `fixture` (see the module doc for which), prints the
-/// table, and fails on any violation.
-fn flip_every_byte(name: &str, fixture: &Fixture) {
-    let started = Instant::now();
-    let budget = Budget::from_env();
-    let files: Vec<PathBuf> = fixture.image.live_paths();
-    let mut table: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
-    let mut unaffected: BTreeMap<PathBuf, BTreeSet<usize>> = BTreeMap::new();
-    let mut violations: Vec<String> = Vec::new();
-    let mut flips = 0u64;
-    let (wal_path, last_start, last_end) = fixture.last_record.clone();
-    eprintln!(
-        "[corruption, {name}] database: {}; last WAL record {}..{} of {}",
-        files
-            .iter()
-            .map(|p| format!(
-                "{} ({} B)",
-                p.display(),
-                fixture.image.live_bytes(p).map_or(0, <[u8]>::len)
-            ))
-            .collect::<Vec<_>>()
-            .join(", "),
-        last_start,
-        last_end,
-        wal_path.display()
-    );
-    for (file_index, path) in files.iter().enumerate() {
-        let len = fixture.image.live_bytes(path).map_or(0, <[u8]>::len);
+/// Every 512-byte sector of every file of both images zeroed, and filled with garbage.
+#[test]
+fn every_damaged_sector_is_reported_or_harmless() {
+    for (name, at) in [
+        ("sectors, at rest", At::Rest),
+        ("sectors, mid-flush", At::MidFlush),
+    ] {
+        let fixture = build(at);
+        let damages = files(&fixture)
+            .into_iter()
+            .flat_map(|(path, len)| {
+                (0..len.div_ceil(512)).flat_map(move |sector| {
+                    let offset = sector * 512;
+                    [How::Zero, How::Garbage(u64::try_from(offset).unwrap_or(0))].map(|how| {
+                        Damage {
+                            path: path.clone(),
+                            offset,
+                            len: 512,
+                            how,
+                        }
+                    })
+                })
+            })
+            .collect();
+        run(name, &fixture, damages);
+    }
+}
+
+/// The files of the image and their sizes.
+fn files(fixture: &Fixture) -> Vec<(PathBuf, usize)> {
+    fixture
+        .image
+        .live_paths()
+        .into_iter()
+        .map(|p| {
+            let len = fixture.image.live_bytes(&p).map_or(0, <[u8]>::len);
+            (p, len)
+        })
+        .collect()
+}
+
+/// One bit of every byte of every file (bit `(offset + file index) % 8`); every bit in the deep
+/// budget.
+fn bit_flips(fixture: &Fixture) -> Vec<Damage> {
+    let deep = Budget::from_env() == Budget::Deep;
+    let mut damages = Vec::new();
+    for (file_index, (path, len)) in files(fixture).into_iter().enumerate() {
         for offset in 0..len {
-            let masks: Vec<u8> = match budget {
-                Budget::Ci => vec![1u8 << ((offset + file_index) % 8)],
-                Budget::Deep => (0..8).map(|bit| 1u8 << bit).collect(),
-            };
-            for mask in masks {
-                flips += 1;
-                let in_last = *path == wal_path
-                    && (last_start..last_end).contains(&u64::try_from(offset).unwrap_or(0));
-                let sim = corrupted(&fixture.image, path, offset, mask);
-                let caught = catch_unwind(AssertUnwindSafe(|| trial(fixture, sim, in_last)))
-                    .unwrap_or_else(|panic| {
-                        let what = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                            .unwrap_or_default();
-                        Caught::Violation(format!("panic: {what}"))
+            for bit in 0..8 {
+                if deep || bit == (offset + file_index) % 8 {
+                    damages.push(Damage {
+                        path: path.clone(),
+                        offset,
+                        len: 1,
+                        how: How::Xor(1 << bit),
                     });
-                *table
-                    .entry(kind(path))
-                    .or_default()
-                    .entry(caught.column())
-                    .or_default() += 1;
-                match caught {
-                    Caught::Unaffected => {
-                        unaffected.entry(path.clone()).or_default().insert(offset);
-                    }
-                    Caught::Violation(what) => violations.push(format!(
-                        "{} byte {offset} mask {mask:#04x}: {what}",
-                        path.display()
-                    )),
-                    _ => {}
                 }
             }
         }
     }
+    damages
+}
+
+/// Applies each damage to a fresh copy of `fixture`'s disk, classifies what open and reads did,
+/// prints the table, and fails on any violation.
+fn run(name: &str, fixture: &Fixture, damages: Vec<Damage>) {
+    let started = Instant::now();
+    let budget = Budget::from_env();
+    let files = files(fixture);
+    let mut table: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
+    let mut unaffected: BTreeMap<PathBuf, BTreeSet<usize>> = BTreeMap::new();
+    let mut violations: Vec<String> = Vec::new();
+    let flips = damages.len();
     eprintln!(
-        "[corruption, {name}] {flips} flips in {} files, {:.1}s (budget {budget:?})",
+        "[corruption, {name}] database: {}; last WAL record {:?}",
+        files
+            .iter()
+            .map(|(p, len)| format!("{} ({len} B)", p.display()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        fixture.records.last()
+    );
+    for damage in &damages {
+        let sim = corrupted(&fixture.image, damage);
+        let tail = fixture.tail(damage);
+        let caught =
+            catch_unwind(AssertUnwindSafe(|| trial(fixture, sim, tail))).unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                Caught::Violation(format!("panic: {what}"))
+            });
+        *table
+            .entry(kind(&damage.path))
+            .or_default()
+            .entry(caught.column())
+            .or_default() += 1;
+        match caught {
+            Caught::Unaffected => {
+                unaffected
+                    .entry(damage.path.clone())
+                    .or_default()
+                    .insert(damage.offset);
+            }
+            Caught::Violation(what) => violations.push(format!("{damage:?}: {what}")),
+            _ => {}
+        }
+    }
+    eprintln!(
+        "[corruption, {name}] {flips} damages in {} files, {:.1}s (budget {budget:?})",
         files.len(),
         started.elapsed().as_secs_f64()
     );
@@ -466,14 +592,14 @@ fn flip_every_byte(name: &str, fixture: &Fixture) {
     }
     for (path, offsets) in &unaffected {
         eprintln!(
-            "  unaffected flips in {}: bytes {}",
+            "  unaffected damages in {}: at bytes {}",
             path.display(),
             ranges(offsets)
         );
     }
     assert!(
         violations.is_empty(),
-        "{name}: {} flips broke the rule (replay: this test, budget {budget:?}); first ones:\n{}",
+        "{name}: {} damages broke the rule (replay: this test, budget {budget:?}); first ones:\n{}",
         violations.len(),
         violations
             .iter()
