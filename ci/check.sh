@@ -22,6 +22,10 @@ cargo test --workspace --locked
 step "failpoint tests (feature failpoints; the fail registry is process-global, own test binary)"
 cargo test -p kvstore --features failpoints --test db_failpoints --locked
 
+step "failpoint sabotage: engine-level negative controls (feature failpoints of kvstore-model)"
+cargo clippy -p kvstore-model --features failpoints --all-targets --locked -- -D warnings
+cargo test -p kvstore-model --features failpoints --test failpoint_sabotage --locked
+
 step "benchmark regression check (callgrind instruction count, bytes written)"
 bash ci/bench-check.sh
 

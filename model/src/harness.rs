@@ -104,21 +104,44 @@ pub enum Outcome {
     Failed,
 }
 
+/// Why [`read_all`] could not read a state.
+#[derive(Debug)]
+pub enum ReadError {
+    /// A read returned this engine error (e.g. `Error::Corruption`).
+    Engine(kvstore::Error),
+    /// The engine's reads disagree with each other (a scan and a point read).
+    Inconsistent(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Engine(e) => write!(f, "read failed: {e}"),
+            ReadError::Inconsistent(what) => f.write_str(what),
+        }
+    }
+}
+
 /// Reads the whole state of `db`: a full scan, each key's value and revision from a point read
-/// (which must agree with the scan), and the last revision.
-pub fn observe(db: &Db) -> Result<Model, String> {
+/// (which must agree with the scan), and the last revision. Keeps the engine's error, for
+/// campaigns that tell corruption reports from other failures.
+pub fn read_all(db: &Db) -> Result<Model, ReadError> {
     let scan = db
         .scan(KeyRange::all(), ScanOptions::default())
-        .map_err(|e| format!("scan failed: {e}"))?;
+        .map_err(ReadError::Engine)?;
     let mut map = std::collections::BTreeMap::new();
     for item in scan {
-        let (key, value) = item.map_err(|e| format!("scan item failed: {e}"))?;
+        let (key, value) = item.map_err(ReadError::Engine)?;
         let versioned = db
             .get_versioned(&key)
-            .map_err(|e| format!("get failed: {e}"))?
-            .ok_or_else(|| format!("scan returned {key:?} but get does not"))?;
+            .map_err(ReadError::Engine)?
+            .ok_or_else(|| {
+                ReadError::Inconsistent(format!("scan returned {key:?} but get does not"))
+            })?;
         if versioned.value != value {
-            return Err(format!("scan and get disagree on {key:?}"));
+            return Err(ReadError::Inconsistent(format!(
+                "scan and get disagree on {key:?}"
+            )));
         }
         map.insert(
             key,
@@ -129,6 +152,11 @@ pub fn observe(db: &Db) -> Result<Model, String> {
         );
     }
     Ok(Model::from_parts(map, db.stats().last_revision))
+}
+
+/// [`read_all`] with the error as a message.
+pub fn observe(db: &Db) -> Result<Model, String> {
+    read_all(db).map_err(|e| e.to_string())
 }
 
 /// The real engine beside its oracle.
@@ -327,8 +355,9 @@ impl Engine {
     }
 }
 
-/// Sends one commit to `db`.
-fn commit(db: &Db, mutation: &Mutation, opts: WriteOptions) -> kvstore::error::Result<u64> {
+/// Sends one commit to `db`: a put, a delete or a batch (the one place a [`Mutation`] becomes an
+/// engine call, shared by every campaign).
+pub fn commit(db: &Db, mutation: &Mutation, opts: WriteOptions) -> kvstore::error::Result<u64> {
     match mutation {
         Mutation::Put(k, v) => db.put_with(k, v, opts),
         Mutation::Delete(k) => db.delete_with(k, opts),

@@ -10,20 +10,28 @@
 //! - [`Engine`]: the real `Db` on a `SimVfs` driven step by step beside an oracle.
 //! - [`Sabotaged`]: a `Vfs` with a deliberate durability bug, for negative controls.
 //! - [`Budget`]: CI or deep (`KVSTORE_CAMPAIGN=deep`).
+//! - [`campaign_catches`]: the negative controls' check that a planted bug is reported.
 //!
 //! The campaigns themselves are the integration tests: `tests/crash_points.rs` (every I/O op of
 //! scripted workloads, every persistence model, crashes during recovery), `tests/state_machine.rs`
 //! (proptest), `tests/stateright.rs` (exhaustive search), `tests/negative_controls.rs` (planted
-//! durability bugs that must be reported) and `tests/semantics.rs` (point checks of the spec).
+//! durability bugs that must be reported), `tests/failpoint_sabotage.rs` (bugs planted in the
+//! engine by failpoints, feature `failpoints`), `tests/real_crash.rs` (SIGKILL of a real process
+//! on the OS filesystem), `tests/corruption.rs` (a bit flipped in every byte of every file) and
+//! `tests/semantics.rs` (point checks of the spec).
 
 pub mod budget;
 pub mod harness;
 pub mod model;
 pub mod oracle;
+pub mod rng;
 pub mod sabotage;
 
 pub use budget::Budget;
-pub use harness::{Engine, Outcome, Setup, Step, campaign_options, observe, recover, run_workload};
+pub use harness::{
+    Engine, Outcome, ReadError, Setup, Step, campaign_options, commit, observe, read_all, recover,
+    run_workload,
+};
 pub use model::{BatchOp, Cell, Model, Mutation};
 pub use oracle::Oracle;
-pub use sabotage::{Sabotage, Sabotaged};
+pub use sabotage::{Sabotage, Sabotaged, campaign_catches};

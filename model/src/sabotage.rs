@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use kvstore::vfs::{Vfs, VfsFile, VfsLock};
 use kvstore_faults::SimVfs;
 
+use crate::harness::{Setup, Step, recover, run_workload};
+
 /// Which durability barrier to break.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Sabotage {
@@ -139,5 +141,35 @@ impl VfsFile for NoSyncFile {
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.inner.set_len(len)
+    }
+}
+
+/// Runs the crash campaign of `steps` (every crash point under every persistence model, each
+/// rebooted disk recovered and checked by the oracle) with `setup` and `faults`, and returns the
+/// violation it reports: `Err` (with the number of crash points it passed) if it reports none,
+/// i.e. the campaign cannot see the planted bug. The negative controls' one check, shared by the
+/// `Vfs`-level sabotages (`tests/negative_controls.rs`) and the engine failpoints
+/// (`tests/failpoint_sabotage.rs`).
+pub fn campaign_catches(
+    seed: u64,
+    setup: &Setup,
+    faults: kvstore_faults::FaultConfig,
+    steps: &[Step],
+) -> Result<(kvstore_faults::CampaignFailure, u64), String> {
+    let mut checked = 0u64;
+    let result = kvstore_faults::Campaign::new(seed).faults(faults).run(
+        |vfs| run_workload(vfs, setup, steps),
+        |_point, out, rebooted| {
+            checked = checked.saturating_add(1);
+            recover(&rebooted, setup, out?).map(drop)
+        },
+    );
+    match result {
+        Ok(report) => Err(format!(
+            "the campaign passed {} crash points with the sabotage installed: it cannot detect \
+             this bug",
+            report.crash_points
+        )),
+        Err(failure) => Ok((failure, checked)),
     }
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use kvstore::Durability;
 use kvstore_faults::{Campaign, CrashPoint, DiskImage, PersistenceModel, SimVfs};
+use kvstore_model::rng::splitmix64 as next;
 use kvstore_model::{Budget, Mutation, Oracle, Setup, Step, recover, run_workload};
 
 /// Totals of one campaign, printed at the end.
@@ -248,15 +249,6 @@ fn buffered_writes_recover_a_prefix_at_every_crash_point() {
         &mut totals,
     );
     totals.print("buffered", started);
-}
-
-/// splitmix64: the random campaign's generator (seeded, no dependency).
-fn next(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 fn random_steps(seed: u64, len: usize) -> Vec<Step> {

@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use kvstore::Durability;
-use kvstore_faults::{Campaign, CampaignFailure, FaultConfig};
-use kvstore_model::{Mutation, Sabotage, Setup, Step, recover, run_workload};
+use kvstore_faults::{CampaignFailure, FaultConfig};
+use kvstore_model::{Mutation, Sabotage, Setup, Step, campaign_catches};
 
 fn key(i: usize) -> Vec<u8> {
     format!("k{:02}", i % 23).into_bytes()
@@ -36,32 +36,16 @@ fn steps() -> Vec<Step> {
 /// Runs the crash campaign with `setup` and `faults`; returns the failure it must report.
 fn campaign(name: &str, setup: &Setup, faults: FaultConfig) -> CampaignFailure {
     let started = Instant::now();
-    let steps = steps();
-    let mut checked = 0u64;
-    let result = Campaign::new(0xc0_ffee).faults(faults).run(
-        |vfs| run_workload(vfs, setup, &steps),
-        |_point, out, rebooted| {
-            checked += 1;
-            recover(&rebooted, setup, out?).map(drop)
-        },
+    let (failure, checked) = campaign_catches(0xc0_ffee, setup, faults, &steps())
+        .unwrap_or_else(|e| panic!("negative control {name}: {e}"));
+    let first_line = failure.message.chars().take(300).collect::<String>();
+    eprintln!(
+        "[negative control {name}] caught after {checked} crash points in {:.1}s: \
+         {first_line}...\n  {}",
+        started.elapsed().as_secs_f64(),
+        failure.point
     );
-    match result {
-        Ok(report) => panic!(
-            "negative control {name}: the campaign passed {} crash points with the sabotage \
-             installed; it cannot detect this bug",
-            report.crash_points
-        ),
-        Err(failure) => {
-            let first_line = failure.message.chars().take(300).collect::<String>();
-            eprintln!(
-                "[negative control {name}] caught after {checked} crash points in {:.1}s: \
-                 {first_line}...\n  {}",
-                started.elapsed().as_secs_f64(),
-                failure.point
-            );
-            failure
-        }
-    }
+    failure
 }
 
 #[test]

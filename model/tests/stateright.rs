@@ -1,6 +1,7 @@
 //! Exhaustive search with stateright: every order of a few engine ops (2 keys x 2 values, put,
-//! delete, flush) and of crashes at chosen I/O ops inside a put or a flush under chosen
-//! persistence models, each step run on the real `Db` over `SimVfs::from_image`.
+//! delete, a two-key batch, flush, compaction) and of crashes at chosen I/O ops inside a put, a
+//! batch, a flush or a compaction under chosen persistence models, each step run on the real `Db`
+//! over `SimVfs::from_image`.
 //!
 //! A state is the disk image (pending, unsynced changes included), the oracle, and what was seen.
 //! Each step boots the image on a fixed seed, opens the database (a recovery, checked by the
@@ -29,13 +30,22 @@ struct State {
     flushed: bool,
     /// A crash hit the inside of a flush and the recovery after it was checked.
     crashed_mid_flush: bool,
+    /// A compaction completed on some step of the path.
+    compacted: bool,
+    /// A crash hit the inside of a compaction and the recovery after it was checked.
+    crashed_mid_compaction: bool,
+    /// A crash hit the inside of a batch and the recovery after it was checked.
+    crashed_mid_batch: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Op {
     Put(u8, u8),
     Delete(u8),
+    /// A batch putting value `v` at key 0 and deleting key 1 under one revision.
+    Batch(u8),
     Flush,
+    Compact,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -57,7 +67,15 @@ fn step_of(op: &Op) -> Step {
             None,
         ),
         Op::Delete(k) => Step::Write(Mutation::Delete(vec![b'k', b'0' + k]), None),
+        Op::Batch(v) => Step::Write(
+            Mutation::Batch(vec![
+                (b"k0".to_vec(), Some(vec![b'A' + v; 20_000])),
+                (b"k1".to_vec(), None),
+            ]),
+            None,
+        ),
         Op::Flush => Step::Flush,
+        Op::Compact => Step::Compact,
     }
 }
 
@@ -85,8 +103,10 @@ impl Search {
                 if engine.step(&step_of(op))? != Outcome::Done {
                     return Err("the op failed on an uncrashed disk".to_owned());
                 }
-                if *op == Op::Flush {
-                    next.flushed = true;
+                match op {
+                    Op::Flush => next.flushed = true,
+                    Op::Compact => next.compacted = true,
+                    _ => {}
                 }
                 // The live image, taken before the engine is dropped: the next step starts like a
                 // process restart that keeps the page cache.
@@ -107,8 +127,13 @@ impl Search {
                     return Err("recovery after the crash did not open".to_owned());
                 }
                 next.oracle = oracle;
-                if hit_inside && *op == Op::Flush {
-                    next.crashed_mid_flush = true;
+                if hit_inside {
+                    match op {
+                        Op::Flush => next.crashed_mid_flush = true,
+                        Op::Compact => next.crashed_mid_compaction = true,
+                        Op::Batch(_) => next.crashed_mid_batch = true,
+                        _ => {}
+                    }
                 }
             }
         }
@@ -138,6 +163,9 @@ impl Model for Search {
             violation: None,
             flushed: false,
             crashed_mid_flush: false,
+            compacted: false,
+            crashed_mid_compaction: false,
+            crashed_mid_batch: false,
         }]
     }
 
@@ -151,15 +179,26 @@ impl Model for Search {
             }
             actions.push(Action::Run(Op::Delete(k)));
         }
+        for v in 0..2 {
+            actions.push(Action::Run(Op::Batch(v)));
+        }
         actions.push(Action::Run(Op::Flush));
+        actions.push(Action::Run(Op::Compact));
         for model in MODELS {
-            // A put in Sync mode: crash before its append, and between append and sync.
+            // A put and a batch in Sync mode: crash before the append, and between append and
+            // sync.
             for k in 0..2 {
                 actions.push(Action::CrashDuring(Op::Put(0, 1), k, model));
+                actions.push(Action::CrashDuring(Op::Batch(1), k, model));
             }
             // A flush: crash at points spread over its I/O (SST write, manifest, WAL removal).
             for k in [1, 4, 8, 12] {
                 actions.push(Action::CrashDuring(Op::Flush, k, model));
+            }
+            // A compaction (a no-op on an empty L0): crash at points spread over its I/O (table
+            // reads, output write and sync, manifest, input removal).
+            for k in [1, 5, 10, 15] {
+                actions.push(Action::CrashDuring(Op::Compact, k, model));
             }
         }
     }
@@ -175,6 +214,13 @@ impl Model for Search {
             Property::sometimes("a crash inside a flush recovers", |_, s: &State| {
                 s.crashed_mid_flush
             }),
+            Property::sometimes("a compaction completes", |_, s: &State| s.compacted),
+            Property::sometimes("a crash inside a compaction recovers", |_, s: &State| {
+                s.crashed_mid_compaction
+            }),
+            Property::sometimes("a crash inside a batch recovers", |_, s: &State| {
+                s.crashed_mid_batch
+            }),
         ]
     }
 }
@@ -183,7 +229,7 @@ impl Model for Search {
 fn bfs_over_ops_and_crash_points() {
     let started = Instant::now();
     let budget = Budget::from_env();
-    let depth = budget.pick(5, 7);
+    let depth = budget.pick(5, 6);
     let checker = Search {
         setup: Setup::new(Durability::Sync),
     }
@@ -200,7 +246,7 @@ fn bfs_over_ops_and_crash_points() {
         started.elapsed().as_secs_f64()
     );
     checker.assert_properties();
-    let floor = budget.pick(4_000, 50_000);
+    let floor = budget.pick(20_000, 150_000);
     assert!(
         checker.unique_state_count() >= floor,
         "only {} unique states explored, fewer than {floor}: the search got shallow",

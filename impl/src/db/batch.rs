@@ -121,6 +121,21 @@ pub(crate) fn into_entries(
     wal_offset: u64,
     created_at_ms: u64,
 ) -> Vec<Entry> {
+    // Sabotage for negative controls (feature `failpoints`): of a multi-op batch, apply (to the
+    // memtable, at commit and at WAL replay) only the first op.
+    fail::fail_point!(
+        "commit::partial_batch",
+        matches!(&body, WalBody::Batch(ops) if ops.len() > 1),
+        |_| match body.clone() {
+            WalBody::Batch(ops) => into_entries(
+                WalBody::Batch(ops.into_iter().take(1).collect()),
+                revision,
+                wal_offset,
+                created_at_ms
+            ),
+            _ => Vec::new(),
+        }
+    );
     let entry = |key: Vec<u8>, value: Option<Vec<u8>>| Entry {
         key,
         revision,

@@ -83,6 +83,14 @@ impl Inner {
             remove: task.removed_files(),
             ..self.edit_adding(&tree.version, added.iter().map(|(m, _)| m.clone()))
         };
+        // Sabotage for negative controls (feature `failpoints`): delete the inputs before the
+        // manifest that stops listing them is durable.
+        fail::fail_point!("compaction::delete_inputs_before_manifest", |_| {
+            for file in task.input_files() {
+                let _ = self.vfs.remove(&self.sst_path(file.number));
+            }
+            self.install(tree, &edit, added.clone(), false)
+        });
         self.install(tree, &edit, added, false)?;
         for file in task.input_files() {
             let path = self.sst_path(file.number);
