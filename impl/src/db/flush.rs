@@ -1,8 +1,9 @@
 //! Flush: freezing the active memtable and turning frozen memtables into L0 SSTs.
 //!
 //! Protocol:
-//! 1. Freeze (writer lock held, so no commit is half-inserted): rotate the WAL (which syncs the old
-//!    segment) to get boundary `B`, the offset where the frozen memtable's records end; move the
+//! 1. Freeze (writer lock held, so no commit is half-inserted): rotate the WAL (a new segment; the
+//!    old one is synced only if a sync comes before the flush ends) to get boundary `B`, the
+//!    offset where the frozen memtable's records end; move the
 //!    active memtable to the frozen list with `B`; start an empty active memtable.
 //! 2. Flush the oldest frozen memtable (work lock held): write its newest version of every key,
 //!    tombstones kept, to SST `n` (a fresh number), `finish` (syncs the file), `sync_dir`.

@@ -13,9 +13,11 @@
 //! - Every record's `synced_through` is the writer's `synced_offset` when it was encoded: the end
 //!   of the log as of the last `sync_data` that returned `Ok`. So `synced_through` never exceeds
 //!   the record's own offset, and never claims a byte that is not durable.
-//! - Only the newest segment is ever unsynced. Rotation syncs the old segment *before* it creates
-//!   the new one, so a bad record in a non-final segment can never be a torn tail of unsynced
-//!   data; the new segment's name is made durable (`sync_dir`) before any record goes into it.
+//! - Rotation does not sync: older segments may hold unsynced records too, and a sync covers
+//!   them, oldest first, before the active segment. A bad record in a non-final segment can thus
+//!   be a torn tail of unsynced data, which replay tells from corruption the same way as anywhere
+//!   (no later record vouches for it). The new segment's name is made durable (`sync_dir`)
+//!   before any record goes into it.
 //! - A failed `append`, `sync_data`, `create` or `sync_dir` poisons the writer: the call returns
 //!   [`crate::Error::Io`], every later call [`crate::Error::Closed`], and no fsync is ever retried
 //!   (after a failed fsync the page cache's state is unknown: "fsyncgate"). A failed append is
@@ -30,15 +32,20 @@
 //!
 //! # Protocol, step by step
 //! Append: encode with `synced_through = synced_offset` → `append` to the active segment.
-//! Sync: `sync_data` the active segment → `synced_offset := end_offset`. Rotate: `sync_data` the
-//! active segment → `create` `wal-<end_offset>.log` → `sync_dir` → the new file is active.
+//! Sync: `sync_data` every older segment a rotation left unsynced, oldest first, then the active
+//! segment → `synced_offset := end_offset`. Rotate: `create` `wal-<end_offset>.log` → `sync_dir`
+//! → the new file is active; the old one, if it holds records past `synced_offset`, waits for the
+//! next sync (or for its removal once its records are in a durable SST: then it is never synced).
 //! Open after recovery: reopen the last segment if it ends at the recovered end, `sync_data` it
 //! (so that everything recovery read is durable before a record vouches for it) and `sync_dir`;
 //! otherwise create `wal-<end_offset>.log` and `sync_dir`.
 //!
-//! Crash cases. A crash before a rotation's `create` is durable leaves the old, synced segment
-//! as the last one: recovery finds it clean. A crash after the `create` leaves an empty (or
-//! absent) new segment whose base is the old end: clean either way. A crash during recovery's
+//! Crash cases. A crash before a rotation's `create` is durable leaves the old segment as the
+//! last one: recovery finds it clean or with a torn tail. A crash after the `create` leaves an
+//! empty (or absent) new segment whose base is the old end: clean if the old segment is whole;
+//! if its unsynced tail was lost, the bad record (or the gap before the next base) at X has no
+//! later record vouching for it (no sync ran after X was written, else the old segment would have
+//! been synced), so it is a torn tail and every later segment is deleted: a prefix survives. A crash during recovery's
 //! truncation leaves either the old tail (classified again the same way) or the cut one followed
 //! by later segments that start past the cut: the gap is a bad record at the cut whose later
 //! records were never vouched for, so it is a torn tail again, and the second recovery finishes

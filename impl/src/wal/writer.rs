@@ -6,6 +6,12 @@
 //!   segment's size.
 //! - `segments` lists every segment file this writer knows on disk, ascending; its last entry is
 //!   the active segment, which is never removed.
+//! - `unsynced` holds the older segments a rotation left with records beyond `synced_offset`,
+//!   oldest first; each is still in `segments`. [`WalWriter::sync`] syncs them before the active
+//!   segment, so `synced_offset` (and every record's `synced_through`) never covers a byte that
+//!   is not durable. A segment removed because its records are in a durable SST is dropped from
+//!   `unsynced` and never synced: in `Buffered` mode a flushed memtable's WAL never reaches the
+//!   disk.
 //! - Once `poisoned`, no I/O is issued again: every call returns [`Error::Closed`].
 
 use std::ops::Range;
@@ -35,6 +41,8 @@ pub struct WalWriter {
     synced_offset: u64,
     /// Every segment on disk, ascending; the last is the active one.
     segments: Vec<u64>,
+    /// Older segments with records not yet synced: (base, path, open file), oldest first.
+    unsynced: Vec<(u64, PathBuf, Box<dyn VfsFile>)>,
     poisoned: bool,
 }
 
@@ -106,6 +114,7 @@ impl WalWriter {
             end_offset: end,
             synced_offset: end,
             segments,
+            unsynced: Vec::new(),
             poisoned: false,
         })
     }
@@ -144,7 +153,8 @@ impl WalWriter {
         Ok(start..end)
     }
 
-    /// `sync_data` on the active segment; on success `synced_offset = end_offset`. On failure
+    /// `sync_data` on every older segment a rotation left unsynced, oldest first, then on the
+    /// active segment; on success `synced_offset = end_offset`. On failure
     /// the writer is poisoned: this call returns [`Error::Io`], every later one
     /// [`Error::Closed`], and the fsync is never retried. A sync with nothing new to sync
     /// returns `Ok` without I/O.
@@ -153,6 +163,13 @@ impl WalWriter {
         if self.synced_offset == self.end_offset {
             return Ok(());
         }
+        for (_, path, file) in &mut self.unsynced {
+            if let Err(e) = file.sync_data() {
+                self.poisoned = true;
+                return Err(Error::io("sync_data", path, e));
+            }
+        }
+        self.unsynced.clear();
         if let Err(e) = self.file.sync_data() {
             self.poisoned = true;
             return Err(Error::io("sync_data", &self.path, e));
@@ -171,17 +188,17 @@ impl WalWriter {
         self.synced_offset
     }
 
-    /// Syncs the active segment, then starts a new one at `end_offset` (create, then
-    /// `sync_dir`). Returns the new base. If the active segment is empty it already starts at
-    /// `end_offset`: nothing is done and its base is returned. Called by the Db when a memtable
-    /// is frozen, so that a flushed memtable's records end at a segment boundary.
+    /// Starts a new segment at `end_offset` (create, then `sync_dir`) and returns its base. The
+    /// old segment is not synced here: if it holds unsynced records it joins `unsynced`, for the
+    /// next [`WalWriter::sync`] (or for removal, once a flush made its records durable in an SST).
+    /// If the active segment is empty it already starts at `end_offset`: nothing is done and its
+    /// base is returned. Called by the Db when a memtable is frozen, so that a flushed memtable's
+    /// records end at a segment boundary.
     pub fn rotate(&mut self) -> Result<u64> {
         self.check_usable()?;
         if self.end_offset == self.base {
             return Ok(self.base);
         }
-        // Sync before create: the old segment must be durable before a later segment exists.
-        self.sync()?;
         let base = self.end_offset;
         let path = segment_path(&self.dir, base);
         let file = match self.vfs.create(&path) {
@@ -195,8 +212,11 @@ impl WalWriter {
             self.poisoned = true;
             return Err(Error::io("sync_dir", &self.dir, e));
         }
-        self.file = file;
-        self.path = path;
+        let old_file = std::mem::replace(&mut self.file, file);
+        let old_path = std::mem::replace(&mut self.path, path);
+        if self.synced_offset < base {
+            self.unsynced.push((self.base, old_path, old_file));
+        }
         self.base = base;
         self.segments.push(base);
         Ok(base)
@@ -219,15 +239,24 @@ impl WalWriter {
                 Err(e) => {
                     // Forget the ones already removed; the rest stay listed for a later call.
                     self.segments.drain(..i);
+                    self.forget_unsynced_removed();
                     return Err(Error::io("remove", &path, e));
                 }
             }
         }
         self.segments.drain(..n);
+        self.forget_unsynced_removed();
         self.vfs
             .sync_dir(&self.dir)
             .map_err(|e| Error::io("sync_dir", &self.dir, e))?;
         Ok(n)
+    }
+
+    /// Drops the unsynced segments that are no longer on disk: their records are durable in an
+    /// SST, so they need no sync.
+    fn forget_unsynced_removed(&mut self) {
+        let first_kept = self.segments.first().copied().unwrap_or(u64::MAX);
+        self.unsynced.retain(|(base, _, _)| *base >= first_kept);
     }
 
     /// Whether a failed I/O has made the writer refuse every call.
