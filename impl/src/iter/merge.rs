@@ -38,6 +38,11 @@ pub struct MergeIter {
     /// Scratch: indices of the sources whose head holds the front key (kept to reuse its
     /// allocation).
     holders: Vec<usize>,
+    /// After a front key held by one source alone: that source, and the source whose head was
+    /// the smallest among the others (`None` if no other was ready). Only the winner's head
+    /// changes before the next call, so while its new key sorts strictly before the runner-up's,
+    /// it is the front again and the only holder: one comparison instead of a pass over all.
+    last_win: Option<(usize, Option<usize>)>,
 }
 
 impl std::fmt::Debug for MergeIter {
@@ -63,6 +68,7 @@ impl MergeIter {
             yielded: 0,
             finished: false,
             holders: Vec::new(),
+            last_win: None,
         }
     }
 
@@ -80,6 +86,21 @@ impl MergeIter {
     /// is visible at the snapshot.
     fn take_front(&mut self) -> Option<Option<Entry>> {
         let direction = self.spec.direction;
+        if let Some((winner, runner_up)) = self.last_win {
+            let again = self
+                .heads
+                .get(winner)
+                .and_then(ready_key)
+                .is_some_and(|key| {
+                    runner_up
+                        .and_then(|r| self.heads.get(r))
+                        .and_then(ready_key)
+                        .is_none_or(|other| direction.cmp_keys(key, other) == Ordering::Less)
+                });
+            if again {
+                return Some(self.take_holders(&[winner]));
+            }
+        }
         let mut front: Option<(usize, &[u8])> = None;
         for (i, key) in self
             .heads
@@ -104,8 +125,30 @@ impl MergeIter {
                 .filter(|(_, h)| ready_key(h) == Some(front_key))
                 .map(|(i, _)| i),
         );
+        self.last_win = match holders.as_slice() {
+            [only] => {
+                let runner_up = self
+                    .heads
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i != only)
+                    .filter_map(|(i, h)| Some((i, ready_key(h)?)))
+                    .min_by(|(_, a), (_, b)| direction.cmp_keys(a, b))
+                    .map(|(i, _)| i);
+                Some((*only, runner_up))
+            }
+            _ => None,
+        };
+        let best = self.take_holders(&holders);
+        self.holders = holders;
+        Some(best)
+    }
+
+    /// Takes the heads of `holders` (all holding the front key) and returns the newest version
+    /// visible at the snapshot among them.
+    fn take_holders(&mut self, holders: &[usize]) -> Option<Entry> {
         let mut best: Option<Entry> = None;
-        for &i in &holders {
+        for &i in holders {
             let Some(head) = self.heads.get_mut(i) else {
                 continue;
             };
@@ -120,8 +163,7 @@ impl MergeIter {
                 best = Some(entry);
             }
         }
-        self.holders = holders;
-        Some(best)
+        best
     }
 }
 

@@ -12,7 +12,7 @@
 //! [`BLOCK_STORED_LEN_MAX`] and by [`LZ4_EXPANSION_MAX`] times the compressed bytes, so a
 //! lying `raw_len` cannot make the decoder allocate more than the input justifies.
 
-use super::entry::{Entry, EntryRef, decode_entry_ref};
+use super::entry::{Entry, EntryRef, TOMBSTONE_LEN, decode_entry_ref};
 use crate::format::checksum::crc32c;
 use crate::format::{FormatError, FormatErrorKind, KEY_LEN_MAX, VALUE_LEN_MAX};
 
@@ -153,13 +153,26 @@ fn decompress(stored: &[u8]) -> Result<Vec<u8>, FormatError> {
     }
 }
 
-/// A verified block: its raw bytes and where each entry starts. Built only by [`Block::parse`],
-/// which decoded every entry and checked their order once, so lookups read keys in place and
-/// decode only the entry they return.
+/// A verified block: its raw bytes and each entry's decoded fields. Built only by
+/// [`Block::parse`], which decoded every entry and checked their order once, so lookups read keys
+/// in place and an entry is returned without decoding it again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     raw: Vec<u8>,
-    starts: Vec<u32>,
+    slots: Vec<Slot>,
+}
+
+/// Where one entry's key and value lie in the raw bytes, and its integer fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    key_start: u32,
+    key_len: u32,
+    value_start: u32,
+    /// [`TOMBSTONE_LEN`] for a tombstone.
+    value_len: u32,
+    revision: u64,
+    wal_offset: u64,
+    created_at_ms: u64,
 }
 
 impl Block {
@@ -176,7 +189,16 @@ impl Block {
                 },
             ));
         }
-        let mut starts: Vec<u32> = Vec::new();
+        // Every offset below is < raw.len(); the caller bounded that by BLOCK_STORED_LEN_MAX.
+        let too_large = |at: usize| {
+            let kind = FormatErrorKind::LengthTooLarge {
+                len: raw.len() as u64,
+                max: BLOCK_STORED_LEN_MAX.into(),
+            };
+            FormatError::new(STRUCTURE, "entries", at as u64, kind)
+        };
+        let offset = |at: usize| u32::try_from(at).map_err(|_| too_large(at));
+        let mut slots: Vec<Slot> = Vec::new();
         let mut previous: Option<&[u8]> = None;
         let mut pos = 0usize;
         while let Some(rest) = raw.get(pos..).filter(|r| !r.is_empty()) {
@@ -189,45 +211,63 @@ impl Block {
                     FormatErrorKind::KeyOrder,
                 ));
             }
-            // pos < raw.len() <= BLOCK_STORED_LEN_MAX < 2^31 (the caller bounded the length).
-            let start = u32::try_from(pos).map_err(|_| {
-                let kind = FormatErrorKind::LengthTooLarge {
-                    len: raw.len() as u64,
-                    max: BLOCK_STORED_LEN_MAX.into(),
-                };
-                FormatError::new(STRUCTURE, "entries", pos as u64, kind)
-            })?;
-            starts.push(start);
+            // The layout of § 4.2: key_len:u32 key value_len:u32 value? varints.
+            let key_start = pos + 4;
+            let value_start = key_start + entry.key.len() + 4;
+            slots.push(Slot {
+                key_start: offset(key_start)?,
+                key_len: offset(entry.key.len())?,
+                value_start: offset(value_start)?,
+                value_len: match entry.value {
+                    Some(v) => offset(v.len())?,
+                    None => TOMBSTONE_LEN,
+                },
+                revision: entry.revision,
+                wal_offset: entry.wal_offset,
+                created_at_ms: entry.created_at_ms,
+            });
             previous = Some(entry.key);
             pos += n;
         }
-        Ok(Block { raw, starts })
+        Ok(Block { raw, slots })
     }
 
     /// Number of entries (at least one).
     pub fn len(&self) -> usize {
-        self.starts.len()
+        self.slots.len()
     }
 
     /// Always false: a parsed block holds at least one entry.
     pub fn is_empty(&self) -> bool {
-        self.starts.is_empty()
+        self.slots.is_empty()
+    }
+
+    fn bytes(&self, start: u32, len: u32) -> Option<&[u8]> {
+        let start = usize::try_from(start).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        self.raw.get(start..end)
     }
 
     /// Entry `i`, borrowing from the block; `None` past the end.
     pub fn entry(&self, i: usize) -> Option<EntryRef<'_>> {
-        let start = usize::try_from(*self.starts.get(i)?).ok()?;
-        let (entry, _) = decode_entry_ref(self.raw.get(start..)?).ok()?;
-        Some(entry)
+        let slot = self.slots.get(i)?;
+        let value = match slot.value_len {
+            TOMBSTONE_LEN => None,
+            len => Some(self.bytes(slot.value_start, len)?),
+        };
+        Some(EntryRef {
+            key: self.bytes(slot.key_start, slot.key_len)?,
+            value,
+            revision: slot.revision,
+            wal_offset: slot.wal_offset,
+            created_at_ms: slot.created_at_ms,
+        })
     }
 
     /// The key of entry `i`, read in place; `None` past the end.
     pub fn key(&self, i: usize) -> Option<&[u8]> {
-        let start = usize::try_from(*self.starts.get(i)?).ok()?;
-        let len_end = start.checked_add(4)?;
-        let len_bytes: [u8; 4] = self.raw.get(start..len_end)?.try_into().ok()?;
-        let key_len = usize::try_from(u32::from_be_bytes(len_bytes)).ok()?;
-        self.raw.get(len_end..len_end.checked_add(key_len)?)
+        let slot = self.slots.get(i)?;
+        self.bytes(slot.key_start, slot.key_len)
     }
 
     /// The number of leading entries whose key satisfies `pred` (which must be true on a
@@ -259,10 +299,10 @@ impl Block {
             .collect()
     }
 
-    /// Bytes of memory the block holds (raw bytes and entry starts).
+    /// Bytes of memory the block holds (raw bytes and decoded fields).
     pub fn size_bytes(&self) -> u64 {
-        let starts = self.starts.len().saturating_mul(std::mem::size_of::<u32>());
-        u64::try_from(self.raw.len().saturating_add(starts)).unwrap_or(u64::MAX)
+        let slots = self.slots.len().saturating_mul(std::mem::size_of::<Slot>());
+        u64::try_from(self.raw.len().saturating_add(slots)).unwrap_or(u64::MAX)
     }
 }
 
