@@ -4,7 +4,7 @@
 //! Structure: a lock-free `crossbeam_skiplist::SkipMap` keyed by the internal key (user key
 //! ascending, then revision descending), so all versions of a key are adjacent, newest first.
 //! Lookups borrow the user key (the map's key borrows as `dyn VersionedKey`, which a
-//! [`Probe`] of borrowed bytes also is), so a read copies nothing until it returns. Inserts
+//! `Probe` of borrowed bytes also is), so a read copies nothing until it returns. Inserts
 //! never block readers and readers never block inserts. Scans ([`MemTableIter`]) hold an
 //! `Arc<MemTable>` and a cursor (the last user key yielded) and re-seek the skip list once per run
 //! of keys: no borrow of the map, so an iterator is `'static + Send` and can outlive the
