@@ -428,3 +428,25 @@ fn compacting_disjoint_tables_moves_them_without_rewriting() {
     assert_eq!(contents(&db), model);
     assert_eq!(tables(&vfs), before);
 }
+
+/// A table the manifest lists but the directory lacks fails the open as corruption naming the
+/// table, not as an I/O error.
+#[test]
+fn a_missing_listed_table_is_corruption() {
+    use kvstore::vfs::Vfs;
+    let vfs = SimVfs::new(8);
+    let db = open(&vfs).unwrap();
+    db.put(b"k", b"v").unwrap();
+    db.flush().unwrap();
+    db.close().unwrap();
+    let table = tables(&vfs).pop().expect("the flush wrote a table");
+    let path = Path::new(DIR).join(&table);
+    vfs.remove(&path).unwrap();
+    match open(&vfs) {
+        Err(kvstore::Error::Corruption { file, what, .. }) => {
+            assert_eq!(file, path);
+            assert!(what.contains("missing"), "{what}");
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}

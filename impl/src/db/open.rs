@@ -61,7 +61,8 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
     for level in 0..version.num_levels() {
         for file in version.files(level) {
             let path = dir.join(crate::format::manifest::sst_file_name(file.number));
-            let table = Table::open(vfs.as_ref(), &path, file.number, Arc::clone(&cache))?;
+            let table = Table::open(vfs.as_ref(), &path, file.number, Arc::clone(&cache))
+                .map_err(|e| missing_is_corruption(e, &path))?;
             tables.insert(file.number, table);
         }
     }
@@ -161,6 +162,21 @@ fn remove_leftovers(
             .map_err(|e| Error::io("sync_dir", dir, e))?;
     }
     Ok(())
+}
+
+/// A table the manifest lists but the directory lacks is corruption of the database (the
+/// manifest names data that is gone), not an I/O failure to retry.
+fn missing_is_corruption(error: Error, path: &Path) -> Error {
+    match error {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            Error::Corruption {
+                file: path.to_path_buf(),
+                offset: 0,
+                what: "table listed in the manifest is missing".to_owned(),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Step 5 of the module doc: the recovered memtable and the last revision.
