@@ -15,6 +15,26 @@ use kvstore::{Db, Durability, Options, ScanOptions, WriteBatch, WriteOptions};
 use crate::BenchResult;
 use crate::counting::{Counters, CountingVfs};
 
+/// Visits every `(key, value)` of `items` in order and counts them, stopping at the first error:
+/// the loop every engine's [`Engine::scan_prefix`] shares.
+pub fn visit_all<K, V, E>(
+    items: impl IntoIterator<Item = Result<(K, V), E>>,
+    visit: &mut dyn FnMut(&[u8], &[u8]),
+) -> BenchResult<u64>
+where
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+    E: Into<crate::BoxError>,
+{
+    let mut count = 0;
+    for item in items {
+        let (k, v) = item.map_err(Into::into)?;
+        visit(k.as_ref(), v.as_ref());
+        count += 1;
+    }
+    Ok(count)
+}
+
 /// When the write phase makes data durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SyncMode {
@@ -117,13 +137,7 @@ impl Engine for KvstoreEngine {
         prefix: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> BenchResult<u64> {
-        let mut count = 0;
-        for item in self.db.scan_prefix(prefix, ScanOptions::default())? {
-            let (k, v) = item?;
-            visit(&k, &v);
-            count += 1;
-        }
-        Ok(count)
+        visit_all(self.db.scan_prefix(prefix, ScanOptions::default())?, visit)
     }
 
     fn write_counters(&self) -> Option<Arc<Counters>> {

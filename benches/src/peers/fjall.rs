@@ -7,7 +7,7 @@ use std::path::Path;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use crate::BenchResult;
-use crate::engine::{Engine, SyncMode};
+use crate::engine::{Engine, SyncMode, visit_all};
 
 pub struct FjallEngine {
     db: Database,
@@ -48,13 +48,8 @@ impl Engine for FjallEngine {
         prefix: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> BenchResult<u64> {
-        let mut count = 0;
-        for guard in self.keyspace.prefix(prefix) {
-            let (k, v) = guard.into_inner()?;
-            visit(&k, &v);
-            count += 1;
-        }
-        Ok(count)
+        let items = self.keyspace.prefix(prefix).map(|guard| guard.into_inner());
+        visit_all(items, visit)
     }
 
     fn close(self: Box<Self>) -> BenchResult<()> {

@@ -8,7 +8,7 @@ use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions};
 
 use crate::BenchResult;
-use crate::engine::{Engine, SyncMode};
+use crate::engine::{Engine, SyncMode, visit_all};
 
 /// LMDB maps the whole file: room for 1M 256-byte values several times over.
 const MAP_SIZE_BYTES: usize = 16 << 30;
@@ -67,13 +67,7 @@ impl Engine for HeedEngine {
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> BenchResult<u64> {
         let rtxn = self.env.read_txn()?;
-        let mut count = 0;
-        for item in self.db.prefix_iter(&rtxn, prefix)? {
-            let (k, v) = item?;
-            visit(k, v);
-            count += 1;
-        }
-        Ok(count)
+        visit_all(self.db.prefix_iter(&rtxn, prefix)?, visit)
     }
 
     fn close(self: Box<Self>) -> BenchResult<()> {

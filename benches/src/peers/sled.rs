@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::BenchResult;
-use crate::engine::{Engine, SyncMode};
+use crate::engine::{Engine, SyncMode, visit_all};
 
 pub struct SledEngine {
     db: sled::Db,
@@ -45,13 +45,7 @@ impl Engine for SledEngine {
         prefix: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> BenchResult<u64> {
-        let mut count = 0;
-        for item in self.db.scan_prefix(prefix) {
-            let (k, v) = item?;
-            visit(&k, &v);
-            count += 1;
-        }
-        Ok(count)
+        visit_all(self.db.scan_prefix(prefix), visit)
     }
 
     fn close(self: Box<Self>) -> BenchResult<()> {
