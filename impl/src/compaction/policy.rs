@@ -162,11 +162,16 @@ fn most_oversized_level(version: &Version, opts: &Options) -> Option<usize> {
     best.map(|(n, _, _)| n)
 }
 
-fn level(level: usize, files: Vec<Arc<FileMeta>>) -> LevelInputs {
+pub(crate) fn level(level: usize, files: Vec<Arc<FileMeta>>) -> LevelInputs {
     LevelInputs { level, files }
 }
 
-fn task(version: &Version, inputs: Vec<LevelInputs>, output_level: usize) -> CompactionTask {
+/// The task moving `inputs` to `output_level`, `bottommost` computed from `version`.
+pub(crate) fn task(
+    version: &Version,
+    inputs: Vec<LevelInputs>,
+    output_level: usize,
+) -> CompactionTask {
     let span = span_of(inputs.iter().flat_map(|l| l.files.iter()));
     let bottommost = span.is_none_or(|span| {
         (output_level.saturating_add(1)..version.num_levels())
@@ -180,7 +185,8 @@ fn task(version: &Version, inputs: Vec<LevelInputs>, output_level: usize) -> Com
 }
 
 /// The smallest inclusive range covering every file, or `None` for no files.
-fn span_of<'a>(files: impl Iterator<Item = &'a Arc<FileMeta>>) -> Option<KeyRange> {
+/// The key span covering `files`, or `None` for no files.
+pub(crate) fn span_of<'a>(files: impl Iterator<Item = &'a Arc<FileMeta>>) -> Option<KeyRange> {
     let mut span: Option<(&[u8], &[u8])> = None;
     for f in files {
         let (lo, hi) = span.get_or_insert((f.smallest_key.as_slice(), f.largest_key.as_slice()));

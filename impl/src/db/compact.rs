@@ -17,10 +17,10 @@
 //! - Manual compaction ([`range_task`]) moves all of L0 at once, like the policy, so no older L0
 //!   file is ever left above a newer version of its keys.
 
-use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::compaction::{CompactionStream, CompactionTask, LevelInputs, pick};
+use crate::compaction::policy::{level as level_inputs, span_of, task};
+use crate::compaction::{CompactionStream, CompactionTask, pick};
 use crate::error::Result;
 use crate::iter::{BoxedSource, MergeIter, ScanSpec};
 use crate::range::{Direction, KeyRange};
@@ -123,34 +123,15 @@ pub fn range_task(version: &Version, range: &KeyRange, level: usize) -> Option<C
     } else {
         version.overlapping(level, range)
     };
-    let span = span_of(&upper)?;
+    let span = span_of(upper.iter())?;
     let lower = version.overlapping(output_level, &span);
-    let all: Vec<Arc<FileMeta>> = upper.iter().chain(lower.iter()).cloned().collect();
-    let full_span = span_of(&all)?;
-    let bottommost = (output_level.saturating_add(1)..version.num_levels())
-        .all(|deeper| version.overlapping(deeper, &full_span).is_empty());
-    Some(CompactionTask {
-        inputs: vec![
-            LevelInputs {
-                level,
-                files: upper,
-            },
-            LevelInputs {
-                level: output_level,
-                files: lower,
-            },
+    Some(task(
+        version,
+        vec![
+            level_inputs(level, upper),
+            level_inputs(output_level, lower),
         ],
         output_level,
-        bottommost,
-    })
-}
-
-fn span_of(files: &[Arc<FileMeta>]) -> Option<KeyRange> {
-    let lo = files.iter().map(|f| &f.smallest_key).min()?;
-    let hi = files.iter().map(|f| &f.largest_key).max()?;
-    Some(KeyRange::new(
-        Bound::Included(lo.clone()),
-        Bound::Included(hi.clone()),
     ))
 }
 
