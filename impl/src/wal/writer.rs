@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::wal::{WalBody, encode_frame, encode_payload_of};
+use crate::format::wal::{WalBody, encode_record_of};
 use crate::vfs::{Vfs, VfsFile};
 
 use super::{RecoveredWal, segment_path, segments_wholly_below};
@@ -138,8 +138,7 @@ impl WalWriter {
         }
         // Encoded after any rotation: rotating syncs, which moves `synced_offset`.
         debug_assert!(self.synced_offset <= self.end_offset);
-        let bytes = encode_payload_of(revision, created_at_ms, self.synced_offset, body)
-            .and_then(|payload| encode_frame(body.record_type(), &payload))
+        let bytes = encode_record_of(revision, created_at_ms, self.synced_offset, body)
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let start = self.end_offset;
         let end = start

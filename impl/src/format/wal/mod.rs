@@ -26,8 +26,24 @@ use super::FormatError;
 ///
 /// Fails with `LengthTooLarge` when a key, a value, the op count or the payload exceeds its limit.
 pub fn encode_record(record: &WalRecord) -> Result<Vec<u8>, FormatError> {
-    let payload = encode_payload(record)?;
-    encode_frame(record.body.record_type(), &payload)
+    encode_record_of(
+        record.revision,
+        record.created_at_ms,
+        record.synced_through,
+        &record.body,
+    )
+}
+
+/// [`encode_record`] of the record these fields and `body` would make, for a writer that keeps
+/// ownership of the body.
+pub fn encode_record_of(
+    revision: u64,
+    created_at_ms: u64,
+    synced_through: u64,
+    body: &WalBody,
+) -> Result<Vec<u8>, FormatError> {
+    let payload = encode_payload_of(revision, created_at_ms, synced_through, body)?;
+    encode_frame(body.record_type(), &payload)
 }
 
 /// Decodes one complete record from the start of `bytes`; returns it and the bytes consumed.
