@@ -30,6 +30,7 @@ pub struct CompactionStream<I> {
     bottommost: bool,
     target_file_size_bytes: u64,
     current_file_bytes: u64,
+    /// The previous input key, kept only in debug builds for the order assertion.
     last_key: Option<Vec<u8>>,
     finished: bool,
 }
@@ -66,10 +67,12 @@ impl<I: Iterator<Item = Result<Entry>>> Iterator for CompactionStream<I> {
                 self.last_key.as_ref().is_none_or(|k| *k < entry.key),
                 "compaction input not strictly increasing"
             );
-            // `clone_from` reuses the previous key's buffer: no allocation per entry.
-            match &mut self.last_key {
-                Some(last) => last.clone_from(&entry.key),
-                None => self.last_key = Some(entry.key.clone()),
+            // Only the assertion above reads it: release builds skip the copy.
+            if cfg!(debug_assertions) {
+                match &mut self.last_key {
+                    Some(last) => last.clone_from(&entry.key),
+                    None => self.last_key = Some(entry.key.clone()),
+                }
             }
             if self.bottommost && entry.is_tombstone() {
                 continue;
