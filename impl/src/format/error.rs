@@ -94,6 +94,16 @@ pub enum FormatErrorKind {
 }
 
 impl FormatErrorKind {
+    /// `LengthTooLarge { len, max }` from in-memory lengths (`usize` always fits in `u64` on the
+    /// targets Rust supports; a larger value saturates).
+    pub fn too_large(len: usize, max: usize) -> Self {
+        let widen = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Self::LengthTooLarge {
+            len: widen(len),
+            max: widen(max),
+        }
+    }
+
     /// Stable snake_case name of the kind, used by `spec/vectors/**.json` (`{"error": name}`).
     pub fn name(&self) -> &'static str {
         match self {
@@ -203,6 +213,21 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn err(&self, field: &'static str, at: usize, kind: FormatErrorKind) -> FormatError {
         FormatError::new(self.structure, field, at as u64, kind)
+    }
+
+    /// Fails with `LengthTooLarge` at `at` unless `len <= max`: every length read from the bytes
+    /// passes through here (or an equivalent check) before it sizes a read or an allocation.
+    pub(crate) fn check_len(
+        &self,
+        field: &'static str,
+        at: usize,
+        len: usize,
+        max: usize,
+    ) -> Result<(), FormatError> {
+        if len > max {
+            return Err(self.err(field, at, FormatErrorKind::too_large(len, max)));
+        }
+        Ok(())
     }
 
     pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], FormatError> {

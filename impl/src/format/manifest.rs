@@ -151,10 +151,7 @@ fn json_error(text: &[u8], base: u64, field: &'static str, e: &serde_json::Error
 
 fn key_from_hex(s: &str, field: &'static str, at: u64) -> Result<Vec<u8>, FormatError> {
     if s.len() > 2 * KEY_LEN_MAX {
-        let kind = FormatErrorKind::LengthTooLarge {
-            len: (s.len() / 2) as u64,
-            max: KEY_LEN_MAX as u64,
-        };
+        let kind = FormatErrorKind::too_large(s.len() / 2, KEY_LEN_MAX);
         return Err(FormatError::new(STRUCTURE, field, at, kind));
     }
     if s.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -210,10 +207,7 @@ pub fn encode(manifest: &Manifest) -> Vec<u8> {
 /// the JSON token for schema errors.
 pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
     if bytes.len() > MANIFEST_LEN_MAX {
-        let kind = FormatErrorKind::LengthTooLarge {
-            len: bytes.len() as u64,
-            max: MANIFEST_LEN_MAX as u64,
-        };
+        let kind = FormatErrorKind::too_large(bytes.len(), MANIFEST_LEN_MAX);
         return Err(FormatError::new(STRUCTURE, "file", 0, kind));
     }
     let outer: OuterJson<'_> =

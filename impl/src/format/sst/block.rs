@@ -135,10 +135,7 @@ fn decompress(stored: &[u8]) -> Result<Vec<u8>, FormatError> {
     let raw_len = u32::from_be_bytes(*len_bytes) as usize;
     let max = (BLOCK_STORED_LEN_MAX as usize).min(lz.len().saturating_mul(LZ4_EXPANSION_MAX));
     if raw_len > max {
-        let kind = FormatErrorKind::LengthTooLarge {
-            len: raw_len as u64,
-            max: max as u64,
-        };
+        let kind = FormatErrorKind::too_large(raw_len, max);
         return Err(FormatError::new(STRUCTURE, "raw_len", 0, kind));
     }
     let mut raw = vec![0u8; raw_len];
@@ -191,10 +188,7 @@ impl Block {
         }
         // Every offset below is < raw.len(); the caller bounded that by BLOCK_STORED_LEN_MAX.
         let too_large = |at: usize| {
-            let kind = FormatErrorKind::LengthTooLarge {
-                len: raw.len() as u64,
-                max: BLOCK_STORED_LEN_MAX.into(),
-            };
+            let kind = FormatErrorKind::too_large(raw.len(), BLOCK_STORED_LEN_MAX as usize);
             FormatError::new(STRUCTURE, "entries", at as u64, kind)
         };
         let offset = |at: usize| u32::try_from(at).map_err(|_| too_large(at));

@@ -78,10 +78,7 @@ impl Bloom {
         }
         let bits_len = r.u32("bits_len")? as usize;
         if bits_len == 0 || bits_len > BLOOM_BITS_LEN_MAX {
-            let kind = FormatErrorKind::LengthTooLarge {
-                len: bits_len as u64,
-                max: BLOOM_BITS_LEN_MAX as u64,
-            };
+            let kind = FormatErrorKind::too_large(bits_len, BLOOM_BITS_LEN_MAX);
             return Err(r.err("bits_len", 1, kind));
         }
         let bits = r.take(bits_len, "bits")?;

@@ -44,19 +44,13 @@ impl Entry {
     /// Fails with `LengthTooLarge` if the key or value exceeds its limit.
     pub fn check_limits(&self) -> Result<(), FormatError> {
         if self.key.len() > KEY_LEN_MAX {
-            let kind = FormatErrorKind::LengthTooLarge {
-                len: self.key.len() as u64,
-                max: KEY_LEN_MAX as u64,
-            };
+            let kind = FormatErrorKind::too_large(self.key.len(), KEY_LEN_MAX);
             return Err(FormatError::new(STRUCTURE, "key_len", 0, kind));
         }
         if let Some(v) = &self.value
             && v.len() > VALUE_LEN_MAX
         {
-            let kind = FormatErrorKind::LengthTooLarge {
-                len: v.len() as u64,
-                max: VALUE_LEN_MAX as u64,
-            };
+            let kind = FormatErrorKind::too_large(v.len(), VALUE_LEN_MAX);
             return Err(FormatError::new(STRUCTURE, "value_len", 0, kind));
         }
         Ok(())
@@ -117,16 +111,7 @@ pub fn decode_entry(bytes: &[u8]) -> Result<(Entry, usize), FormatError> {
 pub fn decode_entry_ref(bytes: &[u8]) -> Result<(EntryRef<'_>, usize), FormatError> {
     let mut r = Reader::new(bytes, STRUCTURE);
     let key_len = r.u32("key_len")? as usize;
-    if key_len > KEY_LEN_MAX {
-        return Err(r.err(
-            "key_len",
-            0,
-            FormatErrorKind::LengthTooLarge {
-                len: key_len as u64,
-                max: KEY_LEN_MAX as u64,
-            },
-        ));
-    }
+    r.check_len("key_len", 0, key_len, KEY_LEN_MAX)?;
     let key = r.take(key_len, "key")?;
     let at = r.pos();
     let value_len = r.u32("value_len")?;
@@ -134,16 +119,7 @@ pub fn decode_entry_ref(bytes: &[u8]) -> Result<(EntryRef<'_>, usize), FormatErr
         None
     } else {
         let len = value_len as usize;
-        if len > VALUE_LEN_MAX {
-            return Err(r.err(
-                "value_len",
-                at,
-                FormatErrorKind::LengthTooLarge {
-                    len: len as u64,
-                    max: VALUE_LEN_MAX as u64,
-                },
-            ));
-        }
+        r.check_len("value_len", at, len, VALUE_LEN_MAX)?;
         Some(r.take(len, "value")?)
     };
     let revision = r.varint("revision")?;

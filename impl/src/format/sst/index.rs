@@ -65,16 +65,7 @@ impl Index {
         let mut r = Reader::new(bytes, STRUCTURE);
         let count = r.u32("count")? as usize;
         let max = r.remaining() / INDEX_ENTRY_LEN_MIN;
-        if count > max {
-            return Err(r.err(
-                "count",
-                0,
-                FormatErrorKind::LengthTooLarge {
-                    len: count as u64,
-                    max: max as u64,
-                },
-            ));
-        }
+        r.check_len("count", 0, count, max)?;
         if count == 0 {
             return Err(r.err(
                 "count",
@@ -88,13 +79,7 @@ impl Index {
         for _ in 0..count {
             let at = r.pos();
             let key_len = r.u32("first_key_len")? as usize;
-            if key_len > KEY_LEN_MAX {
-                let kind = FormatErrorKind::LengthTooLarge {
-                    len: key_len as u64,
-                    max: KEY_LEN_MAX as u64,
-                };
-                return Err(r.err("first_key_len", at, kind));
-            }
+            r.check_len("first_key_len", at, key_len, KEY_LEN_MAX)?;
             let first_key = r.take(key_len, "first_key")?.to_vec();
             if blocks
                 .last()

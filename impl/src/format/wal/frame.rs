@@ -80,10 +80,7 @@ pub fn encode_frame(record_type: RecordType, payload: &[u8]) -> Result<Vec<u8>, 
             HEADER,
             "length",
             4,
-            FormatErrorKind::LengthTooLarge {
-                len: payload.len() as u64,
-                max: WAL_PAYLOAD_LEN_MAX as u64,
-            },
+            FormatErrorKind::too_large(payload.len(), WAL_PAYLOAD_LEN_MAX),
         ));
     }
     let h = header_bytes(record_type, payload);
@@ -122,16 +119,7 @@ pub fn decode_frame(bytes: &[u8]) -> Result<(Frame<'_>, usize), FormatError> {
         return Err(r.err("reserved", 2, FormatErrorKind::ReservedNotZero));
     }
     let len = length as usize;
-    if len > WAL_PAYLOAD_LEN_MAX {
-        return Err(r.err(
-            "length",
-            4,
-            FormatErrorKind::LengthTooLarge {
-                len: len as u64,
-                max: WAL_PAYLOAD_LEN_MAX as u64,
-            },
-        ));
-    }
+    r.check_len("length", 4, len, WAL_PAYLOAD_LEN_MAX)?;
     let payload = r.take(len, "payload")?;
     let trailer_at = r.pos();
     let trailer = r.array::<WAL_HEADER_LEN>("trailer")?;

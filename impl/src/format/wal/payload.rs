@@ -86,15 +86,7 @@ pub enum BatchOp {
 }
 
 fn too_large(field: &'static str, len: usize, max: usize) -> FormatError {
-    FormatError::new(
-        STRUCTURE,
-        field,
-        0,
-        FormatErrorKind::LengthTooLarge {
-            len: len as u64,
-            max: max as u64,
-        },
-    )
+    FormatError::new(STRUCTURE, field, 0, FormatErrorKind::too_large(len, max))
 }
 
 fn check_key(key: &[u8]) -> Result<(), FormatError> {
@@ -286,16 +278,7 @@ impl<'a> Mp<'a> {
             0xc6 => self.len_be(4, field)?,
             _ => return Err(self.bad(field, at, "bin")),
         };
-        if len > max {
-            return Err(self.r.err(
-                field,
-                at,
-                FormatErrorKind::LengthTooLarge {
-                    len: len as u64,
-                    max: max as u64,
-                },
-            ));
-        }
+        self.r.check_len(field, at, len, max)?;
         Ok(self.r.take(len, field)?.to_vec())
     }
 
@@ -357,16 +340,7 @@ fn unknown(at: usize) -> FormatError {
 fn decode_op(mp: &mut Mp<'_>) -> Result<BatchOp, FormatError> {
     let start = mp.r.pos();
     let n = mp.map_len("op")?;
-    if n > MAP_LEN_MAX {
-        return Err(mp.r.err(
-            "op",
-            start,
-            FormatErrorKind::LengthTooLarge {
-                len: n as u64,
-                max: MAP_LEN_MAX as u64,
-            },
-        ));
-    }
+    mp.r.check_len("op", start, n, MAP_LEN_MAX)?;
     let (mut op, mut key, mut value) = (None, None, None);
     for _ in 0..n {
         let at = mp.r.pos();
@@ -402,16 +376,7 @@ pub fn decode_payload(record_type: RecordType, bytes: &[u8]) -> Result<WalRecord
         r: Reader::new(bytes, STRUCTURE),
     };
     let n = mp.map_len("record")?;
-    if n > MAP_LEN_MAX {
-        return Err(mp.r.err(
-            "record",
-            0,
-            FormatErrorKind::LengthTooLarge {
-                len: n as u64,
-                max: MAP_LEN_MAX as u64,
-            },
-        ));
-    }
+    mp.r.check_len("record", 0, n, MAP_LEN_MAX)?;
     let (mut revision, mut created, mut synced) = (None, None, None);
     let (mut key, mut value, mut ops) = (None, None, None);
     for _ in 0..n {
@@ -451,16 +416,7 @@ pub fn decode_payload(record_type: RecordType, bytes: &[u8]) -> Result<WalRecord
                 }
                 // Each op takes at least 8 bytes, so the input bounds the count before any allocation.
                 let max = WAL_BATCH_OPS_MAX.min(mp.r.remaining() / 8);
-                if count > max {
-                    return Err(mp.r.err(
-                        "ops",
-                        len_at,
-                        FormatErrorKind::LengthTooLarge {
-                            len: count as u64,
-                            max: max as u64,
-                        },
-                    ));
-                }
+                mp.r.check_len("ops", len_at, count, max)?;
                 let mut list = Vec::with_capacity(count);
                 for _ in 0..count {
                     list.push(decode_op(&mut mp)?);
