@@ -17,6 +17,11 @@
 //!   only after the commit of `R` is fully inserted).
 //! - Tombstones are stored and yielded like values (`value == None`); hiding them is the merge's job.
 //! - Entries are never removed; a memtable is dropped whole once flushed and unreferenced.
+//! - `prefix_min..=prefix_max` covers the [`key_prefix`] of every key inserted (empty: `MAX..=0`,
+//!   covering nothing). Both are widened before the key is inserted, so a reader that can see
+//!   the insert (its snapshot was published after it) sees bounds that cover it; a point read
+//!   whose key's prefix falls outside them skips the skip-list search. Since `key_prefix` is
+//!   monotone, a prefix outside the bounds means a key outside the memtable's key range.
 //! - `approximate_size_bytes` is the sum of [`Entry::size_bytes`] of every insert (replaced
 //!   versions included), so it only grows.
 
@@ -33,6 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_skiplist::SkipMap;
 
 use crate::entry::Entry;
+use crate::prefix::key_prefix;
 use crate::range::{Direction, KeyRange};
 
 /// A key's position in the skip list: user key ascending, then revision descending.
@@ -150,11 +156,27 @@ struct Slot {
 }
 
 /// An in-memory, concurrently writable, snapshot-readable sorted map of versions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemTable {
     map: SkipMap<InternalKey, Slot>,
     size_bytes: AtomicU64,
     max_revision: AtomicU64,
+    /// Smallest [`key_prefix`] inserted (`u64::MAX` while empty).
+    prefix_min: AtomicU64,
+    /// Largest [`key_prefix`] inserted (0 while empty, with `prefix_min` above it).
+    prefix_max: AtomicU64,
+}
+
+impl Default for MemTable {
+    fn default() -> Self {
+        MemTable {
+            map: SkipMap::new(),
+            size_bytes: AtomicU64::new(0),
+            max_revision: AtomicU64::new(0),
+            prefix_min: AtomicU64::new(u64::MAX),
+            prefix_max: AtomicU64::new(0),
+        }
+    }
 }
 
 impl MemTable {
@@ -163,11 +185,21 @@ impl MemTable {
         Self::default()
     }
 
+    /// Whether some inserted key may share `key`'s prefix range (see the module invariants).
+    fn may_contain(&self, key: &[u8]) -> bool {
+        let prefix = key_prefix(key);
+        self.prefix_min.load(Ordering::Acquire) <= prefix
+            && prefix <= self.prefix_max.load(Ordering::Acquire)
+    }
+
     /// Inserts one version. Inserting the same `(key, revision)` twice keeps the later value (a
     /// batch that writes a key twice ends with its last write).
     ///
     /// REQUIRES: the key and value passed [`crate::limits`] checks.
     pub fn insert(&self, entry: Entry) {
+        let prefix = key_prefix(&entry.key);
+        self.prefix_min.fetch_min(prefix, Ordering::Release);
+        self.prefix_max.fetch_max(prefix, Ordering::Release);
         self.size_bytes
             .fetch_add(entry.size_bytes(), Ordering::Relaxed);
         self.max_revision
@@ -187,6 +219,9 @@ impl MemTable {
     /// The newest version of `key` with revision `<= snapshot_rev`, tombstones included, or `None`
     /// if this memtable holds no such version (then older sources must be consulted).
     pub fn get(&self, key: &[u8], snapshot_rev: u64) -> Option<Entry> {
+        if !self.may_contain(key) {
+            return None;
+        }
         let probe = Probe::new(key, snapshot_rev);
         let found = self.map.lower_bound(Bound::Included(probe.as_dyn()))?;
         (found.key().key == key).then(|| to_entry(found.key(), found.value()))
