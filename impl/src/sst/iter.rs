@@ -47,6 +47,8 @@ pub struct TableIter {
     loaded: usize,
     /// Blocks read ahead and verified, in scan order, with their index.
     ahead: VecDeque<(usize, CachedBlock)>,
+    /// The read-ahead buffer, reused from run to run.
+    run_buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for TableIter {
@@ -94,6 +96,7 @@ impl TableIter {
             done: false,
             loaded: 0,
             ahead: VecDeque::new(),
+            run_buf: Vec::new(),
         }
     }
 
@@ -157,7 +160,7 @@ impl TableIter {
             return Ok(block);
         }
         let (first, last) = self.run_from(i);
-        let blocks = self.table.read_run(first, last)?;
+        let blocks = self.table.read_run(first, last, &mut self.run_buf)?;
         let numbered: Vec<(usize, CachedBlock)> = (first..=last).zip(blocks).collect();
         match self.direction {
             Direction::Forward => self.ahead.extend(numbered),

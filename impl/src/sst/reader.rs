@@ -61,16 +61,29 @@ impl std::fmt::Debug for Table {
 
 /// Reads `range` of `file` into a new buffer. REQUIRES: the range was bounded by the file size.
 fn read_range(file: &dyn VfsFile, path: &Path, range: Range<u64>) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    read_range_into(file, path, range, &mut buf)?;
+    Ok(buf)
+}
+
+/// Reads `range` of `file` into `buf`, replacing its contents and reusing its allocation (only
+/// bytes past its old length are zeroed before the read). REQUIRES: the range was bounded by
+/// the file size.
+fn read_range_into(
+    file: &dyn VfsFile,
+    path: &Path,
+    range: Range<u64>,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
     let len = range.end.saturating_sub(range.start);
     let len = usize::try_from(len).map_err(|_| Error::Corruption {
         file: path.to_path_buf(),
         offset: range.start,
         what: format!("region of {len} bytes does not fit in memory"),
     })?;
-    let mut buf = vec![0u8; len];
-    file.read_at(range.start, &mut buf)
-        .map_err(|e| Error::io("read_at", path, e))?;
-    Ok(buf)
+    buf.resize(len, 0);
+    file.read_at(range.start, buf)
+        .map_err(|e| Error::io("read_at", path, e))
 }
 
 fn corruption(path: &Path, at: u64, structure: &'static str, kind: FormatErrorKind) -> Error {
@@ -221,15 +234,22 @@ impl Table {
         self.cache.get(self.file_number, handle.offset)
     }
 
-    /// Blocks `first..=last` (index order) read with one read and verified, without going
-    /// through the cache: a long scan's read-ahead, which should not evict what point reads use.
-    pub(super) fn read_run(&self, first: usize, last: usize) -> Result<Vec<CachedBlock>> {
+    /// Blocks `first..=last` (index order) read with one read into `scratch` (a buffer the
+    /// caller keeps from run to run) and verified, without going through the cache: a long
+    /// scan's read-ahead, which should not evict what point reads use.
+    pub(super) fn read_run(
+        &self,
+        first: usize,
+        last: usize,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Vec<CachedBlock>> {
         let start = self.index_entry(first)?.handle.offset;
         let last_handle = self.index_entry(last)?.handle;
         let end = last_handle
             .offset
             .saturating_add(last_handle.stored_len.into());
-        let bytes = read_range(self.file.as_ref(), &self.path, start..end)?;
+        read_range_into(self.file.as_ref(), &self.path, start..end, scratch)?;
+        let bytes = &*scratch;
         let mut blocks = Vec::with_capacity(last.saturating_sub(first).saturating_add(1));
         for i in first..=last {
             let handle = self.index_entry(i)?.handle;
