@@ -7,7 +7,7 @@ use std::path::Path;
 use rocksdb::{DB, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 
 use crate::BenchResult;
-use crate::engine::{Engine, SyncMode};
+use crate::engine::{Engine, SyncMode, visit_all};
 
 pub struct RocksdbEngine {
     db: DB,
@@ -49,19 +49,16 @@ impl Engine for RocksdbEngine {
         prefix: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> BenchResult<u64> {
-        let mut count = 0;
-        for item in self
+        // Without a prefix extractor the iterator runs on past the prefix: stop at the first
+        // key outside it (an error still reaches visit_all).
+        let items = self
             .db
             .iterator(IteratorMode::From(prefix, Direction::Forward))
-        {
-            let (k, v) = item?;
-            if !k.starts_with(prefix) {
-                break;
-            }
-            visit(&k, &v);
-            count += 1;
-        }
-        Ok(count)
+            .take_while(|item| match item {
+                Ok((key, _)) => key.starts_with(prefix),
+                Err(_) => true,
+            });
+        visit_all(items, visit)
     }
 
     fn close(self: Box<Self>) -> BenchResult<()> {
