@@ -28,10 +28,13 @@ use super::inner::{Inner, lock};
 /// How long one slice of a `Stop` stall waits before re-checking.
 const STALL_WAIT_SLICE_MS: u64 = 10;
 /// Most frozen memtables waiting for a flush before writes stop (threads mode): bounds the memory
-/// a slow disk lets writers pile up, like LevelDB's single immutable memtable but with slack. With
-/// 16 MiB memtables, 4 took the seed workload's peak RSS to 118 MB and 2 to 74 MB for the same
-/// write rate (one `seedbench` run each).
-pub(crate) const FROZEN_MEMTABLES_MAX: usize = 2;
+/// a slow disk lets writers pile up, like LevelDB's single immutable memtable but with slack.
+/// Three, because a flush overlaps the next memtable's table with the current one's sync only if
+/// that memtable is already frozen (`Inner::flush_frozen`): with 16 MiB memtables, 3 and the
+/// overlap wrote the seed workload at 600-729 kops/s (nosync) where 2 wrote 452-535, for 97 MB of
+/// peak RSS instead of 75; 3 without the overlap, or the overlap with 2, gained nothing (two
+/// `seedbench` runs each).
+pub(crate) const FROZEN_MEMTABLES_MAX: usize = 3;
 
 /// The worker's wake-up flags (under `Inner::bg`).
 #[derive(Debug, Default)]

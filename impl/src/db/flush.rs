@@ -6,16 +6,19 @@
 //!    offset where the frozen memtable's records end; move the
 //!    active memtable to the frozen list with `B`; start an empty active memtable.
 //! 2. Flush the oldest frozen memtable (work lock held): write its newest version of every key,
-//!    tombstones kept, to SST `n` (a fresh number), `finish` (syncs the file), `sync_dir`.
+//!    tombstones kept, to SST `n` (a fresh number), sync the file, `sync_dir`. With background
+//!    threads the next frozen memtable's SST is written while this one's file syncs.
 //! 3. Persist a manifest adding `n` at L0 with `walOffset = B`, `lastRevision`, `nextFileNumber`
 //!    ([`crate::manifest::persist`]). Only now is the flush durable.
 //! 4. Install the new tree and drop the frozen memtable in one step under the state lock.
 //! 5. Remove WAL segments wholly below `B`.
 //!
 //! Invariants:
-//! - Frozen memtables are flushed oldest first, so the manifest's `walOffset` only moves past
-//!   records that are in SSTs. A crash at any step leaves either the old manifest (the SST is an
-//!   orphan, deleted at open, and the WAL still holds its records) or the new one.
+//! - Frozen memtables are installed oldest first, so the manifest's `walOffset` only moves past
+//!   records that are in SSTs. A table written ahead is named by no manifest until its own
+//!   memtable's install, which follows its own sync. A crash at any step leaves either the old
+//!   manifest (the SST is an orphan, deleted at open, and the WAL still holds its records) or the
+//!   new one.
 //! - Any failure poisons the database; nothing is retried into a false success.
 
 use std::sync::Arc;
@@ -25,8 +28,9 @@ use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::manifest;
 use crate::memtable::MemTable;
+use crate::options::BackgroundMode;
 use crate::range::{Direction, KeyRange};
-use crate::sst::{Table, TableWriter, table_options};
+use crate::sst::{Table, TableWriter, UnsyncedTable, table_options};
 use crate::version::{FileMeta, Version, VersionEdit};
 
 use super::inner::{Frozen, Inner, Tree, lock};
@@ -66,26 +70,64 @@ impl Inner {
     }
 
     /// Steps 2-5 for every frozen memtable, oldest first. REQUIRES: the work lock is held.
+    ///
+    /// With background threads, while one memtable's tables sync (step 2's `sync_data`, on a
+    /// scoped thread) the next frozen memtable's tables are written: the sync waits on the disk,
+    /// the writing on the CPU. Installs stay in order and each still follows its own tables'
+    /// sync and the directory sync, so the protocol's crash states are unchanged: the next
+    /// memtable's tables are orphans until their own install. Inline mode keeps one thread, so a
+    /// simulation's I/O trace stays deterministic.
     pub(crate) fn flush_frozen(&self) -> Result<()> {
+        let overlap = self.options.background == BackgroundMode::Threads;
+        // The oldest frozen memtable's tables, if written ahead while the previous one synced.
+        let mut written_ahead: Option<Vec<WrittenTable>> = None;
         loop {
-            let Some(frozen) = lock(&self.state).frozen.first().cloned() else {
+            let Some(oldest) = lock(&self.state).frozen.first().cloned() else {
                 return Ok(());
             };
             self.check_usable()?;
-            self.flush_one(&frozen).map_err(|e| self.poison(e))?;
+            let written = match written_ahead.take() {
+                Some(written) => written,
+                None => self.write_memtable(&oldest).map_err(|e| self.poison(e))?,
+            };
+            // Looked up only now: writers may have frozen another memtable meanwhile.
+            let next = lock(&self.state).frozen.get(1).cloned();
+            let (synced, ahead) = match next.filter(|_| overlap) {
+                Some(next) => std::thread::scope(|scope| {
+                    let syncing = scope.spawn(move || sync_tables(written));
+                    let ahead = self.write_memtable(&next);
+                    let synced = syncing
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (synced, Some(ahead))
+                }),
+                None => (sync_tables(written), None),
+            };
+            let metas = synced.map_err(|e| self.poison(e))?;
+            written_ahead = ahead.transpose().map_err(|e| self.poison(e))?;
+            self.install_memtable(&oldest, metas)
+                .map_err(|e| self.poison(e))?;
         }
     }
 
-    fn flush_one(&self, frozen: &Frozen) -> Result<()> {
-        let tree = self.tree();
+    /// Step 2 without the syncs: the memtable's newest version of every key, tombstones kept,
+    /// written to new L0 tables.
+    fn write_memtable(&self, frozen: &Frozen) -> Result<Vec<WrittenTable>> {
         let entries = frozen
             .mem
             .scan(KeyRange::all(), Direction::Forward, u64::MAX);
         let stream = CompactionStream::new(entries, false, u64::MAX);
-        let added = self.write_outputs(stream, 0, frozen.wal_boundary)?;
+        self.write_tables(stream, 0, frozen.wal_boundary)
+    }
+
+    /// Steps 2 (the directory sync, after the tables' own syncs) to 5 for `frozen`, whose tables
+    /// `metas` were written and synced.
+    fn install_memtable(&self, frozen: &Frozen, metas: Vec<FileMeta>) -> Result<()> {
+        let added = self.open_tables(metas)?;
         fail::fail_point!("flush::after_sst_written", |_| Err(Error::failpoint(
             "flush::after_sst_written"
         )));
+        let tree = self.tree();
         let edit = VersionEdit {
             wal_offset: Some(frozen.wal_boundary),
             last_revision: Some(tree.version.last_revision().max(frozen.last_revision)),
@@ -156,6 +198,18 @@ impl Inner {
         level: usize,
         wal_offset: u64,
     ) -> Result<Vec<(FileMeta, Arc<Table>)>> {
+        let written = self.write_tables(stream, level, wal_offset)?;
+        self.open_tables(sync_tables(written)?)
+    }
+
+    /// Writes the stream's entries to new SSTs at `level` (a new file at each cut), every byte
+    /// appended, none synced yet.
+    fn write_tables<I: Iterator<Item = Result<Entry>>>(
+        &self,
+        stream: CompactionStream<I>,
+        level: usize,
+        wal_offset: u64,
+    ) -> Result<Vec<WrittenTable>> {
         let mut done: Vec<Output> = Vec::new();
         let mut current: Option<Output> = None;
         for step in stream {
@@ -184,10 +238,10 @@ impl Inner {
         }
         done.extend(current);
         let created_at_ms = self.options.clock.now_ms();
-        let mut metas = Vec::with_capacity(done.len());
+        let mut written = Vec::with_capacity(done.len());
         for out in done {
-            out.writer.finish()?;
-            metas.push(FileMeta {
+            let table = out.writer.finish_unsynced()?;
+            let meta = FileMeta {
                 number: out.number,
                 level,
                 smallest_key: out.smallest,
@@ -196,8 +250,14 @@ impl Inner {
                 wal_offset,
                 created_at_ms,
                 max_revision: out.max_revision,
-            });
+            };
+            written.push(WrittenTable { meta, table });
         }
+        Ok(written)
+    }
+
+    /// Syncs the directory (naming tables written and synced), then opens each table.
+    fn open_tables(&self, metas: Vec<FileMeta>) -> Result<Vec<(FileMeta, Arc<Table>)>> {
         if !metas.is_empty() {
             self.vfs
                 .sync_dir(&self.dir)
@@ -217,4 +277,18 @@ impl Inner {
         }
         Ok(opened)
     }
+}
+
+/// A table written by [`Inner::write_tables`]: its metadata and its not yet durable file.
+struct WrittenTable {
+    meta: FileMeta,
+    table: UnsyncedTable,
+}
+
+/// `sync_data`s each written table in order; returns their metadata once all are durable.
+fn sync_tables(written: Vec<WrittenTable>) -> Result<Vec<FileMeta>> {
+    written
+        .into_iter()
+        .map(|w| w.table.sync().map(|_| w.meta))
+        .collect()
 }

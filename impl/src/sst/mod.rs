@@ -28,7 +28,7 @@ pub mod writer;
 pub use cache::{BlockCache, CachedBlock};
 pub use iter::TableIter;
 pub use reader::Table;
-pub use writer::{TableWriter, table_options};
+pub use writer::{TableWriter, UnsyncedTable, table_options};
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,8 @@
 //! - After an I/O error the file's content is unknown: the writer is poisoned and every later
 //!   call fails, so a half-written table can never be finished and reported as good.
 //! - `finish` returns only after `sync_data` returned `Ok`; it never syncs the directory (the
-//!   caller does, before naming the table in the manifest).
+//!   caller does, before naming the table in the manifest). `finish_unsynced` writes the same
+//!   bytes and hands the sync to an [`UnsyncedTable`], so it can overlap other work.
 
 use std::path::{Path, PathBuf};
 
@@ -131,7 +132,13 @@ impl TableWriter {
 
     /// Writes the rest (last block, bloom, index, footer), `sync_data`s the file and returns the
     /// summary. A table with no entry is `Err(InvalidArgument)`. The caller syncs the directory.
-    pub fn finish(mut self) -> Result<TableSummary> {
+    pub fn finish(self) -> Result<TableSummary> {
+        self.finish_unsynced()?.sync()
+    }
+
+    /// [`TableWriter::finish`] without the `sync_data`: the table's bytes are all appended, and
+    /// it is durable once [`UnsyncedTable::sync`] returns `Ok`.
+    pub fn finish_unsynced(mut self) -> Result<UnsyncedTable> {
         self.check_usable()?;
         let builder = std::mem::replace(
             &mut self.builder,
@@ -145,9 +152,37 @@ impl TableWriter {
             summary.file_size, self.written_bytes,
             "the summary's size is what was appended"
         );
+        Ok(UnsyncedTable {
+            file: self.file,
+            path: self.path,
+            summary,
+        })
+    }
+}
+
+/// A finished table not yet durable: every byte is appended, the `sync_data` is still to come
+/// (see [`TableWriter::finish_unsynced`]). `Send`, so the sync can run on another thread.
+pub struct UnsyncedTable {
+    file: Box<dyn VfsFile>,
+    path: PathBuf,
+    summary: TableSummary,
+}
+
+impl std::fmt::Debug for UnsyncedTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnsyncedTable")
+            .field("path", &self.path)
+            .field("file_size", &self.summary.file_size)
+            .finish()
+    }
+}
+
+impl UnsyncedTable {
+    /// `sync_data`s the file and returns the table's summary. The caller syncs the directory.
+    pub fn sync(mut self) -> Result<TableSummary> {
         self.file
             .sync_data()
             .map_err(|e| Error::io("sync_data", &self.path, e))?;
-        Ok(summary)
+        Ok(self.summary)
     }
 }
