@@ -94,7 +94,14 @@ impl Inner {
             let next = lock(&self.state).frozen.get(1).cloned();
             let (synced, ahead) = match next.filter(|_| overlap) {
                 Some(next) => std::thread::scope(|scope| {
-                    let syncing = scope.spawn(move || sync_tables(written));
+                    let syncing = std::thread::Builder::new()
+                        .name("kvstore-sync".to_owned())
+                        .spawn_scoped(scope, move || sync_tables(written));
+                    let syncing = match syncing {
+                        Ok(handle) => handle,
+                        // The tables went with the closure: unsynced, so never installed.
+                        Err(e) => return (Err(Error::io("spawn sync thread", &self.dir, e)), None),
+                    };
                     let ahead = self.write_memtable(&next);
                     let synced = syncing
                         .join()
