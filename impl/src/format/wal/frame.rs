@@ -75,20 +75,50 @@ fn header_bytes(record_type: RecordType, payload: &[u8]) -> [u8; WAL_HEADER_LEN]
 /// Frames `payload` as a record of `record_type`. Fails if the payload exceeds
 /// [`WAL_PAYLOAD_LEN_MAX`].
 pub fn encode_frame(record_type: RecordType, payload: &[u8]) -> Result<Vec<u8>, FormatError> {
-    if payload.len() > WAL_PAYLOAD_LEN_MAX {
-        return Err(FormatError::new(
-            HEADER,
-            "length",
-            4,
-            FormatErrorKind::too_large(payload.len(), WAL_PAYLOAD_LEN_MAX),
-        ));
-    }
-    let h = header_bytes(record_type, payload);
-    let mut out = Vec::with_capacity(payload.len() + FRAME_OVERHEAD_BYTES);
-    out.extend_from_slice(&h);
-    out.extend_from_slice(payload);
-    out.extend_from_slice(&h);
+    let mut out = Vec::with_capacity(payload.len().saturating_add(FRAME_OVERHEAD_BYTES));
+    encode_frame_into(&mut out, record_type, |out| {
+        out.extend_from_slice(payload);
+        Ok(())
+    })?;
     Ok(out)
+}
+
+/// Appends a record of `record_type` to `out`, its payload written in place by `write_payload`
+/// (no copy of the payload): a header placeholder, the payload, then the header filled in and
+/// repeated as the trailer. Fails if `write_payload` fails or the payload exceeds
+/// [`WAL_PAYLOAD_LEN_MAX`]; on failure `out` is truncated back to its length on entry.
+pub fn encode_frame_into(
+    out: &mut Vec<u8>,
+    record_type: RecordType,
+    write_payload: impl FnOnce(&mut Vec<u8>) -> Result<(), FormatError>,
+) -> Result<(), FormatError> {
+    let start = out.len();
+    out.extend_from_slice(&[0; WAL_HEADER_LEN]);
+    let framed = write_payload(out).and_then(|()| {
+        let payload_start = start.saturating_add(WAL_HEADER_LEN);
+        let payload = out.get(payload_start..).unwrap_or_default();
+        if payload.len() > WAL_PAYLOAD_LEN_MAX {
+            return Err(FormatError::new(
+                HEADER,
+                "length",
+                4,
+                FormatErrorKind::too_large(payload.len(), WAL_PAYLOAD_LEN_MAX),
+            ));
+        }
+        Ok(header_bytes(record_type, payload))
+    });
+    let header = match framed {
+        Ok(header) => header,
+        Err(e) => {
+            out.truncate(start);
+            return Err(e);
+        }
+    };
+    if let Some(placeholder) = out.get_mut(start..start.saturating_add(WAL_HEADER_LEN)) {
+        placeholder.copy_from_slice(&header);
+    }
+    out.extend_from_slice(&header);
+    Ok(())
 }
 
 /// Decodes the frame at the start of `bytes`; returns it and the bytes consumed

@@ -12,11 +12,11 @@ pub mod replay;
 
 pub use frame::{
     FRAME_OVERHEAD_BYTES, Frame, RecordType, WAL_HEADER_LEN, WAL_PAYLOAD_LEN_MAX, WAL_VERSION,
-    decode_frame, encode_frame,
+    decode_frame, encode_frame, encode_frame_into,
 };
 pub use payload::{
     BatchOp, WAL_BATCH_OPS_MAX, WalBody, WalRecord, decode_payload, encode_payload,
-    encode_payload_of,
+    encode_payload_into, encode_payload_of,
 };
 pub use replay::{ReplayEnd, ReplayOutcome, Segment, replay};
 
@@ -26,24 +26,30 @@ use super::FormatError;
 ///
 /// Fails with `LengthTooLarge` when a key, a value, the op count or the payload exceeds its limit.
 pub fn encode_record(record: &WalRecord) -> Result<Vec<u8>, FormatError> {
-    encode_record_of(
+    let mut out = Vec::new();
+    encode_record_into(
+        &mut out,
         record.revision,
         record.created_at_ms,
         record.synced_through,
         &record.body,
-    )
+    )?;
+    Ok(out)
 }
 
-/// [`encode_record`] of the record these fields and `body` would make, for a writer that keeps
-/// ownership of the body.
-pub fn encode_record_of(
+/// [`encode_record`] of the record these fields and `body` would make, appended to `out` (the
+/// payload encoded in place, inside its frame), for a writer that keeps ownership of the body
+/// and reuses one buffer from record to record. On `Err`, `out` is unchanged.
+pub fn encode_record_into(
+    out: &mut Vec<u8>,
     revision: u64,
     created_at_ms: u64,
     synced_through: u64,
     body: &WalBody,
-) -> Result<Vec<u8>, FormatError> {
-    let payload = encode_payload_of(revision, created_at_ms, synced_through, body)?;
-    encode_frame(body.record_type(), &payload)
+) -> Result<(), FormatError> {
+    encode_frame_into(out, body.record_type(), |out| {
+        encode_payload_into(out, revision, created_at_ms, synced_through, body)
+    })
 }
 
 /// Decodes one complete record from the start of `bytes`; returns it and the bytes consumed.
@@ -77,6 +83,43 @@ pub fn parse_segment_file_name(name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::FormatErrorKind;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The writer's in-place encoding, appended after whatever the buffer held, is exactly
+        /// the payload framed the plain way, and decodes back to the record.
+        #[test]
+        fn in_place_record_is_the_framed_payload(
+            r in payload::tests::record(),
+            before in prop::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let mut out = before.clone();
+            encode_record_into(&mut out, r.revision, r.created_at_ms, r.synced_through, &r.body)
+                .unwrap();
+            let framed = encode_frame(r.body.record_type(), &encode_payload(&r).unwrap()).unwrap();
+            prop_assert_eq!(&out[..before.len()], &before[..]);
+            prop_assert_eq!(&out[before.len()..], &framed[..]);
+            let (decoded, consumed) = decode_record(&out[before.len()..]).unwrap();
+            prop_assert_eq!(consumed, framed.len());
+            prop_assert_eq!(decoded, r);
+        }
+    }
+
+    #[test]
+    fn refused_record_leaves_the_buffer_unchanged() {
+        let mut out = b"earlier record".to_vec();
+        let body = WalBody::Put {
+            key: vec![b'k'; crate::format::KEY_LEN_MAX + 1],
+            value: b"v".to_vec(),
+        };
+        let e = encode_record_into(&mut out, 1, 2, 3, &body).unwrap_err();
+        assert!(
+            matches!(e.kind, FormatErrorKind::LengthTooLarge { .. }),
+            "{e}"
+        );
+        assert_eq!(out, b"earlier record");
+    }
 
     #[test]
     fn segment_names() {

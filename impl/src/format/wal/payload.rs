@@ -152,24 +152,38 @@ pub fn encode_payload_of(
     body: &WalBody,
 ) -> Result<Vec<u8>, FormatError> {
     let mut out = Vec::new();
+    encode_payload_into(&mut out, revision, created_at_ms, synced_through, body)?;
+    Ok(out)
+}
+
+/// [`encode_payload_of`] appended to `out`, so a writer can reuse one buffer from record to
+/// record. On `Err`, `out` may hold part of the payload: the caller discards it.
+pub fn encode_payload_into(
+    out: &mut Vec<u8>,
+    revision: u64,
+    created_at_ms: u64,
+    synced_through: u64,
+    body: &WalBody,
+) -> Result<(), FormatError> {
+    let start = out.len();
     let map_len = match body {
         WalBody::Put { .. } => 5,
         WalBody::Delete { .. } | WalBody::Batch(_) => 4,
     };
-    w(rmp::encode::write_map_len(&mut out, map_len))?;
-    put_uint(&mut out, "revision", revision)?;
-    put_uint(&mut out, "created_at_ms", created_at_ms)?;
-    put_uint(&mut out, "synced_through", synced_through)?;
+    w(rmp::encode::write_map_len(out, map_len))?;
+    put_uint(out, "revision", revision)?;
+    put_uint(out, "created_at_ms", created_at_ms)?;
+    put_uint(out, "synced_through", synced_through)?;
     match body {
         WalBody::Put { key, value } => {
             check_key(key)?;
             check_value(value)?;
-            put_bin(&mut out, "key", key)?;
-            put_bin(&mut out, "value", value)?;
+            put_bin(out, "key", key)?;
+            put_bin(out, "value", value)?;
         }
         WalBody::Delete { key } => {
             check_key(key)?;
-            put_bin(&mut out, "key", key)?;
+            put_bin(out, "key", key)?;
         }
         WalBody::Batch(ops) => {
             if ops.is_empty() {
@@ -185,34 +199,35 @@ pub fn encode_payload_of(
             if ops.len() > WAL_BATCH_OPS_MAX {
                 return Err(too_large("ops", ops.len(), WAL_BATCH_OPS_MAX));
             }
-            put_str(&mut out, "ops")?;
-            w(rmp::encode::write_array_len(&mut out, ops.len() as u32))?;
+            put_str(out, "ops")?;
+            w(rmp::encode::write_array_len(out, ops.len() as u32))?;
             for op in ops {
                 match op {
                     BatchOp::Put { key, value } => {
                         check_key(key)?;
                         check_value(value)?;
-                        w(rmp::encode::write_map_len(&mut out, 3))?;
-                        put_str(&mut out, "op")?;
-                        put_str(&mut out, "put")?;
-                        put_bin(&mut out, "key", key)?;
-                        put_bin(&mut out, "value", value)?;
+                        w(rmp::encode::write_map_len(out, 3))?;
+                        put_str(out, "op")?;
+                        put_str(out, "put")?;
+                        put_bin(out, "key", key)?;
+                        put_bin(out, "value", value)?;
                     }
                     BatchOp::Delete { key } => {
                         check_key(key)?;
-                        w(rmp::encode::write_map_len(&mut out, 2))?;
-                        put_str(&mut out, "op")?;
-                        put_str(&mut out, "delete")?;
-                        put_bin(&mut out, "key", key)?;
+                        w(rmp::encode::write_map_len(out, 2))?;
+                        put_str(out, "op")?;
+                        put_str(out, "delete")?;
+                        put_bin(out, "key", key)?;
                     }
                 }
             }
         }
     }
-    if out.len() > super::WAL_PAYLOAD_LEN_MAX {
-        return Err(too_large("payload", out.len(), super::WAL_PAYLOAD_LEN_MAX));
+    let len = out.len().saturating_sub(start);
+    if len > super::WAL_PAYLOAD_LEN_MAX {
+        return Err(too_large("payload", len, super::WAL_PAYLOAD_LEN_MAX));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A MessagePack reader over the subset the payload schema uses.
