@@ -73,7 +73,8 @@ impl Inner {
         let _work = lock(&self.work);
         self.flush_frozen()?;
         let result = self.compact_due();
-        self.stall_cv.notify_all();
+        // Also on failure: a stalled writer then sees the poisoned database and stops waiting.
+        self.wake_stalled_writers();
         result
     }
 
@@ -101,7 +102,6 @@ impl Inner {
             if let Err(error) = self.background_work() {
                 tracing::error!(%error, "background flush/compaction failed");
             }
-            self.stall_cv.notify_all();
         }
     }
 
@@ -114,16 +114,7 @@ impl Inner {
     /// Delays a write while L0 is over its stall thresholds (see the module doc).
     pub(crate) fn stall_writes(&self) {
         loop {
-            let (tree, frozen) = {
-                let state = lock(&self.state);
-                (std::sync::Arc::clone(&state.tree), state.frozen.len())
-            };
-            let decision = if frozen >= FROZEN_MEMTABLES_MAX {
-                StallDecision::Stop
-            } else {
-                stall(&tree.version, &self.options)
-            };
-            match decision {
+            match self.stall_decision() {
                 StallDecision::Proceed => return,
                 StallDecision::SlowDown { delay_ms } => {
                     std::thread::sleep(Duration::from_millis(delay_ms));
@@ -145,6 +136,12 @@ impl Inner {
                             if bg.shutdown {
                                 return;
                             }
+                            // Checked again under `bg`: an install changes the state and then
+                            // notifies under `bg` (`Inner::wake_stalled_writers`), so it either
+                            // happened before this check or its notification reaches this wait.
+                            if self.stall_decision() != StallDecision::Stop {
+                                continue;
+                            }
                             let slice = Duration::from_millis(STALL_WAIT_SLICE_MS);
                             drop(
                                 self.stall_cv
@@ -156,5 +153,26 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Whether a write must wait now: too many frozen memtables, or L0 over its thresholds.
+    fn stall_decision(&self) -> StallDecision {
+        let (tree, frozen) = {
+            let state = lock(&self.state);
+            (std::sync::Arc::clone(&state.tree), state.frozen.len())
+        };
+        if frozen >= FROZEN_MEMTABLES_MAX {
+            StallDecision::Stop
+        } else {
+            stall(&tree.version, &self.options)
+        }
+    }
+
+    /// Wakes writers waiting in [`Inner::stall_writes`]; called after every install (a flush
+    /// drops a frozen memtable, a compaction lowers L0), so a stalled writer resumes as soon as
+    /// it may, not at the end of its wait slice. Notifies under `bg`, the waiters' mutex.
+    pub(crate) fn wake_stalled_writers(&self) {
+        let _bg = lock(&self.bg);
+        self.stall_cv.notify_all();
     }
 }

@@ -194,6 +194,8 @@ impl Inner {
         if drop_frozen && !state.frozen.is_empty() {
             state.frozen.remove(0);
         }
+        drop(state);
+        self.wake_stalled_writers();
         Ok(())
     }
 

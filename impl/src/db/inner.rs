@@ -1,8 +1,10 @@
 //! [`Inner`]: the shared state behind every [`crate::Db`] handle, and the locks that order it.
 //!
 //! Invariants:
-//! - Lock order: `queue` → `writer` → `state`; `work` → `writer` → `state`; `bg` is taken alone.
-//!   No code path takes them in another order, so there is no deadlock.
+//! - Lock order: `queue` → `writer` → `state`; `work` → `writer` → `state`; `work` → `bg` →
+//!   `state` (a stalled writer re-checks the state under `bg`, the mutex its wait sleeps on; an
+//!   install, under `work`, releases `state` before it takes `bg` to wake it). No code path
+//!   takes them in another order, so there is no deadlock.
 //! - `state` holds what readers need, swapped atomically: the active memtable, the frozen ones
 //!   (oldest first, each with the WAL offset where its records end) and the [`Tree`] (live
 //!   version + open tables). A reader copies the `Arc`s under the lock and reads without it.
