@@ -49,7 +49,7 @@ impl Inner {
     /// Called after each successful commit: freezes a full memtable and gets it flushed.
     pub(crate) fn after_commit(&self) {
         let full =
-            lock(&self.state).active.approximate_size_bytes() >= self.options.memtable_size_bytes;
+            lock(&self.state).active().approximate_size_bytes() >= self.options.memtable_size_bytes;
         if !full {
             return;
         }
@@ -159,7 +159,7 @@ impl Inner {
     fn stall_decision(&self) -> StallDecision {
         let (tree, frozen) = {
             let state = lock(&self.state);
-            (std::sync::Arc::clone(&state.tree), state.frozen.len())
+            (std::sync::Arc::clone(&state.tree), state.frozen().len())
         };
         if frozen >= FROZEN_MEMTABLES_MAX {
             StallDecision::Stop

@@ -108,7 +108,7 @@ impl Inner {
             }
             self.commit_syncs.fetch_add(1, Ordering::Relaxed);
         }
-        let active = Arc::clone(&lock(&self.state).active);
+        let active = Arc::clone(lock(&self.state).active());
         let mut results = Vec::with_capacity(assigned.len());
         for (ticket, revision, entries) in assigned {
             for entry in entries {

@@ -50,7 +50,7 @@ impl Inner {
     pub(crate) fn freeze(&self, force: bool) -> Result<bool> {
         let mut writer = lock(&self.writer);
         self.check_usable()?;
-        let active = Arc::clone(&lock(&self.state).active);
+        let active = Arc::clone(lock(&self.state).active());
         let full = active.approximate_size_bytes() >= self.options.memtable_size_bytes;
         if active.is_empty() || !(force || full) {
             return Ok(false);
@@ -60,12 +60,12 @@ impl Inner {
         ));
         let boundary = writer.wal.rotate().map_err(|e| self.poison(e))?;
         let mut state = lock(&self.state);
-        state.frozen.push(Frozen {
+        let frozen = Frozen {
             mem: active,
             wal_boundary: boundary,
             last_revision: writer.last_revision,
-        });
-        state.active = Arc::new(MemTable::new());
+        };
+        state.freeze(frozen, Arc::new(MemTable::new()));
         Ok(true)
     }
 
@@ -82,7 +82,7 @@ impl Inner {
         // The oldest frozen memtable's tables, if written ahead while the previous one synced.
         let mut written_ahead: Option<Vec<WrittenTable>> = None;
         loop {
-            let Some(oldest) = lock(&self.state).frozen.first().cloned() else {
+            let Some(oldest) = lock(&self.state).frozen().first().cloned() else {
                 return Ok(());
             };
             self.check_usable()?;
@@ -91,7 +91,7 @@ impl Inner {
                 None => self.write_memtable(&oldest).map_err(|e| self.poison(e))?,
             };
             // Looked up only now: writers may have frozen another memtable meanwhile.
-            let next = lock(&self.state).frozen.get(1).cloned();
+            let next = lock(&self.state).frozen().get(1).cloned();
             let (synced, ahead) = match next.filter(|_| overlap) {
                 Some(next) => std::thread::scope(|scope| {
                     let syncing = std::thread::Builder::new()
@@ -191,8 +191,8 @@ impl Inner {
         tables.extend(added.into_iter().map(|(m, t)| (m.number, t)));
         let mut state = lock(&self.state);
         state.tree = Arc::new(Tree { version, tables });
-        if drop_frozen && !state.frozen.is_empty() {
-            state.frozen.remove(0);
+        if drop_frozen {
+            state.drop_oldest_frozen();
         }
         drop(state);
         self.wake_stalled_writers();

@@ -16,10 +16,11 @@
 //!   `failed` is set and never cleared: every later write returns it until the database is
 //!   reopened.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 use crate::format::manifest::sst_file_name;
@@ -49,8 +50,9 @@ pub(crate) fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<
 pub(crate) struct Tree {
     /// Which files are live, by level.
     pub(crate) version: Version,
-    /// An open reader for every file of `version`.
-    pub(crate) tables: HashMap<u64, Arc<Table>>,
+    /// An open reader for every file of `version`, by file number (Fx-hashed: a point read
+    /// looks up one or more tables, and file numbers need no seeded hash).
+    pub(crate) tables: FxHashMap<u64, Arc<Table>>,
 }
 
 impl Tree {
@@ -79,11 +81,61 @@ pub(crate) struct Frozen {
 #[derive(Debug)]
 pub(crate) struct State {
     /// Where new commits go.
-    pub(crate) active: Arc<MemTable>,
+    active: Arc<MemTable>,
     /// Frozen memtables not yet in an SST, oldest first.
-    pub(crate) frozen: Vec<Frozen>,
+    frozen: Vec<Frozen>,
     /// Live files.
     pub(crate) tree: Arc<Tree>,
+    /// The memtables a read consults, newest first: `active`, then `frozen` newest first.
+    /// Rebuilt by every change of either, so a snapshot copies one `Arc` instead of a list.
+    mems: Arc<[Arc<MemTable>]>,
+}
+
+impl State {
+    /// The state of a database whose memtable is `active` and whose files are `tree`.
+    pub(crate) fn new(active: Arc<MemTable>, tree: Arc<Tree>) -> State {
+        let mut state = State {
+            active,
+            frozen: Vec::new(),
+            tree,
+            mems: Arc::new([]),
+        };
+        state.rebuild_mems();
+        state
+    }
+
+    /// Where new commits go.
+    pub(crate) fn active(&self) -> &Arc<MemTable> {
+        &self.active
+    }
+
+    /// Frozen memtables not yet in an SST, oldest first.
+    pub(crate) fn frozen(&self) -> &[Frozen] {
+        &self.frozen
+    }
+
+    /// Freezes the active memtable as `frozen` (the newest frozen) and makes `active` the new one.
+    pub(crate) fn freeze(&mut self, frozen: Frozen, active: Arc<MemTable>) {
+        debug_assert!(Arc::ptr_eq(&frozen.mem, &self.active));
+        self.frozen.push(frozen);
+        self.active = active;
+        self.rebuild_mems();
+    }
+
+    /// Drops the oldest frozen memtable (its entries are now in the tree), if any.
+    pub(crate) fn drop_oldest_frozen(&mut self) {
+        if !self.frozen.is_empty() {
+            self.frozen.remove(0);
+            self.rebuild_mems();
+        }
+    }
+
+    fn rebuild_mems(&mut self) {
+        let newest_first = self.frozen.iter().rev().map(|f| Arc::clone(&f.mem));
+        self.mems = std::iter::once(Arc::clone(&self.active))
+            .chain(newest_first)
+            .collect();
+    }
 }
 
 /// The WAL writer and the revision counter, owned by whoever commits.
@@ -99,7 +151,7 @@ pub(crate) struct Writer {
 pub(crate) struct Snapshot {
     pub(crate) revision: u64,
     /// Active memtable first, then frozen ones newest first.
-    pub(crate) mems: Vec<Arc<MemTable>>,
+    pub(crate) mems: Arc<[Arc<MemTable>]>,
     pub(crate) tree: Arc<Tree>,
 }
 
@@ -180,12 +232,9 @@ impl Inner {
         // Read under the lock: everything in the tree and the frozen memtables taken here was
         // published before, so it is at or below this revision.
         let revision = self.visible.load(Ordering::Acquire);
-        let mut mems = Vec::with_capacity(state.frozen.len().saturating_add(1));
-        mems.push(Arc::clone(&state.active));
-        mems.extend(state.frozen.iter().rev().map(|f| Arc::clone(&f.mem)));
         Snapshot {
             revision,
-            mems,
+            mems: Arc::clone(&state.mems),
             tree: Arc::clone(&state.tree),
         }
     }

@@ -254,15 +254,15 @@ impl Db {
         let inner = self.inner();
         let (memtable_bytes, frozen, tree) = {
             let state = lock(&inner.state);
-            let frozen_bytes = state.frozen.iter().fold(0u64, |s, f| {
+            let frozen_bytes = state.frozen().iter().fold(0u64, |s, f| {
                 s.saturating_add(f.mem.approximate_size_bytes())
             });
             (
                 state
-                    .active
+                    .active()
                     .approximate_size_bytes()
                     .saturating_add(frozen_bytes),
-                state.frozen.len(),
+                state.frozen().len(),
                 Arc::clone(&state.tree),
             )
         };

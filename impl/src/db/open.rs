@@ -57,7 +57,7 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
     let manifest_path = dir.join(MANIFEST_FILE_NAME);
     let version = manifest::to_version(&manifest, options.max_levels, &manifest_path)?;
     let cache = Arc::new(BlockCache::new(options.block_cache_size_bytes));
-    let mut tables = std::collections::HashMap::new();
+    let mut tables = rustc_hash::FxHashMap::default();
     for level in 0..version.num_levels() {
         for file in version.files(level) {
             let path = dir.join(crate::format::manifest::sst_file_name(file.number));
@@ -91,11 +91,10 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
         vfs,
         dir: dir.to_path_buf(),
         cache,
-        state: Mutex::new(State {
-            active: Arc::new(memtable),
-            frozen: Vec::new(),
-            tree: Arc::new(Tree { version, tables }),
-        }),
+        state: Mutex::new(State::new(
+            Arc::new(memtable),
+            Arc::new(Tree { version, tables }),
+        )),
         writer: Mutex::new(Writer { wal, last_revision }),
         queue: Mutex::default(),
         queue_cv: Condvar::new(),

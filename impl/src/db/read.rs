@@ -85,7 +85,7 @@ impl Inner {
         check_key(key)?;
         self.check_open()?;
         let snap = self.snapshot();
-        for mem in &snap.mems {
+        for mem in snap.mems.iter() {
             if let Some(entry) = mem.get(key, snap.revision) {
                 return Ok(Some(entry));
             }
@@ -124,7 +124,7 @@ impl Inner {
         direction: Direction,
     ) -> Result<Vec<BoxedSource>> {
         let mut sources: Vec<BoxedSource> = Vec::new();
-        for mem in &snap.mems {
+        for mem in snap.mems.iter() {
             sources.push(Box::new(mem.scan(range.clone(), direction, snap.revision)));
         }
         let version = &snap.tree.version;
