@@ -16,7 +16,7 @@ pub use frame::{
 };
 pub use payload::{
     BatchOp, WAL_BATCH_OPS_MAX, WalBody, WalRecord, decode_payload, encode_payload,
-    encode_payload_into, encode_payload_of,
+    encode_payload_into,
 };
 pub use replay::{ReplayEnd, ReplayOutcome, Segment, replay};
 

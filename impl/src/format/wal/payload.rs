@@ -135,29 +135,20 @@ fn put_bin(out: &mut Vec<u8>, name: &str, v: &[u8]) -> Result<(), FormatError> {
 /// when a key, value, op count or the payload exceeds its limit, or `InvalidValue` for an empty
 /// batch.
 pub fn encode_payload(record: &WalRecord) -> Result<Vec<u8>, FormatError> {
-    encode_payload_of(
+    let mut out = Vec::new();
+    encode_payload_into(
+        &mut out,
         record.revision,
         record.created_at_ms,
         record.synced_through,
         &record.body,
-    )
-}
-
-/// [`encode_payload`] of the record these fields and `body` would make, for a writer that keeps
-/// ownership of the body.
-pub fn encode_payload_of(
-    revision: u64,
-    created_at_ms: u64,
-    synced_through: u64,
-    body: &WalBody,
-) -> Result<Vec<u8>, FormatError> {
-    let mut out = Vec::new();
-    encode_payload_into(&mut out, revision, created_at_ms, synced_through, body)?;
+    )?;
     Ok(out)
 }
 
-/// [`encode_payload_of`] appended to `out`, so a writer can reuse one buffer from record to
-/// record. On `Err`, `out` may hold part of the payload: the caller discards it.
+/// [`encode_payload`] of the record these fields and `body` would make, appended to `out`: for a
+/// writer that keeps ownership of the body and reuses one buffer from record to record. On
+/// `Err`, `out` may hold part of the payload: the caller discards it.
 pub fn encode_payload_into(
     out: &mut Vec<u8>,
     revision: u64,
