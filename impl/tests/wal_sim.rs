@@ -228,6 +228,60 @@ fn round_trip_across_rotation_and_reopen() {
     assert_eq!(last.end_offset, w.end_offset());
 }
 
+/// Detaching is bookkeeping only: the writer forgets the segments at once and keeps appending
+/// and syncing, the files stay until `remove`, which deletes exactly them.
+#[test]
+fn detached_segments_stay_on_disk_until_removed() {
+    let vfs = SimVfs::new(11);
+    let run = workload(&vfs);
+    let rec = recover(&vfs, dir(), 0, false).unwrap();
+    assert!(
+        rec.segments.len() >= 3,
+        "the workload rotates: {:?}",
+        rec.segments
+    );
+    let mut w = WalWriter::open(Arc::new(vfs.clone()), dir(), &rec, SEGMENT_SIZE_BYTES).unwrap();
+    let keep_from = rec.segments[2];
+    let detached_paths: Vec<_> = rec.segments[..2]
+        .iter()
+        .map(|&b| segment_path(dir(), b))
+        .collect();
+
+    let obsolete = w.detach_segments_below(keep_from).unwrap();
+    assert_eq!(w.segments(), &rec.segments[2..]);
+    for path in &detached_paths {
+        assert!(
+            vfs.exists(path).unwrap(),
+            "{} removed before remove()",
+            path.display()
+        );
+    }
+    let mut run = run;
+    append(&mut w, &mut run, 1000).unwrap();
+    w.sync().unwrap();
+
+    assert_eq!(obsolete.remove().unwrap(), 2);
+    for path in &detached_paths {
+        assert!(!vfs.exists(path).unwrap(), "{} still there", path.display());
+    }
+    let after = recover(&vfs, dir(), keep_from, false).unwrap();
+    assert!(after.obsolete_segments.is_empty());
+    let expected: Vec<_> = run
+        .written
+        .iter()
+        .filter(|(offset, _)| *offset >= keep_from)
+        .cloned()
+        .collect();
+    assert_eq!(after.records, expected);
+    assert_eq!(
+        w.detach_segments_below(keep_from)
+            .unwrap()
+            .remove()
+            .unwrap(),
+        0
+    );
+}
+
 #[test]
 fn non_wal_files_are_ignored_and_empty_log_starts_at_start_offset() {
     let vfs = SimVfs::new(3);

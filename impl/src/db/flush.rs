@@ -11,7 +11,8 @@
 //! 3. Persist a manifest adding `n` at L0 with `walOffset = B`, `lastRevision`, `nextFileNumber`
 //!    ([`crate::manifest::persist`]). Only now is the flush durable.
 //! 4. Install the new tree and drop the frozen memtable in one step under the state lock.
-//! 5. Remove WAL segments wholly below `B`.
+//! 5. Remove WAL segments wholly below `B`: the writer forgets them under the writer lock, the
+//!    unlinks and the `sync_dir` follow without it, so commits never wait on them.
 //!
 //! Invariants:
 //! - Frozen memtables are installed oldest first, so the manifest's `walOffset` only moves past
@@ -141,11 +142,11 @@ impl Inner {
             ..self.edit_adding(&tree.version, added.iter().map(|(m, _)| m.clone()))
         };
         self.install(&tree, &edit, added, true)?;
-        let mut writer = lock(&self.writer);
-        writer
+        // Detached under the writer lock, removed after it: commits never wait on the unlinks.
+        let obsolete = lock(&self.writer)
             .wal
-            .remove_segments_below(frozen.wal_boundary)
-            .map(|_| ())
+            .detach_segments_below(frozen.wal_boundary)?;
+        obsolete.remove().map(|_| ())
     }
 
     /// An edit adding `files` and moving `next_file_number` past every number allocated so far.

@@ -247,40 +247,34 @@ impl WalWriter {
     }
 
     /// Removes the segments whose every byte lies below `offset` (the manifest's `walOffset`,
-    /// already durable), then `sync_dir`. Returns how many were removed. The active segment is
-    /// never removed. A segment already gone counts as removed.
+    /// already durable), then `sync_dir`: [`WalWriter::detach_segments_below`], then
+    /// [`ObsoleteSegments::remove`]. Returns how many were removed.
     pub fn remove_segments_below(&mut self, offset: u64) -> Result<usize> {
-        self.check_usable()?;
-        let n = segments_wholly_below(&self.segments, offset);
-        if n == 0 {
-            return Ok(0);
-        }
-        for (i, base) in self.segments.iter().take(n).enumerate() {
-            let path = segment_path(&self.dir, *base);
-            match self.vfs.remove(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    // Forget the ones already removed; the rest stay listed for a later call.
-                    self.segments.drain(..i);
-                    self.forget_unsynced_removed();
-                    return Err(Error::io("remove", &path, e));
-                }
-            }
-        }
-        self.segments.drain(..n);
-        self.forget_unsynced_removed();
-        self.vfs
-            .sync_dir(&self.dir)
-            .map_err(|e| Error::io("sync_dir", &self.dir, e))?;
-        Ok(n)
+        self.detach_segments_below(offset)?.remove()
     }
 
-    /// Drops the unsynced segments that are no longer on disk: their records are durable in an
-    /// SST, so they need no sync.
-    fn forget_unsynced_removed(&mut self) {
+    /// Forgets the segments whose every byte lies below `offset` (the manifest's `walOffset`,
+    /// already durable) and hands them over for removal, with any handle a rotation left open on
+    /// them (their records are durable in an SST: they need no sync). No I/O: the caller removes
+    /// them with [`ObsoleteSegments::remove`] after releasing whatever lock guards this writer,
+    /// so that appends do not wait on unlinks, on the close that frees an unlinked file's blocks
+    /// (a synchronous discard on a filesystem mounted with `discard`), or on the `sync_dir`. The
+    /// active segment is never detached.
+    pub fn detach_segments_below(&mut self, offset: u64) -> Result<ObsoleteSegments> {
+        self.check_usable()?;
+        let n = segments_wholly_below(&self.segments, offset);
+        let bases: Vec<u64> = self.segments.drain(..n).collect();
         let first_kept = self.segments.first().copied().unwrap_or(u64::MAX);
-        self.unsynced.retain(|(base, _, _)| *base >= first_kept);
+        let (handles, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unsynced)
+            .into_iter()
+            .partition(|(base, _, _)| *base < first_kept);
+        self.unsynced = kept;
+        Ok(ObsoleteSegments {
+            vfs: Arc::clone(&self.vfs),
+            dir: self.dir.clone(),
+            paths: bases.iter().map(|&b| segment_path(&self.dir, b)).collect(),
+            handles: handles.into_iter().map(|(_, _, file)| file).collect(),
+        })
     }
 
     /// Whether a failed I/O has made the writer refuse every call.
@@ -298,5 +292,48 @@ impl WalWriter {
             return Err(Error::Closed);
         }
         Ok(())
+    }
+}
+
+/// Segments a [`WalWriter`] no longer tracks, to be removed from the directory (see
+/// [`WalWriter::detach_segments_below`]). Dropped without [`ObsoleteSegments::remove`], they
+/// stay on disk until the next open removes them (recovery treats segments below the
+/// manifest's `walOffset` as obsolete).
+pub struct ObsoleteSegments {
+    vfs: Arc<dyn Vfs>,
+    dir: PathBuf,
+    paths: Vec<PathBuf>,
+    /// Handles a rotation left open on some of them; closed after the unlinks.
+    handles: Vec<Box<dyn VfsFile>>,
+}
+
+impl std::fmt::Debug for ObsoleteSegments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObsoleteSegments")
+            .field("paths", &self.paths)
+            .field("open_handles", &self.handles.len())
+            .finish()
+    }
+}
+
+impl ObsoleteSegments {
+    /// Removes every segment (one already gone counts as removed), closes the handles, then
+    /// syncs the directory if anything was removed. Returns how many were removed.
+    pub fn remove(self) -> Result<usize> {
+        for path in &self.paths {
+            match self.vfs.remove(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", path, e)),
+            }
+        }
+        drop(self.handles);
+        if self.paths.is_empty() {
+            return Ok(0);
+        }
+        self.vfs
+            .sync_dir(&self.dir)
+            .map_err(|e| Error::io("sync_dir", &self.dir, e))?;
+        Ok(self.paths.len())
     }
 }
