@@ -115,6 +115,7 @@ impl Inner {
             written_ahead = ahead.transpose().map_err(|e| self.poison(e))?;
             self.install_memtable(&oldest, metas)
                 .map_err(|e| self.poison(e))?;
+            self.compact_moves_due()?;
         }
     }
 
