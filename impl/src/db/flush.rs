@@ -77,7 +77,8 @@ impl Inner {
     /// the writing on the CPU. Installs stay in order and each still follows its own tables'
     /// sync and the directory sync, so the protocol's crash states are unchanged: the next
     /// memtable's tables are orphans until their own install. Inline mode keeps one thread, so a
-    /// simulation's I/O trace stays deterministic.
+    /// simulation's I/O trace stays deterministic. After each install, compactions that are
+    /// trivial moves run ([`Inner::compact_moves_due`]), so a backlog does not pile up in L0.
     pub(crate) fn flush_frozen(&self) -> Result<()> {
         let overlap = self.options.background == BackgroundMode::Threads;
         // The oldest frozen memtable's tables, if written ahead while the previous one synced.
