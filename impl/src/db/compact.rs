@@ -31,14 +31,7 @@ use super::inner::{Inner, Tree};
 impl Inner {
     /// Runs policy-chosen compactions until none is due. REQUIRES: work lock held.
     pub(crate) fn compact_due(&self) -> Result<()> {
-        loop {
-            self.check_usable()?;
-            let tree = self.tree();
-            let Some(task) = pick(&tree.version, &self.options) else {
-                return Ok(());
-            };
-            self.run_task(&tree, &task).map_err(|e| self.poison(e))?;
-        }
+        self.compact_while(|_| true)
     }
 
     /// Runs policy-chosen compactions while each is a trivial move (a manifest edit, no byte
@@ -47,15 +40,17 @@ impl Inner {
     /// this L0 grew to the stall threshold and slowed writers (31 delayed writes in a 1M seed
     /// write), though draining it cost only manifest edits. REQUIRES: work lock held.
     pub(crate) fn compact_moves_due(&self) -> Result<()> {
+        self.compact_while(|task| task.trivial_move().is_some())
+    }
+
+    /// Runs the policy's next compaction while there is one and `accept` takes it.
+    fn compact_while(&self, accept: impl Fn(&CompactionTask) -> bool) -> Result<()> {
         loop {
             self.check_usable()?;
             let tree = self.tree();
-            let Some(task) = pick(&tree.version, &self.options) else {
+            let Some(task) = pick(&tree.version, &self.options).filter(|t| accept(t)) else {
                 return Ok(());
             };
-            if task.trivial_move().is_none() {
-                return Ok(());
-            }
             self.run_task(&tree, &task).map_err(|e| self.poison(e))?;
         }
     }

@@ -144,7 +144,7 @@ impl WalWriter {
         if self.end_offset - self.base >= self.segment_size_bytes && self.end_offset > self.base {
             self.rotate()?;
         }
-        // Encoded after any rotation: rotating syncs, which moves `synced_offset`.
+        // `synced_through` is what the last `sync` made durable; a rotation does not sync.
         debug_assert!(self.synced_offset <= self.end_offset);
         let mut record = std::mem::take(&mut self.record);
         record.clear();
