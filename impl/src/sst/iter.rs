@@ -11,8 +11,9 @@
 //!   ([`Table`]'s block invariants), and the scan stops at the first key past the range.
 //! - A block is loaded when the scan reaches it. A scan that has loaded [`READAHEAD_AFTER_BLOCKS`]
 //!   blocks reads the next uncached ones in runs of up to [`READAHEAD_BYTES`] with one read,
-//!   verified block by block exactly as a single read is, and not put in the cache (a long scan
-//!   would evict what point reads use); so it holds at most one run of blocks at a time.
+//!   verified block by block exactly as a single read is (a bad block fails the scan only when
+//!   the scan reaches it), and not put in the cache (a long scan would evict what point reads
+//!   use); so it holds at most one run of blocks at a time.
 //! - The first `Err` is yielded and then the iterator ends (the `EntrySource` contract).
 
 use std::collections::VecDeque;
@@ -42,11 +43,13 @@ pub struct TableIter {
     block: Option<CachedBlock>,
     /// Forward: the index of the next entry to yield. Reverse: one past it (entries left).
     pos: usize,
+    /// Every entry of `block` left to yield is inside the range.
+    block_inside: bool,
     done: bool,
     /// Blocks loaded so far.
     loaded: usize,
     /// Blocks read ahead and verified, in scan order, with their index.
-    ahead: VecDeque<(usize, CachedBlock)>,
+    ahead: VecDeque<(usize, Result<CachedBlock>)>,
     /// The read-ahead buffer, reused from run to run.
     run_buf: Vec<u8>,
 }
@@ -93,6 +96,7 @@ impl TableIter {
             next_block,
             block: None,
             pos: 0,
+            block_inside: false,
             done: false,
             loaded: 0,
             ahead: VecDeque::new(),
@@ -128,14 +132,34 @@ impl TableIter {
             Direction::Reverse => i.checked_sub(1),
         };
         let block = self.fetch(i)?;
+        let first_loaded = self.loaded == 0;
         self.loaded = self.loaded.saturating_add(1);
         let range = &self.range;
-        self.pos = match self.direction {
+        let len = block.len();
+        (self.pos, self.block_inside) = match self.direction {
             Direction::Forward => {
-                block.partition_point(|key| range.position(key) == Position::Below)
+                let pos = if first_loaded {
+                    block.partition_point(|key| range.position(key) == Position::Below)
+                } else {
+                    0
+                };
+                let last = len.checked_sub(1).and_then(|l| block.key(l));
+                (
+                    pos,
+                    last.is_some_and(|k| range.position(k) != Position::Above),
+                )
             }
             Direction::Reverse => {
-                block.partition_point(|key| range.position(key) != Position::Above)
+                let pos = if first_loaded {
+                    block.partition_point(|key| range.position(key) != Position::Above)
+                } else {
+                    len
+                };
+                let first = block.key(0);
+                (
+                    pos,
+                    first.is_some_and(|k| range.position(k) != Position::Below),
+                )
             }
         };
         self.block = Some(block);
@@ -148,7 +172,7 @@ impl TableIter {
     fn fetch(&mut self, i: usize) -> Result<CachedBlock> {
         if let Some((at, block)) = self.ahead.pop_front() {
             if at == i {
-                return Ok(block);
+                return block;
             }
             // Blocks are consumed in order, so this cannot happen; start over from `i`.
             self.ahead.clear();
@@ -161,13 +185,13 @@ impl TableIter {
         }
         let (first, last) = self.run_from(i);
         let blocks = self.table.read_run(first, last, &mut self.run_buf)?;
-        let numbered: Vec<(usize, CachedBlock)> = (first..=last).zip(blocks).collect();
+        let numbered: Vec<(usize, Result<CachedBlock>)> = (first..=last).zip(blocks).collect();
         match self.direction {
             Direction::Forward => self.ahead.extend(numbered),
             Direction::Reverse => self.ahead.extend(numbered.into_iter().rev()),
         }
         match self.ahead.pop_front() {
-            Some((at, block)) if at == i => Ok(block),
+            Some((at, block)) if at == i => block,
             _ => self.table.block(i),
         }
     }
@@ -205,6 +229,9 @@ impl Iterator for TableIter {
         // Bounded: each pass yields, consumes an entry, or consumes a block.
         while !self.done {
             if let Some(entry) = self.step() {
+                if self.block_inside {
+                    return Some(Ok(entry));
+                }
                 match (self.range.position(&entry.key), self.direction) {
                     (Position::Inside, _) => return Some(Ok(entry)),
                     (Position::Above, Direction::Forward)

@@ -14,10 +14,18 @@
 //!   reader verified that its first key is the index's and that its last key sorts before the
 //!   next block's first key: so a table's entries, block after block, are strictly increasing.
 //! - A bloom miss reads nothing; the bloom is trusted only because its CRC matched at open.
+//! - A point read that misses the cache on the block right after the one the previous miss read
+//!   reads ahead: blocks from `i` on, [`POINT_READAHEAD_BYTES_INITIAL`] at first, doubling on
+//!   each further sequential miss up to [`POINT_READAHEAD_BYTES_MAX`], with one read. Each block
+//!   of the run is verified exactly as a single read is; the good ones are cached, a bad one is
+//!   left for the read that asks for it, so a get fails only if its own block is bad. The miss
+//!   history is a hint shared by the table's readers: a race between threads can only cost an
+//!   extra read or a missed read-ahead, never a wrong block.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::cache::{BlockCache, CachedBlock};
 use super::iter::TableIter;
@@ -34,6 +42,13 @@ use crate::vfs::{Vfs, VfsFile};
 /// The smallest possible SST: header and footer (a real one also has a block and an index).
 const TABLE_LEN_MIN: u64 = (SST_HEADER_LEN + FOOTER_LEN) as u64;
 
+/// Stored bytes a point read's first sequential read-ahead covers (see the module doc): small, so
+/// two gets that happen to miss on neighbouring blocks waste little.
+pub const POINT_READAHEAD_BYTES_INITIAL: u64 = 8 * 1024;
+/// Most stored bytes one point read-ahead covers: gets in key order pay one `pread` per this
+/// many bytes instead of one per block.
+pub const POINT_READAHEAD_BYTES_MAX: u64 = 64 * 1024;
+
 /// An open, verified table. Shared by readers across threads (`Arc<Table>`, `Send + Sync`).
 pub struct Table {
     file: Box<dyn VfsFile>,
@@ -45,6 +60,10 @@ pub struct Table {
     first_keys: KeyPrefixes,
     bloom: Option<Bloom>,
     cache: Arc<BlockCache>,
+    /// The last block a point read read from the file (`usize::MAX`: none yet).
+    last_read_block: AtomicUsize,
+    /// Stored bytes the next sequential point read-ahead covers.
+    readahead_bytes: AtomicU64,
 }
 
 impl std::fmt::Debug for Table {
@@ -145,6 +164,8 @@ impl Table {
             first_keys,
             bloom,
             cache,
+            last_read_block: AtomicUsize::new(usize::MAX),
+            readahead_bytes: AtomicU64::new(POINT_READAHEAD_BYTES_INITIAL),
         }))
     }
 
@@ -214,18 +235,64 @@ impl Table {
         })
     }
 
-    /// Data block `i` (index order), from the cache or read, verified, and cached.
+    /// Data block `i` (index order), from the cache or read, verified, and cached; a miss right
+    /// after a miss on block `i - 1` reads ahead (see the module doc).
     pub(super) fn block(&self, i: usize) -> Result<CachedBlock> {
         let handle = self.index_entry(i)?.handle;
         if let Some(block) = self.cache.get(self.file_number, handle.offset) {
             return Ok(block);
         }
+        let previous = self.last_read_block.swap(i, Ordering::Relaxed);
+        if previous.checked_add(1) == Some(i) {
+            return self.read_ahead(i);
+        }
+        self.readahead_bytes
+            .store(POINT_READAHEAD_BYTES_INITIAL, Ordering::Relaxed);
         let end = handle.offset.saturating_add(handle.stored_len.into());
         let stored = read_range(self.file.as_ref(), &self.path, handle.offset..end)?;
         let block = self.verify_block(i, stored)?;
         self.cache
             .insert(self.file_number, handle.offset, Arc::clone(&block));
         Ok(block)
+    }
+
+    /// Reads blocks `i..` (at least block `i`) with one read of the current read-ahead size,
+    /// caches the good ones, doubles the size for the next run and returns block `i`'s result.
+    fn read_ahead(&self, i: usize) -> Result<CachedBlock> {
+        let budget = self.readahead_bytes.load(Ordering::Relaxed);
+        let last = self.run_end(i, budget);
+        let blocks = self.read_run(i, last, &mut Vec::new())?;
+        self.last_read_block.store(last, Ordering::Relaxed);
+        let next_budget = budget.saturating_mul(2).min(POINT_READAHEAD_BYTES_MAX);
+        self.readahead_bytes.store(next_budget, Ordering::Relaxed);
+        let mut blocks = blocks.into_iter();
+        let wanted = blocks.next().unwrap_or_else(|| Err(self.outside_run(i)));
+        for (j, block) in (i.saturating_add(1)..).zip(blocks) {
+            if let (Ok(block), Ok(entry)) = (block, self.index_entry(j)) {
+                self.cache
+                    .insert(self.file_number, entry.handle.offset, block);
+            }
+        }
+        let wanted = wanted?;
+        let offset = self.index_entry(i)?.handle.offset;
+        self.cache
+            .insert(self.file_number, offset, Arc::clone(&wanted));
+        Ok(wanted)
+    }
+
+    /// The last block of the forward run from `i` whose stored bytes fit in `budget` (always at
+    /// least `i`).
+    pub(super) fn run_end(&self, i: usize, budget: u64) -> usize {
+        let mut bytes = 0u64;
+        let mut last = i;
+        for (j, b) in self.index.blocks.iter().enumerate().skip(i) {
+            bytes = bytes.saturating_add(b.handle.stored_len.into());
+            if j > i && bytes > budget {
+                break;
+            }
+            last = j;
+        }
+        last
     }
 
     /// The cached block `i`, if it is cached.
@@ -235,14 +302,15 @@ impl Table {
     }
 
     /// Blocks `first..=last` (index order) read with one read into `scratch` (a buffer the
-    /// caller keeps from run to run) and verified, without going through the cache: a long
-    /// scan's read-ahead, which should not evict what point reads use.
+    /// caller keeps from run to run), each verified on its own, without going through the cache.
+    /// The outer error is the read's; a block that fails verification is an `Err` in its place,
+    /// so the caller fails only if it uses that block.
     pub(super) fn read_run(
         &self,
         first: usize,
         last: usize,
         scratch: &mut Vec<u8>,
-    ) -> Result<Vec<CachedBlock>> {
+    ) -> Result<Vec<Result<CachedBlock>>> {
         let start = self.index_entry(first)?.handle.offset;
         let last_handle = self.index_entry(last)?.handle;
         let end = last_handle
@@ -250,21 +318,26 @@ impl Table {
             .saturating_add(last_handle.stored_len.into());
         read_range_into(self.file.as_ref(), &self.path, start..end, scratch)?;
         let bytes = &*scratch;
-        let mut blocks = Vec::with_capacity(last.saturating_sub(first).saturating_add(1));
-        for i in first..=last {
+        let verify = |i: usize| {
             let handle = self.index_entry(i)?.handle;
             // Blocks tile the data region (checked at open), so each lies inside `bytes`.
             let from = usize::try_from(handle.offset.saturating_sub(start)).unwrap_or(usize::MAX);
             let stored = bytes
                 .get(from..from.saturating_add(handle.stored_len as usize))
-                .ok_or_else(|| Error::Corruption {
-                    file: self.path.clone(),
-                    offset: handle.offset,
-                    what: "block outside the read-ahead run".to_owned(),
-                })?;
-            blocks.push(self.verify_block(i, stored.to_vec())?);
+                .ok_or_else(|| self.outside_run(i))?;
+            self.verify_block(i, stored.to_vec())
+        };
+        Ok((first..=last).map(verify).collect())
+    }
+
+    /// The error for block `i` missing from a read-ahead run (cannot happen: blocks tile the
+    /// data region, checked at open).
+    fn outside_run(&self, i: usize) -> Error {
+        Error::Corruption {
+            file: self.path.clone(),
+            offset: self.index.blocks.get(i).map_or(0, |b| b.handle.offset),
+            what: "block outside the read-ahead run".to_owned(),
         }
-        Ok(blocks)
     }
 
     /// Checks block `i`'s stored bytes (length, CRC32C, decompression, entries) and its keys
