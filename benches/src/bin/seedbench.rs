@@ -6,7 +6,8 @@
 //! ```
 //!
 //! With `--engine all` (or `--mode both`) every (engine, mode) runs in its own child process (this
-//! binary re-executed with `--child`), so each peak RSS figure is that engine's alone.
+//! binary re-executed with `--child`), so each peak RSS figure is that engine's alone, and the
+//! machine's dirty pages are written back (`sync(1)`) before each child starts.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -74,8 +75,20 @@ fn run_here(args: &Args, engine: &str, mode: SyncMode) -> BenchResult<Report> {
     seed::run(engine, mode, args.n, dir.path())
 }
 
+/// Writes back every dirty page of the machine (`sync(1)`), so that a child starts without the
+/// writeback (and, on a `discard` mount, the discards) the previous child left behind: without
+/// it, the first engine of a run paid for the page cache the benchmarks before it had dirtied.
+fn settle_disk() -> BenchResult<()> {
+    let status = Command::new("sync").status()?;
+    if !status.success() {
+        return Err(format!("sync(1) failed: {status}").into());
+    }
+    Ok(())
+}
+
 /// Runs one engine and mode in a child process and parses its report line.
 fn run_child(args: &Args, engine: &str, mode: SyncMode) -> BenchResult<Report> {
+    settle_disk()?;
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["--child", "--engine", engine, "--mode", mode.name()])
         .args(["--n", &args.n.to_string()]);
