@@ -92,13 +92,16 @@ pub struct KvstoreEngine {
 
 impl KvstoreEngine {
     /// Opens kvstore in `dir` with default options, `Buffered` as the default durability (the
-    /// sync mode asks for `Sync` per batch) and background flush/compaction threads.
-    pub fn open(dir: &Path) -> BenchResult<Self> {
+    /// sync mode asks for `Sync` per batch) and background flush/compaction threads; with
+    /// `block_size_bytes`, that SST block size instead of the default.
+    pub fn open(dir: &Path, block_size_bytes: Option<u64>) -> BenchResult<Self> {
         let vfs = CountingVfs::new(Arc::new(OsVfs));
         let counters = vfs.counters();
+        let defaults = Options::default();
         let options = Options {
             durability: Durability::Buffered,
-            ..Options::default()
+            sst_block_size_bytes: block_size_bytes.unwrap_or(defaults.sst_block_size_bytes),
+            ..defaults
         };
         let db = Db::open_with_vfs(Arc::new(vfs), dir, options)?;
         Ok(KvstoreEngine { db, counters })

@@ -200,15 +200,22 @@ fn phase(ops: u64, total: Duration, lat: &mut Latencies) -> Phase {
     }
 }
 
-/// Runs the seed workload on engine `name` in the empty directory `dir`.
+/// Runs the seed workload on engine `name` in the empty directory `dir` (kvstore with
+/// `kvstore_block_size_bytes` as its SST block size, if given).
 /// REQUIRES: `n <= workload::N_MAX`.
-pub fn run(name: &str, mode: SyncMode, n: u64, dir: &Path) -> BenchResult<Report> {
+pub fn run(
+    name: &str,
+    mode: SyncMode,
+    n: u64,
+    dir: &Path,
+    kvstore_block_size_bytes: Option<u64>,
+) -> BenchResult<Report> {
     if n == 0 || n > workload::N_MAX {
         return Err(format!("--n must be in 1..={}", workload::N_MAX).into());
     }
     let label = |what: &str| format!("{name} {} {what}", mode.name());
     let os_before = process::storage_write_bytes().unwrap_or(0);
-    let mut engine = peers::open(name, dir, mode)?;
+    let mut engine = peers::open(name, dir, mode, kvstore_block_size_bytes)?;
 
     // 1. Write.
     let batches = n.div_ceil(BATCH_ENTRIES as u64);

@@ -34,6 +34,10 @@ struct Args {
     /// Default: $TMPDIR. Use a real disk, not a tmpfs.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// kvstore's SST block size in bytes (`Options::sst_block_size_bytes`; default: kvstore's
+    /// default). Smaller blocks make random point reads cheaper and scans dearer.
+    #[arg(long)]
+    kvstore_block_size: Option<u64>,
     /// Internal: run exactly one engine and mode, print its report line on stdout.
     #[arg(long, hide = true)]
     child: bool,
@@ -72,7 +76,7 @@ fn run_here(args: &Args, engine: &str, mode: SyncMode) -> BenchResult<Report> {
     let dir = tempfile::Builder::new()
         .prefix(&format!("seedbench-{engine}-"))
         .tempdir_in(base)?;
-    seed::run(engine, mode, args.n, dir.path())
+    seed::run(engine, mode, args.n, dir.path(), args.kvstore_block_size)
 }
 
 /// Writes back every dirty page of the machine (`sync(1)`), so that a child starts without the
@@ -94,6 +98,9 @@ fn run_child(args: &Args, engine: &str, mode: SyncMode) -> BenchResult<Report> {
         .args(["--n", &args.n.to_string()]);
     if let Some(dir) = &args.dir {
         cmd.arg("--dir").arg(dir);
+    }
+    if let Some(bytes) = args.kvstore_block_size {
+        cmd.args(["--kvstore-block-size", &bytes.to_string()]);
     }
     let out = cmd.stderr(Stdio::inherit()).output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -36,11 +36,20 @@ pub fn is_built(name: &str) -> bool {
     built.iter().any(|&(engine, yes)| yes && engine == name)
 }
 
-/// Opens engine `name` in the empty directory `dir`, configured for `mode`.
-pub fn open(name: &str, dir: &Path, mode: SyncMode) -> BenchResult<Box<dyn Engine>> {
+/// Opens engine `name` in the empty directory `dir`, configured for `mode` (kvstore: with
+/// `kvstore_block_size_bytes` as its SST block size, if given).
+pub fn open(
+    name: &str,
+    dir: &Path,
+    mode: SyncMode,
+    kvstore_block_size_bytes: Option<u64>,
+) -> BenchResult<Box<dyn Engine>> {
     let _ = mode;
     match name {
-        "kvstore" => Ok(Box::new(KvstoreEngine::open(dir)?)),
+        "kvstore" => Ok(Box::new(KvstoreEngine::open(
+            dir,
+            kvstore_block_size_bytes,
+        )?)),
         #[cfg(feature = "fjall")]
         "fjall" => Ok(Box::new(fjall::FjallEngine::open(dir)?)),
         #[cfg(feature = "redb")]
