@@ -709,3 +709,28 @@ fn fsyncgate_poisons_and_never_acknowledges_lost_data() {
     assert!(matches!(w.append(2, 0, &body(2)), Err(Error::Closed)));
     assert!(matches!(w.rotate(), Err(Error::Closed)));
 }
+
+/// Rotation leaves the new segment's name unsynced (a `Buffered` commit that rotates does not
+/// wait on a directory sync); the next `sync` makes it durable before the record is acknowledged.
+#[test]
+fn a_rotated_segment_is_named_durably_by_the_next_sync_not_by_the_rotation() {
+    for sync_after_rotation in [false, true] {
+        let vfs = SimVfs::new(6);
+        let mut w = open_fresh(&vfs).unwrap();
+        let mut run = Run::default();
+        append(&mut w, &mut run, 0).unwrap();
+        w.sync().unwrap();
+        let base = w.rotate().unwrap();
+        append(&mut w, &mut run, 1).unwrap();
+        if sync_after_rotation {
+            w.sync().unwrap();
+        }
+        vfs.crash();
+        let rebooted = vfs.reboot(PersistenceModel::UnsyncedLost);
+        let rec = recover(&rebooted, dir(), 0, false).unwrap();
+        let survived = rec.segments.contains(&base);
+        assert_eq!(survived, sync_after_rotation, "segment {base}: {rec:?}");
+        let records = if sync_after_rotation { 2 } else { 1 };
+        assert_eq!(rec.records.len(), records, "{rec:?}");
+    }
+}

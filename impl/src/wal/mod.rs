@@ -16,8 +16,10 @@
 //! - Rotation does not sync: older segments may hold unsynced records too, and a sync covers
 //!   them, oldest first, before the active segment. A bad record in a non-final segment can thus
 //!   be a torn tail of unsynced data, which replay tells from corruption the same way as anywhere
-//!   (no later record vouches for it). The new segment's name is made durable (`sync_dir`)
-//!   before any record goes into it.
+//!   (no later record vouches for it). The new segment's name is not synced by the rotation
+//!   either: the next sync makes it durable (`sync_dir`, after the data) before it advances
+//!   `synced_offset`, so no record in the segment is acknowledged, nor vouches for anything,
+//!   while a crash could still drop the segment.
 //! - A failed `append`, `sync_data`, `create` or `sync_dir` poisons the writer: the call returns
 //!   [`crate::Error::Io`], every later call [`crate::Error::Closed`], and no fsync is ever retried
 //!   (after a failed fsync the page cache's state is unknown: "fsyncgate"). A failed append is
@@ -31,25 +33,28 @@
 //!   durable elsewhere (the manifest's `walOffset`); the active segment is never deleted.
 //!
 //! # Protocol, step by step
-//! Append: encode with `synced_through = synced_offset` → `append` to the active segment.
-//! Sync: `sync_data` every older segment a rotation left unsynced, oldest first, then the active
-//! segment → `synced_offset := end_offset`. Rotate: `create` `wal-<end_offset>.log` → `sync_dir`
-//! → the new file is active; the old one, if it holds records past `synced_offset`, waits for the
-//! next sync (or for its removal once its records are in a durable SST: then it is never synced).
-//! Open after recovery: reopen the last segment if it ends at the recovered end, `sync_data` it
-//! (so that everything recovery read is durable before a record vouches for it) and `sync_dir`;
-//! otherwise create `wal-<end_offset>.log` and `sync_dir`.
+//! Append: encode with `synced_through = synced_offset` → `append` to the active segment. Sync:
+//! `sync_data` every older segment a rotation left unsynced, oldest first, then the active segment
+//! → `sync_dir` if a rotation created a segment since the last one → `synced_offset := end_offset`.
+//! Rotate: `create` `wal-<end_offset>.log` → the new file is active; the old one, if it holds
+//! records past `synced_offset`, waits for the next sync (or for its removal once its records are
+//! in a durable SST: then it is never synced). Open after recovery: reopen the last segment if it
+//! ends at the recovered end, `sync_data` it (so that everything recovery read is durable before a
+//! record vouches for it) and `sync_dir`; otherwise create `wal-<end_offset>.log` and `sync_dir`.
 //!
-//! Crash cases. A crash before a rotation's `create` is durable leaves the old segment as the
-//! last one: recovery finds it clean or with a torn tail. A crash after the `create` leaves an
-//! empty (or absent) new segment whose base is the old end: clean if the old segment is whole;
-//! if its unsynced tail was lost, the bad record (or the gap before the next base) at X has no
-//! later record vouching for it (no sync ran after X was written, else the old segment would have
-//! been synced), so it is a torn tail and every later segment is deleted: a prefix survives. A crash during recovery's
-//! truncation leaves either the old tail (classified again the same way) or the cut one followed
-//! by later segments that start past the cut: the gap is a bad record at the cut whose later
-//! records were never vouched for, so it is a torn tail again, and the second recovery finishes
-//! the job.
+//! Crash cases. A crash before a rotation's `create` is durable (before the next sync, or before
+//! another `sync_dir` of the directory) leaves the old segment as the last one, or, if a later
+//! rotation's name survived, a gap at the lost segment's base: either way nothing after that base
+//! was acknowledged and no record vouches for it, so recovery finds the old segment clean or with a
+//! torn tail, cuts there and deletes what follows. A crash after the `create` is durable leaves an
+//! empty (or absent) new segment whose base is the old end: clean if the old segment is whole; if
+//! its unsynced tail was lost, the bad record (or the gap before the next base) at X has no later
+//! record vouching for it (no sync ran after X was written, else the old segment would have been
+//! synced), so it is a torn tail and every later segment is deleted: a prefix survives. A crash
+//! during recovery's truncation leaves either the old tail (classified again the same way) or the
+//! cut one followed by later segments that start past the cut: the gap is a bad record at the cut
+//! whose later records were never vouched for, so it is a torn tail again, and the second recovery
+//! finishes the job.
 
 pub mod recovery;
 pub mod writer;

@@ -12,6 +12,10 @@
 //!   is not durable. A segment removed because its records are in a durable SST is dropped from
 //!   `unsynced` and never synced: in `Buffered` mode a flushed memtable's WAL never reaches the
 //!   disk.
+//! - `dir_synced` is false from the creation of a segment by [`WalWriter::rotate`] until a
+//!   `sync_dir` of the WAL directory succeeded after it. [`WalWriter::sync`] does that `sync_dir`
+//!   after syncing the data and before advancing `synced_offset`, so no record is reported durable
+//!   while the name of the segment holding it could still vanish in a crash.
 //! - Once `poisoned`, no I/O is issued again: every call returns [`Error::Closed`].
 
 use std::ops::Range;
@@ -48,6 +52,8 @@ pub struct WalWriter {
     segments: Vec<u64>,
     /// Older segments with records not yet synced: (base, path, open file), oldest first.
     unsynced: Vec<(u64, PathBuf, Box<dyn VfsFile>)>,
+    /// Whether every segment name this writer created is durable (see the module doc).
+    dir_synced: bool,
     /// The record being appended, encoded in place; reused from append to append.
     record: Vec<u8>,
     poisoned: bool,
@@ -122,6 +128,7 @@ impl WalWriter {
             synced_offset: end,
             segments,
             unsynced: Vec::new(),
+            dir_synced: true,
             record: Vec::new(),
             poisoned: false,
         })
@@ -198,6 +205,13 @@ impl WalWriter {
             self.poisoned = true;
             return Err(Error::io("sync_data", &self.path, e));
         }
+        if !self.dir_synced {
+            if let Err(e) = self.vfs.sync_dir(&self.dir) {
+                self.poisoned = true;
+                return Err(Error::io("sync_dir", &self.dir, e));
+            }
+            self.dir_synced = true;
+        }
         self.synced_offset = self.end_offset;
         Ok(())
     }
@@ -212,9 +226,13 @@ impl WalWriter {
         self.synced_offset
     }
 
-    /// Starts a new segment at `end_offset` (create, then `sync_dir`) and returns its base. The
-    /// old segment is not synced here: if it holds unsynced records it joins `unsynced`, for the
-    /// next [`WalWriter::sync`] (or for removal, once a flush made its records durable in an SST).
+    /// Starts a new segment at `end_offset` and returns its base. Neither the new segment's name
+    /// nor the old segment is synced here: the name is made durable by the next
+    /// [`WalWriter::sync`], before any record in the segment is reported durable (RocksDB defers
+    /// its WAL directory sync the same way), so a `Buffered` commit that rotates does not wait
+    /// on the file system's journal. An old segment that holds unsynced records joins
+    /// `unsynced`, for the next [`WalWriter::sync`] (or for removal, once a flush made its records
+    /// durable in an SST).
     /// If the active segment is empty it already starts at `end_offset`: nothing is done and its
     /// base is returned. Called by the Db when a memtable is frozen, so that a flushed memtable's
     /// records end at a segment boundary.
@@ -232,10 +250,7 @@ impl WalWriter {
                 return Err(Error::io("create", &path, e));
             }
         };
-        if let Err(e) = self.vfs.sync_dir(&self.dir) {
-            self.poisoned = true;
-            return Err(Error::io("sync_dir", &self.dir, e));
-        }
+        self.dir_synced = false;
         let old_file = std::mem::replace(&mut self.file, file);
         let old_path = std::mem::replace(&mut self.path, path);
         if self.synced_offset < base {
