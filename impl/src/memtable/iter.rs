@@ -101,15 +101,20 @@ impl MemTableIter {
         let mut at = Self::seek(&table.map, self);
         // Forward: a key's versions come newest first, so the first visible one is taken and
         // the rest skipped. Reverse: they come oldest first, so the last visible one before the
-        // key changes is taken.
-        let mut current: Option<(Vec<u8>, Option<Entry>)> = None;
+        // key changes is taken. The key being examined is borrowed from its first version's
+        // skip-list entry (held, so it stays valid); it is copied only into the cursor, once
+        // per refill.
+        let mut current: Option<(Found<'_>, Option<Entry>)> = None;
         while let Some(found) = at {
             let InternalKey { key, revision } = found.key();
-            if current.as_ref().is_none_or(|(k, _)| k != key) {
-                if let Some((done_key, visible)) = current.take() {
+            if current
+                .as_ref()
+                .is_none_or(|(first, _)| first.key().key != *key)
+            {
+                if let Some((done, visible)) = current.take() {
                     self.buffer.extend(visible);
-                    self.cursor = Some(done_key);
                     if self.buffer.len() >= REFILL_ENTRIES {
+                        self.cursor = Some(done.key().key.clone());
                         return;
                     }
                 }
@@ -117,7 +122,7 @@ impl MemTableIter {
                     self.done = true;
                     return;
                 }
-                current = Some((key.clone(), None));
+                current = Some((found.clone(), None));
             }
             if *revision <= self.snapshot_rev
                 && let Some((_, visible)) = current.as_mut()
@@ -132,9 +137,9 @@ impl MemTableIter {
                 Direction::Reverse => found.prev(),
             };
         }
-        if let Some((done_key, visible)) = current {
+        if let Some((done, visible)) = current {
             self.buffer.extend(visible);
-            self.cursor = Some(done_key);
+            self.cursor = Some(done.key().key.clone());
         }
         self.done = true;
     }
