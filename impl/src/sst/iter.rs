@@ -183,7 +183,7 @@ impl TableIter {
         if let Some(block) = self.table.cached_block(i) {
             return Ok(block);
         }
-        let (first, last) = self.run_from(i);
+        let (first, last) = self.table.run(i, READAHEAD_BYTES, self.direction);
         let blocks = self.table.read_run(first, last, &mut self.run_buf)?;
         let numbered: Vec<(usize, Result<CachedBlock>)> = (first..=last).zip(blocks).collect();
         match self.direction {
@@ -194,31 +194,6 @@ impl TableIter {
             Some((at, block)) if at == i => block,
             _ => self.table.block(i),
         }
-    }
-
-    /// The blocks of the run that starts at `i` in scan order and covers at most
-    /// [`READAHEAD_BYTES`] (always block `i` itself), as an index range `first..=last`.
-    fn run_from(&self, i: usize) -> (usize, usize) {
-        let blocks = &self.table.index().blocks;
-        let stored = |j: usize| blocks.get(j).map_or(0, |b| u64::from(b.handle.stored_len));
-        let mut bytes = stored(i);
-        let (mut first, mut last) = (i, i);
-        loop {
-            let next = match self.direction {
-                Direction::Forward => last.checked_add(1).filter(|&n| n < blocks.len()),
-                Direction::Reverse => first.checked_sub(1),
-            };
-            let Some(next) = next else { break };
-            bytes = bytes.saturating_add(stored(next));
-            if bytes > READAHEAD_BYTES {
-                break;
-            }
-            match self.direction {
-                Direction::Forward => last = next,
-                Direction::Reverse => first = next,
-            }
-        }
-        (first, last)
     }
 }
 

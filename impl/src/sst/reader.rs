@@ -260,7 +260,7 @@ impl Table {
     /// caches the good ones, doubles the size for the next run and returns block `i`'s result.
     fn read_ahead(&self, i: usize) -> Result<CachedBlock> {
         let budget = self.readahead_bytes.load(Ordering::Relaxed);
-        let last = self.run_end(i, budget);
+        let (_, last) = self.run(i, budget, Direction::Forward);
         let blocks = self.read_run(i, last, &mut Vec::new())?;
         self.last_read_block.store(last, Ordering::Relaxed);
         let next_budget = budget.saturating_mul(2).min(POINT_READAHEAD_BYTES_MAX);
@@ -280,19 +280,29 @@ impl Table {
         Ok(wanted)
     }
 
-    /// The last block of the forward run from `i` whose stored bytes fit in `budget` (always at
-    /// least `i`).
-    pub(super) fn run_end(&self, i: usize, budget: u64) -> usize {
-        let mut bytes = 0u64;
-        let mut last = i;
-        for (j, b) in self.index.blocks.iter().enumerate().skip(i) {
-            bytes = bytes.saturating_add(b.handle.stored_len.into());
-            if j > i && bytes > budget {
+    /// The blocks of the run that starts at `i` and goes in `direction` while the stored bytes
+    /// fit in `budget` (always block `i` itself), as an index range `first..=last`.
+    pub(super) fn run(&self, i: usize, budget: u64, direction: Direction) -> (usize, usize) {
+        let blocks = &self.index.blocks;
+        let stored = |j: usize| blocks.get(j).map_or(0, |b| u64::from(b.handle.stored_len));
+        let mut bytes = stored(i);
+        let (mut first, mut last) = (i, i);
+        loop {
+            let next = match direction {
+                Direction::Forward => last.checked_add(1).filter(|&n| n < blocks.len()),
+                Direction::Reverse => first.checked_sub(1),
+            };
+            let Some(next) = next else { break };
+            bytes = bytes.saturating_add(stored(next));
+            if bytes > budget {
                 break;
             }
-            last = j;
+            match direction {
+                Direction::Forward => last = next,
+                Direction::Reverse => first = next,
+            }
         }
-        last
+        (first, last)
     }
 
     /// The cached block `i`, if it is cached.
