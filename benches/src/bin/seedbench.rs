@@ -79,9 +79,10 @@ fn run_here(args: &Args, engine: &str, mode: SyncMode) -> BenchResult<Report> {
     seed::run(engine, mode, args.n, dir.path(), args.kvstore_block_size)
 }
 
-/// Writes back every dirty page of the machine (`sync(1)`), so that a child starts without the
-/// writeback (and, on a `discard` mount, the discards) the previous child left behind: without
-/// it, the first engine of a run paid for the page cache the benchmarks before it had dirtied.
+/// Writes back every dirty page of the machine (`sync(1)`), so that a child does not start under
+/// the writeback (and, on a `discard` mount, the discards) the previous child left behind. It is
+/// hygiene, not a cure for every slow start: a run begun right after a release build still had
+/// its first engine write about a third slower than after an idle pause.
 fn settle_disk() -> BenchResult<()> {
     let status = Command::new("sync").status()?;
     if !status.success() {
