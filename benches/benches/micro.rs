@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use kvstore::entry::Entry;
+use kvstore::entry::{Entry, VersionMeta};
 use kvstore::format::sst::block::{decode_block, encode_block};
 use kvstore::format::sst::{BlockHandle, Bloom, BloomBuilder, Compression, encode_entry};
 use kvstore::format::wal::{BatchOp, WalBody, WalRecord, decode_record, encode_record};
@@ -28,6 +28,7 @@ fn entry(i: u64) -> Entry {
         key: workload::key(i).to_vec(),
         value: Some(workload::value(SEED, i).to_vec()),
         revision: i + 1,
+        meta: VersionMeta::first(true, i + 1),
         wal_offset: i * 300,
         created_at_ms: 1_700_000_000_000,
     }
@@ -61,7 +62,7 @@ fn codecs(c: &mut Criterion) {
     // One ~4 KiB SST block of 15 entries (the engine's default block size).
     let mut raw = Vec::new();
     for i in 0..15 {
-        encode_entry(&entry(i), &mut raw);
+        encode_entry(entry(i).as_sst(), &mut raw);
     }
     for (name, compression) in [("lz4", Compression::Lz4), ("raw", Compression::None)] {
         let (stored, compressed) = encode_block(&raw, compression);

@@ -151,8 +151,11 @@ fn sst_case(
         .map(
             |(key, (value, revision, wal_offset, created_at_ms))| Entry {
                 key,
+                create_revision: if value.is_some() { revision.max(1) } else { 0 },
+                version: u64::from(value.is_some()),
+                lease: 0,
+                revision: revision.max(1),
                 value,
-                revision,
                 wal_offset,
                 created_at_ms,
             },
@@ -201,10 +204,11 @@ fn manifest_case(
         })
         .collect();
     let m = Manifest {
-        format_version: 1,
+        format_version: manifest::MANIFEST_FORMAT_VERSION,
         next_file_number: head.0,
         wal_offset: head.1,
         last_revision: head.2,
+        history_horizon: head.2 / 2,
         files,
     };
     let mut bytes = manifest::encode(&m);

@@ -42,6 +42,33 @@ pub enum Error {
     /// The database was closed, or refuses writes after a fatal I/O error until it is reopened.
     #[error("database is closed")]
     Closed,
+    /// A read or watch asked for a revision below the history horizon: the versions it would
+    /// see may be gone (etcd's `ErrCompacted`).
+    #[error("required revision {requested} has been compacted (history horizon {horizon})")]
+    Compacted {
+        /// The revision asked for.
+        requested: u64,
+        /// The oldest revision still readable.
+        horizon: u64,
+    },
+    /// A read asked for a revision not committed yet (etcd's `ErrFutureRev`).
+    #[error("required revision {requested} is a future revision (current {current})")]
+    FutureRevision {
+        /// The revision asked for.
+        requested: u64,
+        /// The newest committed revision.
+        current: u64,
+    },
+    /// An optimistic transaction read `key` (or a range holding it), and a commit after the
+    /// transaction's snapshot wrote it: nothing of the transaction was committed.
+    #[error("transaction conflict on key {}", hex::encode(key))]
+    Conflict {
+        /// The first key found written since the snapshot.
+        key: Vec<u8>,
+    },
+    /// Every revision up to `u64::MAX` is used: no further commit can be numbered.
+    #[error("revision counter exhausted")]
+    RevisionsExhausted,
 }
 
 /// Shorthand used across the crate.
@@ -84,6 +111,16 @@ impl Error {
             Self::Locked { path } => Self::Locked { path: path.clone() },
             Self::InvalidArgument(s) => Self::InvalidArgument(s.clone()),
             Self::Closed => Self::Closed,
+            Self::Compacted { requested, horizon } => Self::Compacted {
+                requested: *requested,
+                horizon: *horizon,
+            },
+            Self::FutureRevision { requested, current } => Self::FutureRevision {
+                requested: *requested,
+                current: *current,
+            },
+            Self::Conflict { key } => Self::Conflict { key: key.clone() },
+            Self::RevisionsExhausted => Self::RevisionsExhausted,
         }
     }
 

@@ -77,7 +77,7 @@ pub mod version;
 pub mod vfs;
 pub mod wal;
 
-pub use db::{Db, Scan, ScanOptions, Stats, Versioned, WriteBatch, WriteOptions};
+pub use db::{Db, Scan, ScanOptions, Snapshot, Stats, Versioned, WriteBatch, WriteOptions};
 pub use error::Error;
 pub use options::{BackgroundMode, Durability, Options};
 pub use range::KeyRange;

@@ -111,6 +111,7 @@ pub fn to_version(manifest: &Manifest, num_levels: usize, path: &Path) -> Result
         wal_offset: Some(manifest.wal_offset),
         next_file_number: Some(manifest.next_file_number),
         last_revision: Some(manifest.last_revision),
+        history_horizon: Some(manifest.history_horizon),
     };
     Version::new(num_levels)
         .apply(&edit)
@@ -135,6 +136,7 @@ pub fn to_manifest(version: &Version) -> Manifest {
         next_file_number: version.next_file_number(),
         wal_offset: version.wal_offset(),
         last_revision: version.last_revision(),
+        history_horizon: version.history_horizon(),
         files,
         ..Manifest::default()
     }

@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_skiplist::SkipMap;
 
-use crate::entry::Entry;
+use crate::entry::{Entry, VersionMeta};
 use crate::prefix::key_prefix;
 use crate::range::{Direction, KeyRange};
 
@@ -151,6 +151,7 @@ impl<'a> Probe<'a> {
 #[derive(Debug)]
 struct Slot {
     value: Option<Vec<u8>>,
+    meta: VersionMeta,
     wal_offset: u64,
     created_at_ms: u64,
 }
@@ -206,6 +207,7 @@ impl MemTable {
             .fetch_max(entry.revision, Ordering::Release);
         let slot = Slot {
             value: entry.value,
+            meta: entry.meta,
             wal_offset: entry.wal_offset,
             created_at_ms: entry.created_at_ms,
         };
@@ -235,7 +237,19 @@ impl MemTable {
         direction: Direction,
         snapshot_rev: u64,
     ) -> MemTableIter {
-        MemTableIter::new(Arc::clone(self), range, direction, snapshot_rev)
+        MemTableIter::new(Arc::clone(self), range, direction, snapshot_rev, false)
+    }
+
+    /// A lazy forward scan of every version of every key (newest first within a key), what a
+    /// flush writes. REQUIRES: no insert runs meanwhile (the memtable is frozen).
+    pub fn history(self: &Arc<Self>) -> MemTableIter {
+        MemTableIter::new(
+            Arc::clone(self),
+            KeyRange::all(),
+            Direction::Forward,
+            u64::MAX,
+            true,
+        )
     }
 
     /// Sum of the sizes of every version inserted so far.
@@ -264,6 +278,7 @@ fn to_entry(key: &InternalKey, slot: &Slot) -> Entry {
         key: key.key.clone(),
         revision: key.revision,
         value: slot.value.clone(),
+        meta: slot.meta,
         wal_offset: slot.wal_offset,
         created_at_ms: slot.created_at_ms,
     }

@@ -12,7 +12,9 @@
 //!   files may overlap each other.
 //! - Levels >= 1 are sorted by key and do not overlap: each file's `largest_key` is strictly
 //!   below the next file's `smallest_key`.
-//! - `wal_offset`, `next_file_number` and `last_revision` never decrease.
+//! - `wal_offset`, `next_file_number`, `last_revision` and `history_horizon` never decrease. (The
+//!   horizon may pass `last_revision`, the SSTs' newest revision: it is bounded by the revisions
+//!   committed, which the engine checks, and those may still be only in the WAL.)
 //! - A `Version` is never mutated: readers hold an `Arc<Version>` for as long as they read.
 
 mod edit;
@@ -63,6 +65,7 @@ pub struct Version {
     wal_offset: u64,
     next_file_number: u64,
     last_revision: u64,
+    history_horizon: u64,
 }
 
 fn invalid(what: String) -> Error {
@@ -78,6 +81,7 @@ impl Version {
             wal_offset: 0,
             next_file_number: 1,
             last_revision: 0,
+            history_horizon: 0,
         }
     }
 
@@ -111,6 +115,12 @@ impl Version {
     /// Largest revision persisted in SSTs.
     pub fn last_revision(&self) -> u64 {
         self.last_revision
+    }
+
+    /// The oldest revision reads may ask for: versions only older reads could see are gone or
+    /// going (etcd's compacted revision).
+    pub fn history_horizon(&self) -> u64 {
+        self.history_horizon
     }
 
     /// The files that may hold `key`, in the order a point read must consult them (newest first):
@@ -160,6 +170,15 @@ impl Version {
                 )));
             }
             next.last_revision = r;
+        }
+        if let Some(h) = edit.history_horizon {
+            if h < self.history_horizon {
+                return Err(invalid(format!(
+                    "history_horizon {h} below {}",
+                    self.history_horizon
+                )));
+            }
+            next.history_horizon = h;
         }
         if let Some(w) = edit.wal_offset {
             if w < self.wal_offset {

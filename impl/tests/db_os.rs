@@ -218,6 +218,7 @@ fn reverse_limit_prefix_and_bounded_scans() {
             ScanOptions {
                 reverse: true,
                 limit: Some(3),
+                revision: None,
             },
         )
         .unwrap(),
@@ -235,6 +236,7 @@ fn reverse_limit_prefix_and_bounded_scans() {
             ScanOptions {
                 reverse: true,
                 limit: None,
+                revision: None,
             },
         )
         .unwrap(),

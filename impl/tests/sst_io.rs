@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kvstore::Error;
-use kvstore::entry::Entry;
+use kvstore::entry::{Entry, VersionMeta};
 use kvstore::format::sst::{
     Compression, FOOTER_LEN, Footer, Index, SST_HEADER_LEN, TableOptions, TableSummary,
 };
@@ -112,6 +112,7 @@ fn entries(max: usize) -> impl Strategy<Value = Vec<Entry>> {
         m.into_iter()
             .map(|(key, (value, revision))| Entry {
                 key,
+                meta: VersionMeta::first(value.is_some(), revision),
                 value,
                 revision,
                 wal_offset: revision / 3,
@@ -169,11 +170,11 @@ fn check_round_trip(
     prop_assert_eq!(table.size_bytes(), summary.file_size);
     let model: BTreeMap<&[u8], &Entry> = entries.iter().map(|e| (e.key.as_slice(), e)).collect();
     for e in entries {
-        let found = table.get(&e.key).unwrap();
+        let found = table.get(&e.key, u64::MAX).unwrap();
         prop_assert_eq!(found.as_ref(), Some(e));
     }
     for k in probes {
-        let found = table.get(k).unwrap();
+        let found = table.get(k, u64::MAX).unwrap();
         prop_assert_eq!(found.as_ref(), model.get(k.as_slice()).copied());
     }
     for r in ranges.iter().cloned().chain([KeyRange::all()]) {
@@ -281,7 +282,7 @@ fn check_corrupted(
     }
     prop_assert!(errors > 0, "corruption in {region:?} went unnoticed");
     for e in entries {
-        match table.get(&e.key) {
+        match table.get(&e.key, u64::MAX) {
             Ok(found) => prop_assert_eq!(found.as_ref(), Some(e)),
             Err(err) => assert_in_region(&err, path, region)?,
         }
@@ -301,6 +302,7 @@ fn small_table() -> (TableOptions, Vec<Entry>) {
             value: (!i.is_multiple_of(5))
                 .then(|| format!("value-{i}-{}", "x".repeat(i as usize)).into_bytes()),
             revision: u64::from(i) + 100,
+            meta: VersionMeta::first(!i.is_multiple_of(5), u64::from(i) + 100),
             wal_offset: u64::from(i),
             created_at_ms: 1_700_000_000_000,
         })
@@ -446,7 +448,7 @@ fn read_faults_give_errors_never_wrong_data_and_never_poison_the_cache() {
                 Err(e) => panic!("{e}"),
             };
             for e in &entries {
-                match table.get(&e.key) {
+                match table.get(&e.key, u64::MAX) {
                     Ok(found) => assert_eq!(found.as_ref(), Some(e)),
                     Err(Error::Corruption { .. } | Error::Io { .. }) => errors += 1,
                     Err(other) => panic!("{other}"),
@@ -461,7 +463,7 @@ fn read_faults_give_errors_never_wrong_data_and_never_poison_the_cache() {
             continue;
         };
         for e in &entries {
-            match table.get(&e.key) {
+            match table.get(&e.key, u64::MAX) {
                 Ok(found) => assert_eq!(found.as_ref(), Some(e)),
                 Err(Error::Io { .. }) => {}
                 Err(other) => panic!("seed {seed}: {other}"),
@@ -492,6 +494,7 @@ fn write_and_sync_failures_are_io_errors_and_poison_the_writer() {
         key: format!("big{i:05}").into_bytes(),
         value: Some(vec![7; 4096]),
         revision: 1,
+        meta: VersionMeta::first(true, 1),
         wal_offset: 0,
         created_at_ms: 0,
     };
@@ -547,7 +550,7 @@ fn a_finished_table_survives_any_crash_and_an_unfinished_one_never_lies() {
                 Err(e) => return Err(format!("finished table fails to open: {e}")),
             };
             for e in entries {
-                match table.get(&e.key) {
+                match table.get(&e.key, u64::MAX) {
                     Ok(found) if found.as_ref() == Some(e) => {}
                     Err(Error::Corruption { .. }) if !finished => {}
                     other => return Err(format!("finished={finished}: {other:?}")),
@@ -575,7 +578,8 @@ fn cache_hits_on_reread_and_stays_within_capacity() {
         .map(|i| Entry {
             key: format!("key{i:06}").into_bytes(),
             value: Some(vec![(i % 251) as u8; 40]),
-            revision: u64::from(i),
+            revision: u64::from(i) + 1,
+            meta: VersionMeta::first(true, u64::from(i) + 1),
             wal_offset: 0,
             created_at_ms: 0,
         })
@@ -585,9 +589,9 @@ fn cache_hits_on_reread_and_stays_within_capacity() {
     let capacity = 16 * 1024;
     let cache = Arc::new(BlockCache::new(capacity));
     let table = Table::open(&vfs, &path, 9, Arc::clone(&cache)).unwrap();
-    table.get(&entries[100].key).unwrap();
+    table.get(&entries[100].key, u64::MAX).unwrap();
     let misses = cache.misses();
-    table.get(&entries[101].key).unwrap();
+    table.get(&entries[101].key, u64::MAX).unwrap();
     assert_eq!(cache.misses(), misses, "same block: no new miss");
     assert!(cache.hits() >= 1);
     for d in [Direction::Forward, Direction::Reverse] {
@@ -613,7 +617,7 @@ fn concurrent_readers_share_one_table() {
             s.spawn(move || {
                 for round in 0..50 {
                     let e = &entries[(t * 7 + round * 3) % entries.len()];
-                    assert_eq!(table.get(&e.key).unwrap().as_ref(), Some(e));
+                    assert_eq!(table.get(&e.key, u64::MAX).unwrap().as_ref(), Some(e));
                 }
                 assert_eq!(
                     scan(&table, KeyRange::all(), Direction::Reverse).len(),

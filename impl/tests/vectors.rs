@@ -22,6 +22,9 @@ fn entry_json(e: &Entry) -> Value {
         "key_hex": hex::encode(&e.key),
         "value_hex": e.value.as_ref().map(hex::encode),
         "revision": e.revision,
+        "create_revision": e.create_revision,
+        "version": e.version,
+        "lease": e.lease,
         "wal_offset": e.wal_offset,
         "created_at_ms": e.created_at_ms,
     })
@@ -131,7 +134,7 @@ fn run(
                 .unwrap()
                 .insert("consumed".into(), json!(consumed));
             let mut out = Vec::new();
-            sst::encode_entry(&entry, &mut out);
+            sst::encode_entry(entry.as_ref(), &mut out);
             (json, Some(out))
         }
         "sst_table" => {
@@ -163,7 +166,7 @@ fn run(
                     out.extend_from_slice(stored);
                 } else {
                     for e in sst::decode_block(stored, h)?.entries() {
-                        sst::encode_entry(&e, &mut out);
+                        sst::encode_entry(e.as_ref(), &mut out);
                     }
                 }
             }
@@ -186,7 +189,8 @@ fn run(
                 })
                 .collect();
             let json = json!({"format_version": m.format_version, "next_file_number": m.next_file_number,
-                "wal_offset": m.wal_offset, "last_revision": m.last_revision, "files": files});
+                "wal_offset": m.wal_offset, "last_revision": m.last_revision,
+                "history_horizon": m.history_horizon, "files": files});
             (json, Some(manifest::encode(&m)))
         }
         other => panic!("no decoder for vector directory {other}"),

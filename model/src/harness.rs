@@ -20,7 +20,7 @@ use kvstore::{
 };
 use kvstore_faults::SimVfs;
 
-use crate::model::{Cell, Model, Mutation};
+use crate::model::{Cell, Model, Mutation, RevisionError};
 use crate::oracle::Oracle;
 use crate::sabotage::{Sabotage, Sabotaged};
 
@@ -84,6 +84,11 @@ pub enum Step {
     Get(Vec<u8>),
     /// A full scan, compared with the model.
     Scan,
+    /// A whole read (scan and point reads) at `back` revisions before the newest, compared with
+    /// the model's history (or its refusal below the horizon).
+    ReadAt(u64),
+    /// `compact_history(newest - back)`; refusals compared with the model's.
+    CompactHistory(u64),
     /// `flush()`.
     Flush,
     /// `compact_range(all)`.
@@ -143,15 +148,111 @@ pub fn read_all(db: &Db) -> Result<Model, ReadError> {
                 "scan and get disagree on {key:?}"
             )));
         }
-        map.insert(
-            key,
-            Cell {
-                value,
-                revision: versioned.revision,
-            },
-        );
+        map.insert(key, cell(versioned));
     }
     Ok(Model::from_parts(map, db.stats().last_revision))
+}
+
+fn cell(versioned: kvstore::Versioned) -> Cell {
+    Cell {
+        value: versioned.value,
+        revision: versioned.revision,
+        create_revision: versioned.create_revision,
+        version: versioned.version,
+    }
+}
+
+/// Revisions [`check_history`] reads at most: all of them for short histories, else an even
+/// sample including both ends.
+pub const HISTORY_READS_MAX: u64 = 4;
+
+/// Reads `db` as of `revision` (a scan at it, and a point read of each key it returns and of
+/// each key `model` ever held, which must agree) and compares it with `model.state_at(revision)`;
+/// a revision below the model's horizon must be refused with `Compacted`, one above its last
+/// revision with `FutureRevision`.
+pub fn check_read_at(db: &Db, model: &Model, revision: u64) -> Result<(), String> {
+    let expected = match model.state_at(revision) {
+        Ok(state) => state,
+        Err(refusal) => {
+            let got = db.scan(
+                KeyRange::all(),
+                ScanOptions {
+                    revision: Some(revision),
+                    ..ScanOptions::default()
+                },
+            );
+            return match (refusal, got) {
+                (RevisionError::Compacted, Err(kvstore::Error::Compacted { .. }))
+                | (RevisionError::Future, Err(kvstore::Error::FutureRevision { .. })) => Ok(()),
+                (refusal, Err(e)) => Err(format!(
+                    "read at {revision}: {e}, the model says {refusal:?}"
+                )),
+                (refusal, Ok(_)) => Err(format!(
+                    "read at {revision} accepted, the model says {refusal:?}"
+                )),
+            };
+        }
+    };
+    let opts = ScanOptions {
+        revision: Some(revision),
+        ..ScanOptions::default()
+    };
+    let mut map = std::collections::BTreeMap::new();
+    let scan = db
+        .scan(KeyRange::all(), opts)
+        .map_err(|e| format!("scan at {revision}: {e}"))?;
+    for row in scan.versioned() {
+        let (key, versioned) = row.map_err(|e| format!("scan at {revision}: {e}"))?;
+        map.insert(key, cell(versioned));
+    }
+    for key in model.keys_ever() {
+        let got = db
+            .get_at(key, revision)
+            .map_err(|e| format!("get_at({key:?}, {revision}): {e}"))?
+            .map(cell);
+        if got.as_ref() != map.get(key) {
+            return Err(format!(
+                "get_at({key:?}, {revision}) returned {got:?}, the scan at it {:?}",
+                map.get(key)
+            ));
+        }
+    }
+    let found = Model::from_parts(map, revision);
+    if found != expected {
+        return Err(format!(
+            "read at revision {revision}: {}",
+            expected.diff(&found)
+        ));
+    }
+    Ok(())
+}
+
+/// Reads `db` at every revision from the model's horizon to its last (at most
+/// [`HISTORY_READS_MAX`], evenly spread), one below the horizon and one past the last: every
+/// read the history promises, compared with the model.
+pub fn check_history(db: &Db, model: &Model) -> Result<(), String> {
+    let (low, high) = (model.horizon().max(1), model.revision());
+    let span = high.saturating_sub(low).saturating_add(1);
+    let step = span.div_ceil(HISTORY_READS_MAX).max(1);
+    let mut revisions: Vec<u64> = (low..=high)
+        .step_by(usize::try_from(step).unwrap_or(1))
+        .collect();
+    revisions.push(high);
+    revisions.push(high.saturating_add(1));
+    if model.horizon() > 1 {
+        revisions.push(model.horizon() - 1);
+    }
+    for revision in revisions {
+        check_read_at(db, model, revision)?;
+    }
+    if db.history_horizon() != model.horizon() {
+        return Err(format!(
+            "history horizon {}, the model says {}",
+            db.history_horizon(),
+            model.horizon()
+        ));
+    }
+    Ok(())
 }
 
 /// [`read_all`] with the error as a message.
@@ -203,6 +304,12 @@ impl Engine {
             Err(e) => return Err(e),
         };
         self.oracle.recovered(&found)?;
+        self.oracle.recovered_horizon(db.history_horizon())?;
+        match check_history(&db, self.oracle.current()) {
+            Ok(()) => {}
+            Err(_) if self.sim.is_crashed() => return Ok(()),
+            Err(e) => return Err(format!("after recovery: {e}")),
+        }
         self.recoveries = self.recoveries.saturating_add(1);
         self.db = Some(db);
         Ok(())
@@ -253,10 +360,7 @@ impl Engine {
             }
             Step::Get(key) => match db.get_versioned(key) {
                 Ok(found) => {
-                    let found = found.map(|v| Cell {
-                        value: v.value,
-                        revision: v.revision,
-                    });
+                    let found = found.map(cell);
                     let expected = self.oracle.current().get(key);
                     if found.as_ref() != expected {
                         return Err(format!(
@@ -279,6 +383,7 @@ impl Engine {
                             ScanOptions {
                                 reverse: true,
                                 limit: None,
+                                revision: None,
                             },
                         )
                         .and_then(|s| s.collect::<kvstore::error::Result<Vec<_>>>());
@@ -299,6 +404,29 @@ impl Engine {
                 }
                 Err(e) => Err(e),
             },
+            Step::ReadAt(back) => {
+                let model = self.oracle.current();
+                check_read_at(&db, model, model.revision().saturating_sub(*back))
+            }
+            Step::CompactHistory(back) => {
+                let horizon = self.oracle.current().revision().saturating_sub(*back);
+                let mut expected = self.oracle.current().clone();
+                let model_says = expected.compact_history(horizon);
+                match (db.compact_history(horizon), model_says) {
+                    (Ok(()), Ok(())) => self.oracle.history_compacted(horizon),
+                    (Err(kvstore::Error::Compacted { .. }), Err(RevisionError::Compacted))
+                    | (Err(kvstore::Error::FutureRevision { .. }), Err(RevisionError::Future)) => {
+                        Ok(())
+                    }
+                    (Err(e), Ok(())) => {
+                        self.oracle.history_compaction_failed(horizon);
+                        Err(e.to_string())
+                    }
+                    (got, want) => Err(format!(
+                        "compact_history({horizon}) returned {got:?}, the model says {want:?}"
+                    )),
+                }
+            }
             Step::Flush => self.durable_point(db.flush()),
             Step::Compact => self.durable_point(db.compact_range(KeyRange::all())),
             Step::Sync => self.durable_point(db.sync()),

@@ -7,6 +7,13 @@
 //! - A batch is applied whole, in its order, all under one revision; a later op of a batch on the
 //!   same key wins.
 //! - A key maps to the value and the revision of the last commit that put it; a delete removes it.
+//! - Every version is kept in `history` (a value or a deletion, per key and revision) down to the
+//!   horizon: `state_at(r)` for any `horizon <= r <= revision` is the state a read at `r` sees.
+//!   A put over a live key keeps its `create_revision` and adds 1 to its `version`; a put over an
+//!   absent key creates it (`create_revision` = the commit's revision, `version` 1); every op of a
+//!   batch is decided against the state before the batch (`spec/SEMANTICS.md`, "Versions").
+//! - Two models are equal when their live state (keys, cells, last revision) is: that is what a
+//!   read observes; the history is checked through [`Model::state_at`].
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -25,20 +32,53 @@ pub enum Mutation {
     Batch(Vec<BatchOp>),
 }
 
-/// A value as a read sees it: the bytes and the revision of the commit that wrote them.
+/// A value as a read sees it: the bytes, the revision of the commit that wrote them, and etcd's
+/// metadata of the version.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Cell {
     /// The value.
     pub value: Vec<u8>,
     /// The revision of the commit that wrote it.
     pub revision: u64,
+    /// The revision of the commit that created the key.
+    pub create_revision: u64,
+    /// Puts since that creation, 1 for the creating one.
+    pub version: u64,
 }
 
-/// The whole state of a database: every live key and the last revision committed.
-#[derive(Clone, Default, PartialEq, Eq, Hash, Debug)]
+/// Why a read at a revision is refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RevisionError {
+    /// Below the horizon (`Error::Compacted`).
+    Compacted,
+    /// Above the last revision (`Error::FutureRevision`).
+    Future,
+}
+
+/// The whole state of a database: every live key, the last revision committed, and the history
+/// of every version down to the horizon.
+#[derive(Clone, Default, Debug)]
 pub struct Model {
     map: BTreeMap<Vec<u8>, Cell>,
     revision: u64,
+    /// Per key, every version: (revision, the cell, or `None` for a delete), oldest first.
+    history: BTreeMap<Vec<u8>, Vec<(u64, Option<Cell>)>>,
+    horizon: u64,
+}
+
+impl PartialEq for Model {
+    fn eq(&self, other: &Model) -> bool {
+        self.map == other.map && self.revision == other.revision
+    }
+}
+
+impl Eq for Model {}
+
+impl std::hash::Hash for Model {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.map.hash(state);
+        self.revision.hash(state);
+    }
 }
 
 impl Model {
@@ -47,39 +87,98 @@ impl Model {
         Model::default()
     }
 
-    /// A state read back from an engine: `map` and its `last_revision`.
+    /// A state read back from an engine: `map` and its `last_revision` (no history).
     pub fn from_parts(map: BTreeMap<Vec<u8>, Cell>, revision: u64) -> Model {
-        Model { map, revision }
+        Model {
+            map,
+            revision,
+            ..Model::default()
+        }
     }
 
     /// Commits `mutation`; returns its revision (the previous one plus one).
     pub fn apply(&mut self, mutation: &Mutation) -> u64 {
         self.revision = self.revision.saturating_add(1);
         let revision = self.revision;
-        let mut set = |key: &[u8], value: Option<&Vec<u8>>| match value {
-            Some(value) => {
-                self.map.insert(
-                    key.to_vec(),
-                    Cell {
-                        value: value.clone(),
-                        revision,
-                    },
-                );
-            }
-            None => {
-                self.map.remove(key);
-            }
+        let ops: Vec<(&Vec<u8>, Option<&Vec<u8>>)> = match mutation {
+            Mutation::Put(key, value) => vec![(key, Some(value))],
+            Mutation::Delete(key) => vec![(key, None)],
+            Mutation::Batch(ops) => ops.iter().map(|(k, v)| (k, v.as_ref())).collect(),
         };
-        match mutation {
-            Mutation::Put(key, value) => set(key, Some(value)),
-            Mutation::Delete(key) => set(key, None),
-            Mutation::Batch(ops) => {
-                for (key, value) in ops {
-                    set(key, value.as_ref());
+        // Decided against the state before the commit: the last op of a key wins.
+        let mut decided: BTreeMap<&Vec<u8>, Option<Cell>> = BTreeMap::new();
+        for (key, value) in ops {
+            let cell = value.map(|value| {
+                let (create_revision, version) = match self.map.get(key) {
+                    Some(live) => (live.create_revision, live.version.saturating_add(1)),
+                    None => (revision, 1),
+                };
+                Cell {
+                    value: value.clone(),
+                    revision,
+                    create_revision,
+                    version,
+                }
+            });
+            decided.insert(key, cell);
+        }
+        for (key, cell) in decided {
+            match &cell {
+                Some(cell) => {
+                    self.map.insert(key.clone(), cell.clone());
+                }
+                None => {
+                    self.map.remove(key);
                 }
             }
+            self.history
+                .entry(key.clone())
+                .or_default()
+                .push((revision, cell));
         }
         revision
+    }
+
+    /// The state a read at `revision` sees (`horizon <= revision <= self.revision()`).
+    pub fn state_at(&self, revision: u64) -> Result<Model, RevisionError> {
+        if revision < self.horizon {
+            return Err(RevisionError::Compacted);
+        }
+        if revision > self.revision {
+            return Err(RevisionError::Future);
+        }
+        let map = self
+            .history
+            .iter()
+            .filter_map(|(key, versions)| {
+                let newest = versions.iter().rev().find(|(r, _)| *r <= revision)?;
+                newest.1.clone().map(|cell| (key.clone(), cell))
+            })
+            .collect();
+        Ok(Model::from_parts(map, revision))
+    }
+
+    /// Raises the horizon to `horizon` (etcd's Compact): refused unless
+    /// `self.horizon() < horizon <= self.revision()`.
+    pub fn compact_history(&mut self, horizon: u64) -> Result<(), RevisionError> {
+        if horizon <= self.horizon {
+            return Err(RevisionError::Compacted);
+        }
+        if horizon > self.revision {
+            return Err(RevisionError::Future);
+        }
+        self.horizon = horizon;
+        Ok(())
+    }
+
+    /// Every key any commit ever wrote (put or delete).
+    pub fn keys_ever(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.history.keys()
+    }
+
+    /// The oldest revision reads may ask for.
+    pub fn horizon(&self) -> u64 {
+        self.horizon
     }
 
     /// What `get(key)` returns.
@@ -158,7 +257,15 @@ pub fn show(bytes: &[u8]) -> String {
 fn show_cell(cell: Option<&Cell>) -> String {
     cell.map_or_else(
         || "absent".to_owned(),
-        |c| format!("{}@{}", show(&c.value), c.revision),
+        |c| {
+            format!(
+                "{}@{} (created {}, version {})",
+                show(&c.value),
+                c.revision,
+                c.create_revision,
+                c.version
+            )
+        },
     )
 }
 
@@ -181,10 +288,39 @@ mod tests {
             m.get(b"a"),
             Some(&Cell {
                 value: b"3".to_vec(),
-                revision: 3
+                revision: 3,
+                create_revision: 1,
+                version: 2
             })
         );
         assert_eq!(m.scan(Bound::Unbounded, Bound::Excluded(b"b")).len(), 1);
         assert_eq!(m.revision(), 3);
+    }
+
+    #[test]
+    fn history_is_read_at_any_revision_above_the_horizon() {
+        let mut m = Model::new();
+        m.apply(&Mutation::Put(b"a".to_vec(), b"1".to_vec()));
+        m.apply(&Mutation::Put(b"a".to_vec(), b"2".to_vec()));
+        m.apply(&Mutation::Delete(b"a".to_vec()));
+        m.apply(&Mutation::Put(b"a".to_vec(), b"4".to_vec()));
+        let at = |m: &Model, r| {
+            m.state_at(r).map(|s| {
+                s.get(b"a")
+                    .map(|c| (c.value.clone(), c.create_revision, c.version))
+            })
+        };
+        assert_eq!(at(&m, 2), Ok(Some((b"2".to_vec(), 1, 2))));
+        assert_eq!(at(&m, 3), Ok(None));
+        assert_eq!(
+            at(&m, 4),
+            Ok(Some((b"4".to_vec(), 4, 1))),
+            "a put after a delete creates"
+        );
+        assert_eq!(at(&m, 5), Err(RevisionError::Future));
+        assert_eq!(m.compact_history(3), Ok(()));
+        assert_eq!(at(&m, 2), Err(RevisionError::Compacted));
+        assert_eq!(m.compact_history(3), Err(RevisionError::Compacted));
+        assert_eq!(m.compact_history(9), Err(RevisionError::Future));
     }
 }

@@ -19,6 +19,8 @@ use crate::model::{Model, Mutation};
 #[derive(Clone, Default, PartialEq, Eq, Hash, Debug)]
 pub struct Oracle {
     durable: Model,
+    /// The horizon of a `compact_history` that failed: a recovery may find it or the old one.
+    horizon_in_doubt: Option<u64>,
     pending: Vec<Mutation>,
     acked: usize,
     /// The state after every acknowledged commit: what reads must return now.
@@ -79,6 +81,45 @@ impl Oracle {
         self.acked = 0;
     }
 
+    /// `compact_history(horizon)` returned `Ok`: it synced every commit before it and made the
+    /// horizon durable.
+    pub fn history_compacted(&mut self, horizon: u64) -> Result<(), String> {
+        self.all_acknowledged_durable();
+        self.horizon_in_doubt = None;
+        for model in [&mut self.durable, &mut self.current] {
+            model.compact_history(horizon).map_err(|e| {
+                format!("compact_history({horizon}) acknowledged, the model says {e:?}")
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `compact_history(horizon)` failed: after a crash the horizon may be the old one or this.
+    pub fn history_compaction_failed(&mut self, horizon: u64) {
+        self.horizon_in_doubt = Some(horizon);
+    }
+
+    /// Checks the horizon a recovery found (after [`Oracle::recovered`]): the durable one, or one
+    /// whose `compact_history` was in flight; the models adopt it.
+    pub fn recovered_horizon(&mut self, found: u64) -> Result<(), String> {
+        let durable = self.durable.horizon();
+        if found != durable && Some(found) != self.horizon_in_doubt {
+            return Err(format!(
+                "recovered history horizon {found}, the model says {durable} (in doubt: {:?})",
+                self.horizon_in_doubt
+            ));
+        }
+        self.horizon_in_doubt = None;
+        if found > durable {
+            for model in [&mut self.durable, &mut self.current] {
+                model
+                    .compact_history(found)
+                    .map_err(|e| format!("recovered horizon {found}: {e:?}"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// What reads must return now (only meaningful while no commit has failed).
     pub fn current(&self) -> &Model {
         &self.current
@@ -106,17 +147,18 @@ impl Oracle {
     /// prefix length is returned.
     pub fn recovered(&mut self, found: &Model) -> Result<usize, String> {
         let mut state = self.durable.clone();
-        let mut matched = (state == *found).then_some(0);
+        // The model state matched keeps its history (`found`, read back, has none).
+        let mut matched = (state == *found).then(|| (0, state.clone()));
         for (i, m) in self.pending.iter().enumerate() {
             if matched.is_some() {
                 break;
             }
             state.apply(m);
             if state == *found {
-                matched = Some(i.saturating_add(1));
+                matched = Some((i.saturating_add(1), state.clone()));
             }
         }
-        let Some(prefix) = matched else {
+        let Some((prefix, recovered)) = matched else {
             return Err(format!(
                 "recovered state is no prefix of the trace: {} acknowledged and {} in-doubt \
                  commits after the durable point (revision {}); against the durable state: {}; \
@@ -129,8 +171,8 @@ impl Oracle {
                 self.pending
             ));
         };
-        self.durable = found.clone();
-        self.current = found.clone();
+        self.durable = recovered.clone();
+        self.current = recovered;
         self.pending.clear();
         self.acked = 0;
         Ok(prefix)

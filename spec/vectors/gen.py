@@ -174,18 +174,36 @@ bad = bytearray(log); bad[len(r1) + 1] = 9  # unknown type in record 2's header
 replay_case("middle_bad_type_is_corrupt", bytes(bad), [(0, 1)], {"kind": "corrupt", "offset": len(r1), "witness_offset": o3})
 
 # ---------- SST ----------
-def entry(k, v, rev, walo, created):
-    return u32(len(k)) + k + (u32(0xFFFFFFFF) if v is None else u32(len(v)) + v) + varint(rev) + varint(walo) + varint(created)
-def ejson(k, v, rev, walo, created):
-    return {"key_hex": k.hex(), "value_hex": None if v is None else v.hex(), "revision": rev, "wal_offset": walo, "created_at_ms": created}
+def meta_of(v, rev, create, ver, lease):
+    """(create_revision, version, lease) of an entry: a value defaults to a first version."""
+    if v is None:
+        return (0 if create is None else create, 0 if ver is None else ver, lease)
+    return (rev if create is None else create, 1 if ver is None else ver, lease)
+def entry(k, v, rev, walo, created, create=None, ver=None, lease=0):
+    c, n, l = meta_of(v, rev, create, ver, lease)
+    return (u32(len(k)) + k + (u32(0xFFFFFFFF) if v is None else u32(len(v)) + v) + varint(rev)
+            + varint(rev - c if v is not None else c) + varint(n) + varint(l) + varint(walo) + varint(created))
+def ejson(k, v, rev, walo, created, create=None, ver=None, lease=0):
+    c, n, l = meta_of(v, rev, create, ver, lease)
+    return {"key_hex": k.hex(), "value_hex": None if v is None else v.hex(), "revision": rev, "create_revision": c,
+            "version": n, "lease": l, "wal_offset": walo, "created_at_ms": created}
 
+# The seed's example entry in SST v4: create_delta 0, version 1, lease 0 after the revision.
 seed_entry = entry(b"abc", b"xyz", 1, 123, 1690000000)
-assert seed_entry.hex() == "000000036162630000000378797a017b80b5eda506"
+assert seed_entry.hex() == "000000036162630000000378797a010001007b80b5eda506"
 write("sst_entry", "seed_example_corrected", seed_entry, dict(ejson(b"abc", b"xyz", 1, 123, 1690000000), consumed=len(seed_entry)))
+# The seed's bytes as printed (a v1-shaped entry): its walOffset lands in create_delta, its
+# createdAt in version, and the v4 entry's lease is missing.
 seed_as_printed = bytes.fromhex("0000000361626300000003" "78797a017b808fa6f505")
-write("sst_entry", "seed_example_as_printed", seed_as_printed, dict(ejson(b"abc", b"xyz", 1, 123, val), consumed=len(seed_as_printed)))
+write("sst_entry", "seed_example_as_printed", seed_as_printed, err("truncated", 21))
 t = entry(b"gone", None, 7, 0, 0)
 write("sst_entry", "tombstone", t, dict(ejson(b"gone", None, 7, 0, 0), consumed=len(t)))
+# A later version of a key: created at 3, modified 4 times since, attached to lease 0x1234.
+later = entry(b"key", b"v5", 12, 40, T, create=3, ver=5, lease=0x1234)
+write("sst_entry", "later_version_with_lease", later, dict(ejson(b"key", b"v5", 12, 40, T, create=3, ver=5, lease=0x1234), consumed=len(later)))
+write("sst_entry", "value_with_version_zero", entry(b"k", b"v", 5, 0, 0, ver=0), err("invalid_value", 11))
+write("sst_entry", "create_revision_above_revision", u32(1) + b"k" + u32(1) + b"v" + varint(5) + varint(5) + varint(1) + varint(0) + varint(0) + varint(0), err("invalid_value", 11))
+write("sst_entry", "tombstone_with_version", entry(b"k", None, 5, 0, 0, ver=2), err("invalid_value", 10))
 write("sst_entry", "key_too_long", u32(65537) + b"x" * 10, err("length_too_large", 0))
 write("sst_entry", "value_too_long", u32(1) + b"k" + u32(0x04000001), err("length_too_large", 5))
 write("sst_entry", "value_past_eof", u32(1) + b"k" + u32(0x04000000) + b"abc", err("truncated", 9))
@@ -210,7 +228,7 @@ def bloom_block(keys, bpk=10):
 
 def table(blocks, bloom_keys=None):
     """blocks: list of (first_key, raw_bytes, stored_bytes, compressed)."""
-    out = b"SST1\x03"; index = u32(len(blocks)); meta = []
+    out = b"SST1\x04"; index = u32(len(blocks)); meta = []
     for fk, _raw, stored, comp in blocks:
         off = len(out); out += stored
         flag = 0x80000000 if comp else 0
@@ -239,14 +257,24 @@ blocks = [(E2[i][0], raw_block(E2[i:i + 3]), raw_block(E2[i:i + 3]), False) for 
 data, meta = table(blocks, bloom_keys=[e[0] for e in E2])
 write("sst_table", "three_blocks_tombstones_bloom", data, dict(meta, entries=[ejson(*e) for e in E2]))
 # A hand-built LZ4 block: key "k", value 100 x "a". Sequence 1: 10 literals (through the first
-# "a"), match offset 1 length 94; sequence 2: 8 literals. Token 0xAF = 10 literals, 15+75+4 match.
+# "a"), match offset 1 length 94; sequence 2: 11 literals. Token 0xAF = 10 literals, 15+75+4 match.
 E3 = [(b"k", b"a" * 100, 1, 0, 0)]
-raw = raw_block(E3); assert len(raw) == 112
-lz = bytes([0xAF]) + raw[:10] + b"\x01\x00" + bytes([75]) + bytes([0x80]) + raw[104:]
+raw = raw_block(E3); assert len(raw) == 115
+lz = bytes([0xAF]) + raw[:10] + b"\x01\x00" + bytes([75]) + bytes([0xB0]) + raw[104:]
 assert raw[10:104] == b"a" * 94
 stored = u32(len(raw)) + lz
 data, meta = table([(b"k", raw, stored, True)])
 write("sst_table", "compressed_block", data, dict(meta, entries=[ejson(*e) for e in E3], canonical=False))
+# Several versions of one key, newest first, in one block; a tombstone between two lives.
+E4 = [(b"a", b"1", 2, 0, T), (b"k", b"v3", 9, 0, T, 6, 2), (b"k", b"v2", 6, 0, T, 6, 1), (b"k", None, 5, 0, T),
+      (b"k", b"v1", 1, 0, T), (b"z", b"9", 3, 0, T)]
+r4 = raw_block(E4)
+data, meta = table([(b"a", r4, r4, False)], bloom_keys=[b"a", b"k", b"z"])
+write("sst_table", "versions_newest_first", data, dict(meta, entries=[ejson(*e) for e in E4]))
+E5 = [(b"k", b"v1", 1, 0, T), (b"k", b"v2", 6, 0, T, 1, 2)]
+r5 = raw_block(E5)
+data, _ = table([(b"k", r5, r5, False)])
+write("sst_table", "versions_oldest_first", data, err("key_order", 5 + len(raw_block(E5[:1]))))
 
 good, _ = table([(b"apple", r, r, False)], bloom_keys=[e[0] for e in E1])
 fs = len(good) - 28
@@ -266,7 +294,7 @@ bad = bytearray(good); bad[bloom_off + 10] ^= 0x01
 write("sst_table", "corrupt_bloom", bytes(bad), err("bad_checksum", bloom_off + 5 + (bloom_off and good[bloom_off+1:bloom_off+5] and struct.unpack(">I", good[bloom_off+1:bloom_off+5])[0])))
 bad = bytearray(good); bad[0] = ord("X")
 write("sst_table", "bad_header_magic", bytes(bad), err("bad_magic", 0))
-bad = bytearray(good); bad[4] = 2
+bad = bytearray(good); bad[4] = 3
 write("sst_table", "unsupported_version", bytes(bad), err("unsupported_version", 4))
 # Keys out of order across blocks (each block valid, CRCs valid).
 ba = raw_block([E2[3]]); bb = raw_block([E2[0]])
@@ -280,13 +308,13 @@ def manifest_bytes(body_obj=None, body_text=None, crc=None, extra=""):
     return ('{"body":' + body + ',"crc32c":' + str(c) + extra + "}\n").encode()
 
 FILE = {"file": "00000000000000000007.sst", "level": 0, "minKeyHex": "6170706c65", "maxKeyHex": "636865727279", "size": 4242, "walOffset": 512, "createdAt": T}
-BODY = {"formatVersion": 1, "nextFileNumber": 8, "walOffset": 512, "lastRevision": 3, "files": [FILE]}
+BODY = {"formatVersion": 2, "nextFileNumber": 8, "walOffset": 512, "lastRevision": 3, "historyHorizon": 2, "files": [FILE]}
 def mjson(body):
     return {"format_version": body["formatVersion"], "next_file_number": body["nextFileNumber"], "wal_offset": body["walOffset"],
-            "last_revision": body["lastRevision"], "files": [{"file": f["file"], "level": f["level"], "min_key_hex": f["minKeyHex"],
+            "last_revision": body["lastRevision"], "history_horizon": body["historyHorizon"], "files": [{"file": f["file"], "level": f["level"], "min_key_hex": f["minKeyHex"],
             "max_key_hex": f["maxKeyHex"], "size": f["size"], "wal_offset": f["walOffset"], "created_at_ms": f["createdAt"]} for f in body["files"]]}
 write("manifest", "one_file", manifest_bytes(BODY), mjson(BODY), raw=True)
-EMPTY = {"formatVersion": 1, "nextFileNumber": 1, "walOffset": 0, "lastRevision": 0, "files": []}
+EMPTY = {"formatVersion": 2, "nextFileNumber": 1, "walOffset": 0, "lastRevision": 0, "historyHorizon": 0, "files": []}
 write("manifest", "empty", manifest_bytes(EMPTY), mjson(EMPTY), raw=True)
 pretty = json.dumps(BODY, indent=2)
 write("manifest", "pretty_body_whitespace", manifest_bytes(body_text=pretty), dict(mjson(BODY), canonical=False), raw=True)
@@ -294,8 +322,11 @@ mb = manifest_bytes(BODY); body_at = len(b'{"body":')
 write("manifest", "bad_checksum", manifest_bytes(BODY, crc=crc32c(json.dumps(BODY, separators=(",", ":")).encode()) ^ 1), err("bad_checksum", body_at), raw=True)
 rot = mb.replace(b'"size":4242', b'"size":4243')
 write("manifest", "bit_rot_in_body", rot, err("bad_checksum", body_at), raw=True)
-b2 = dict(BODY, formatVersion=2)
+b2 = dict(BODY, formatVersion=3)
 write("manifest", "unsupported_version", manifest_bytes(b2), err("unsupported_version", body_at), raw=True)
+# A version-1 manifest (kvstore before MVCC: no historyHorizon) is refused by its version.
+b1 = {k: v for k, v in BODY.items() if k != "historyHorizon"}; b1["formatVersion"] = 1
+write("manifest", "version_1", manifest_bytes(b1), err("unsupported_version", body_at), raw=True)
 b3 = dict(BODY, files=[dict(FILE, minKeyHex="636865727279", maxKeyHex="6170706c65")])
 write("manifest", "min_key_above_max_key", manifest_bytes(b3), err("key_order", body_at), raw=True)
 b4 = dict(BODY, files=[dict(FILE, minKeyHex="6170706C65")])

@@ -1,15 +1,20 @@
-//! The pure compaction merge: a merged, sorted stream of entries in, the entries of the output
-//! files out, each marked with where a new output file starts.
+//! The pure compaction merge: a merged stream of every version in, the versions the output
+//! files keep out, each marked with where a new output file starts.
 //!
 //! Invariants:
-//! - Input: one entry per key, keys strictly increasing (a `MergeIter` with
-//!   [`crate::iter::ScanSpec::compaction`] yields exactly that); an `Err` item is passed on and ends
-//!   the stream.
-//! - Output keeps every input entry in order, except tombstones when `bottommost` is set: then
-//!   nothing older can lie below, so the tombstone shadows nothing and is dropped.
-//! - A new file starts at the first entry, and before any entry that would take the current file
-//!   past `target_file_size_bytes` (by [`Entry::size_bytes`]); a file holds at least one entry, so
-//!   a single entry larger than the target gets a file of its own. Keys never span two files.
+//! - Input: every version of every key, internal keys strictly increasing (key ascending,
+//!   revision descending), as [`crate::iter::HistoryMerge`] yields them; an `Err` item is passed on
+//!   and ends the stream.
+//! - Retention, per key, with `floor` the oldest revision a reader may still ask for (the
+//!   history horizon, or an older live snapshot): every version with revision `> floor` is kept;
+//!   of the versions at or below `floor`, only the newest is kept (it is what a read at `floor`
+//!   sees), and not even that one when it is a tombstone and the output is `bottommost` (nothing
+//!   older lies below for it to shadow, so a reader sees the key absent either way). Older
+//!   versions are dropped: no read at or above `floor` can reach them.
+//! - A new file starts at the first entry, and before the first version of a key that would
+//!   take the current file past `target_file_size_bytes` (by [`Entry::size_bytes`]); a file holds
+//!   at least one key, so a key larger than the target gets a file of its own. A key's versions
+//!   never span two files.
 
 use crate::entry::Entry;
 use crate::error::Result;
@@ -23,30 +28,69 @@ pub struct CompactionStep {
     pub starts_new_file: bool,
 }
 
+/// What a compaction keeps; see the module doc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// The oldest revision a reader may still ask for.
+    pub floor: u64,
+    /// Nothing older than the output lies below it (tombstones below `floor` may go).
+    pub bottommost: bool,
+}
+
 /// The lazy compaction merge; see the module doc.
 #[derive(Debug)]
 pub struct CompactionStream<I> {
     input: I,
-    bottommost: bool,
+    retention: Retention,
     target_file_size_bytes: u64,
     current_file_bytes: u64,
-    /// The previous input key, kept only in debug builds for the order assertion.
-    last_key: Option<Vec<u8>>,
+    /// The key whose versions are being read, and whether one of its versions at or below the
+    /// floor was already seen (the newest of those is the only one that may be kept).
+    current_key: Option<Vec<u8>>,
+    below_floor_seen: bool,
+    /// The previous input version, kept only in debug builds for the order assertion.
+    last: Option<(Vec<u8>, u64)>,
     finished: bool,
 }
 
 impl<I: Iterator<Item = Result<Entry>>> CompactionStream<I> {
-    /// Compacts `input` into files of about `target_file_size_bytes`, dropping tombstones iff
-    /// `bottommost`.
-    pub fn new(input: I, bottommost: bool, target_file_size_bytes: u64) -> Self {
+    /// Compacts `input` into files of about `target_file_size_bytes`, keeping what `retention`
+    /// says.
+    pub fn new(input: I, retention: Retention, target_file_size_bytes: u64) -> Self {
         CompactionStream {
             input,
-            bottommost,
+            retention,
             target_file_size_bytes,
             current_file_bytes: 0,
-            last_key: None,
+            current_key: None,
+            below_floor_seen: false,
+            last: None,
             finished: false,
         }
+    }
+
+    /// Whether `entry`, the next version in internal-key order, is kept; tracks the key.
+    /// Returns `(kept, starts_key)`.
+    fn judge(&mut self, entry: &Entry) -> (bool, bool) {
+        let starts_key = self.current_key.as_deref() != Some(entry.key.as_slice());
+        if starts_key {
+            match &mut self.current_key {
+                Some(k) => k.clone_from(&entry.key),
+                None => self.current_key = Some(entry.key.clone()),
+            }
+            self.below_floor_seen = false;
+        }
+        if entry.revision > self.retention.floor {
+            return (true, starts_key);
+        }
+        if self.below_floor_seen {
+            return (false, starts_key);
+        }
+        self.below_floor_seen = true;
+        (
+            !(self.retention.bottommost && entry.is_tombstone()),
+            starts_key,
+        )
     }
 }
 
@@ -64,22 +108,26 @@ impl<I: Iterator<Item = Result<Entry>>> Iterator for CompactionStream<I> {
                 Some(Ok(entry)) => entry,
             };
             debug_assert!(
-                self.last_key.as_ref().is_none_or(|k| *k < entry.key),
+                self.last
+                    .as_ref()
+                    .is_none_or(|(k, r)| crate::format::sst::internal_less(
+                        (k, *r),
+                        (&entry.key, entry.revision)
+                    )),
                 "compaction input not strictly increasing"
             );
             // Only the assertion above reads it: release builds skip the copy.
             if cfg!(debug_assertions) {
-                match &mut self.last_key {
-                    Some(last) => last.clone_from(&entry.key),
-                    None => self.last_key = Some(entry.key.clone()),
-                }
+                self.last = Some((entry.key.clone(), entry.revision));
             }
-            if self.bottommost && entry.is_tombstone() {
+            let (kept, starts_key) = self.judge(&entry);
+            if !kept {
                 continue;
             }
             let size = entry.size_bytes();
             let starts_new_file = self.current_file_bytes == 0
-                || self.current_file_bytes.saturating_add(size) > self.target_file_size_bytes;
+                || (starts_key
+                    && self.current_file_bytes.saturating_add(size) > self.target_file_size_bytes);
             self.current_file_bytes = if starts_new_file {
                 size
             } else {
@@ -98,11 +146,11 @@ impl<I: Iterator<Item = Result<Entry>>> Iterator for CompactionStream<I> {
 /// Runs a [`CompactionStream`] to the end and groups its entries into output files.
 pub fn split_into_files(
     input: impl Iterator<Item = Result<Entry>>,
-    bottommost: bool,
+    retention: Retention,
     target_file_size_bytes: u64,
 ) -> Result<Vec<Vec<Entry>>> {
     let mut files: Vec<Vec<Entry>> = Vec::new();
-    for step in CompactionStream::new(input, bottommost, target_file_size_bytes) {
+    for step in CompactionStream::new(input, retention, target_file_size_bytes) {
         let step = step?;
         match files.last_mut() {
             Some(file) if !step.starts_new_file => file.push(step.entry),

@@ -10,5 +10,5 @@
 pub mod merge;
 pub mod policy;
 
-pub use merge::{CompactionStep, CompactionStream, split_into_files};
+pub use merge::{CompactionStep, CompactionStream, Retention, split_into_files};
 pub use policy::{CompactionTask, LevelInputs, STALL_DELAY_MS, StallDecision, pick, stall};

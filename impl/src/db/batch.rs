@@ -7,7 +7,7 @@
 //!   reasons (and such a failure is fatal).
 //! - [`entries_of`] gives one entry per distinct key, the batch's last op on that key winning.
 
-use crate::entry::Entry;
+use crate::entry::{Entry, VersionMeta};
 use crate::error::{Error, Result};
 use crate::format::wal::{BatchOp, WAL_BATCH_OPS_MAX, WAL_PAYLOAD_LEN_MAX, WalBody};
 use crate::limits::{check_key, check_value};
@@ -114,12 +114,14 @@ pub(crate) fn validate(body: &WalBody) -> Result<()> {
     }
 }
 
-/// The memtable entries of a commit, taking the keys and values out of `body` (no copy).
+/// The memtable entries of a commit, taking the keys and values out of `body` (no copy); `metas`
+/// holds each op's metadata, in op order, as [`super::decide::metas`] decided it.
 pub(crate) fn into_entries(
     body: WalBody,
     revision: u64,
     wal_offset: u64,
     created_at_ms: u64,
+    metas: &[VersionMeta],
 ) -> Vec<Entry> {
     // Sabotage for negative controls (feature `failpoints`): of a multi-op batch, apply (to the
     // memtable, at commit and at WAL replay) only the first op.
@@ -131,17 +133,27 @@ pub(crate) fn into_entries(
                 WalBody::Batch(ops.into_iter().take(1).collect()),
                 revision,
                 wal_offset,
-                created_at_ms
+                created_at_ms,
+                metas
             ),
             _ => Vec::new(),
         }
     );
-    let entry = |key: Vec<u8>, value: Option<Vec<u8>>| Entry {
-        key,
-        revision,
-        value,
-        wal_offset,
-        created_at_ms,
+    let mut metas = metas.iter().copied();
+    #[expect(
+        clippy::expect_used,
+        reason = "decide::metas yields exactly one meta per op of the body"
+    )]
+    let mut entry = |key: Vec<u8>, value: Option<Vec<u8>>| {
+        let meta = metas.next().expect("one meta per op");
+        Entry {
+            key,
+            revision,
+            meta,
+            value,
+            wal_offset,
+            created_at_ms,
+        }
     };
     match body {
         WalBody::Put { key, value } => vec![entry(key, Some(value))],
@@ -178,7 +190,8 @@ mod tests {
     fn batch_entries_share_the_revision() {
         let mut b = WriteBatch::new();
         b.put(b"a", b"1").delete(b"b");
-        let e = into_entries(b.into_body(), 7, 100, 5);
+        let metas = [VersionMeta::after_put(None, 7, 0), VersionMeta::TOMBSTONE];
+        let e = into_entries(b.into_body(), 7, 100, 5, &metas);
         assert_eq!(e.len(), 2);
         assert!(e.iter().all(|e| e.revision == 7 && e.wal_offset == 100));
         assert!(e[1].is_tombstone());

@@ -23,12 +23,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::entry::Entry;
+use crate::entry::{Entry, VersionMeta};
 use crate::error::{Error, Result};
 use crate::format::wal::WalBody;
 use crate::options::Durability;
 
 use super::batch::{into_entries, validate};
+use super::decide::{Overlay, metas};
 use super::inner::{Inner, lock, wait};
 
 /// One queued commit.
@@ -91,15 +92,40 @@ impl Inner {
         }
         let created_at_ms = self.options.clock.now_ms();
         let needs_sync = group.iter().any(|(_, r)| r.sync);
+        // Decide: each commit's revision and its ops' metadata, against the state before it
+        // (published commits, plus the earlier members of the group). A commit whose decision
+        // fails (a read of the key's newest version failed) is refused alone: nothing was logged.
         let mut revision = writer.last_revision;
-        let mut assigned: Vec<(u64, u64, Vec<Entry>)> = Vec::with_capacity(group.len());
+        let mut overlay = Overlay::default();
+        let mut refused: Vec<(u64, Result<u64>)> = Vec::new();
+        let mut decided: Vec<(u64, u64, Request, Vec<VersionMeta>)> =
+            Vec::with_capacity(group.len());
         for (ticket, request) in group {
-            revision = revision.saturating_add(1);
+            let Some(next) = revision.checked_add(1) else {
+                refused.push((ticket, Err(Error::RevisionsExhausted)));
+                continue;
+            };
+            let before = |key: &[u8]| match overlay.get(key) {
+                Some(meta) => Ok(Some(meta)),
+                None => self.newest_meta(key, writer.last_revision),
+            };
+            match metas(&request.body, next, before) {
+                Ok(metas) => {
+                    overlay.record(&request.body, &metas);
+                    revision = next;
+                    decided.push((ticket, revision, request, metas));
+                }
+                Err(e) => refused.push((ticket, Err(e))),
+            }
+        }
+        // Log: a failed append poisons the database and fails the whole group.
+        let mut assigned: Vec<(u64, u64, Vec<Entry>)> = Vec::with_capacity(decided.len());
+        for (ticket, revision, request, metas) in decided {
             let range = match writer.wal.append(revision, created_at_ms, &request.body) {
                 Ok(range) => range,
                 Err(e) => return fail_all(&self.poison(e)),
             };
-            let entries = into_entries(request.body, revision, range.start, created_at_ms);
+            let entries = into_entries(request.body, revision, range.start, created_at_ms, &metas);
             assigned.push((ticket, revision, entries));
         }
         if needs_sync {
@@ -117,7 +143,9 @@ impl Inner {
             results.push((ticket, Ok(revision)));
         }
         writer.last_revision = revision;
-        let count = u64::try_from(results.len()).unwrap_or(u64::MAX);
+        results.extend(refused);
+        let count = results.iter().filter(|(_, r)| r.is_ok()).count();
+        let count = u64::try_from(count).unwrap_or(u64::MAX);
         self.commits.fetch_add(count, Ordering::Relaxed);
         self.visible.store(revision, Ordering::Release);
         results

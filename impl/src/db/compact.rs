@@ -20,13 +20,15 @@
 use std::sync::Arc;
 
 use crate::compaction::policy::{level as level_inputs, span_of, task};
-use crate::compaction::{CompactionStream, CompactionTask, pick};
-use crate::error::Result;
-use crate::iter::{BoxedSource, MergeIter, ScanSpec};
+use crate::compaction::{CompactionStream, CompactionTask, Retention, pick};
+use std::sync::atomic::Ordering;
+
+use crate::error::{Error, Result};
+use crate::iter::{BoxedSource, HistoryMerge};
 use crate::range::{Direction, KeyRange};
 use crate::version::{FileMeta, Version, VersionEdit};
 
-use super::inner::{Inner, Tree};
+use super::inner::{Inner, Tree, lock};
 
 impl Inner {
     /// Runs policy-chosen compactions until none is due. REQUIRES: work lock held.
@@ -69,6 +71,40 @@ impl Inner {
         Ok(())
     }
 
+    /// Raises the history horizon to `revision` (see [`crate::Db::compact_history`]): every
+    /// revision up to the newest is made durable first (a horizon above what a crash could keep
+    /// would leave the newest revision unreadable), then the manifest records the horizon, then
+    /// readers and compaction see it.
+    pub(crate) fn compact_history(&self, revision: u64) -> Result<()> {
+        self.check_usable()?;
+        let current = self.visible.load(Ordering::Acquire);
+        if revision > current {
+            return Err(Error::FutureRevision {
+                requested: revision,
+                current,
+            });
+        }
+        // Under the work lock, so that two calls cannot install horizons out of order.
+        let _work = lock(&self.work);
+        let horizon = self.readers.horizon();
+        if revision <= horizon {
+            return Err(Error::Compacted {
+                requested: revision,
+                horizon,
+            });
+        }
+        lock(&self.writer).wal.sync().map_err(|e| self.poison(e))?;
+        let tree = self.tree();
+        let edit = VersionEdit {
+            history_horizon: Some(revision),
+            ..VersionEdit::default()
+        };
+        self.install(&tree, &edit, Vec::new(), false)
+            .map_err(|e| self.poison(e))?;
+        self.readers.raise_horizon(revision);
+        Ok(())
+    }
+
     /// Steps 1-3 of the module doc for `task` over the current `tree`.
     fn run_task(&self, tree: &Tree, task: &CompactionTask) -> Result<()> {
         if let Some(moved) = task.trivial_move() {
@@ -78,15 +114,20 @@ impl Inner {
             };
             return self.install(tree, &edit, Vec::new(), false);
         }
+        // Sources newest first (L0 files, then the output level's): only exact duplicates need
+        // the order, and those carry the same bytes.
         let mut sources: Vec<BoxedSource> = Vec::new();
         for file in task.input_files() {
             let table = tree.table(&self.dir, file.number)?;
             sources.push(Box::new(table.iter(KeyRange::all(), Direction::Forward)));
         }
-        let merged = MergeIter::new(sources, ScanSpec::compaction());
+        let retention = Retention {
+            floor: self.readers.floor(),
+            bottommost: task.bottommost,
+        };
         let stream = CompactionStream::new(
-            merged,
-            task.bottommost,
+            HistoryMerge::new(sources),
+            retention,
             self.options.sst_target_file_size_bytes,
         );
         let added = self.write_outputs(stream, task.output_level, tree.version.wal_offset())?;

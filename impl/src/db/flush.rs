@@ -24,13 +24,13 @@
 
 use std::sync::Arc;
 
-use crate::compaction::CompactionStream;
+use crate::compaction::{CompactionStream, Retention};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::manifest;
 use crate::memtable::MemTable;
 use crate::options::BackgroundMode;
-use crate::range::{Direction, KeyRange};
+
 use crate::sst::{Table, TableWriter, UnsyncedTable, table_options};
 use crate::version::{FileMeta, Version, VersionEdit};
 
@@ -120,13 +120,15 @@ impl Inner {
         }
     }
 
-    /// Step 2 without the syncs: the memtable's newest version of every key, tombstones kept,
-    /// written to new L0 tables.
+    /// Step 2 without the syncs: the memtable's versions that readers may still see (every one
+    /// at or above the read floor, the newest below it), tombstones kept, written to new L0
+    /// tables.
     fn write_memtable(&self, frozen: &Frozen) -> Result<Vec<WrittenTable>> {
-        let entries = frozen
-            .mem
-            .scan(KeyRange::all(), Direction::Forward, u64::MAX);
-        let stream = CompactionStream::new(entries, false, u64::MAX);
+        let retention = Retention {
+            floor: self.readers.floor(),
+            bottommost: false,
+        };
+        let stream = CompactionStream::new(frozen.mem.history(), retention, u64::MAX);
         self.write_tables(stream, 0, frozen.wal_boundary)
     }
 

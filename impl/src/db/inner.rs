@@ -33,6 +33,7 @@ use crate::wal::WalWriter;
 
 use super::background::BgState;
 use super::commit::Queue;
+use super::readers::Readers;
 
 /// Locks `m`, ignoring poisoning: no code holding one of our locks panics in library code, and
 /// every critical section leaves its data consistent before any fallible call.
@@ -146,9 +147,9 @@ pub(crate) struct Writer {
     pub(crate) last_revision: u64,
 }
 
-/// A consistent read view: every source a read consults, and the revision it reads at.
+/// A consistent read view: every source a read consults, and the newest revision it may read at.
 #[derive(Debug)]
-pub(crate) struct Snapshot {
+pub(crate) struct ReadView {
     pub(crate) revision: u64,
     /// Active memtable first, then frozen ones newest first.
     pub(crate) mems: Arc<[Arc<MemTable>]>,
@@ -170,6 +171,8 @@ pub(crate) struct Inner {
     pub(crate) bg_cv: Condvar,
     pub(crate) stall_cv: Condvar,
     pub(crate) visible: AtomicU64,
+    /// The history horizon and the revisions live readers pin.
+    pub(crate) readers: Arc<Readers>,
     pub(crate) next_file_number: AtomicU64,
     /// Commits acknowledged so far (this process).
     pub(crate) commits: AtomicU64,
@@ -226,13 +229,13 @@ impl Inner {
         Arc::clone(&lock(&self.state).tree)
     }
 
-    /// A consistent read view (see [`Snapshot`]).
-    pub(crate) fn snapshot(&self) -> Snapshot {
+    /// A consistent read view (see [`ReadView`]).
+    pub(crate) fn read_view(&self) -> ReadView {
         let state = lock(&self.state);
         // Read under the lock: everything in the tree and the frozen memtables taken here was
         // published before, so it is at or below this revision.
         let revision = self.visible.load(Ordering::Acquire);
-        Snapshot {
+        ReadView {
             revision,
             mems: Arc::clone(&state.mems),
             tree: Arc::clone(&state.tree),

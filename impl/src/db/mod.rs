@@ -22,16 +22,20 @@ mod background;
 mod batch;
 mod commit;
 mod compact;
+mod decide;
 mod flush;
 mod inner;
 mod open;
 mod read;
+mod readers;
+mod snapshot;
 mod stats;
 
 pub use batch::{WriteBatch, WriteOptions};
 pub use compact::range_task;
 pub use open::LOCK_FILE_NAME;
 pub use read::{Scan, ScanOptions, Versioned, key_range};
+pub use snapshot::Snapshot;
 pub use stats::Stats;
 
 use std::path::Path;
@@ -191,15 +195,28 @@ impl Db {
         Ok(self.get_versioned(key)?.map(|v| v.value))
     }
 
-    /// The value of `key` with the revision and time of the commit that wrote it.
+    /// The value of `key` with the commit that wrote it and its version's metadata.
     pub fn get_versioned(&self, key: &[u8]) -> Result<Option<Versioned>> {
-        Ok(self.inner().get_entry(key)?.and_then(|e| {
-            e.value.map(|value| Versioned {
-                value,
-                revision: e.revision,
-                created_at_ms: e.created_at_ms,
-            })
-        }))
+        Ok(self.inner().get_entry(key, None)?.and_then(Versioned::of))
+    }
+
+    /// The version of `key` a read at `revision` sees: `Err(Compacted)` below the history
+    /// horizon, `Err(FutureRevision)` above the newest revision.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = kvstore::Db::open(dir.path(), kvstore::Options::default())?;
+    /// let first = db.put(b"k", b"v1")?;
+    /// db.put(b"k", b"v2")?;
+    /// let old = db.get_at(b"k", first)?.expect("present at its first revision");
+    /// assert_eq!((old.value.as_slice(), old.version), (&b"v1"[..], 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_at(&self, key: &[u8], revision: u64) -> Result<Option<Versioned>> {
+        Ok(self
+            .inner()
+            .get_entry(key, Some(revision))?
+            .and_then(Versioned::of))
     }
 
     /// A lazy scan of `range` over a consistent snapshot taken now.
@@ -210,6 +227,28 @@ impl Db {
     /// A lazy scan of every key starting with `prefix`.
     pub fn scan_prefix(&self, prefix: &[u8], opts: ScanOptions) -> Result<Scan> {
         self.scan(KeyRange::prefix(prefix), opts)
+    }
+
+    /// A consistent view at the newest revision, for as long as it lives (see [`Snapshot`]).
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let inner = self.inner();
+        inner.check_open()?;
+        let pin = inner.readers.pin(inner.visible.load(Ordering::Acquire))?;
+        Ok(Snapshot::new(self.clone(), pin))
+    }
+
+    /// Makes every version older than `revision` unreachable, as etcd's Compact: reads below it
+    /// return [`Error::Compacted`], and flush and compaction drop what only such reads could
+    /// see (live snapshots keep what they see). Durable when it returns; the horizon never
+    /// goes back. `Err(Compacted)` if `revision` is not above the current horizon,
+    /// `Err(FutureRevision)` if it is above the newest revision.
+    pub fn compact_history(&self, revision: u64) -> Result<()> {
+        self.inner().compact_history(revision)
+    }
+
+    /// The history horizon: the oldest revision reads may ask for.
+    pub fn history_horizon(&self) -> u64 {
+        self.inner().readers.horizon()
     }
 
     /// Writes the memtable to an SST now (and, inline, compacts if due).

@@ -30,7 +30,10 @@ use crate::vfs::Vfs;
 use crate::wal::{self, WalWriter};
 
 use super::batch::into_entries;
+use super::decide::metas;
 use super::inner::{Inner, State, Tree, Writer};
+use super::read::tree_entry;
+use super::readers::Readers;
 
 /// The lock file's name in the database directory.
 pub const LOCK_FILE_NAME: &str = "LOCK";
@@ -74,27 +77,31 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
             "truncated a torn WAL tail"
         );
     }
-    let (memtable, last_revision) = replay(
-        std::mem::take(&mut recovered.records),
-        version.last_revision(),
-        dir,
-    )?;
+    let horizon = version.history_horizon();
+    let tree = Tree { version, tables };
+    let (memtable, last_revision) = replay(std::mem::take(&mut recovered.records), &tree, dir)?;
+    if horizon > last_revision {
+        return Err(Error::Corruption {
+            file: manifest_path,
+            offset: 0,
+            what: format!(
+                "historyHorizon {horizon} is above the last recovered revision {last_revision}"
+            ),
+        });
+    }
     let mut wal = WalWriter::open(
         Arc::clone(&vfs),
         dir,
         &recovered,
         options.wal_segment_size_bytes,
     )?;
-    wal.remove_segments_below(version.wal_offset())?;
-    let next_file_number = version.next_file_number();
+    wal.remove_segments_below(tree.version.wal_offset())?;
+    let next_file_number = tree.version.next_file_number();
     Ok(Inner {
         vfs,
         dir: dir.to_path_buf(),
         cache,
-        state: Mutex::new(State::new(
-            Arc::new(memtable),
-            Arc::new(Tree { version, tables }),
-        )),
+        state: Mutex::new(State::new(Arc::new(memtable), Arc::new(tree))),
         writer: Mutex::new(Writer { wal, last_revision }),
         queue: Mutex::default(),
         queue_cv: Condvar::new(),
@@ -103,6 +110,7 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
         bg_cv: Condvar::new(),
         stall_cv: Condvar::new(),
         visible: AtomicU64::new(last_revision),
+        readers: Readers::new(horizon),
         next_file_number: AtomicU64::new(next_file_number),
         commits: AtomicU64::new(0),
         commit_syncs: AtomicU64::new(0),
@@ -178,12 +186,10 @@ fn missing_is_corruption(error: Error, path: &Path) -> Error {
     }
 }
 
-/// Step 5 of the module doc: the recovered memtable and the last revision.
-fn replay(
-    records: Vec<(u64, WalRecord)>,
-    mut last_revision: u64,
-    dir: &Path,
-) -> Result<(MemTable, u64)> {
+/// Step 5 of the module doc: the recovered memtable and the last revision. Each record's
+/// version metadata is decided again, against the tables and the records replayed before it.
+fn replay(records: Vec<(u64, WalRecord)>, tree: &Tree, dir: &Path) -> Result<(MemTable, u64)> {
+    let mut last_revision = tree.version.last_revision();
     let memtable = MemTable::new();
     for (offset, record) in records {
         if record.revision <= last_revision {
@@ -197,7 +203,19 @@ fn replay(
             });
         }
         last_revision = record.revision;
-        for entry in into_entries(record.body, record.revision, offset, record.created_at_ms) {
+        let before = |key: &[u8]| match memtable.get(key, u64::MAX) {
+            Some(entry) => Ok(Some(entry.meta)),
+            None => Ok(tree_entry(tree, dir, key, u64::MAX)?.map(|e| e.meta)),
+        };
+        let metas = metas(&record.body, record.revision, before)?;
+        let entries = into_entries(
+            record.body,
+            record.revision,
+            offset,
+            record.created_at_ms,
+            &metas,
+        );
+        for entry in entries {
             memtable.insert(entry);
         }
     }

@@ -1,24 +1,29 @@
-//! Reads: point lookups and lazy, consistent scans.
+//! Reads: point lookups and lazy, consistent scans, at the newest revision or an older one.
 //!
 //! Invariants:
-//! - A read works on one [`Snapshot`]: the memtables and the tree it pins stay alive (and their
+//! - A read works on one [`ReadView`]: the memtables and the tree it pins stay alive (and their
 //!   files readable, since open handles survive a removal) for as long as the read runs, whatever
-//!   flushes and compactions happen meanwhile; it sees exactly the commits up to the snapshot's
-//!   revision.
+//!   flushes and compactions happen meanwhile; it sees exactly the commits up to its revision.
+//! - A read at an older revision `r` first checks `horizon <= r <= newest` (else
+//!   [`Error::Compacted`] / [`Error::FutureRevision`]) and pins `r` for as long as it runs, so
+//!   no compaction drops a version it can see (`super::readers`).
 //! - Sources are consulted newest first: the active memtable, frozen memtables newest first, L0
-//!   newest first, then one file per deeper level. A point read stops at the first version found
-//!   (a tombstone means absent); a scan merges all sources and keeps the highest revision per key.
+//!   newest first, then one file per deeper level. A point read stops at the first version at or
+//!   below its revision (a tombstone means absent); a scan merges all sources and keeps the
+//!   highest such revision per key.
 
 use std::ops::Bound;
+use std::path::Path;
 use std::sync::Arc;
 
-use crate::entry::Entry;
-use crate::error::Result;
-use crate::iter::{BoxedSource, ConcatSource, MergeIter, Opener, ScanSpec};
+use crate::entry::{Entry, VersionMeta};
+use crate::error::{Error, Result};
+use crate::iter::{BoxedSource, ConcatSource, MergeIter, Opener, ScanSpec, VisibleVersions};
 use crate::limits::check_key;
 use crate::range::{Direction, KeyRange};
 
-use super::inner::{Inner, Snapshot};
+use super::inner::{Inner, ReadView, Tree};
+use super::readers::Pin;
 
 /// How a scan walks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,23 +32,53 @@ pub struct ScanOptions {
     pub reverse: bool,
     /// Yield at most this many pairs.
     pub limit: Option<usize>,
+    /// Read as of this revision instead of the newest (etcd's `Range` `revision`); must be at or
+    /// above the history horizon and at or below the newest revision.
+    pub revision: Option<u64>,
 }
 
-/// A value with the commit that wrote it.
+/// A value with the commit that wrote it and etcd's metadata of its version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Versioned {
     /// The value.
     pub value: Vec<u8>,
-    /// Revision of the commit that wrote it.
+    /// Revision of the commit that wrote it (etcd's `mod_revision`).
     pub revision: u64,
     /// Time of that commit, unix milliseconds.
     pub created_at_ms: u64,
+    /// Revision of the commit that created the key (its first put since it last did not exist).
+    pub create_revision: u64,
+    /// Puts since that creation, 1 for the creating one.
+    pub version: u64,
+    /// The lease the key is attached to (0: none).
+    pub lease: u64,
+}
+
+impl Versioned {
+    /// The live version `entry` holds, or `None` for a tombstone.
+    pub(crate) fn of(entry: Entry) -> Option<Versioned> {
+        let VersionMeta {
+            create_revision,
+            version,
+            lease,
+        } = entry.meta;
+        entry.value.map(|value| Versioned {
+            value,
+            revision: entry.revision,
+            created_at_ms: entry.created_at_ms,
+            create_revision,
+            version,
+            lease,
+        })
+    }
 }
 
 /// A lazy scan over one consistent snapshot: `(key, value)` pairs in key order (or reverse).
-/// After an `Err` item the scan ends.
+/// After an `Err` item the scan ends. [`Scan::versioned`] yields each row's metadata too.
 pub struct Scan {
     merge: MergeIter,
+    /// Holds the scan's revision while it runs (a scan at an older revision).
+    _pin: Option<Pin>,
 }
 
 impl std::fmt::Debug for Scan {
@@ -52,21 +87,67 @@ impl std::fmt::Debug for Scan {
     }
 }
 
-impl Iterator for Scan {
-    type Item = Result<(Vec<u8>, Vec<u8>)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl Scan {
+    /// The next live version; tombstones are hidden by the merge.
+    fn next_live(&mut self) -> Option<Result<(Vec<u8>, Versioned)>> {
         loop {
             let entry = match self.merge.next()? {
                 Ok(entry) => entry,
                 Err(e) => return Some(Err(e)),
             };
+            let key = entry.key.clone();
             // The merge hides tombstones; a `None` here cannot happen but is skipped safely.
-            if let Some(value) = entry.value {
-                return Some(Ok((entry.key, value)));
+            if let Some(versioned) = Versioned::of(entry) {
+                return Some(Ok((key, versioned)));
             }
         }
     }
+
+    /// The same scan yielding each key with its value and metadata.
+    pub fn versioned(self) -> impl Iterator<Item = Result<(Vec<u8>, Versioned)>> {
+        let mut scan = self;
+        std::iter::from_fn(move || scan.next_live())
+    }
+
+    /// The same scan yielding keys only.
+    pub fn keys(self) -> impl Iterator<Item = Result<Vec<u8>>> {
+        self.map(|row| row.map(|(key, _)| key))
+    }
+
+    /// Counts the rows the scan yields (its limit applies); the first error ends it.
+    pub fn count_rows(self) -> Result<u64> {
+        let mut count = 0u64;
+        for row in self {
+            row?;
+            count = count.saturating_add(1);
+        }
+        Ok(count)
+    }
+}
+
+impl Iterator for Scan {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_live()
+            .map(|row| row.map(|(key, versioned)| (key, versioned.value)))
+    }
+}
+
+/// The version of `key` visible at `revision` in the tables of `tree` (of the database in `dir`).
+pub(crate) fn tree_entry(
+    tree: &Tree,
+    dir: &Path,
+    key: &[u8],
+    revision: u64,
+) -> Result<Option<Entry>> {
+    for file in tree.version.files_for_key(key) {
+        let table = tree.table(dir, file.number)?;
+        if let Some(entry) = table.get(key, revision)? {
+            return Ok(Some(entry));
+        }
+    }
+    Ok(None)
 }
 
 /// Converts a standard range over byte slices into a [`KeyRange`].
@@ -80,57 +161,84 @@ pub fn key_range<'a>(range: impl std::ops::RangeBounds<&'a [u8]>) -> KeyRange {
 }
 
 impl Inner {
-    /// The newest visible version of `key`, tombstones included.
-    pub(crate) fn get_entry(&self, key: &[u8]) -> Result<Option<Entry>> {
-        check_key(key)?;
+    /// A read view at `revision` (`None`: the newest), with the pin that keeps an older
+    /// revision readable; see the module doc.
+    pub(crate) fn view_at(&self, revision: Option<u64>) -> Result<(ReadView, Option<Pin>)> {
         self.check_open()?;
-        let snap = self.snapshot();
-        for mem in snap.mems.iter() {
-            if let Some(entry) = mem.get(key, snap.revision) {
+        let mut view = self.read_view();
+        let Some(requested) = revision else {
+            return Ok((view, None));
+        };
+        if requested > view.revision {
+            return Err(Error::FutureRevision {
+                requested,
+                current: view.revision,
+            });
+        }
+        let pin = self.readers.pin(requested)?;
+        view.revision = requested;
+        Ok((view, Some(pin)))
+    }
+
+    /// The version of `key` visible at `revision` (`None`: the newest), tombstones included.
+    pub(crate) fn get_entry(&self, key: &[u8], revision: Option<u64>) -> Result<Option<Entry>> {
+        check_key(key)?;
+        let (view, _pin) = self.view_at(revision)?;
+        self.entry_in(&view, key)
+    }
+
+    /// The metadata of the newest version of `key` at `revision`, for the decide stage.
+    /// REQUIRES: `revision` is the newest published one (no pin is taken).
+    pub(crate) fn newest_meta(&self, key: &[u8], revision: u64) -> Result<Option<VersionMeta>> {
+        let mut view = self.read_view();
+        view.revision = revision;
+        Ok(self.entry_in(&view, key)?.map(|e| e.meta))
+    }
+
+    fn entry_in(&self, view: &ReadView, key: &[u8]) -> Result<Option<Entry>> {
+        for mem in view.mems.iter() {
+            if let Some(entry) = mem.get(key, view.revision) {
                 return Ok(Some(entry));
             }
         }
-        for file in snap.tree.version.files_for_key(key) {
-            let table = snap.tree.table(&self.dir, file.number)?;
-            if let Some(entry) = table.get(key)? {
-                return Ok(Some(entry));
-            }
-        }
-        Ok(None)
+        tree_entry(&view.tree, &self.dir, key, view.revision)
     }
 
     /// A lazy scan of `range` (see the module doc).
     pub(crate) fn scan(&self, range: KeyRange, opts: ScanOptions) -> Result<Scan> {
-        self.check_open()?;
-        let snap = self.snapshot();
+        let (view, pin) = self.view_at(opts.revision)?;
         let direction = if opts.reverse {
             Direction::Reverse
         } else {
             Direction::Forward
         };
-        let sources = self.sources(&snap, &range, direction)?;
-        let mut spec = ScanSpec::user(range, direction, snap.revision);
+        let sources = self.sources(&view, &range, direction)?;
+        let mut spec = ScanSpec::user(range, direction, view.revision);
         spec.limit = opts.limit;
         Ok(Scan {
             merge: MergeIter::new(sources, spec),
+            _pin: pin,
         })
     }
 
-    /// One source per memtable, per overlapping L0 file and per deeper level, newest first.
+    /// One source per memtable, per overlapping L0 file and per deeper level, newest first; a
+    /// table's versions are narrowed to the one the view sees.
     fn sources(
         &self,
-        snap: &Snapshot,
+        view: &ReadView,
         range: &KeyRange,
         direction: Direction,
     ) -> Result<Vec<BoxedSource>> {
+        let revision = view.revision;
         let mut sources: Vec<BoxedSource> = Vec::new();
-        for mem in snap.mems.iter() {
-            sources.push(Box::new(mem.scan(range.clone(), direction, snap.revision)));
+        for mem in view.mems.iter() {
+            sources.push(Box::new(mem.scan(range.clone(), direction, revision)));
         }
-        let version = &snap.tree.version;
+        let version = &view.tree.version;
         for file in version.overlapping(0, range) {
-            let table = snap.tree.table(&self.dir, file.number)?;
-            sources.push(Box::new(table.iter(range.clone(), direction)));
+            let table = view.tree.table(&self.dir, file.number)?;
+            let versions = table.iter(range.clone(), direction);
+            sources.push(Box::new(VisibleVersions::new(versions, revision)));
         }
         for level in 1..version.num_levels() {
             let mut files = version.overlapping(level, range);
@@ -142,10 +250,11 @@ impl Inner {
             }
             let mut openers: Vec<Opener> = Vec::with_capacity(files.len());
             for file in files {
-                let table = Arc::clone(snap.tree.table(&self.dir, file.number)?);
+                let table = Arc::clone(view.tree.table(&self.dir, file.number)?);
                 let range = range.clone();
                 openers.push(Box::new(move || {
-                    Ok(Box::new(table.iter(range, direction)) as BoxedSource)
+                    let versions = table.iter(range, direction);
+                    Ok(Box::new(VisibleVersions::new(versions, revision)) as BoxedSource)
                 }));
             }
             sources.push(Box::new(ConcatSource::new(openers)));

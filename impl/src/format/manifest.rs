@@ -1,7 +1,7 @@
 //! `manifest.json` (`spec/FORMAT.md` § Manifest):
 //!
 //! ```text
-//! {"body":{"formatVersion":1,"nextFileNumber":N,"walOffset":N,"lastRevision":N,
+//! {"body":{"formatVersion":2,"nextFileNumber":N,"walOffset":N,"lastRevision":N,"historyHorizon":N,
 //!          "files":[{"file":S,"level":N,"minKeyHex":S,"maxKeyHex":S,"size":N,"walOffset":N,"createdAt":N},...]},
 //!  "crc32c":N}
 //! ```
@@ -19,7 +19,7 @@ use super::checksum::crc32c;
 use super::{FormatError, FormatErrorKind, KEY_LEN_MAX};
 
 /// The manifest format version this implementation writes and reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+pub const MANIFEST_FORMAT_VERSION: u32 = 2;
 /// The manifest's file name in the database directory.
 pub const MANIFEST_FILE_NAME: &str = "manifest.json";
 /// The temporary name written, fsynced, then renamed over [`MANIFEST_FILE_NAME`].
@@ -45,6 +45,8 @@ pub struct Manifest {
     pub wal_offset: u64,
     /// The highest revision ever committed into the SSTs (the counter survives compaction).
     pub last_revision: u64,
+    /// The oldest revision reads may ask for (etcd's compacted revision); never decreases.
+    pub history_horizon: u64,
     /// Live SST files.
     pub files: Vec<FileMeta>,
 }
@@ -57,6 +59,7 @@ impl Default for Manifest {
             next_file_number: 1,
             wal_offset: 0,
             last_revision: 0,
+            history_horizon: 0,
             files: Vec::new(),
         }
     }
@@ -86,13 +89,21 @@ pub fn sst_file_name(n: u64) -> String {
     format!("{n:020}.sst")
 }
 
+/// The body's version alone (every other field ignored).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionJson {
+    format_version: u32,
+}
+
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct BodyJson {
     format_version: u32,
     next_file_number: u64,
     wal_offset: u64,
     last_revision: u64,
+    history_horizon: u64,
     files: Vec<FileJson>,
 }
 
@@ -180,6 +191,7 @@ pub fn encode(manifest: &Manifest) -> Vec<u8> {
         next_file_number: manifest.next_file_number,
         wal_offset: manifest.wal_offset,
         last_revision: manifest.last_revision,
+        history_horizon: manifest.history_horizon,
         files: manifest
             .files
             .iter()
@@ -222,14 +234,18 @@ pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
         };
         return Err(FormatError::new(STRUCTURE, "crc32c", body_at, kind));
     }
-    let body: BodyJson = serde_json::from_slice(body_text)
+    // The version first, read alone: another version's schema (a field added or dropped) must
+    // be reported as `unsupported_version`, not as this version's `bad_json`.
+    let probe: VersionJson = serde_json::from_slice(body_text)
         .map_err(|e| json_error(body_text, body_at, "body", &e))?;
-    if body.format_version != MANIFEST_FORMAT_VERSION {
+    if probe.format_version != MANIFEST_FORMAT_VERSION {
         let kind = FormatErrorKind::UnsupportedVersion {
-            version: body.format_version.into(),
+            version: probe.format_version.into(),
         };
         return Err(FormatError::new(STRUCTURE, "formatVersion", body_at, kind));
     }
+    let body: BodyJson = serde_json::from_slice(body_text)
+        .map_err(|e| json_error(body_text, body_at, "body", &e))?;
     let mut names = std::collections::BTreeSet::new();
     let mut files = Vec::with_capacity(body.files.len());
     for f in body.files {
@@ -269,6 +285,7 @@ pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
         next_file_number: body.next_file_number,
         wal_offset: body.wal_offset,
         last_revision: body.last_revision,
+        history_horizon: body.history_horizon,
         files,
     })
 }
@@ -304,14 +321,16 @@ mod tests {
             any::<u64>(),
             any::<u64>(),
             any::<u64>(),
+            any::<u64>(),
             prop::collection::btree_map(any::<u64>(), file, 0..5),
         )
             .prop_map(
-                |(next_file_number, wal_offset, last_revision, files)| Manifest {
+                |(next_file_number, wal_offset, last_revision, history_horizon, files)| Manifest {
                     format_version: MANIFEST_FORMAT_VERSION,
                     next_file_number,
                     wal_offset,
                     last_revision,
+                    history_horizon,
                     files: files
                         .into_iter()
                         .map(|(n, mut f)| {
@@ -346,10 +365,11 @@ mod tests {
     #[test]
     fn bit_rot_is_detected() {
         let m = Manifest {
-            format_version: 1,
+            format_version: MANIFEST_FORMAT_VERSION,
             next_file_number: 3,
             wal_offset: 100,
             last_revision: 9,
+            history_horizon: 4,
             files: vec![],
         };
         let mut bytes = encode(&m);

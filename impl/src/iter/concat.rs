@@ -90,6 +90,7 @@ mod tests {
             value: Some(vec![key]),
             wal_offset: 0,
             created_at_ms: 0,
+            meta: crate::entry::VersionMeta::first((Some(vec![key])).is_some(), 1),
         }
     }
 

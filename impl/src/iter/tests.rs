@@ -13,6 +13,7 @@ fn entry(key: &[u8], revision: u64, value: Option<&[u8]>) -> Entry {
         value: value.map(<[u8]>::to_vec),
         wal_offset: 0,
         created_at_ms: 0,
+        meta: crate::entry::VersionMeta::first((value.map(<[u8]>::to_vec)).is_some(), revision),
     }
 }
 
@@ -262,6 +263,7 @@ impl Engine {
                 value: value.clone(),
                 wal_offset: 0,
                 created_at_ms: 0,
+                meta: crate::entry::VersionMeta::first((value.clone()).is_some(), self.revision),
             });
             self.model.push((k.clone(), self.revision, value));
         }

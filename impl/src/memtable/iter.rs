@@ -8,7 +8,8 @@
 //!
 //! Invariants:
 //! - Keys are yielded strictly increasing (forward) or strictly decreasing (reverse), each at most
-//!   once, each inside the range, each at its newest version with revision `<= snapshot_rev`.
+//!   once, each inside the range, each at its newest version with revision `<= snapshot_rev`;
+//!   or, in history mode (forward only), every version of each key, newest first.
 //! - The cursor is the last user key whose versions were all examined; every refill seeks
 //!   strictly past it, so the scan ends after at most one examination per version in the range.
 
@@ -33,6 +34,8 @@ pub struct MemTableIter {
     range: KeyRange,
     direction: Direction,
     snapshot_rev: u64,
+    /// Yield every version, not only the visible one.
+    history: bool,
     cursor: Option<Vec<u8>>,
     buffer: VecDeque<Entry>,
     done: bool,
@@ -46,12 +49,15 @@ impl MemTableIter {
         range: KeyRange,
         direction: Direction,
         snapshot_rev: u64,
+        history: bool,
     ) -> Self {
+        debug_assert!(!history || direction == Direction::Forward);
         MemTableIter {
             table,
             range,
             direction,
             snapshot_rev,
+            history,
             cursor: None,
             buffer: VecDeque::with_capacity(REFILL_ENTRIES),
             done: false,
@@ -104,7 +110,8 @@ impl MemTableIter {
         // key changes is taken. The key being examined is borrowed from its first version's
         // skip-list entry (held, so it stays valid); it is copied only into the cursor, once
         // per refill.
-        let mut current: Option<(Found<'_>, Option<Entry>)> = None;
+        // History mode keeps every version of the key, in the walk's (newest first) order.
+        let mut current: Option<(Found<'_>, Vec<Entry>)> = None;
         while let Some(found) = at {
             let InternalKey { key, revision } = found.key();
             if current
@@ -122,14 +129,17 @@ impl MemTableIter {
                     self.done = true;
                     return;
                 }
-                current = Some((found.clone(), None));
+                current = Some((found.clone(), Vec::new()));
             }
             if *revision <= self.snapshot_rev
                 && let Some((_, visible)) = current.as_mut()
             {
-                let forward_has_one = self.direction == Direction::Forward && visible.is_some();
-                if !forward_has_one {
-                    *visible = Some(to_entry(found.key(), found.value()));
+                let entry = to_entry(found.key(), found.value());
+                if self.history || visible.is_empty() {
+                    visible.push(entry);
+                } else if self.direction == Direction::Reverse {
+                    // Oldest first: a later visible version of the key is newer.
+                    *visible = vec![entry];
                 }
             }
             at = match self.direction {

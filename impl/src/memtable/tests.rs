@@ -8,6 +8,7 @@ fn put(t: &MemTable, key: &[u8], rev: u64, value: Option<&[u8]>) {
         value: value.map(<[u8]>::to_vec),
         wal_offset: rev * 10,
         created_at_ms: rev * 100,
+        meta: crate::entry::VersionMeta::first((value.map(<[u8]>::to_vec)).is_some(), rev),
     });
 }
 

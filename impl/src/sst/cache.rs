@@ -206,8 +206,9 @@ mod tests {
                 revision: 1,
                 wal_offset: 0,
                 created_at_ms: 0,
+                meta: crate::entry::VersionMeta::first((Some(vec![0; value_len])).is_some(), 1),
             };
-            crate::format::sst::encode_entry(&entry, &mut raw);
+            crate::format::sst::encode_entry(entry.as_sst(), &mut raw);
         }
         Arc::new(Block::parse(raw).unwrap())
     }

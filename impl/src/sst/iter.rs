@@ -6,7 +6,9 @@
 //! backwards from there. Inside a block, a binary search skips the entries outside the range.
 //!
 //! Invariants:
-//! - Entries come strictly increasing (forward) or decreasing (reverse) and inside the range:
+//! - Every version of every key in the range is yielded (a table may hold several versions of a
+//!   key; choosing the one a snapshot sees is [`crate::iter::VisibleVersions`]'s job), internal
+//!   keys strictly increasing (forward) or decreasing (reverse) and inside the range:
 //!   each block was order-checked against its neighbours in the index when it was read
 //!   ([`Table`]'s block invariants), and the scan stops at the first key past the range.
 //! - A block is loaded when the scan reaches it. A scan that has loaded [`READAHEAD_AFTER_BLOCKS`]
@@ -111,11 +113,11 @@ impl TableIter {
             Direction::Forward => {
                 let e = block.entry(self.pos)?;
                 self.pos = self.pos.saturating_add(1);
-                Some(e.to_entry())
+                Some(Entry::from_sst(e))
             }
             Direction::Reverse => {
                 self.pos = self.pos.checked_sub(1)?;
-                block.entry(self.pos).map(|e| e.to_entry())
+                block.entry(self.pos).map(Entry::from_sst)
             }
         }
     }

@@ -12,7 +12,8 @@
 //!   decompressed entries are bad, it is the block's start (raw offsets are not file offsets).
 //! - A block is used only after `decode_block_vec` verified its CRC32C and entry order, and the
 //!   reader verified that its first key is the index's and that its last key sorts before the
-//!   next block's first key: so a table's entries, block after block, are strictly increasing.
+//!   next block's first key: so a table's entries, block after block, are strictly increasing
+//!   in internal-key order, and no key has versions in two blocks.
 //! - A bloom miss reads nothing; the bloom is trusted only because its CRC matched at open.
 //! - A point read that misses the cache on the block right after the one the previous miss read
 //!   reads ahead: blocks from `i` on, [`POINT_READAHEAD_BYTES_INITIAL`] at first, doubling on
@@ -169,9 +170,10 @@ impl Table {
         }))
     }
 
-    /// The newest (only) version of `key` in this table, tombstones included. Bloom first; a
-    /// bloom miss reads nothing.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
+    /// The newest version of `key` in this table with revision `<= snapshot_rev`, tombstones
+    /// included. Bloom first; a bloom miss reads nothing. A key's versions lie in one block
+    /// (`spec/FORMAT.md` § 4.3), so one block answers.
+    pub fn get(&self, key: &[u8], snapshot_rev: u64) -> Result<Option<Entry>> {
         if self.bloom.as_ref().is_some_and(|b| !b.may_contain(key)) {
             return Ok(None);
         }
@@ -179,7 +181,7 @@ impl Table {
             return Ok(None);
         };
         let block = self.block(i)?;
-        Ok(block.find(key).map(|e| e.to_entry()))
+        Ok(block.find(key, snapshot_rev).map(Entry::from_sst))
     }
 
     /// Lazy iterator over `range` in `direction`, loading one block at a time through the cache.

@@ -20,6 +20,10 @@ fn entry(i: u32) -> Entry {
         revision: u64::from(i) + 1,
         wal_offset: u64::from(i) * 10,
         created_at_ms: 1_700_000_000_000,
+        meta: crate::entry::VersionMeta::first(
+            ((!i.is_multiple_of(7)).then(|| vec![i as u8; (i % 50) as usize])).is_some(),
+            u64::from(i) + 1,
+        ),
     }
 }
 
@@ -56,11 +60,11 @@ fn write_open_get_and_scan() {
     assert_eq!(table.block_count() as u64, summary.block_count);
     assert_eq!((table.file_number(), table.path()), (1, path.as_path()));
     for e in &entries {
-        assert_eq!(table.get(&e.key).unwrap().as_ref(), Some(e));
+        assert_eq!(table.get(&e.key, u64::MAX).unwrap().as_ref(), Some(e));
     }
-    assert_eq!(table.get(b"key").unwrap(), None);
-    assert_eq!(table.get(b"key00001x").unwrap(), None);
-    assert_eq!(table.get(b"zzz").unwrap(), None);
+    assert_eq!(table.get(b"key", u64::MAX).unwrap(), None);
+    assert_eq!(table.get(b"key00001x", u64::MAX).unwrap(), None);
+    assert_eq!(table.get(b"zzz", u64::MAX).unwrap(), None);
     let all: Vec<Entry> = table
         .iter(KeyRange::all(), Direction::Forward)
         .collect::<Result<_, _>>()
@@ -86,16 +90,16 @@ fn second_get_of_a_block_is_a_cache_hit_and_bloom_miss_reads_nothing() {
     write(&path, small_blocks(), &entries);
     let cache = Arc::new(BlockCache::new(1 << 20));
     let table = Table::open(&OsVfs, &path, 2, Arc::clone(&cache)).unwrap();
-    table.get(&entries[3].key).unwrap();
+    table.get(&entries[3].key, u64::MAX).unwrap();
     assert_eq!((cache.hits(), cache.misses()), (0, 1));
-    table.get(&entries[3].key).unwrap();
+    table.get(&entries[3].key, u64::MAX).unwrap();
     assert_eq!((cache.hits(), cache.misses()), (1, 1));
     // Absent keys the bloom rejects touch neither the cache nor the file.
     let mut bloom_misses = 0;
     for i in 0..200u32 {
         let lookups = cache.hits() + cache.misses();
         let key = format!("absent{i}");
-        assert_eq!(table.get(key.as_bytes()).unwrap(), None);
+        assert_eq!(table.get(key.as_bytes(), u64::MAX).unwrap(), None);
         if cache.hits() + cache.misses() == lookups {
             bloom_misses += 1;
         }
@@ -140,6 +144,7 @@ fn estimated_size_tracks_the_file() {
             .collect();
         w.add(&Entry {
             value: Some(value),
+            meta: crate::entry::VersionMeta::first(true, entry(i).revision),
             ..entry(i)
         })
         .unwrap();
@@ -214,7 +219,7 @@ fn gets_in_key_order_read_ahead_and_shuffled_gets_do_not() {
     let blocks = table.block_count() as u64;
     assert!(blocks > 100, "{blocks}");
     for e in &entries {
-        assert_eq!(table.get(&e.key).unwrap().as_ref(), Some(e));
+        assert_eq!(table.get(&e.key, u64::MAX).unwrap().as_ref(), Some(e));
     }
     // Without read-ahead every block would be one miss; with it, runs of 8..64 KiB of 256-byte
     // blocks are read with one miss each.
@@ -231,7 +236,7 @@ fn gets_in_key_order_read_ahead_and_shuffled_gets_do_not() {
     for e in &entries {
         let block = table.find_block(&e.key).unwrap();
         if block % 7 == 0 && asked.insert(block) {
-            assert_eq!(table.get(&e.key).unwrap().as_ref(), Some(e));
+            assert_eq!(table.get(&e.key, u64::MAX).unwrap().as_ref(), Some(e));
         }
     }
     assert_eq!(cache.misses(), asked.len() as u64);
@@ -253,7 +258,7 @@ fn a_bad_block_in_a_read_ahead_run_fails_only_the_reads_that_use_it() {
     let table = Table::open(&OsVfs, &path, 7, Arc::new(BlockCache::new(1 << 20))).unwrap();
     let mut failed = 0;
     for e in &entries {
-        match table.get(&e.key) {
+        match table.get(&e.key, u64::MAX) {
             Ok(found) => assert_eq!(found.as_ref(), Some(e)),
             Err(Error::Corruption { offset, .. }) => {
                 assert_eq!(table.find_block(&e.key), Some(bad));

@@ -99,7 +99,7 @@ impl TableWriter {
     /// limits; otherwise `Err(InvalidArgument)` (a caller bug, never a panic) and nothing changes.
     pub fn add(&mut self, entry: &Entry) -> Result<()> {
         self.check_usable()?;
-        self.builder.add(entry).map_err(|e| {
+        self.builder.add(entry.as_sst()).map_err(|e| {
             let why = match e.kind {
                 FormatErrorKind::KeyOrder => "keys must be strictly increasing",
                 _ => "entry outside the format's limits",

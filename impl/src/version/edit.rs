@@ -29,4 +29,6 @@ pub struct VersionEdit {
     pub next_file_number: Option<u64>,
     /// New largest revision that is persisted in SSTs.
     pub last_revision: Option<u64>,
+    /// New history horizon (the oldest revision reads may ask for).
+    pub history_horizon: Option<u64>,
 }

@@ -189,6 +189,7 @@ struct EditSpec {
     next_file_number_delta: Option<i64>,
     last_revision_delta: Option<i64>,
     wal_offset_delta: Option<i64>,
+    history_horizon_delta: Option<i64>,
 }
 
 fn edit_spec() -> impl Strategy<Value = EditSpec> {
@@ -198,13 +199,15 @@ fn edit_spec() -> impl Strategy<Value = EditSpec> {
         prop::option::of(-1i64..8),
         prop::option::of(-1i64..8),
         prop::option::of(-1i64..8),
+        prop::option::of(-1i64..8),
     )
-        .prop_map(|(add, remove, n, r, w)| EditSpec {
+        .prop_map(|(add, remove, n, r, w, h)| EditSpec {
             add,
             remove,
             next_file_number_delta: n,
             last_revision_delta: r,
             wal_offset_delta: w,
+            history_horizon_delta: h,
         })
 }
 
@@ -242,6 +245,7 @@ fn materialize(v: &Version, spec: &EditSpec) -> VersionEdit {
         next_file_number: shift(v.next_file_number(), spec.next_file_number_delta).map(|n| n + 4),
         last_revision: shift(v.last_revision(), spec.last_revision_delta).map(|r| r + 6),
         wal_offset: shift(v.wal_offset(), spec.wal_offset_delta),
+        history_horizon: shift(v.history_horizon(), spec.history_horizon_delta),
     }
 }
 
@@ -296,6 +300,7 @@ proptest! {
                     prop_assert!(next.next_file_number() >= v.next_file_number());
                     prop_assert!(next.last_revision() >= v.last_revision());
                     prop_assert!(next.wal_offset() >= v.wal_offset());
+                    prop_assert!(next.history_horizon() >= v.history_horizon());
                     v = next;
                 }
                 Err(e) => prop_assert!(matches!(e, Error::InvalidArgument(_))),

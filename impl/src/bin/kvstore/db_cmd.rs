@@ -123,7 +123,14 @@ fn execute(db: &Db, command: DbCommand) -> kvstore::error::Result<ExitCode> {
             limit,
         } => {
             let range = range_of(prefix.as_deref(), start.as_deref(), end.as_deref());
-            for item in db.scan(range, ScanOptions { reverse, limit })? {
+            for item in db.scan(
+                range,
+                ScanOptions {
+                    reverse,
+                    limit,
+                    revision: None,
+                },
+            )? {
                 let (k, v) = item?;
                 println!(
                     "{}\t{}",

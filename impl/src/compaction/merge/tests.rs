@@ -1,5 +1,6 @@
 use super::*;
-use crate::iter::{BoxedSource, MergeIter, ScanSpec};
+use crate::entry::VersionMeta;
+use crate::iter::{BoxedSource, HistoryMerge, MergeIter, ScanSpec, VisibleVersions};
 use crate::range::{Direction, KeyRange};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -8,11 +9,18 @@ fn entry(key: u8, revision: u64, value: Option<u8>) -> Entry {
     Entry {
         key: vec![key],
         revision,
+        meta: VersionMeta::first(value.is_some(), revision),
         value: value.map(|v| vec![v; 3]),
         wal_offset: revision,
         created_at_ms: 0,
     }
 }
+
+/// Keeps every version: no reader below revision 0, not the bottom.
+const ALL: Retention = Retention {
+    floor: 0,
+    bottommost: false,
+};
 
 fn ok(entries: Vec<Entry>) -> impl Iterator<Item = Result<Entry>> {
     entries.into_iter().map(Ok)
@@ -21,17 +29,69 @@ fn ok(entries: Vec<Entry>) -> impl Iterator<Item = Result<Entry>> {
 #[test]
 fn tombstones_are_dropped_only_at_the_bottom() {
     let input = || ok(vec![entry(1, 5, None), entry(2, 6, Some(7))]);
-    let kept = split_into_files(input(), false, 1 << 20).unwrap();
+    let keep = |bottommost| Retention {
+        floor: 9,
+        bottommost,
+    };
+    let kept = split_into_files(input(), keep(false), 1 << 20).unwrap();
     assert_eq!(kept, vec![vec![entry(1, 5, None), entry(2, 6, Some(7))]]);
-    let dropped = split_into_files(input(), true, 1 << 20).unwrap();
+    let dropped = split_into_files(input(), keep(true), 1 << 20).unwrap();
     assert_eq!(dropped, vec![vec![entry(2, 6, Some(7))]]);
+    // Above the floor a tombstone stays even at the bottom: a read between sees it.
+    let pinned = Retention {
+        floor: 4,
+        bottommost: true,
+    };
+    assert_eq!(split_into_files(input(), pinned, 1 << 20).unwrap(), kept);
+}
+
+#[test]
+fn versions_below_the_floor_keep_only_the_newest() {
+    let input = ok(vec![
+        entry(1, 9, Some(3)),
+        entry(1, 6, Some(2)),
+        entry(1, 4, Some(1)),
+        entry(1, 2, Some(0)),
+        entry(2, 3, None),
+        entry(2, 1, Some(5)),
+    ]);
+    let retention = Retention {
+        floor: 6,
+        bottommost: false,
+    };
+    let kept = split_into_files(input, retention, 1 << 20).unwrap();
+    let revisions: Vec<(u8, u64)> = kept[0].iter().map(|e| (e.key[0], e.revision)).collect();
+    // Key 1: 9 is above the floor, 6 is what a read at the floor sees; 4 and 2 are unreachable.
+    // Key 2: the tombstone at 3 is what a read at the floor sees (not bottommost: it stays).
+    assert_eq!(revisions, vec![(1, 9), (1, 6), (2, 3)]);
+}
+
+#[test]
+fn a_key_never_spans_two_files() {
+    let input = ok(vec![
+        entry(1, 3, Some(1)),
+        entry(1, 2, Some(1)),
+        entry(2, 1, Some(2)),
+    ]);
+    let files = split_into_files(
+        input,
+        Retention {
+            floor: 0,
+            bottommost: false,
+        },
+        10,
+    )
+    .unwrap();
+    let sizes: Vec<usize> = files.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![2, 1]);
 }
 
 #[test]
 fn files_are_cut_before_exceeding_the_target() {
-    // Each entry is 1 + 3 + 24 = 28 bytes: two fit in 60, a third does not.
+    // Each entry is 1 + 3 + ENTRY_OVERHEAD_BYTES = 52 bytes: two fit in 110, a third does not.
+    assert_eq!(entry(0, 1, Some(0)).size_bytes(), 52);
     let input = ok((0..5).map(|k| entry(k, 1, Some(k))).collect());
-    let files = split_into_files(input, false, 60).unwrap();
+    let files = split_into_files(input, ALL, 110).unwrap();
     let sizes: Vec<usize> = files.iter().map(Vec::len).collect();
     assert_eq!(sizes, vec![2, 2, 1]);
 }
@@ -40,7 +100,7 @@ fn files_are_cut_before_exceeding_the_target() {
 fn an_oversized_entry_gets_a_file_of_its_own() {
     let files = split_into_files(
         ok(vec![entry(1, 1, Some(1)), entry(2, 1, Some(2))]),
-        false,
+        ALL,
         10,
     )
     .unwrap();
@@ -55,27 +115,27 @@ fn an_input_error_ends_the_stream() {
         what: "footer".to_owned(),
     };
     let input = vec![Ok(entry(1, 1, Some(1))), Err(err), Ok(entry(2, 1, Some(1)))];
-    let mut stream = CompactionStream::new(input.into_iter(), false, 1 << 20);
+    let mut stream = CompactionStream::new(input.into_iter(), ALL, 1 << 20);
     assert!(stream.next().unwrap().unwrap().starts_new_file);
     assert!(stream.next().unwrap().is_err());
     assert!(stream.next().is_none());
-    assert!(
-        split_into_files(vec![Err(crate::error::Error::Closed)].into_iter(), false, 1).is_err()
-    );
+    assert!(split_into_files(vec![Err(crate::error::Error::Closed)].into_iter(), ALL, 1).is_err());
 }
 
-// ---- property: compaction preserves the visible state ----
+// ---- property: compaction preserves every read at or above the floor ----
 
-/// Newest version per key of a slice of commits: what one SST (or flushed memtable) holds.
+/// Every version of a slice of commits, in internal-key order: what one SST holds.
 fn as_sst(commits: &[(u8, Option<u8>)], first_revision: u64) -> Vec<Entry> {
-    let mut newest: BTreeMap<u8, Entry> = BTreeMap::new();
-    for (i, (k, v)) in commits.iter().enumerate() {
-        newest.insert(*k, entry(*k, first_revision + i as u64, *v));
-    }
-    newest.into_values().collect()
+    let mut versions: Vec<Entry> = commits
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| entry(*k, first_revision + i as u64, *v))
+        .collect();
+    versions.sort_by(|a, b| a.key.cmp(&b.key).then(b.revision.cmp(&a.revision)));
+    versions
 }
 
-/// A source sorted in `direction` (the entries are held in ascending order).
+/// A source of `entries` (held in internal-key order) in `direction`.
 fn directed(entries: &[Entry], direction: Direction) -> BoxedSource {
     let mut entries = entries.to_vec();
     if direction == Direction::Reverse {
@@ -84,29 +144,41 @@ fn directed(entries: &[Entry], direction: Direction) -> BoxedSource {
     Box::new(entries.into_iter().map(Ok))
 }
 
-fn visible(sources: Vec<BoxedSource>, direction: Direction) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+/// What a read at `revision` sees through `tables` (newest first).
+fn visible(
+    tables: &[&[Entry]],
+    direction: Direction,
+    revision: u64,
+) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let sources: Vec<BoxedSource> = tables
+        .iter()
+        .map(|t| Box::new(VisibleVersions::new(directed(t, direction), revision)) as BoxedSource)
+        .collect();
     MergeIter::new(
         sources,
-        ScanSpec::user(KeyRange::all(), direction, u64::MAX),
+        ScanSpec::user(KeyRange::all(), direction, revision),
     )
     .map(|e| e.map(|e| (e.key, e.value)).unwrap())
     .collect()
 }
 
 fn commits() -> impl Strategy<Value = Vec<(u8, Option<u8>)>> {
-    prop::collection::vec((0u8..12, prop::option::weighted(0.6, any::<u8>())), 0..25)
+    prop::collection::vec((0u8..8, prop::option::weighted(0.6, any::<u8>())), 0..25)
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Reading through the compacted output (plus whatever lies below) equals reading through the
-    /// inputs; tombstones survive unless the output is bottommost; files respect the target size.
+    /// A read at any revision at or above the floor through the compacted output (plus whatever
+    /// lies below) equals the read through the inputs; below the floor at most one version a key
+    /// remains, and none that is a tombstone at the bottom; a key's versions share a file; files
+    /// respect the target size.
     #[test]
-    fn compaction_preserves_the_visible_state(
+    fn compaction_preserves_every_read_at_or_above_the_floor(
         below in commits(),
         inputs in prop::collection::vec(commits(), 1..5),
         target in 20u64..200,
+        floor_pick in any::<u64>(),
     ) {
         // Revisions: the data below is oldest, then each input newer than the last.
         let below_sst = as_sst(&below, 1);
@@ -118,40 +190,44 @@ proptest! {
         }
         input_ssts.reverse(); // newest first, as the merge wants them
         let bottommost = below_sst.is_empty();
+        let floor = floor_pick % (next_rev + 1);
+        let retention = Retention { floor, bottommost };
 
-        let merged = MergeIter::new(input_ssts.iter().map(|s| directed(s, Direction::Forward)).collect(), ScanSpec::compaction());
-        let files = split_into_files(merged, bottommost, target).unwrap();
+        let merged = HistoryMerge::new(input_ssts.iter().map(|s| directed(s, Direction::Forward)).collect());
+        let files = split_into_files(merged, retention, target).unwrap();
 
         for file in &files {
-            let bytes: u64 = file.iter().map(Entry::size_bytes).sum();
             prop_assert!(!file.is_empty());
-            prop_assert!(file.len() == 1 || bytes <= target, "file of {} bytes over target {}", bytes, target);
+            // Up to the first version of its last key (the later versions of a key never start
+            // a file), a file of several keys stays within the target.
+            let last_key = &file.last().unwrap().key;
+            let last_key_at = file.iter().position(|e| &e.key == last_key).unwrap();
+            let bytes: u64 = file[..=last_key_at].iter().map(Entry::size_bytes).sum();
+            prop_assert!(last_key_at == 0 || bytes <= target, "file of {} bytes over target {}", bytes, target);
         }
         for pair in files.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
-            let a_bytes: u64 = a.iter().map(Entry::size_bytes).sum();
-            prop_assert!(a_bytes + b[0].size_bytes() > target, "file cut early");
+            prop_assert!(a.last().unwrap().key < b[0].key, "a key spans two files");
         }
         let output: Vec<Entry> = files.into_iter().flatten().collect();
-        prop_assert!(output.windows(2).all(|w| w[0].key < w[1].key), "output keys not strictly increasing");
-        let tombstones = output.iter().filter(|e| e.is_tombstone()).count();
-        let newest_is_tombstone = {
-            let mut newest: BTreeMap<Vec<u8>, &Entry> = BTreeMap::new();
-            for e in input_ssts.iter().flatten() {
-                if newest.get(&e.key).is_none_or(|n| n.revision < e.revision) {
-                    newest.insert(e.key.clone(), e);
-                }
-            }
-            newest.values().filter(|e| e.is_tombstone()).count()
-        };
-        prop_assert_eq!(tombstones, if bottommost { 0 } else { newest_is_tombstone });
+        prop_assert!(
+            output.windows(2).all(|w| crate::format::sst::internal_less((&w[0].key, w[0].revision), (&w[1].key, w[1].revision))),
+            "output not in internal-key order"
+        );
+        let mut below_floor: BTreeMap<&[u8], usize> = BTreeMap::new();
+        for e in output.iter().filter(|e| e.revision <= floor) {
+            *below_floor.entry(&e.key).or_default() += 1;
+            prop_assert!(!(bottommost && e.is_tombstone()), "a bottommost tombstone below the floor survived");
+        }
+        prop_assert!(below_floor.values().all(|&n| n == 1), "two versions at or below the floor");
 
-        for direction in [Direction::Forward, Direction::Reverse] {
-            let mut before: Vec<BoxedSource> =
-                input_ssts.iter().map(|s| directed(s, direction)).collect();
-            before.push(directed(&below_sst, direction));
-            let after = vec![directed(&output, direction), directed(&below_sst, direction)];
-            prop_assert_eq!(visible(after, direction), visible(before, direction));
+        for revision in floor.max(1)..next_rev {
+            for direction in [Direction::Forward, Direction::Reverse] {
+                let mut before: Vec<&[Entry]> = input_ssts.iter().map(Vec::as_slice).collect();
+                before.push(&below_sst);
+                let after: Vec<&[Entry]> = vec![&output, &below_sst];
+                prop_assert_eq!(visible(&after, direction, revision), visible(&before, direction, revision), "read at {}", revision);
+            }
         }
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! The CRC32C in the index covers the stored bytes exactly as they are on disk.
 //!
-//! Invariants: a block holds at least one entry; entries are in strictly increasing key order;
+//! Invariants: a block holds at least one entry; entries are in strictly increasing internal-key
+//! order (key ascending, then revision descending: a key's versions are adjacent, newest first);
 //! a compressed block is kept only when it saves at least 1/8 of the raw size; `raw_len` is bounded by
 //! [`BLOCK_STORED_LEN_MAX`] and by [`LZ4_EXPANSION_MAX`] times the compressed bytes, so a
 //! lying `raw_len` cannot make the decoder allocate more than the input justifies.
@@ -150,6 +151,11 @@ fn decompress(stored: &[u8]) -> Result<Vec<u8>, FormatError> {
     }
 }
 
+/// Whether internal key `a` sorts strictly before `b`: key ascending, then revision descending.
+pub fn internal_less(a: (&[u8], u64), b: (&[u8], u64)) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && a.1 > b.1)
+}
+
 /// A verified block: its raw bytes and each entry's decoded fields. Built only by
 /// [`Block::parse`], which decoded every entry and checked their order once, so lookups read keys
 /// in place and an entry is returned without decoding it again.
@@ -168,12 +174,16 @@ struct Slot {
     /// [`TOMBSTONE_LEN`] for a tombstone.
     value_len: u32,
     revision: u64,
+    create_revision: u64,
+    version: u64,
+    lease: u64,
     wal_offset: u64,
     created_at_ms: u64,
 }
 
 impl Block {
-    /// Decodes and checks every entry of `raw` (at least one, keys strictly increasing).
+    /// Decodes and checks every entry of `raw` (at least one, internal keys strictly
+    /// increasing).
     /// Errors carry offsets relative to `raw`.
     pub fn parse(raw: Vec<u8>) -> Result<Block, FormatError> {
         if raw.is_empty() {
@@ -193,11 +203,11 @@ impl Block {
         };
         let offset = |at: usize| u32::try_from(at).map_err(|_| too_large(at));
         let mut slots: Vec<Slot> = Vec::new();
-        let mut previous: Option<&[u8]> = None;
+        let mut previous: Option<(&[u8], u64)> = None;
         let mut pos = 0usize;
         while let Some(rest) = raw.get(pos..).filter(|r| !r.is_empty()) {
             let (entry, n) = decode_entry_ref(rest).map_err(|e| e.at(pos as u64))?;
-            if previous.is_some_and(|prev| prev >= entry.key) {
+            if previous.is_some_and(|prev| !internal_less(prev, (entry.key, entry.revision))) {
                 return Err(FormatError::new(
                     STRUCTURE,
                     "key",
@@ -217,10 +227,13 @@ impl Block {
                     None => TOMBSTONE_LEN,
                 },
                 revision: entry.revision,
+                create_revision: entry.create_revision,
+                version: entry.version,
+                lease: entry.lease,
                 wal_offset: entry.wal_offset,
                 created_at_ms: entry.created_at_ms,
             });
-            previous = Some(entry.key);
+            previous = Some((entry.key, entry.revision));
             pos += n;
         }
         Ok(Block { raw, slots })
@@ -253,9 +266,17 @@ impl Block {
             key: self.bytes(slot.key_start, slot.key_len)?,
             value,
             revision: slot.revision,
+            create_revision: slot.create_revision,
+            version: slot.version,
+            lease: slot.lease,
             wal_offset: slot.wal_offset,
             created_at_ms: slot.created_at_ms,
         })
+    }
+
+    /// The revision of entry `i`; `None` past the end.
+    pub fn revision(&self, i: usize) -> Option<u64> {
+        self.slots.get(i).map(|s| s.revision)
     }
 
     /// The key of entry `i`, read in place; `None` past the end.
@@ -279,10 +300,15 @@ impl Block {
         lo
     }
 
-    /// The entry whose key is `key`, if any.
-    pub fn find(&self, key: &[u8]) -> Option<EntryRef<'_>> {
-        let i = self.partition_point(|k| k < key);
-        self.entry(i).filter(|e| e.key == key)
+    /// The newest version of `key` with revision `<= snapshot_rev`, if the block holds one.
+    /// A key's versions are adjacent, newest first, so this is the first of them at or below
+    /// `snapshot_rev`.
+    pub fn find(&self, key: &[u8], snapshot_rev: u64) -> Option<EntryRef<'_>> {
+        let first = self.partition_point(|k| k < key);
+        (first..self.len())
+            .take_while(|&i| self.key(i) == Some(key))
+            .find(|&i| self.revision(i).is_some_and(|r| r <= snapshot_rev))
+            .and_then(|i| self.entry(i))
     }
 
     /// Every entry, owned, in order.
@@ -311,11 +337,14 @@ mod tests {
             let e = Entry {
                 key: format!("key{i:05}").into_bytes(),
                 value: Some(vec![b'x'; 50]),
-                revision: i as u64,
+                revision: i as u64 + 1,
+                create_revision: 1,
+                version: 1,
+                lease: 0,
                 wal_offset: 0,
                 created_at_ms: 0,
             };
-            encode_entry(&e, &mut raw);
+            encode_entry(e.as_ref(), &mut raw);
         }
         raw
     }
@@ -334,8 +363,12 @@ mod tests {
         let block = decode_block(&stored, &h).unwrap();
         assert_eq!(block.len(), 20);
         assert_eq!(block.key(3), Some(&b"key00003"[..]));
-        assert_eq!(block.find(b"key00007").map(|e| e.revision), Some(7));
-        assert_eq!(block.find(b"key00007x"), None);
+        assert_eq!(
+            block.find(b"key00007", u64::MAX).map(|e| e.revision),
+            Some(8)
+        );
+        assert_eq!(block.find(b"key00007", 7), None);
+        assert_eq!(block.find(b"key00007x", u64::MAX), None);
         assert_eq!(block.partition_point(|k| k < &b"key00010"[..]), 10);
         assert_eq!(block.entries().len(), 20);
     }
@@ -354,6 +387,52 @@ mod tests {
             decode_block(&stored, &h).unwrap_err().kind.name(),
             "length_too_large"
         );
+    }
+
+    #[test]
+    fn versions_of_a_key_are_found_newest_first_at_a_revision() {
+        let mut raw = Vec::new();
+        for (key, revision) in [
+            (&b"a"[..], 9u64),
+            (b"b", 12),
+            (b"b", 7),
+            (b"b", 3),
+            (b"c", 1),
+        ] {
+            let e = Entry {
+                key: key.to_vec(),
+                value: Some(vec![b'v']),
+                revision,
+                create_revision: 1,
+                version: 1,
+                lease: 0,
+                wal_offset: 0,
+                created_at_ms: 0,
+            };
+            encode_entry(e.as_ref(), &mut raw);
+        }
+        let block = Block::parse(raw.clone()).unwrap();
+        let at = |rev| block.find(b"b", rev).map(|e| e.revision);
+        assert_eq!(
+            (at(u64::MAX), at(11), at(7), at(6), at(2)),
+            (Some(12), Some(7), Some(7), Some(3), None)
+        );
+        // The same versions oldest first break the order.
+        let mut swapped = Vec::new();
+        for revision in [3u64, 7] {
+            let e = Entry {
+                key: b"b".to_vec(),
+                value: None,
+                revision,
+                create_revision: 0,
+                version: 0,
+                lease: 0,
+                wal_offset: 0,
+                created_at_ms: 0,
+            };
+            encode_entry(e.as_ref(), &mut swapped);
+        }
+        assert_eq!(Block::parse(swapped).unwrap_err().kind.name(), "key_order");
     }
 
     proptest::proptest! {

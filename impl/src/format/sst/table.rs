@@ -5,11 +5,14 @@
 //! memory; [`TableBuilder::finish`] returns the rest (last block, bloom, index, footer).
 //! [`decode_table`] validates a whole file in memory (the inspect tool and the fuzzers use it).
 //!
-//! Invariants: keys strictly increasing across the table; a table has at least one entry.
+//! Invariants: internal keys (key ascending, revision descending) strictly increasing across the
+//! table; a key's versions never span two blocks (a block closes only at a key boundary); a table
+//! has at least one entry.
 
+use super::block::internal_less;
 use super::block::{BlockHandle, Compression, compress_block, decode_block};
 use super::bloom::{BLOOM_BITS_PER_KEY_DEFAULT, Bloom, BloomBuilder};
-use super::entry::{Entry, encode_entry};
+use super::entry::{Entry, EntryRef, encode_entry};
 use super::footer::{FOOTER_LEN, Footer};
 use super::index::{Index, IndexEntry};
 use super::{BLOCK_SIZE_BYTES, SST_HEADER_LEN, SST_MAGIC, SST_VERSION};
@@ -48,11 +51,13 @@ pub struct TableSummary {
     pub min_key: Vec<u8>,
     /// The largest key.
     pub max_key: Vec<u8>,
+    /// The largest revision of any entry.
+    pub max_revision: u64,
     /// Total file size in bytes.
     pub file_size: u64,
 }
 
-/// Streams entries (strictly increasing keys) into SST bytes.
+/// Streams entries (strictly increasing internal keys) into SST bytes.
 #[derive(Debug, Clone)]
 pub struct TableBuilder {
     options: TableOptions,
@@ -64,6 +69,9 @@ pub struct TableBuilder {
     bloom: BloomBuilder,
     min_key: Option<Vec<u8>>,
     last_key: Option<Vec<u8>>,
+    /// The revision of the last entry added.
+    last_revision: u64,
+    max_revision: u64,
     entry_count: u64,
     /// Blocks in a row whose compression did not save enough.
     incompressible_streak: u32,
@@ -94,17 +102,25 @@ impl TableBuilder {
             bloom: BloomBuilder::default(),
             min_key: None,
             last_key: None,
+            last_revision: 0,
+            max_revision: 0,
             entry_count: 0,
             incompressible_streak: 0,
             blocks_since_attempt: 0,
         }
     }
 
-    /// Appends an entry. Fails with `KeyOrder` if its key is not greater than the previous one,
-    /// or `LengthTooLarge` if its key or value exceeds the limits; the builder is unchanged then.
-    pub fn add(&mut self, entry: &Entry) -> Result<(), FormatError> {
-        entry.check_limits()?;
-        if self.last_key.as_ref().is_some_and(|k| *k >= entry.key) {
+    /// Appends an entry. Fails with `KeyOrder` if its internal key (key, then revision
+    /// descending) is not greater than the previous one, `LengthTooLarge` if its key or value
+    /// exceeds the limits, or `InvalidValue` if its metadata is inconsistent; the builder is
+    /// unchanged then. The open block is closed first when it reached the target size and the
+    /// entry starts a new key, so a key's versions share one block.
+    pub fn add(&mut self, entry: EntryRef<'_>) -> Result<(), FormatError> {
+        entry.check()?;
+        let new_key = self.last_key.as_deref() != Some(entry.key);
+        if let Some(last) = &self.last_key
+            && !internal_less((last, self.last_revision), (entry.key, entry.revision))
+        {
             return Err(FormatError::new(
                 "sst entry",
                 "key",
@@ -112,25 +128,32 @@ impl TableBuilder {
                 FormatErrorKind::KeyOrder,
             ));
         }
-        if self.block_first_key.is_none() {
-            self.block_first_key = Some(entry.key.clone());
-        }
-        encode_entry(entry, &mut self.block);
-        if self.options.bloom_bits_per_key > 0 {
-            self.bloom.add(&entry.key);
-        }
-        if self.min_key.is_none() {
-            self.min_key = Some(entry.key.clone());
-        }
-        // `clone_from` reuses the previous key's buffer: no allocation per entry.
-        match &mut self.last_key {
-            Some(last) => last.clone_from(&entry.key),
-            None => self.last_key = Some(entry.key.clone()),
-        }
-        self.entry_count += 1;
-        if self.block.len() >= self.options.block_size_bytes {
+        if new_key && self.block.len() >= self.options.block_size_bytes {
             self.flush_block();
         }
+        if self.block_first_key.is_none() {
+            self.block_first_key = Some(entry.key.to_vec());
+        }
+        encode_entry(entry, &mut self.block);
+        if new_key && self.options.bloom_bits_per_key > 0 {
+            self.bloom.add(entry.key);
+        }
+        if self.min_key.is_none() {
+            self.min_key = Some(entry.key.to_vec());
+        }
+        if new_key {
+            // Reuses the previous key's buffer: no allocation per key.
+            match &mut self.last_key {
+                Some(last) => {
+                    last.clear();
+                    last.extend_from_slice(entry.key);
+                }
+                None => self.last_key = Some(entry.key.to_vec()),
+            }
+        }
+        self.last_revision = entry.revision;
+        self.max_revision = self.max_revision.max(entry.revision);
+        self.entry_count += 1;
         Ok(())
     }
 
@@ -227,6 +250,7 @@ impl TableBuilder {
             block_count: self.index.blocks.len() as u64,
             min_key,
             max_key,
+            max_revision: self.max_revision,
             file_size: self.written,
         };
         Ok((self.ready, summary))
@@ -239,7 +263,7 @@ impl TableBuilder {
     ) -> Result<(Vec<u8>, TableSummary), FormatError> {
         let mut b = Self::new(options);
         for e in entries {
-            b.add(e)?;
+            b.add(e.as_ref())?;
         }
         let mut bytes = b.take_ready();
         let (rest, summary) = b.finish()?;
@@ -257,7 +281,7 @@ pub struct DecodedTable {
     pub index: Index,
     /// The bloom filter, if present.
     pub bloom: Option<Bloom>,
-    /// Every entry, in key order.
+    /// Every entry, in internal-key order.
     pub entries: Vec<Entry>,
 }
 
@@ -269,7 +293,8 @@ fn sub(bytes: &[u8], range: std::ops::Range<u64>) -> &[u8] {
 }
 
 /// Decodes and validates a whole SST: header, footer, index (CRC, layout), bloom (CRC, holds
-/// every key), every block (CRC, entries, first key = index first key), global key order.
+/// every key), every block (CRC, entries, first key = index first key), global internal-key
+/// order with no key in two blocks.
 /// Error offsets are file offsets.
 pub fn decode_table(bytes: &[u8]) -> Result<DecodedTable, FormatError> {
     let mut r = Reader::new(bytes, "sst header");
@@ -365,7 +390,7 @@ mod tests {
             prop::collection::vec(any::<u8>(), 0..12),
             (
                 prop::option::of(prop::collection::vec(0u8..4, 0..200)),
-                any::<u64>(),
+                1u64..,
                 any::<u64>(),
                 any::<u64>(),
             ),
@@ -376,6 +401,9 @@ mod tests {
                 .map(
                     |(key, (value, revision, wal_offset, created_at_ms))| Entry {
                         key,
+                        create_revision: if value.is_some() { revision } else { 0 },
+                        version: u64::from(value.is_some()),
+                        lease: 0,
                         value,
                         revision,
                         wal_offset,
@@ -417,7 +445,7 @@ mod tests {
             let mut b = TableBuilder::new(options);
             let mut streamed = Vec::new();
             for e in &entries {
-                b.add(e).unwrap();
+                b.add(e.as_ref()).unwrap();
                 streamed.extend_from_slice(&b.take_ready());
             }
             let (rest, summary) = b.finish().unwrap();
@@ -451,11 +479,20 @@ mod tests {
             revision: 1,
             wal_offset: 0,
             created_at_ms: 0,
+            create_revision: 0,
+            version: 0,
+            lease: 0,
         };
         let mut b = TableBuilder::new(TableOptions::default());
-        b.add(&e(b"b")).unwrap();
-        assert_eq!(b.add(&e(b"b")).unwrap_err().kind.name(), "key_order");
-        assert_eq!(b.add(&e(b"a")).unwrap_err().kind.name(), "key_order");
+        b.add(e(b"b").as_ref()).unwrap();
+        assert_eq!(
+            b.add(e(b"b").as_ref()).unwrap_err().kind.name(),
+            "key_order"
+        );
+        assert_eq!(
+            b.add(e(b"a").as_ref()).unwrap_err().kind.name(),
+            "key_order"
+        );
         assert!(TableBuilder::new(TableOptions::default()).finish().is_err());
     }
 
@@ -482,8 +519,11 @@ mod tests {
                 revision: 1,
                 wal_offset: 0,
                 created_at_ms: 0,
+                create_revision: 1,
+                version: 1,
+                lease: 0,
             };
-            b.add(&entry).unwrap();
+            b.add(entry.as_ref()).unwrap();
         }
         let (bytes, _) = b.finish().unwrap();
         let table = decode_table(&bytes).unwrap();
