@@ -194,8 +194,12 @@ pub fn encode(manifest: &Manifest) -> Vec<u8> {
             })
             .collect(),
     };
-    // Serializing plain structs of strings and integers cannot fail.
-    let body = serde_json::to_string(&body).unwrap_or_default();
+    #[expect(
+        clippy::expect_used,
+        reason = "serde_json fails only on a failing Serialize impl or a map with non-string \
+                  keys; BodyJson is derived over strings, integers and a Vec of such structs"
+    )]
+    let body = serde_json::to_string(&body).expect("a manifest body always serializes");
     let mut out = Vec::with_capacity(body.len() + 32);
     out.extend_from_slice(b"{\"body\":");
     out.extend_from_slice(body.as_bytes());
