@@ -631,21 +631,22 @@ struct GateRun {
     failed: bool,
 }
 
-/// Records one call's result: after the first failure (an `Io` error) only `Closed` may follow.
+/// Records one call's result: after the first failure (an `Io` error) only `Poisoned` carrying an
+/// `Io` error may follow.
 fn note(out: &mut GateRun, what: &str, result: kvstore::error::Result<()>) {
     match result {
         Ok(()) if out.failed => {
             out.violation = Some(format!("{what} returned Ok after a failure"));
         }
         Ok(()) => {}
-        Err(Error::Closed) if out.failed => {}
+        Err(Error::Poisoned { cause }) if out.failed && matches!(*cause, Error::Io { .. }) => {}
         Err(Error::Io { .. }) if !out.failed => out.failed = true,
         Err(e) => out.violation = Some(format!("{what}: unexpected error {e}")),
     }
 }
 
 /// Like [`workload`], but keeps calling after an error: every call after the first failure
-/// must fail with `Closed`.
+/// must fail with `Poisoned`.
 fn gate_workload(vfs: &SimVfs) -> GateRun {
     let mut out = GateRun::default();
     let Ok(mut w) = open_fresh(vfs) else {
@@ -691,7 +692,7 @@ fn fsyncgate_poisons_and_never_acknowledges_lost_data() {
     assert!(poisoned_runs > 0);
     println!("fsyncgate: {ops} fault points, {poisoned_runs} poisoned the writer");
 
-    // The direct case: the first failing sync is an Io error, then everything is Closed.
+    // The direct case: the first failing sync is an Io error, then everything is Poisoned by it.
     let vfs = SimVfs::new(32);
     let mut w = open_fresh(&vfs).unwrap();
     w.append(1, 0, &body(1)).unwrap();
@@ -705,9 +706,19 @@ fn fsyncgate_poisons_and_never_acknowledges_lost_data() {
     ));
     assert!(w.is_poisoned());
     assert_eq!(w.synced_offset(), 0);
-    assert!(matches!(w.sync(), Err(Error::Closed)));
-    assert!(matches!(w.append(2, 0, &body(2)), Err(Error::Closed)));
-    assert!(matches!(w.rotate(), Err(Error::Closed)));
+    let poisoned_by_sync = |e: Error| match e {
+        Error::Poisoned { cause } => matches!(
+            *cause,
+            Error::Io {
+                op: "sync_data",
+                ..
+            }
+        ),
+        _ => false,
+    };
+    assert!(poisoned_by_sync(w.sync().unwrap_err()));
+    assert!(poisoned_by_sync(w.append(2, 0, &body(2)).unwrap_err()));
+    assert!(poisoned_by_sync(w.rotate().unwrap_err()));
 }
 
 /// Rotation leaves the new segment's name unsynced (a `Buffered` commit that rotates does not
