@@ -745,3 +745,56 @@ fn a_rotated_segment_is_named_durably_by_the_next_sync_not_by_the_rotation() {
         assert_eq!(rec.records.len(), records, "{rec:?}");
     }
 }
+
+/// Two segments that overlap (the second's name starts inside the first; only damage or a foreign
+/// writer makes this) with nothing vouching for the second: a torn tail at the first one's end.
+/// Recovery must cut there for good, so that records acknowledged after it reopen cleanly.
+#[test]
+fn an_overlapping_segment_is_cut_as_a_torn_tail_and_stays_cut() {
+    let vfs = SimVfs::new(7);
+    let mut w = open_fresh(&vfs).unwrap();
+    let mut run = Run::default();
+    for i in 0..3 {
+        append(&mut w, &mut run, i).unwrap();
+    }
+    w.sync().unwrap();
+    let end = w.end_offset();
+    drop(w);
+    // A second segment whose name puts its base inside the first; its record vouches for nothing.
+    let record = kvstore::format::wal::encode_record(&WalRecord {
+        revision: 4,
+        created_at_ms: 1,
+        synced_through: 0,
+        body: body(3),
+    })
+    .unwrap();
+    let overlap_base = end - 10;
+    let mut f = vfs.create(&segment_path(dir(), overlap_base)).unwrap();
+    f.append(&[record.clone(), record].concat()).unwrap();
+    f.sync_data().unwrap();
+    drop(f);
+    vfs.sync_dir(dir()).unwrap();
+
+    let recovered = recover(&vfs, dir(), 0, false).unwrap();
+    assert_eq!(recovered.end_offset, end);
+    assert_eq!(recovered.records.len(), 3);
+    let mut w =
+        WalWriter::open(Arc::new(vfs.clone()), dir(), &recovered, SEGMENT_SIZE_BYTES).unwrap();
+    for i in 3..6 {
+        append(&mut w, &mut run, i).unwrap();
+    }
+    w.sync().unwrap();
+    append(&mut w, &mut run, 6).unwrap();
+    w.sync().unwrap();
+    drop(w);
+    let again = recover(&vfs, dir(), 0, false).unwrap();
+    assert_eq!(
+        again.records.len(),
+        7,
+        "acknowledged records after the cut were lost"
+    );
+    assert_eq!(
+        list_segments(&vfs, dir()).unwrap().len(),
+        again.segments.len()
+    );
+}

@@ -145,6 +145,26 @@ write("wal_record", "put_payload_in_delete_frame", frame(2, p), err("invalid_val
 write("wal_record", "seed_json_payload", seed, err("bad_msgpack", 12))
 p = del_payload(1, 0, 0, b"k") + b"\x00"
 write("wal_record", "trailing_byte", frame(2, p), err("trailing_bytes", 12 + len(p) - 1))
+# Payload error offsets (FORMAT § 3.4, "Error offsets"): a duplicate is reported at its name,
+# before its value is read (here the duplicate's value is not even a uint).
+first = mp_str("revision") + mp_uint(1)
+p = mp_map(5) + first + mp_str("revision") + mp_str("x") + head(1, 0, 0)[len(first):] + mp_str("key") + mp_bin(b"k")
+write("wal_record", "duplicate_field_before_its_value", frame(2, p), err("invalid_value", 12 + 1 + len(first)))
+pre = mp_map(4) + head(1, 0, 0) + mp_str("ops") + mp_arr(1) + mp_map(2) + mp_str("op")
+p = pre + mp_str("merge") + mp_str("key") + mp_bin(b"k")
+write("wal_record", "unknown_op_name", frame(3, p), err("unknown_tag", 12 + len(pre)))
+pre = mp_map(4) + head(1, 0, 0) + mp_str("ops") + mp_arr(1) + mp_map(3) + mp_str("op") + mp_str("delete") + mp_str("key") + mp_bin(b"k")
+p = pre + mp_str("value") + mp_bin(b"v")
+write("wal_record", "delete_op_with_value", frame(3, p), err("invalid_value", 12 + len(pre)))
+p = mp_map(4) + mp_str("created_at_ms") + mp_uint(0) + mp_str("synced_through") + mp_uint(0) + mp_str("key") + mp_bin(b"k") + mp_str("value") + mp_bin(b"v") + b"\x00"
+write("wal_record", "missing_field_before_trailing_bytes", frame(1, p), err("invalid_value", 12))
+p = u8(0x89) + put_payload(1, 0, 0, b"k", b"v")[1:]
+write("wal_record", "map_of_nine_entries", frame(1, p), err("length_too_large", 12))
+p = mp_map(5) + del_payload(1, 0, 0, b"k")[1:]
+write("wal_record", "map_claims_more_fields", frame(2, p), err("truncated", 12 + len(p)))
+pre = mp_map(4) + head(1, 0, 0) + mp_str("ops")
+p = pre + b"\xdc" + u16(100) + mp_map(2) + mp_str("op") + mp_str("delete") + mp_str("key") + mp_bin(b"k")
+write("wal_record", "ops_count_above_remaining", frame(3, p), err("length_too_large", 12 + len(pre)))
 
 # ---------- WAL replay (one segment; parameters in the expected JSON) ----------
 def rec(rtype, rev, synced, key=b"k", value=b"v"):
