@@ -178,7 +178,8 @@ fn key_from_hex(s: &str, field: &'static str, at: u64) -> Result<Vec<u8>, Format
     hex::decode(s).map_err(|_| invalid(field, at, "key hex must be an even number of hex digits"))
 }
 
-/// The number of SST `name`, which must be below `next_file_number`.
+/// Checks that `name` is an SST name (`<20 digits>.sst`) whose number is below
+/// `next_file_number`.
 fn check_file_name(name: &str, next_file_number: u64, at: u64) -> Result<(), FormatError> {
     match parse_sst_file_name(name) {
         None => Err(invalid("file", at, "file must be named <20 digits>.sst")),
