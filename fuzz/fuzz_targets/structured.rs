@@ -186,12 +186,20 @@ fn manifest_case(
     head: (u64, u64, u64),
     mutations: &[Mutation],
 ) {
+    // A valid manifest: numbers unique and below nextFileNumber, and (each file's keys starting
+    // with its own index byte) no overlap within a level.
     let mut seen = std::collections::BTreeSet::new();
-    let files = files
+    let files: Vec<FileMeta> = files
         .into_iter()
+        .map(|f| (f.0 % (u64::MAX / 2), f.1, f.2, f.3, f.4, f.5, f.6))
         .filter(|f| seen.insert(f.0))
-        .map(|(n, level, a, b, size, wal_offset, created_at_ms)| {
-            let (min_key, max_key) = if a <= b { (a, b) } else { (b, a) };
+        .take(256)
+        .enumerate()
+        .map(|(i, (n, level, a, b, size, wal_offset, created_at_ms))| {
+            let (mut min_key, mut max_key) = if a <= b { (a, b) } else { (b, a) };
+            let first = u8::try_from(i).unwrap_or(u8::MAX);
+            min_key.insert(0, first);
+            max_key.insert(0, first);
             FileMeta {
                 file: manifest::sst_file_name(n),
                 level: u32::from(level % 7),
@@ -203,9 +211,10 @@ fn manifest_case(
             }
         })
         .collect();
+    let above_every_file = seen.last().map_or(0, |n| n + 1);
     let m = Manifest {
         format_version: manifest::MANIFEST_FORMAT_VERSION,
-        next_file_number: head.0,
+        next_file_number: above_every_file.saturating_add(head.0 % (u64::MAX / 2)),
         wal_offset: head.1,
         last_revision: head.2,
         history_horizon: head.2 / 2,

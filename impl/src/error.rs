@@ -39,7 +39,7 @@ pub enum Error {
     /// The caller passed an argument the engine rejects (too long a key, an empty batch...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// The database was closed, or refuses writes after a fatal I/O error until it is reopened.
+    /// The database was closed ([`crate::Db::close`], on this handle or a clone of it).
     #[error("database is closed")]
     Closed,
     /// A read or watch asked for a revision below the history horizon: the versions it would
@@ -69,6 +69,17 @@ pub enum Error {
     /// Every revision up to `u64::MAX` is used: no further commit can be numbered.
     #[error("revision counter exhausted")]
     RevisionsExhausted,
+    /// The database (or the [`crate::wal::WalWriter`]) refuses writes until it is reopened,
+    /// because an earlier call met a fatal error: a failed WAL append or sync, a failed flush or
+    /// compaction. The call that met it returned `cause` itself; every later write returns this,
+    /// so a caller matches one variant while an operator still sees what went wrong. Reads keep
+    /// working. Reopening recovers from what is durable (`spec/SEMANTICS.md`).
+    #[error("database refuses writes until reopened, after an earlier fatal error: {cause}")]
+    Poisoned {
+        /// The first fatal error (never itself a `Poisoned`).
+        #[source]
+        cause: Box<Error>,
+    },
 }
 
 /// Shorthand used across the crate.
@@ -121,6 +132,20 @@ impl Error {
             },
             Self::Conflict { key } => Self::Conflict { key: key.clone() },
             Self::RevisionsExhausted => Self::RevisionsExhausted,
+            Self::Poisoned { cause } => Self::Poisoned {
+                cause: Box::new(cause.duplicate()),
+            },
+        }
+    }
+
+    /// The [`Error::Poisoned`] a write gets after the fatal error `cause` (a copy of it); a
+    /// `cause` that is itself `Poisoned` is copied as is, so causes never nest.
+    pub fn poisoned(cause: &Error) -> Self {
+        match cause {
+            Self::Poisoned { .. } => cause.duplicate(),
+            other => Self::Poisoned {
+                cause: Box::new(other.duplicate()),
+            },
         }
     }
 
@@ -135,6 +160,36 @@ impl Error {
             file: file.to_path_buf(),
             offset: base_offset.saturating_add(error.offset),
             what: error.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poisoned_carries_the_first_cause_and_never_nests() {
+        let io = Error::io(
+            "sync_data",
+            std::path::Path::new("wal"),
+            std::io::Error::other("eio"),
+        );
+        let once = Error::poisoned(&io);
+        let twice = Error::poisoned(&once);
+        for e in [&once, &twice] {
+            let Error::Poisoned { cause } = e else {
+                panic!("not poisoned: {e:?}");
+            };
+            assert!(matches!(
+                **cause,
+                Error::Io {
+                    op: "sync_data",
+                    ..
+                }
+            ));
+            assert!(e.to_string().contains("sync_data on wal: eio"), "{e}");
+            assert!(std::error::Error::source(e).is_some());
         }
     }
 }

@@ -22,14 +22,9 @@ use crate::format::manifest::{
 use crate::version::{FileMeta, Version, VersionEdit};
 use crate::vfs::Vfs;
 
-/// Parses an SST file name (`<20 digits>.sst`) into its number; `None` for any other name.
-pub fn parse_sst_file_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".sst")?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
+/// Parses an SST file name (`<20 digits>.sst`) into its number (the codec's rule, re-exported
+/// here for the directory scan of recovery).
+pub use crate::format::manifest::parse_sst_file_name;
 
 /// Reads and decodes `dir/manifest.json`; `Ok(None)` if it does not exist.
 pub fn load(vfs: &dyn Vfs, dir: &Path) -> Result<Option<Manifest>> {

@@ -47,19 +47,25 @@ const _: () = assert!(LEVEL_SIZE_MULTIPLIER_MIN <= LEVEL_SIZE_MULTIPLIER_MAX);
 /// write committed before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// The write's WAL record was synced (`sync_data` returned `Ok`) before the call returned: it
-    /// survives a process crash and power loss. One sync per write; the safest and slowest mode.
+    /// The write's WAL record, and every record before it, was synced (`sync_data` returned `Ok`)
+    /// before the call returned: it survives a process crash and power loss. A write alone pays
+    /// one sync; writers that arrive while a sync is in flight share the next one (the commit
+    /// pipeline is the same as [`Durability::GroupCommit`]'s).
     #[default]
     Sync,
     /// Same promise as [`Durability::Sync`]: the record is synced before the call returns. Writers
     /// that arrive while a sync is in flight are queued and share the next single sync, so
     /// concurrent writers pay one fsync per group instead of one each, at the cost of waiting up
-    /// to one sync longer.
+    /// to one sync longer. Today this is exactly [`Durability::Sync`]: both run the one group
+    /// commit pipeline (the name says what a caller asks for).
     GroupCommit,
     /// The record was appended to the WAL but not synced when the call returned: it survives a
     /// process crash on a real OS, but power loss (or a simulated crash) may drop it and any write
-    /// after it. It is durable once a later sync covers it: an explicit sync, a write in a syncing
-    /// mode, a WAL rotation, a flush or a clean close.
+    /// after it. It is durable once a later durable point covers it: [`crate::Db::sync`], a write
+    /// in a syncing mode, [`crate::Db::flush`], [`crate::Db::compact_range`] or a clean
+    /// [`crate::Db::close`]. A WAL rotation is not one: it syncs neither the old segment nor the
+    /// directory (`spec/FORMAT.md` § 3.1). A background flush of a full memtable makes that
+    /// memtable's writes durable in an SST when it completes, but no call reports when.
     Buffered,
 }
 
@@ -78,10 +84,10 @@ pub enum BackgroundMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Memtable size that triggers its freeze and flush. Default 16 MiB: each flush costs about
-    /// five fsyncs (SST, directory, manifest, WAL rotation), so at LevelDB's 4 MiB the seed's 1M
-    /// workload spent its time waiting for flushes (writes 1.9x faster at 16 MiB in one
-    /// `seedbench` run, peak RSS 50 -> 76 MB); a WAL of 16 MiB still replays in well under a
-    /// second.
+    /// four fsyncs (SST, directory, manifest, directory again; the WAL rotation syncs nothing),
+    /// so at LevelDB's 4 MiB the seed's 1M workload spent its time waiting for flushes (writes
+    /// 1.9x faster at 16 MiB in one `seedbench` run, peak RSS 50 -> 76 MB); a WAL of 16 MiB
+    /// still replays in well under a second.
     pub memtable_size_bytes: u64,
     /// Target uncompressed size of an SST data block. Default 4 KiB: one page, LevelDB's choice.
     pub sst_block_size_bytes: u64,

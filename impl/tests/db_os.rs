@@ -97,6 +97,48 @@ fn data_files_without_manifest_is_corruption() {
 }
 
 #[test]
+fn a_wal_revision_not_above_the_previous_names_its_segment_file_and_offset() {
+    use kvstore::format::wal::{WalBody, WalRecord, encode_record, segment_file_name};
+    let dir = tempfile::tempdir().unwrap();
+    Db::open(dir.path(), Options::default())
+        .unwrap()
+        .close()
+        .unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "log") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let record = |revision: u64| {
+        encode_record(&WalRecord {
+            revision,
+            created_at_ms: 1,
+            synced_through: 0,
+            body: WalBody::Put {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+            },
+        })
+        .unwrap()
+    };
+    let first = [record(1), record(2)].concat();
+    let second_base = first.len() as u64;
+    let third = record(3);
+    let second = [third.clone(), record(3)].concat();
+    std::fs::write(dir.path().join(segment_file_name(0)), &first).unwrap();
+    std::fs::write(dir.path().join(segment_file_name(second_base)), &second).unwrap();
+    match Db::open(dir.path(), Options::default()) {
+        Err(Error::Corruption { file, offset, what }) => {
+            assert_eq!(file, dir.path().join(segment_file_name(second_base)));
+            assert_eq!(offset, third.len() as u64);
+            assert!(what.contains("revision 3 is not above 3"), "{what}");
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[test]
 fn large_values_and_binary_keys() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), small(BackgroundMode::Inline)).unwrap();

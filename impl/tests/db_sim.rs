@@ -336,17 +336,39 @@ fn failed_fsync_poisons_the_database() {
     let db = open(&vfs).unwrap();
     db.put(b"before", b"1").unwrap();
     vfs.set_faults(FaultConfig::default().fsyncgate_at(vfs.op_count()));
-    assert!(matches!(db.put(b"failed", b"2"), Err(Error::Io { .. })));
+    assert!(matches!(
+        db.put(b"failed", b"2"),
+        Err(Error::Io {
+            op: "sync_data",
+            ..
+        })
+    ));
+    // Every later write is refused with one variant that still carries the cause.
+    let is_poisoned_by_the_sync = |r: Result<(), Error>| match r {
+        Err(Error::Poisoned { cause }) => {
+            matches!(
+                *cause,
+                Error::Io {
+                    op: "sync_data",
+                    ..
+                }
+            )
+        }
+        _ => false,
+    };
     for _ in 0..3 {
         assert!(
-            db.put(b"later", b"3").is_err(),
-            "a write after a failed fsync succeeded"
+            is_poisoned_by_the_sync(db.put(b"later", b"3").map(|_| ())),
+            "a write after a failed fsync was not refused as poisoned"
         );
     }
-    assert!(db.sync().is_err());
-    assert!(db.flush().is_err());
+    let e = db.delete(b"before").unwrap_err();
+    assert!(e.to_string().contains("sync_data"), "{e}");
+    assert!(is_poisoned_by_the_sync(db.sync()));
+    assert!(is_poisoned_by_the_sync(db.flush()));
     assert_eq!(db.get(b"before").unwrap(), Some(b"1".to_vec()));
-    assert!(db.clone().close().is_err());
+    assert!(is_poisoned_by_the_sync(db.clone().close()));
+    assert!(matches!(db.put(b"closed", b"5"), Err(Error::Closed)));
     let vfs = vfs.reboot(PersistenceModel::UnsyncedLost);
     let db = open(&vfs).unwrap();
     assert_eq!(db.get(b"before").unwrap(), Some(b"1".to_vec()));

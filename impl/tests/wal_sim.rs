@@ -631,21 +631,22 @@ struct GateRun {
     failed: bool,
 }
 
-/// Records one call's result: after the first failure (an `Io` error) only `Closed` may follow.
+/// Records one call's result: after the first failure (an `Io` error) only `Poisoned` carrying an
+/// `Io` error may follow.
 fn note(out: &mut GateRun, what: &str, result: kvstore::error::Result<()>) {
     match result {
         Ok(()) if out.failed => {
             out.violation = Some(format!("{what} returned Ok after a failure"));
         }
         Ok(()) => {}
-        Err(Error::Closed) if out.failed => {}
+        Err(Error::Poisoned { cause }) if out.failed && matches!(*cause, Error::Io { .. }) => {}
         Err(Error::Io { .. }) if !out.failed => out.failed = true,
         Err(e) => out.violation = Some(format!("{what}: unexpected error {e}")),
     }
 }
 
 /// Like [`workload`], but keeps calling after an error: every call after the first failure
-/// must fail with `Closed`.
+/// must fail with `Poisoned`.
 fn gate_workload(vfs: &SimVfs) -> GateRun {
     let mut out = GateRun::default();
     let Ok(mut w) = open_fresh(vfs) else {
@@ -691,7 +692,7 @@ fn fsyncgate_poisons_and_never_acknowledges_lost_data() {
     assert!(poisoned_runs > 0);
     println!("fsyncgate: {ops} fault points, {poisoned_runs} poisoned the writer");
 
-    // The direct case: the first failing sync is an Io error, then everything is Closed.
+    // The direct case: the first failing sync is an Io error, then everything is Poisoned by it.
     let vfs = SimVfs::new(32);
     let mut w = open_fresh(&vfs).unwrap();
     w.append(1, 0, &body(1)).unwrap();
@@ -705,9 +706,19 @@ fn fsyncgate_poisons_and_never_acknowledges_lost_data() {
     ));
     assert!(w.is_poisoned());
     assert_eq!(w.synced_offset(), 0);
-    assert!(matches!(w.sync(), Err(Error::Closed)));
-    assert!(matches!(w.append(2, 0, &body(2)), Err(Error::Closed)));
-    assert!(matches!(w.rotate(), Err(Error::Closed)));
+    let poisoned_by_sync = |e: Error| match e {
+        Error::Poisoned { cause } => matches!(
+            *cause,
+            Error::Io {
+                op: "sync_data",
+                ..
+            }
+        ),
+        _ => false,
+    };
+    assert!(poisoned_by_sync(w.sync().unwrap_err()));
+    assert!(poisoned_by_sync(w.append(2, 0, &body(2)).unwrap_err()));
+    assert!(poisoned_by_sync(w.rotate().unwrap_err()));
 }
 
 /// Rotation leaves the new segment's name unsynced (a `Buffered` commit that rotates does not
@@ -733,4 +744,57 @@ fn a_rotated_segment_is_named_durably_by_the_next_sync_not_by_the_rotation() {
         let records = if sync_after_rotation { 2 } else { 1 };
         assert_eq!(rec.records.len(), records, "{rec:?}");
     }
+}
+
+/// Two segments that overlap (the second's name starts inside the first; only damage or a foreign
+/// writer makes this) with nothing vouching for the second: a torn tail at the first one's end.
+/// Recovery must cut there for good, so that records acknowledged after it reopen cleanly.
+#[test]
+fn an_overlapping_segment_is_cut_as_a_torn_tail_and_stays_cut() {
+    let vfs = SimVfs::new(7);
+    let mut w = open_fresh(&vfs).unwrap();
+    let mut run = Run::default();
+    for i in 0..3 {
+        append(&mut w, &mut run, i).unwrap();
+    }
+    w.sync().unwrap();
+    let end = w.end_offset();
+    drop(w);
+    // A second segment whose name puts its base inside the first; its record vouches for nothing.
+    let record = kvstore::format::wal::encode_record(&WalRecord {
+        revision: 4,
+        created_at_ms: 1,
+        synced_through: 0,
+        body: body(3),
+    })
+    .unwrap();
+    let overlap_base = end - 10;
+    let mut f = vfs.create(&segment_path(dir(), overlap_base)).unwrap();
+    f.append(&[record.clone(), record].concat()).unwrap();
+    f.sync_data().unwrap();
+    drop(f);
+    vfs.sync_dir(dir()).unwrap();
+
+    let recovered = recover(&vfs, dir(), 0, false).unwrap();
+    assert_eq!(recovered.end_offset, end);
+    assert_eq!(recovered.records.len(), 3);
+    let mut w =
+        WalWriter::open(Arc::new(vfs.clone()), dir(), &recovered, SEGMENT_SIZE_BYTES).unwrap();
+    for i in 3..6 {
+        append(&mut w, &mut run, i).unwrap();
+    }
+    w.sync().unwrap();
+    append(&mut w, &mut run, 6).unwrap();
+    w.sync().unwrap();
+    drop(w);
+    let again = recover(&vfs, dir(), 0, false).unwrap();
+    assert_eq!(
+        again.records.len(),
+        7,
+        "acknowledged records after the cut were lost"
+    );
+    assert_eq!(
+        list_segments(&vfs, dir()).unwrap().len(),
+        again.segments.len()
+    );
 }

@@ -145,6 +145,26 @@ write("wal_record", "put_payload_in_delete_frame", frame(2, p), err("invalid_val
 write("wal_record", "seed_json_payload", seed, err("bad_msgpack", 12))
 p = del_payload(1, 0, 0, b"k") + b"\x00"
 write("wal_record", "trailing_byte", frame(2, p), err("trailing_bytes", 12 + len(p) - 1))
+# Payload error offsets (FORMAT § 3.4, "Error offsets"): a duplicate is reported at its name,
+# before its value is read (here the duplicate's value is not even a uint).
+first = mp_str("revision") + mp_uint(1)
+p = mp_map(5) + first + mp_str("revision") + mp_str("x") + head(1, 0, 0)[len(first):] + mp_str("key") + mp_bin(b"k")
+write("wal_record", "duplicate_field_before_its_value", frame(2, p), err("invalid_value", 12 + 1 + len(first)))
+pre = mp_map(4) + head(1, 0, 0) + mp_str("ops") + mp_arr(1) + mp_map(2) + mp_str("op")
+p = pre + mp_str("merge") + mp_str("key") + mp_bin(b"k")
+write("wal_record", "unknown_op_name", frame(3, p), err("unknown_tag", 12 + len(pre)))
+pre = mp_map(4) + head(1, 0, 0) + mp_str("ops") + mp_arr(1) + mp_map(3) + mp_str("op") + mp_str("delete") + mp_str("key") + mp_bin(b"k")
+p = pre + mp_str("value") + mp_bin(b"v")
+write("wal_record", "delete_op_with_value", frame(3, p), err("invalid_value", 12 + len(pre)))
+p = mp_map(4) + mp_str("created_at_ms") + mp_uint(0) + mp_str("synced_through") + mp_uint(0) + mp_str("key") + mp_bin(b"k") + mp_str("value") + mp_bin(b"v") + b"\x00"
+write("wal_record", "missing_field_before_trailing_bytes", frame(1, p), err("invalid_value", 12))
+p = u8(0x89) + put_payload(1, 0, 0, b"k", b"v")[1:]
+write("wal_record", "map_of_nine_entries", frame(1, p), err("length_too_large", 12))
+p = mp_map(5) + del_payload(1, 0, 0, b"k")[1:]
+write("wal_record", "map_claims_more_fields", frame(2, p), err("truncated", 12 + len(p)))
+pre = mp_map(4) + head(1, 0, 0) + mp_str("ops")
+p = pre + b"\xdc" + u16(100) + mp_map(2) + mp_str("op") + mp_str("delete") + mp_str("key") + mp_bin(b"k")
+write("wal_record", "ops_count_above_remaining", frame(3, p), err("length_too_large", 12 + len(pre)))
 
 # ---------- WAL replay (one segment; parameters in the expected JSON) ----------
 def rec(rtype, rev, synced, key=b"k", value=b"v"):
@@ -340,4 +360,22 @@ write("manifest", "level_too_deep", manifest_bytes(b7), err("length_too_large", 
 write("manifest", "seed_shape_without_checksum", json.dumps({"files": [], "walOffset": 0}).encode(), err("bad_json", 7), raw=True)
 write("manifest", "truncated", mb[:40], err("bad_json", 39), raw=True)
 write("manifest", "not_json", b"\x00\xff", err("bad_json", 0), raw=True)
+# The version is read before the schema: a later version's new field is unsupported_version.
+b8 = dict(BODY, formatVersion=3, newField=[1, 2])
+write("manifest", "future_version_unknown_field", manifest_bytes(b8), err("unsupported_version", body_at), raw=True)
+b9 = {k: v for k, v in BODY.items() if k != "lastRevision"}; b9["formatVersion"] = 3
+write("manifest", "future_version_missing_field", manifest_bytes(b9), err("unsupported_version", body_at), raw=True)
+b10 = dict(BODY, files=[dict(FILE, file="7.sst")])
+write("manifest", "sst_name_not_20_digits", manifest_bytes(b10), err("invalid_value", body_at), raw=True)
+b11 = dict(BODY, nextFileNumber=2**64 - 1, files=[dict(FILE, file="99999999999999999999.sst")])
+write("manifest", "sst_number_above_u64_max", manifest_bytes(b11), err("invalid_value", body_at), raw=True)
+b12 = dict(BODY, nextFileNumber=7)
+write("manifest", "file_number_not_below_next_file_number", manifest_bytes(b12), err("invalid_value", body_at), raw=True)
+def f(n, level, lo, hi): return dict(FILE, file="%020d.sst" % n, level=level, minKeyHex=lo.hex(), maxKeyHex=hi.hex())
+b13 = dict(BODY, files=[f(5, 1, b"a", b"c"), f(6, 1, b"b", b"d")])
+write("manifest", "overlap_at_level_1", manifest_bytes(b13), err("key_order", body_at), raw=True)
+b14 = dict(BODY, files=[f(5, 2, b"b", b"c"), f(6, 2, b"a", b"b")])
+write("manifest", "shared_boundary_key_at_level_2", manifest_bytes(b14), err("key_order", body_at), raw=True)
+b15 = dict(BODY, files=[f(4, 0, b"a", b"z"), f(5, 0, b"b", b"c"), f(6, 1, b"a", b"b"), f(7, 1, b"c", b"z"), f(3, 2, b"a", b"z")])
+write("manifest", "overlap_at_level_0_and_across_levels", manifest_bytes(b15), mjson(b15), raw=True)
 print("vectors written under", ROOT)

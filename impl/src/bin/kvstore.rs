@@ -125,7 +125,9 @@ fn inspect_wal(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
     }
     match out.end {
         ReplayEnd::Clean { offset } => println!("end: clean at {offset}"),
-        ReplayEnd::TornTail { offset, error } => println!("end: torn tail at {offset} ({error})"),
+        ReplayEnd::TornTail { offset, error, .. } => {
+            println!("end: torn tail at {offset} ({error})")
+        }
         ReplayEnd::Corrupt {
             offset,
             error,

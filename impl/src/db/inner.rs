@@ -13,8 +13,8 @@
 //! - Only the holder of `writer` appends to the WAL, assigns revisions, inserts into the active
 //!   memtable, or freezes it; only the holder of `work` flushes, compacts, or persists a manifest.
 //! - After the first fatal error (a failed WAL sync or append, a failed flush or compaction)
-//!   `failed` is set and never cleared: every later write returns it until the database is
-//!   reopened.
+//!   `failed` is set and never cleared: the call that met it returns the error itself, every
+//!   later write [`Error::Poisoned`] carrying it, until the database is reopened.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -193,13 +193,14 @@ impl std::fmt::Debug for Inner {
 }
 
 impl Inner {
-    /// `Err` if the database is closed or poisoned by an earlier fatal error.
+    /// `Err(Closed)` if the database is closed, `Err(Poisoned { cause })` if an earlier fatal
+    /// error poisoned it.
     pub(crate) fn check_usable(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         match lock(&self.failed).as_ref() {
-            Some(e) => Err(e.duplicate()),
+            Some(e) => Err(Error::poisoned(e)),
             None => Ok(()),
         }
     }

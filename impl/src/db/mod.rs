@@ -16,7 +16,8 @@
 //!   [`Db::close`]) flushes, stops the worker, syncs the WAL and releases the lock; drop does it
 //!   best effort and never panics.
 //! - Every write gets exactly one revision; reads at a revision see every commit up to it whole.
-//! - After a fatal I/O error every write fails until the database is reopened.
+//! - After a fatal I/O error every write fails until the database is reopened: the call that met
+//!   the error returns it, every later one [`Error::Poisoned`] carrying it.
 
 mod background;
 mod batch;

@@ -12,7 +12,8 @@
 //! 5. Recover the WAL from the manifest's `walOffset` (a torn tail is truncated durably; proven
 //!    corruption is an error unless `salvage_wal`), and replay each record into a fresh memtable,
 //!    a batch all at once. Revisions must be strictly increasing and above the manifest's
-//!    `lastRevision`; the counter resumes at the largest one seen.
+//!    `lastRevision` (else [`Error::Corruption`] naming the segment file and the record's offset
+//!    in it); the counter resumes at the largest one seen.
 //! 6. Open the WAL writer at the recovered end and remove segments below `walOffset`.
 
 use std::path::Path;
@@ -79,7 +80,12 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
     }
     let horizon = version.history_horizon();
     let tree = Tree { version, tables };
-    let (memtable, last_revision) = replay(std::mem::take(&mut recovered.records), &tree, dir)?;
+    let (memtable, last_revision) = replay(
+        std::mem::take(&mut recovered.records),
+        &tree,
+        dir,
+        &recovered.segments,
+    )?;
     if horizon > last_revision {
         return Err(Error::Corruption {
             file: manifest_path,
@@ -188,16 +194,31 @@ fn missing_is_corruption(error: Error, path: &Path) -> Error {
 
 /// Step 5 of the module doc: the recovered memtable and the last revision. Each record's
 /// version metadata is decided again, against the tables and the records replayed before it.
-fn replay(records: Vec<(u64, WalRecord)>, tree: &Tree, dir: &Path) -> Result<(MemTable, u64)> {
+/// `segments` are the bases of the live segments, ascending, so an error names the segment file
+/// holding the record (the last one whose base is at or below its offset: a record never spans
+/// segments) and the record's offset in that file.
+fn replay(
+    records: Vec<(u64, WalRecord)>,
+    tree: &Tree,
+    dir: &Path,
+    segments: &[u64],
+) -> Result<(MemTable, u64)> {
     let mut last_revision = tree.version.last_revision();
     let memtable = MemTable::new();
     for (offset, record) in records {
         if record.revision <= last_revision {
+            let base = segments
+                .iter()
+                .rev()
+                .find(|&&b| b <= offset)
+                .copied()
+                .unwrap_or(0);
             return Err(Error::Corruption {
-                file: dir.to_path_buf(),
-                offset,
+                file: wal::segment_path(dir, base),
+                offset: offset - base,
                 what: format!(
-                    "WAL record at logical offset {offset} has revision {} not above {last_revision}",
+                    "wal record (logical offset {offset}): revision {} is not above {last_revision}, \
+                     the manifest's lastRevision or the previous record's revision",
                     record.revision
                 ),
             });

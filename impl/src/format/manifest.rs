@@ -8,9 +8,12 @@
 //!
 //! `crc32c` is the CRC32C of the exact bytes of the `body` value as they appear in the file.
 //!
-//! Invariants: unknown or missing fields are errors; key hex is lowercase and even-length; keys
-//! are at most `KEY_LEN_MAX`; `minKey <= maxKey`; file names are plain names, unique; levels are
-//! `0..=LEVEL_MAX`; the whole file is at most `MANIFEST_LEN_MAX` bytes.
+//! Invariants: the body's `formatVersion` is checked before its schema (a later version's new
+//! fields are `unsupported_version`, not `bad_json`); unknown or missing fields are errors; key
+//! hex is lowercase and even-length; keys are at most `KEY_LEN_MAX`; `minKey <= maxKey`; file
+//! names are `<20 digits>.sst` ([`parse_sst_file_name`]), unique, numbered below
+//! `nextFileNumber`; levels are `0..=LEVEL_MAX`; files at levels >= 1 do not overlap within their
+//! level; the whole file is at most `MANIFEST_LEN_MAX` bytes.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -28,8 +31,6 @@ pub const MANIFEST_TMP_FILE_NAME: &str = "manifest.json.tmp";
 pub const MANIFEST_LEN_MAX: usize = 64 * 1024 * 1024;
 /// Deepest level (levels are `0..=LEVEL_MAX`).
 pub const LEVEL_MAX: u32 = 6;
-/// Longest SST file name.
-pub const FILE_NAME_LEN_MAX: usize = 255;
 const _: () = assert!(MANIFEST_LEN_MAX > 4 * KEY_LEN_MAX);
 
 const STRUCTURE: &str = "manifest";
@@ -89,11 +90,21 @@ pub fn sst_file_name(n: u64) -> String {
     format!("{n:020}.sst")
 }
 
-/// The body's version alone (every other field ignored).
+/// Parses an SST file name (`<20 digits>.sst`, at most `u64::MAX`) into its number; `None` for
+/// any other name. The inverse of [`sst_file_name`].
+pub fn parse_sst_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".sst")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The body's `formatVersion` alone, every other field ignored: decoded before the schema.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct VersionJson {
-    format_version: u32,
+struct VersionProbe {
+    #[serde(rename = "formatVersion")]
+    format_version: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -171,17 +182,37 @@ fn key_from_hex(s: &str, field: &'static str, at: u64) -> Result<Vec<u8>, Format
     hex::decode(s).map_err(|_| invalid(field, at, "key hex must be an even number of hex digits"))
 }
 
-fn check_file_name(name: &str, at: u64) -> Result<(), FormatError> {
-    let plain = !name.is_empty()
-        && name.len() <= FILE_NAME_LEN_MAX
-        && name != "."
-        && name != ".."
-        && !name.bytes().any(|b| b == b'/' || b == b'\\' || b == 0);
-    if plain {
-        Ok(())
-    } else {
-        Err(invalid("file", at, "file must be a plain file name"))
+/// Checks that `name` is an SST name (`<20 digits>.sst`) whose number is below
+/// `next_file_number`.
+fn check_file_name(name: &str, next_file_number: u64, at: u64) -> Result<(), FormatError> {
+    match parse_sst_file_name(name) {
+        None => Err(invalid("file", at, "file must be named <20 digits>.sst")),
+        Some(n) if n >= next_file_number => {
+            Err(invalid("file", at, "file number not below nextFileNumber"))
+        }
+        Some(_) => Ok(()),
     }
+}
+
+/// Files at the same level >= 1 must not overlap: sorted by smallest key, each one's largest key
+/// is strictly below the next one's smallest.
+fn check_no_overlap(files: &[FileMeta], at: u64) -> Result<(), FormatError> {
+    let mut sorted: Vec<&FileMeta> = files.iter().filter(|f| f.level >= 1).collect();
+    sorted.sort_by(|a, b| (a.level, &a.min_key).cmp(&(b.level, &b.min_key)));
+    for pair in sorted.windows(2) {
+        if let [a, b] = pair
+            && a.level == b.level
+            && a.max_key >= b.min_key
+        {
+            return Err(FormatError::new(
+                STRUCTURE,
+                "minKeyHex",
+                at,
+                FormatErrorKind::KeyOrder,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The manifest file's bytes (UTF-8 JSON, one line, newline-terminated).
@@ -206,8 +237,12 @@ pub fn encode(manifest: &Manifest) -> Vec<u8> {
             })
             .collect(),
     };
-    // Serializing plain structs of strings and integers cannot fail.
-    let body = serde_json::to_string(&body).unwrap_or_default();
+    #[expect(
+        clippy::expect_used,
+        reason = "serde_json fails only on a failing Serialize impl or a map with non-string \
+                  keys; BodyJson is derived over strings, integers and a Vec of such structs"
+    )]
+    let body = serde_json::to_string(&body).expect("a manifest body always serializes");
     let mut out = Vec::with_capacity(body.len() + 32);
     out.extend_from_slice(b"{\"body\":");
     out.extend_from_slice(body.as_bytes());
@@ -234,13 +269,13 @@ pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
         };
         return Err(FormatError::new(STRUCTURE, "crc32c", body_at, kind));
     }
-    // The version first, read alone: another version's schema (a field added or dropped) must
-    // be reported as `unsupported_version`, not as this version's `bad_json`.
-    let probe: VersionJson = serde_json::from_slice(body_text)
-        .map_err(|e| json_error(body_text, body_at, "body", &e))?;
-    if probe.format_version != MANIFEST_FORMAT_VERSION {
+    // The version first: a later version may change the schema. A body whose formatVersion
+    // cannot be read as an integer fails the schema below instead (bad_json).
+    if let Ok(VersionProbe { format_version }) = serde_json::from_slice(body_text)
+        && format_version != u64::from(MANIFEST_FORMAT_VERSION)
+    {
         let kind = FormatErrorKind::UnsupportedVersion {
-            version: probe.format_version.into(),
+            version: format_version,
         };
         return Err(FormatError::new(STRUCTURE, "formatVersion", body_at, kind));
     }
@@ -249,7 +284,7 @@ pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
     let mut names = std::collections::BTreeSet::new();
     let mut files = Vec::with_capacity(body.files.len());
     for f in body.files {
-        check_file_name(&f.file, body_at)?;
+        check_file_name(&f.file, body.next_file_number, body_at)?;
         if !names.insert(f.file.clone()) {
             return Err(invalid("file", body_at, "duplicate file"));
         }
@@ -280,6 +315,7 @@ pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
             created_at_ms: f.created_at,
         });
     }
+    check_no_overlap(&files, body_at)?;
     Ok(Manifest {
         format_version: body.format_version,
         next_file_number: body.next_file_number,
@@ -306,7 +342,10 @@ mod tests {
             any::<u64>(),
         )
             .prop_map(|(n, level, a, b, size, wal_offset, created_at_ms)| {
-                let (min_key, max_key) = if a <= b { (a, b) } else { (b, a) };
+                let (mut min_key, mut max_key) = if a <= b { (a, b) } else { (b, a) };
+                // Distinct files get distinct first key bytes below, so no level overlaps.
+                min_key.insert(0, 0);
+                max_key.insert(0, 0);
                 FileMeta {
                     file: sst_file_name(n),
                     level,
@@ -318,26 +357,37 @@ mod tests {
                 }
             });
         (
+            0..u64::MAX / 2,
             any::<u64>(),
             any::<u64>(),
             any::<u64>(),
-            any::<u64>(),
-            prop::collection::btree_map(any::<u64>(), file, 0..5),
+            prop::collection::btree_map(0..u64::MAX / 2, file, 0..5),
         )
             .prop_map(
-                |(next_file_number, wal_offset, last_revision, history_horizon, files)| Manifest {
-                    format_version: MANIFEST_FORMAT_VERSION,
-                    next_file_number,
-                    wal_offset,
-                    last_revision,
-                    history_horizon,
-                    files: files
-                        .into_iter()
-                        .map(|(n, mut f)| {
-                            f.file = sst_file_name(n);
-                            f
-                        })
-                        .collect(),
+                |(extra, wal_offset, last_revision, history_horizon, files)| {
+                    let next_file_number = files
+                        .keys()
+                        .next_back()
+                        .map_or(0, |n| n + 1)
+                        .saturating_add(extra);
+                    Manifest {
+                        format_version: MANIFEST_FORMAT_VERSION,
+                        next_file_number,
+                        wal_offset,
+                        last_revision,
+                        history_horizon,
+                        files: files
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, (n, mut f))| {
+                                f.file = sst_file_name(n);
+                                let first = u8::try_from(i).unwrap();
+                                f.min_key[0] = first;
+                                f.max_key[0] = first;
+                                f
+                            })
+                            .collect(),
+                    }
                 },
             )
     }

@@ -21,7 +21,8 @@
 //!   `synced_offset`, so no record in the segment is acknowledged, nor vouches for anything,
 //!   while a crash could still drop the segment.
 //! - A failed `append`, `sync_data`, `create` or `sync_dir` poisons the writer: the call returns
-//!   [`crate::Error::Io`], every later call [`crate::Error::Closed`], and no fsync is ever retried
+//!   [`crate::Error::Io`], every later call [`crate::Error::Poisoned`] carrying that error, and no
+//!   fsync is ever retried
 //!   (after a failed fsync the page cache's state is unknown: "fsyncgate"). A failed append is
 //!   fatal too: its partial bytes would sit under later records that a later sync would vouch for,
 //!   turning a harmless torn write into apparent corruption.

@@ -79,8 +79,12 @@ pub fn recover(
     };
     match outcome.end {
         ReplayEnd::Clean { offset } => recovered.end_offset = offset,
-        ReplayEnd::TornTail { offset, error } => {
-            let cut = cut_tail(vfs, dir, &mut live, offset)?;
+        ReplayEnd::TornTail {
+            offset,
+            segment_base,
+            error,
+        } => {
+            let cut = cut_tail(vfs, dir, &mut live, offset, segment_base)?;
             tracing::warn!(
                 dir = %dir.display(),
                 offset,
@@ -101,7 +105,7 @@ pub fn recover(
             if !salvage {
                 return Err(Error::corruption(&path, in_file, &error));
             }
-            let cut = cut_tail(vfs, dir, &mut live, offset)?;
+            let cut = cut_tail(vfs, dir, &mut live, offset, segment_base)?;
             tracing::error!(
                 file = %path.display(),
                 offset = in_file,
@@ -144,14 +148,23 @@ fn read_segment(vfs: &dyn Vfs, dir: &Path, base: u64) -> Result<LiveSegment> {
     Ok(LiveSegment { base, file, bytes })
 }
 
-/// Cuts the log at logical `offset`: truncates the segment holding it and removes every later
-/// segment from `live` and from disk. Returns the bytes discarded.
-fn cut_tail(vfs: &dyn Vfs, dir: &Path, live: &mut Vec<LiveSegment>, offset: u64) -> Result<u64> {
+/// Cuts the log at logical `offset`, held by the segment based at `holder` (replay's
+/// `segment_base`): truncates the holder there and removes every later segment from `live` and
+/// from disk. A holder that ends at `offset` (a gap or an overlap follows it) loses nothing; a
+/// holder that starts past `offset` (the first live segment starts after the start offset) is
+/// removed too. Returns the bytes discarded.
+fn cut_tail(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    live: &mut Vec<LiveSegment>,
+    offset: u64,
+    holder: u64,
+) -> Result<u64> {
     let mut cut = 0u64;
-    // The segment holding `offset`: the last one starting at or below it. After a gap, `offset`
-    // is its end and there is nothing to cut in it; a segment ending before `offset` (the start
-    // offset lies past the whole log) is left alone too.
-    if let Some(seg) = live.iter_mut().rev().find(|s| s.base <= offset) {
+    if let Some(seg) = live
+        .iter_mut()
+        .find(|s| s.base == holder && s.base <= offset)
+    {
         let size = seg.bytes.len() as u64;
         let keep = offset - seg.base;
         if keep < size {
@@ -167,7 +180,9 @@ fn cut_tail(vfs: &dyn Vfs, dir: &Path, live: &mut Vec<LiveSegment>, offset: u64)
                 .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
         }
     }
-    let later = live.iter().position(|s| s.base > offset);
+    let later = live
+        .iter()
+        .position(|s| s.base > holder || (s.base == holder && s.base > offset));
     if let Some(first_later) = later {
         for seg in live.drain(first_later..) {
             let path = segment_path(dir, seg.base);

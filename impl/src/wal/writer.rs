@@ -16,7 +16,8 @@
 //!   `sync_dir` of the WAL directory succeeded after it. [`WalWriter::sync`] does that `sync_dir`
 //!   after syncing the data and before advancing `synced_offset`, so no record is reported durable
 //!   while the name of the segment holding it could still vanish in a crash.
-//! - Once `poisoned`, no I/O is issued again: every call returns [`Error::Closed`].
+//! - Once `poisoned` (it holds the first failed I/O's error), no I/O is issued again: every call
+//!   returns [`Error::Poisoned`] carrying that error.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -56,7 +57,8 @@ pub struct WalWriter {
     dir_synced: bool,
     /// The record being appended, encoded in place; reused from append to append.
     record: Vec<u8>,
-    poisoned: bool,
+    /// The error of the failed I/O that poisoned the writer, if one did.
+    poisoned: Option<Error>,
 }
 
 impl WalWriter {
@@ -130,7 +132,7 @@ impl WalWriter {
             unsynced: Vec::new(),
             dir_synced: true,
             record: Vec::new(),
-            poisoned: false,
+            poisoned: None,
         })
     }
 
@@ -177,8 +179,7 @@ impl WalWriter {
             .checked_add(record.len() as u64)
             .ok_or_else(|| Error::InvalidArgument("WAL logical offset overflows u64".into()))?;
         if let Err(e) = self.file.append(record) {
-            self.poisoned = true;
-            return Err(Error::io("append", &self.path, e));
+            return Err(self.poison(Error::io("append", &self.path, e)));
         }
         self.end_offset = end;
         Ok(start..end)
@@ -187,7 +188,7 @@ impl WalWriter {
     /// `sync_data` on every older segment a rotation left unsynced, oldest first, then on the
     /// active segment; on success `synced_offset = end_offset`. On failure
     /// the writer is poisoned: this call returns [`Error::Io`], every later one
-    /// [`Error::Closed`], and the fsync is never retried. A sync with nothing new to sync
+    /// [`Error::Poisoned`] carrying it, and the fsync is never retried. A sync with nothing new to sync
     /// returns `Ok` without I/O.
     pub fn sync(&mut self) -> Result<()> {
         self.check_usable()?;
@@ -196,19 +197,18 @@ impl WalWriter {
         }
         for (_, path, file) in &mut self.unsynced {
             if let Err(e) = file.sync_data() {
-                self.poisoned = true;
-                return Err(Error::io("sync_data", path, e));
+                let e = Error::io("sync_data", path, e);
+                self.poisoned = Some(e.duplicate());
+                return Err(e);
             }
         }
         self.unsynced.clear();
         if let Err(e) = self.file.sync_data() {
-            self.poisoned = true;
-            return Err(Error::io("sync_data", &self.path, e));
+            return Err(self.poison(Error::io("sync_data", &self.path, e)));
         }
         if !self.dir_synced {
             if let Err(e) = self.vfs.sync_dir(&self.dir) {
-                self.poisoned = true;
-                return Err(Error::io("sync_dir", &self.dir, e));
+                return Err(self.poison(Error::io("sync_dir", &self.dir, e)));
             }
             self.dir_synced = true;
         }
@@ -245,10 +245,7 @@ impl WalWriter {
         let path = segment_path(&self.dir, base);
         let file = match self.vfs.create(&path) {
             Ok(file) => file,
-            Err(e) => {
-                self.poisoned = true;
-                return Err(Error::io("create", &path, e));
-            }
+            Err(e) => return Err(self.poison(Error::io("create", &path, e))),
         };
         self.dir_synced = false;
         let old_file = std::mem::replace(&mut self.file, file);
@@ -294,7 +291,7 @@ impl WalWriter {
 
     /// Whether a failed I/O has made the writer refuse every call.
     pub fn is_poisoned(&self) -> bool {
-        self.poisoned
+        self.poisoned.is_some()
     }
 
     /// Bases of the segments this writer knows on disk, ascending; the last is active.
@@ -303,10 +300,16 @@ impl WalWriter {
     }
 
     fn check_usable(&self) -> Result<()> {
-        if self.poisoned {
-            return Err(Error::Closed);
+        match &self.poisoned {
+            Some(cause) => Err(Error::poisoned(cause)),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Poisons the writer with `error` (a failed I/O) and returns it, for the failing call.
+    fn poison(&mut self, error: Error) -> Error {
+        self.poisoned = Some(error.duplicate());
+        error
     }
 }
 

@@ -85,7 +85,8 @@ pub fn encode_frame(record_type: RecordType, payload: &[u8]) -> Result<Vec<u8>, 
 
 /// Appends a record of `record_type` to `out`, its payload written in place by `write_payload`
 /// (no copy of the payload): a header placeholder, the payload, then the header filled in and
-/// repeated as the trailer. Fails if `write_payload` fails or the payload exceeds
+/// repeated as the trailer. Fails if `write_payload` fails, shrinks `out` below the end of the
+/// header placeholder (a caller bug: the header would have nowhere to go), or the payload exceeds
 /// [`WAL_PAYLOAD_LEN_MAX`]; on failure `out` is truncated back to its length on entry.
 pub fn encode_frame_into(
     out: &mut Vec<u8>,
@@ -96,7 +97,9 @@ pub fn encode_frame_into(
     out.extend_from_slice(&[0; WAL_HEADER_LEN]);
     let framed = write_payload(out).and_then(|()| {
         let payload_start = start.saturating_add(WAL_HEADER_LEN);
-        let payload = out.get(payload_start..).unwrap_or_default();
+        let (head, payload) = out
+            .split_at_mut_checked(payload_start)
+            .ok_or_else(placeholder_gone)?;
         if payload.len() > WAL_PAYLOAD_LEN_MAX {
             return Err(FormatError::new(
                 HEADER,
@@ -105,20 +108,36 @@ pub fn encode_frame_into(
                 FormatErrorKind::too_large(payload.len(), WAL_PAYLOAD_LEN_MAX),
             ));
         }
-        Ok(header_bytes(record_type, payload))
+        let header = header_bytes(record_type, payload);
+        let placeholder: &mut [u8; WAL_HEADER_LEN] = head
+            .get_mut(start..)
+            .and_then(|p| p.try_into().ok())
+            .ok_or_else(placeholder_gone)?;
+        *placeholder = header;
+        Ok(header)
     });
-    let header = match framed {
-        Ok(header) => header,
+    match framed {
+        Ok(header) => {
+            out.extend_from_slice(&header);
+            Ok(())
+        }
         Err(e) => {
             out.truncate(start);
-            return Err(e);
+            Err(e)
         }
-    };
-    if let Some(placeholder) = out.get_mut(start..start.saturating_add(WAL_HEADER_LEN)) {
-        placeholder.copy_from_slice(&header);
     }
-    out.extend_from_slice(&header);
-    Ok(())
+}
+
+/// The error of a payload writer that removed bytes from before its payload (a caller bug).
+fn placeholder_gone() -> FormatError {
+    FormatError::new(
+        HEADER,
+        "header",
+        0,
+        FormatErrorKind::InvalidValue {
+            reason: "the payload writer shrank the buffer into the record header",
+        },
+    )
 }
 
 /// Decodes the frame at the start of `bytes`; returns it and the bytes consumed
@@ -206,6 +225,18 @@ mod tests {
                 48
             )
         );
+    }
+
+    #[test]
+    fn a_payload_writer_that_eats_the_header_is_an_error() {
+        let mut out = b"earlier".to_vec();
+        let e = encode_frame_into(&mut out, RecordType::Put, |out| {
+            out.truncate(3);
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(e.kind.name(), "invalid_value");
+        assert_eq!(out, b"ear");
     }
 
     proptest::proptest! {

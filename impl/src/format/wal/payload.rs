@@ -313,11 +313,18 @@ fn dup(at: usize, field: &'static str) -> FormatError {
     )
 }
 
-fn set<T>(slot: &mut Option<T>, v: T, at: usize, field: &'static str) -> Result<(), FormatError> {
+/// Reads a field's value with `read` into `slot`. A field seen before is a duplicate, reported
+/// at its name (`at`) before its value is read.
+fn set<T>(
+    slot: &mut Option<T>,
+    at: usize,
+    field: &'static str,
+    read: impl FnOnce() -> Result<T, FormatError>,
+) -> Result<(), FormatError> {
     if slot.is_some() {
         return Err(dup(at, field));
     }
-    *slot = Some(v);
+    *slot = Some(read()?);
     Ok(())
 }
 
@@ -348,35 +355,64 @@ fn decode_op(mp: &mut Mp<'_>) -> Result<BatchOp, FormatError> {
     let n = mp.map_len("op")?;
     mp.r.check_len("op", start, n, MAP_LEN_MAX)?;
     let (mut op, mut key, mut value) = (None, None, None);
+    let mut value_at = start;
     for _ in 0..n {
         let at = mp.r.pos();
         match mp.str("name")? {
-            b"op" => {
-                let at = mp.r.pos();
-                let name = mp.str("op")?;
-                let is_put = match name {
-                    b"put" => true,
-                    b"delete" => false,
-                    _ => return Err(mp.r.err("op", at, FormatErrorKind::UnknownTag { tag: 0 })),
-                };
-                set(&mut op, is_put, at, "op")?;
+            b"op" => set(&mut op, at, "op", || {
+                let tag_at = mp.r.pos();
+                match mp.str("op")? {
+                    b"put" => Ok(true),
+                    b"delete" => Ok(false),
+                    _ => Err(mp
+                        .r
+                        .err("op", tag_at, FormatErrorKind::UnknownTag { tag: 0 })),
+                }
+            })?,
+            b"key" => set(&mut key, at, "key", || mp.bin("key", KEY_LEN_MAX))?,
+            b"value" => {
+                value_at = at;
+                set(&mut value, at, "value", || mp.bin("value", VALUE_LEN_MAX))?
             }
-            b"key" => set(&mut key, mp.bin("key", KEY_LEN_MAX)?, at, "key")?,
-            b"value" => set(&mut value, mp.bin("value", VALUE_LEN_MAX)?, at, "value")?,
             _ => return Err(unknown(at)),
         }
     }
+    let is_put = op.ok_or_else(|| missing(start, "op"))?;
     let key = key.ok_or_else(|| missing(start, "key"))?;
-    match (op, value) {
-        (Some(true), Some(value)) => Ok(BatchOp::Put { key, value }),
-        (Some(true), None) => Err(missing(start, "value")),
-        (Some(false), None) => Ok(BatchOp::Delete { key }),
-        (Some(false), Some(_)) => Err(unknown(start)),
-        (None, _) => Err(missing(start, "op")),
+    match (is_put, value) {
+        (true, Some(value)) => Ok(BatchOp::Put { key, value }),
+        (true, None) => Err(missing(start, "value")),
+        (false, None) => Ok(BatchOp::Delete { key }),
+        (false, Some(_)) => Err(unknown(value_at)),
     }
 }
 
-/// Decodes the payload of a frame of type `record_type`. The whole slice must be one map.
+/// The `ops` array of a batch, from its header on.
+fn decode_ops(mp: &mut Mp<'_>) -> Result<Vec<BatchOp>, FormatError> {
+    let len_at = mp.r.pos();
+    let count = mp.array_len("ops")?;
+    if count == 0 {
+        return Err(mp.r.err(
+            "ops",
+            len_at,
+            FormatErrorKind::InvalidValue {
+                reason: "empty batch",
+            },
+        ));
+    }
+    // Each op takes at least 8 bytes, so the input bounds the count before any allocation.
+    let max = WAL_BATCH_OPS_MAX.min(mp.r.remaining() / 8);
+    mp.r.check_len("ops", len_at, count, max)?;
+    let mut list = Vec::with_capacity(count);
+    for _ in 0..count {
+        list.push(decode_op(mp)?);
+    }
+    Ok(list)
+}
+
+/// Decodes the payload of a frame of type `record_type`. The whole slice must be one map. After
+/// the map, missing fields are reported (at offset 0, in the order revision, created_at_ms,
+/// synced_through, then key, value or ops), then bytes after the map.
 pub fn decode_payload(record_type: RecordType, bytes: &[u8]) -> Result<WalRecord, FormatError> {
     let mut mp = Mp {
         r: Reader::new(bytes, STRUCTURE),
@@ -389,49 +425,26 @@ pub fn decode_payload(record_type: RecordType, bytes: &[u8]) -> Result<WalRecord
         let at = mp.r.pos();
         let name = mp.str("name")?;
         match (name, record_type) {
-            (b"revision", _) => set(&mut revision, mp.uint("revision")?, at, "revision")?,
-            (b"created_at_ms", _) => {
-                set(&mut created, mp.uint("created_at_ms")?, at, "created_at_ms")?
-            }
-            (b"synced_through", _) => set(
-                &mut synced,
-                mp.uint("synced_through")?,
-                at,
-                "synced_through",
-            )?,
+            (b"revision", _) => set(&mut revision, at, "revision", || mp.uint("revision"))?,
+            (b"created_at_ms", _) => set(&mut created, at, "created_at_ms", || {
+                mp.uint("created_at_ms")
+            })?,
+            (b"synced_through", _) => set(&mut synced, at, "synced_through", || {
+                mp.uint("synced_through")
+            })?,
             (b"key", RecordType::Put | RecordType::Delete) => {
-                set(&mut key, mp.bin("key", KEY_LEN_MAX)?, at, "key")?
+                set(&mut key, at, "key", || mp.bin("key", KEY_LEN_MAX))?
             }
             (b"value", RecordType::Put) => {
-                set(&mut value, mp.bin("value", VALUE_LEN_MAX)?, at, "value")?
+                set(&mut value, at, "value", || mp.bin("value", VALUE_LEN_MAX))?
             }
-            (b"ops", RecordType::Batch) => {
-                if ops.is_some() {
-                    return Err(dup(at, "ops"));
-                }
-                let len_at = mp.r.pos();
-                let count = mp.array_len("ops")?;
-                if count == 0 {
-                    return Err(mp.r.err(
-                        "ops",
-                        len_at,
-                        FormatErrorKind::InvalidValue {
-                            reason: "empty batch",
-                        },
-                    ));
-                }
-                // Each op takes at least 8 bytes, so the input bounds the count before any allocation.
-                let max = WAL_BATCH_OPS_MAX.min(mp.r.remaining() / 8);
-                mp.r.check_len("ops", len_at, count, max)?;
-                let mut list = Vec::with_capacity(count);
-                for _ in 0..count {
-                    list.push(decode_op(&mut mp)?);
-                }
-                ops = Some(list);
-            }
+            (b"ops", RecordType::Batch) => set(&mut ops, at, "ops", || decode_ops(&mut mp))?,
             _ => return Err(unknown(at)),
         }
     }
+    let revision = revision.ok_or_else(|| missing(0, "revision"))?;
+    let created_at_ms = created.ok_or_else(|| missing(0, "created_at_ms"))?;
+    let synced_through = synced.ok_or_else(|| missing(0, "synced_through"))?;
     let body = match record_type {
         RecordType::Put => WalBody::Put {
             key: key.ok_or_else(|| missing(0, "key"))?,
@@ -444,9 +457,9 @@ pub fn decode_payload(record_type: RecordType, bytes: &[u8]) -> Result<WalRecord
     };
     mp.r.finish("record")?;
     Ok(WalRecord {
-        revision: revision.ok_or_else(|| missing(0, "revision"))?,
-        created_at_ms: created.ok_or_else(|| missing(0, "created_at_ms"))?,
-        synced_through: synced.ok_or_else(|| missing(0, "synced_through"))?,
+        revision,
+        created_at_ms,
+        synced_through,
         body,
     })
 }

@@ -39,10 +39,14 @@ pub enum ReplayEnd {
         offset: u64,
     },
     /// The bytes from `offset` on were never synced: truncate the segment holding `offset` there
-    /// and delete later segments.
+    /// and delete every later segment.
     TornTail {
         /// Logical offset of the first bad record.
         offset: u64,
+        /// Base offset of the segment holding it: the one the bad record starts in (at a segment
+        /// boundary, the later segment, at its byte 0); for a gap or overlap between segments, the
+        /// segment before it, which ends at `offset`.
+        segment_base: u64,
         /// Why the record there is bad.
         error: FormatError,
     },
@@ -50,8 +54,8 @@ pub enum ReplayEnd {
     Corrupt {
         /// Logical offset of the bad record.
         offset: u64,
-        /// Base offset of the segment holding it (its file name); for a gap between segments,
-        /// the segment before the gap.
+        /// Base offset of the segment holding it (its file name), as for
+        /// [`ReplayEnd::TornTail`].
         segment_base: u64,
         /// What is wrong; its offset is relative to the record's start.
         error: FormatError,
@@ -173,7 +177,11 @@ fn classify(
     }
     ReplayOutcome {
         records,
-        end: ReplayEnd::TornTail { offset: bad, error },
+        end: ReplayEnd::TornTail {
+            offset: bad,
+            segment_base,
+            error,
+        },
     }
 }
 
