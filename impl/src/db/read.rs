@@ -2,9 +2,9 @@
 //!
 //! Invariants:
 //! - A read works on one [`Snapshot`]: the memtables and the tree it pins stay alive (and their
-//!   files readable, since open handles survive a removal) for as long as the read runs, whatever
-//!   flushes and compactions happen meanwhile; it sees exactly the commits up to the snapshot's
-//!   revision.
+//!   files on disk, since a file goes only with the last tree listing it) for as long as the
+//!   read runs, whatever flushes and compactions happen meanwhile; it sees exactly the commits up
+//!   to the snapshot's revision.
 //! - Sources are consulted newest first: the active memtable, frozen memtables newest first, L0
 //!   newest first, then one file per deeper level. A point read stops at the first version found
 //!   (a tombstone means absent); a scan merges all sources and keeps the highest revision per key.
@@ -142,9 +142,11 @@ impl Inner {
             }
             let mut openers: Vec<Opener> = Vec::with_capacity(files.len());
             for file in files {
-                let table = Arc::clone(snap.tree.table(&self.dir, file.number)?);
+                // Opened when the scan reaches it, so a scan holds one table of the level.
+                let (tree, dir) = (Arc::clone(&snap.tree), self.dir.clone());
                 let range = range.clone();
                 openers.push(Box::new(move || {
+                    let table = tree.table(&dir, file.number)?;
                     Ok(Box::new(table.iter(range, direction)) as BoxedSource)
                 }));
             }
