@@ -1,6 +1,7 @@
 //! Tables on `SimVfs` (inline background work, a logical clock): at most `max_open_tables`
-//! table readers stay open however many tables the database has; a table whose size or key span
-//! disagrees with the manifest (two tables swapped on disk) is corruption naming the file.
+//! table readers stay open however many tables the database has; small adjacent tables are
+//! merged instead of piling up; a table whose size or key span disagrees with the manifest
+//! (two tables swapped on disk) is corruption naming the file.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -282,6 +283,34 @@ fn a_scan_outlives_the_compaction_of_the_tables_it_reads() {
         "the old tables are removed once the scan is gone"
     );
     assert_eq!(db.get(&key(7)).unwrap(), Some(b"new".to_vec()));
+}
+
+/// A thousand tiny flushes of disjoint keys (as a thousand `kvstore put` processes leave) end
+/// in a bounded number of files: runs of small adjacent tables are merged, not only moved.
+#[test]
+fn a_thousand_tiny_flushes_end_in_few_files() {
+    let vfs = SimVfs::new(13);
+    let db = Db::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), options()).unwrap();
+    // Increasing keys, as a script of `kvstore put` calls writes: every flush lands beside the
+    // previous ones, so compaction only ever moves them.
+    let key = |i: u64| format!("p{i:05}").into_bytes();
+    let mut model = Model::new();
+    for i in 0..1000u64 {
+        db.put(&key(i), format!("v{i}").as_bytes()).unwrap();
+        model.insert(key(i), format!("v{i}").into_bytes());
+        db.flush().unwrap();
+    }
+    let stats = db.stats();
+    let files: usize = stats.files_per_level.iter().sum();
+    let bytes: u64 = stats.bytes_per_level.iter().sum();
+    // 5 files here; 1000 (every flush its own file) when small tables are only moved.
+    assert!(files <= 10, "{files} files ({bytes} bytes): {stats:?}");
+    assert_eq!(tables(&vfs).len(), files, "merged inputs are removed");
+    let all: Vec<_> = model.into_iter().collect();
+    assert_eq!(contents(&db, KeyRange::all(), false), all);
+    db.close().unwrap();
+    let db = Db::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), options()).unwrap();
+    assert_eq!(contents(&db, KeyRange::all(), false), all);
 }
 
 /// Rewrites `path` on `vfs` to hold `bytes`, durably.

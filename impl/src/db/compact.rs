@@ -4,7 +4,8 @@
 //! 1. Merge the input files (one source per L0 file, one per deeper level whose files it opens
 //!    one at a time) with [`MergeIter`] at revision `u64::MAX`, tombstones kept, through
 //!    [`CompactionStream`] (tombstones dropped only when the task is bottommost), into new SSTs
-//!    cut at `sst_target_file_size_bytes`; `finish` each, `sync_dir`.
+//!    cut at `sst_target_file_size_bytes` (into one SST for a
+//!    [`single_output`](CompactionTask::single_output) task); `finish` each, `sync_dir`.
 //! 2. Persist a manifest removing the inputs and adding the outputs, then install the new tree.
 //! 3. Only then, once no tree lists them (readers of an older snapshot may still open them),
 //!    remove the input files and forget their cached readers and blocks: the last tree holding
@@ -102,11 +103,12 @@ impl Inner {
             sources.push(Box::new(ConcatSource::new(openers)));
         }
         let merged = MergeIter::new(sources, ScanSpec::compaction());
-        let stream = CompactionStream::new(
-            merged,
-            task.bottommost,
-            self.options.sst_target_file_size_bytes,
-        );
+        let target_file_size_bytes = if task.single_output {
+            u64::MAX
+        } else {
+            self.options.sst_target_file_size_bytes
+        };
+        let stream = CompactionStream::new(merged, task.bottommost, target_file_size_bytes);
         let added = self.write_outputs(stream, task.output_level, tree.version.wal_offset())?;
         fail::fail_point!("compaction::after_outputs_written", |_| Err(
             crate::Error::failpoint("compaction::after_outputs_written")
