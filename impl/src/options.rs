@@ -34,11 +34,17 @@ pub const LEVEL_SIZE_MULTIPLIER_MAX: u64 = 100;
 pub const LEVELS_PERSISTED_MAX: usize = crate::format::manifest::LEVEL_MAX as usize + 1;
 /// Smallest WAL segment accepted.
 pub const WAL_SEGMENT_SIZE_BYTES_MIN: u64 = 64 * 1024;
+/// Fewest open tables accepted: a point read may consult up to `l0_stop_files` L0 tables and one
+/// per deeper level, so a smaller cache would reopen (and re-verify) tables on nearly every read.
+pub const OPEN_TABLES_MIN: usize = 16;
+/// Most open tables accepted: far beyond any process's usual file-descriptor limit.
+pub const OPEN_TABLES_MAX: usize = 1 << 20;
 
 const _: () = assert!(MEMTABLE_SIZE_BYTES_MIN <= MEMTABLE_SIZE_BYTES_MAX);
 const _: () = assert!(BLOCK_SIZE_BYTES_MIN <= BLOCK_SIZE_BYTES_MAX);
 const _: () = assert!(LEVELS_MIN <= LEVELS_MAX);
 const _: () = assert!(LEVEL_SIZE_MULTIPLIER_MIN <= LEVEL_SIZE_MULTIPLIER_MAX);
+const _: () = assert!(OPEN_TABLES_MIN <= OPEN_TABLES_MAX);
 
 /// What a write call (put, delete, batch) guarantees about durability when it returns `Ok`.
 ///
@@ -115,6 +121,14 @@ pub struct Options {
     pub max_levels: usize,
     /// Bytes of decoded SST blocks kept in memory. Default 8 MiB (LevelDB); 0 disables the cache.
     pub block_cache_size_bytes: u64,
+    /// Most table readers (one open file handle each) kept open between reads, like RocksDB's
+    /// `max_open_files`; a table opens on first use and is closed when evicted, and reopened
+    /// (and checked again) on its next use. Reads in flight may hold a few more: a table they
+    /// are reading stays open until they finish with it (`spec/SEMANTICS.md`, "Open tables").
+    /// Default 500: about half the usual `ulimit -n` of 1024, leaving the rest to the WAL, the
+    /// manifest and the application embedding the store; a database that outgrows it pays one
+    /// table open (footer, index and bloom read and checked) per evicted table it reads again.
+    pub max_open_tables: usize,
     /// WAL segment size that triggers rotation to a new segment. Default 64 MiB: at most one or two
     /// segments per memtable, so old segments are deleted soon after a flush.
     pub wal_segment_size_bytes: u64,
@@ -145,6 +159,7 @@ impl Default for Options {
             level_size_multiplier: 10,
             max_levels: 7,
             block_cache_size_bytes: 8 * 1024 * 1024,
+            max_open_tables: 500,
             wal_segment_size_bytes: 64 * 1024 * 1024,
             background: BackgroundMode::Threads,
             durability: Durability::Sync,
@@ -234,6 +249,12 @@ impl Options {
             LEVELS_PERSISTED_MAX,
         )?;
         check_range(
+            "max_open_tables",
+            self.max_open_tables,
+            OPEN_TABLES_MIN,
+            OPEN_TABLES_MAX,
+        )?;
+        check_range(
             "wal_segment_size_bytes",
             self.wal_segment_size_bytes,
             WAL_SEGMENT_SIZE_BYTES_MIN,
@@ -290,6 +311,12 @@ mod tests {
             ("max_levels", |o| o.max_levels = LEVELS_MAX + 1),
             ("max_levels", |o| o.max_levels = LEVELS_PERSISTED_MAX + 1),
             ("wal_segment_size_bytes", |o| o.wal_segment_size_bytes = 100),
+            ("max_open_tables", |o| {
+                o.max_open_tables = OPEN_TABLES_MIN - 1
+            }),
+            ("max_open_tables", |o| {
+                o.max_open_tables = OPEN_TABLES_MAX + 1
+            }),
         ];
         for (name, mutate) in cases {
             let mut o = Options::default();
@@ -310,6 +337,7 @@ mod tests {
             l0_stall_files: 1,
             l0_stop_files: 1,
             max_levels: LEVELS_MIN,
+            max_open_tables: OPEN_TABLES_MIN,
             ..Options::default()
         };
         o.validate().unwrap();

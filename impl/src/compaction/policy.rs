@@ -13,6 +13,16 @@
 //!   other is a trivial move ([`CompactionTask::trivial_move`]): the files change level in the
 //!   manifest and no byte is rewritten. Moving keeps "newer above older" because no key of a
 //!   moved file exists in the output level, and it keeps tombstones (a move never drops data).
+//! - Otherwise the first run (upper levels first, then by key) of at least
+//!   [`SMALL_RUN_FILES_MIN`] adjacent files of one level `n >= 1`, each at most
+//!   `sst_target_file_size_bytes / SMALL_FILE_DIVISOR` and together at most
+//!   `sst_target_file_size_bytes`, is merged into one file at the same level `n`
+//!   ([`CompactionTask::single_output`]); a run is cut at [`SMALL_RUN_FILES_MAX`] files. Tiny
+//!   flushes of disjoint keys only ever move (a move rewrites nothing), so without this rule
+//!   every one of them stayed a file of its own. Adjacent files of a level `>= 1` do not overlap
+//!   and no file of the level lies between them, so the output sits where they sat; one output
+//!   file from a run of at least two makes the level's file count drop with every such merge,
+//!   so they always end.
 //! - Stalls grow with L0's backlog: none below `l0_stall_files`, a short delay per write up to
 //!   `l0_stop_files`, a full stop at or beyond it.
 
@@ -26,6 +36,16 @@ use crate::version::{FileMeta, RemovedFile, Version};
 /// Delay applied to each write while L0 holds between `l0_stall_files` and `l0_stop_files`
 /// files (LevelDB's choice): enough to hand the CPU to compaction, too little for users to notice.
 pub const STALL_DELAY_MS: u64 = 1;
+
+/// A file of at most `sst_target_file_size_bytes / SMALL_FILE_DIVISOR` bytes is small: merging
+/// a run of them approaches the target size without rewriting any file near it.
+pub const SMALL_FILE_DIVISOR: u64 = 4;
+/// Fewest adjacent small files merged at once: fewer would rewrite small files for a small gain.
+pub const SMALL_RUN_FILES_MIN: usize = 4;
+/// Most small files merged at once: a merge holds every input table open while it runs.
+pub const SMALL_RUN_FILES_MAX: usize = 64;
+
+const _: () = assert!(2 <= SMALL_RUN_FILES_MIN && SMALL_RUN_FILES_MIN <= SMALL_RUN_FILES_MAX);
 
 /// The input files of one level.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +65,10 @@ pub struct CompactionTask {
     pub output_level: usize,
     /// No level below `output_level` holds data in the task's key span: tombstones may be dropped.
     pub bottommost: bool,
+    /// Write all the output to one file instead of cutting it at `sst_target_file_size_bytes`:
+    /// a merge of small files, whose stored sizes sum to at most the target, must end with
+    /// fewer files than it read, whatever the entries weigh uncompressed.
+    pub single_output: bool,
 }
 
 impl CompactionTask {
@@ -129,7 +153,9 @@ pub fn pick(version: &Version, opts: &Options) -> Option<CompactionTask> {
         let l1 = version.overlapping(1, &span);
         return Some(task(version, vec![level(0, l0.to_vec()), level(1, l1)], 1));
     }
-    let source = most_oversized_level(version, opts)?;
+    let Some(source) = most_oversized_level(version, opts) else {
+        return small_file_run(version, opts);
+    };
     let file = version.files(source).iter().min_by_key(|f| f.number)?;
     let span = span_of(std::iter::once(file))?;
     let below = version.overlapping(source.checked_add(1)?, &span);
@@ -162,6 +188,34 @@ fn most_oversized_level(version: &Version, opts: &Options) -> Option<usize> {
     best.map(|(n, _, _)| n)
 }
 
+/// The merge of the first run of small adjacent files (see the module doc), if any.
+fn small_file_run(version: &Version, opts: &Options) -> Option<CompactionTask> {
+    let target = opts.sst_target_file_size_bytes;
+    let small = target / SMALL_FILE_DIVISOR;
+    for n in 1..version.num_levels() {
+        let files = version.files(n);
+        for start in 0..files.len() {
+            let mut total: u64 = 0;
+            let run: Vec<Arc<FileMeta>> = files
+                .iter()
+                .skip(start)
+                .take(SMALL_RUN_FILES_MAX)
+                .take_while(|f| {
+                    total = total.saturating_add(f.size_bytes);
+                    f.size_bytes <= small && total <= target
+                })
+                .cloned()
+                .collect();
+            if run.len() >= SMALL_RUN_FILES_MIN {
+                let mut merge = task(version, vec![level(n, run)], n);
+                merge.single_output = true;
+                return Some(merge);
+            }
+        }
+    }
+    None
+}
+
 pub(crate) fn level(level: usize, files: Vec<Arc<FileMeta>>) -> LevelInputs {
     LevelInputs { level, files }
 }
@@ -181,6 +235,7 @@ pub(crate) fn task(
         inputs,
         output_level,
         bottommost,
+        single_output: false,
     }
 }
 

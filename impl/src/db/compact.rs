@@ -1,12 +1,15 @@
 //! Compaction, the effects: run a [`CompactionTask`] chosen by the pure policy.
 //!
 //! Protocol:
-//! 1. Merge the input files (one source each) with [`MergeIter`] at revision `u64::MAX`,
-//!    tombstones kept, through [`CompactionStream`] (tombstones dropped only when the task is
-//!    bottommost), into new SSTs cut at `sst_target_file_size_bytes`; `finish` each, `sync_dir`.
+//! 1. Merge the input files (one source per L0 file, one per deeper level whose files it opens
+//!    one at a time) with [`MergeIter`] at revision `u64::MAX`, tombstones kept, through
+//!    [`CompactionStream`] (tombstones dropped only when the task is bottommost), into new SSTs
+//!    cut at `sst_target_file_size_bytes` (into one SST for a
+//!    [`single_output`](CompactionTask::single_output) task); `finish` each, `sync_dir`.
 //! 2. Persist a manifest removing the inputs and adding the outputs, then install the new tree.
-//! 3. Only then remove the input files and forget their cached blocks. Readers still holding an
-//!    old tree keep reading the removed files through their open handles.
+//! 3. Only then, once no tree lists them (readers of an older snapshot may still open them),
+//!    remove the input files and forget their cached readers and blocks: the last tree holding
+//!    an input drops its [`LiveFile`](super::tables::LiveFile), which does it.
 //!
 //! A [trivial move](CompactionTask::trivial_move) skips steps 1 and 3: the manifest of step 2
 //! moves the files to the output level and they stay on disk as they are.
@@ -20,11 +23,11 @@
 use std::sync::Arc;
 
 use crate::compaction::policy::{level as level_inputs, span_of, task};
-use crate::compaction::{CompactionStream, CompactionTask, Retention, pick};
 use std::sync::atomic::Ordering;
 
+use crate::compaction::{CompactionStream, CompactionTask, Retention, pick};
 use crate::error::{Error, Result};
-use crate::iter::{BoxedSource, HistoryMerge};
+use crate::iter::{BoxedSource, ConcatSource, HistoryMerge, Opener};
 use crate::range::{Direction, KeyRange};
 use crate::version::{FileMeta, Version, VersionEdit};
 
@@ -106,7 +109,7 @@ impl Inner {
     }
 
     /// Steps 1-3 of the module doc for `task` over the current `tree`.
-    fn run_task(&self, tree: &Tree, task: &CompactionTask) -> Result<()> {
+    fn run_task(&self, tree: &Arc<Tree>, task: &CompactionTask) -> Result<()> {
         if let Some(moved) = task.trivial_move() {
             let edit = VersionEdit {
                 remove: task.removed_files(),
@@ -117,18 +120,39 @@ impl Inner {
         // Sources newest first (L0 files, then the output level's): only exact duplicates need
         // the order, and those carry the same bytes.
         let mut sources: Vec<BoxedSource> = Vec::new();
-        for file in task.input_files() {
-            let table = tree.table(&self.dir, file.number)?;
-            sources.push(Box::new(table.iter(KeyRange::all(), Direction::Forward)));
+        for inputs in &task.inputs {
+            if inputs.level == 0 {
+                for file in &inputs.files {
+                    let table = tree.table(&self.dir, file.number)?;
+                    sources.push(Box::new(table.iter(KeyRange::all(), Direction::Forward)));
+                }
+                continue;
+            }
+            // A sorted level's inputs do not overlap: one source opening them one at a time, so
+            // the merge holds one open table per level beyond L0's.
+            let mut openers: Vec<Opener> = Vec::with_capacity(inputs.files.len());
+            for file in &inputs.files {
+                let (tree, dir, number) = (Arc::clone(tree), self.dir.clone(), file.number);
+                openers.push(Box::new(move || {
+                    let table = tree.table(&dir, number)?;
+                    Ok(Box::new(table.iter(KeyRange::all(), Direction::Forward)) as BoxedSource)
+                }));
+            }
+            sources.push(Box::new(ConcatSource::new(openers)));
         }
         let retention = Retention {
             floor: self.readers.floor(),
             bottommost: task.bottommost,
         };
+        let target_file_size_bytes = if task.single_output {
+            u64::MAX
+        } else {
+            self.options.sst_target_file_size_bytes
+        };
         let stream = CompactionStream::new(
             HistoryMerge::new(sources),
             retention,
-            self.options.sst_target_file_size_bytes,
+            target_file_size_bytes,
         );
         let added = self.write_outputs(stream, task.output_level, tree.version.wal_offset())?;
         fail::fail_point!("compaction::after_outputs_written", |_| Err(
@@ -146,18 +170,8 @@ impl Inner {
             }
             self.install(tree, &edit, added.clone(), false)
         });
-        self.install(tree, &edit, added, false)?;
-        for file in task.input_files() {
-            let path = self.sst_path(file.number);
-            if let Err(e) = self.vfs.remove(&path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                // The file is an orphan now; the next open deletes it.
-                tracing::warn!(path = %path.display(), error = %e, "could not remove compacted SST");
-            }
-            self.cache.forget_file(file.number);
-        }
-        Ok(())
+        // Step 3 follows when the last tree listing the inputs is dropped (`LiveFile`).
+        self.install(tree, &edit, added, false)
     }
 }
 

@@ -171,8 +171,9 @@ impl Inner {
     }
 
     /// Persists `tree.version + edit` as the manifest, then installs it with the readers of
-    /// `added` (dropping the oldest frozen memtable if `drop_frozen`). REQUIRES: work lock held
-    /// and `tree` is the current tree.
+    /// `added` cached (dropping the oldest frozen memtable if `drop_frozen`). The files it no
+    /// longer lists are marked obsolete: the last tree listing one removes it. REQUIRES: work
+    /// lock held and `tree` is the current tree.
     pub(crate) fn install(
         &self,
         tree: &Tree,
@@ -186,16 +187,18 @@ impl Inner {
             &self.dir,
             &manifest::to_manifest(&version),
         )?;
-        let mut tables = tree.tables.clone();
-        // A file both removed and added changed level (a trivial move): its reader stays.
-        for removed in &edit.remove {
-            if !edit.add.iter().any(|m| m.number == removed.number) {
-                tables.remove(&removed.number);
+        for (meta, table) in added {
+            tree.tables.insert(meta.number, table);
+        }
+        // A file both removed and added changed level (a trivial move): it stays live.
+        let next = Tree::new(version, &tree.files, Arc::clone(&tree.tables));
+        for (number, file) in &tree.files {
+            if !next.files.contains_key(number) {
+                file.mark_obsolete();
             }
         }
-        tables.extend(added.into_iter().map(|(m, t)| (m.number, t)));
         let mut state = lock(&self.state);
-        state.tree = Arc::new(Tree { version, tables });
+        state.tree = Arc::new(next);
         if drop_frozen {
             state.drop_oldest_frozen();
         }

@@ -7,7 +7,8 @@
 //!   takes them in another order, so there is no deadlock.
 //! - `state` holds what readers need, swapped atomically: the active memtable, the frozen ones
 //!   (oldest first, each with the WAL offset where its records end) and the [`Tree`] (live
-//!   version + open tables). A reader copies the `Arc`s under the lock and reads without it.
+//!   version, its files, the shared cache of open tables). A reader copies the `Arc`s under the
+//!   lock and reads without it.
 //! - `visible` is the largest revision whose commit is fully inserted into a memtable; it only
 //!   grows, and every entry in a frozen memtable or an SST has a revision `<= visible`.
 //! - Only the holder of `writer` appends to the WAL, assigns revisions, inserts into the active
@@ -34,6 +35,7 @@ use crate::wal::WalWriter;
 use super::background::BgState;
 use super::commit::Queue;
 use super::readers::Readers;
+use super::tables::{LiveFile, TableCache};
 
 /// Locks `m`, ignoring poisoning: no code holding one of our locks panics in library code, and
 /// every critical section leaves its data consistent before any fallible call.
@@ -46,24 +48,53 @@ pub(crate) fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<
     cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The live SST files and their open readers.
+/// The live SST files and where their readers come from.
 #[derive(Debug)]
 pub(crate) struct Tree {
     /// Which files are live, by level.
     pub(crate) version: Version,
-    /// An open reader for every file of `version`, by file number (Fx-hashed: a point read
-    /// looks up one or more tables, and file numbers need no seeded hash).
-    pub(crate) tables: FxHashMap<u64, Arc<Table>>,
+    /// Every file of `version`, by file number (Fx-hashed: a point read looks up one or more
+    /// tables, and file numbers need no seeded hash). Shared with the trees that list it too;
+    /// the last tree holding an obsolete file removes it (see [`LiveFile`]).
+    pub(crate) files: FxHashMap<u64, Arc<LiveFile>>,
+    /// The open readers, at most `Options::max_open_tables` (shared by every tree).
+    pub(crate) tables: Arc<TableCache>,
 }
 
 impl Tree {
-    /// The open reader of live file `number`.
-    pub(crate) fn table(&self, dir: &Path, number: u64) -> Result<&Arc<Table>> {
-        self.tables.get(&number).ok_or_else(|| Error::Corruption {
+    /// The reader of live file `number`, opened (and checked against the manifest) if it is not
+    /// open.
+    pub(crate) fn table(&self, dir: &Path, number: u64) -> Result<Arc<Table>> {
+        let file = self.files.get(&number).ok_or_else(|| Error::Corruption {
             file: dir.join(sst_file_name(number)),
             offset: 0,
-            what: "live file has no open reader".to_owned(),
-        })
+            what: "live file has no entry in the tree".to_owned(),
+        })?;
+        self.tables.get(&file.meta)
+    }
+
+    /// The tree of `version`: its files' entries are taken from `previous` where they are live
+    /// there too, and made for the others.
+    pub(crate) fn new(
+        version: Version,
+        previous: &FxHashMap<u64, Arc<LiveFile>>,
+        tables: Arc<TableCache>,
+    ) -> Tree {
+        let mut files = FxHashMap::default();
+        for level in 0..version.num_levels() {
+            for meta in version.files(level) {
+                let file = previous.get(&meta.number).map_or_else(
+                    || Arc::new(LiveFile::new(Arc::clone(meta), Arc::clone(&tables))),
+                    Arc::clone,
+                );
+                files.insert(meta.number, file);
+            }
+        }
+        Tree {
+            version,
+            files,
+            tables,
+        }
     }
 }
 

@@ -31,6 +31,7 @@ mod read;
 mod readers;
 mod snapshot;
 mod stats;
+mod tables;
 
 pub use batch::{WriteBatch, WriteOptions};
 pub use compact::range_task;
@@ -323,6 +324,7 @@ impl Db {
             last_revision: inner.visible.load(Ordering::Acquire),
             cache_hits: inner.cache.hits(),
             cache_misses: inner.cache.misses(),
+            open_tables: tree.tables.len(),
             wal_bytes: wal_end_offset.saturating_sub(version.wal_offset()),
             wal_end_offset,
             wal_synced_offset,

@@ -6,7 +6,10 @@
 //! 2. Load `manifest.json`. If it is missing: a directory holding WAL segments or SSTs is
 //!    [`Error::Corruption`] (the root of the database is gone, not a new database); otherwise
 //!    persist an empty manifest before anything else.
-//! 3. Open every SST the manifest lists (each is verified by its reader).
+//! 3. Open every SST the manifest lists: its reader verifies it, and its file size and smallest
+//!    and largest keys must equal the manifest's (else [`Error::Corruption`] naming the file and
+//!    what disagrees). At most `max_open_tables` stay open; the others are reopened, and
+//!    checked again, on first use.
 //! 4. Delete SSTs the manifest does not list and a stale `manifest.json.tmp`: leftovers of a crash
 //!    in a flush or compaction before (or after) its manifest was persisted.
 //! 5. Recover the WAL from the manifest's `walOffset` (a torn tail is truncated durably; proven
@@ -26,7 +29,7 @@ use crate::format::wal::{WalRecord, parse_segment_file_name};
 use crate::manifest::{self, parse_sst_file_name};
 use crate::memtable::MemTable;
 use crate::options::Options;
-use crate::sst::{BlockCache, Table};
+use crate::sst::BlockCache;
 use crate::vfs::Vfs;
 use crate::wal::{self, WalWriter};
 
@@ -35,6 +38,7 @@ use super::decide::metas;
 use super::inner::{Inner, State, Tree, Writer};
 use super::read::tree_entry;
 use super::readers::Readers;
+use super::tables::TableCache;
 
 /// The lock file's name in the database directory.
 pub const LOCK_FILE_NAME: &str = "LOCK";
@@ -61,16 +65,20 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
     let manifest_path = dir.join(MANIFEST_FILE_NAME);
     let version = manifest::to_version(&manifest, options.max_levels, &manifest_path)?;
     let cache = Arc::new(BlockCache::new(options.block_cache_size_bytes));
-    let mut tables = rustc_hash::FxHashMap::default();
+    let tables = Arc::new(TableCache::new(
+        Arc::clone(&vfs),
+        dir,
+        Arc::clone(&cache),
+        options.max_open_tables,
+    )?);
     for level in 0..version.num_levels() {
         for file in version.files(level) {
-            let path = dir.join(crate::format::manifest::sst_file_name(file.number));
-            let table = Table::open(vfs.as_ref(), &path, file.number, Arc::clone(&cache))
-                .map_err(|e| missing_is_corruption(e, &path))?;
-            tables.insert(file.number, table);
+            tables.get(file)?;
         }
     }
-    remove_leftovers(vfs.as_ref(), dir, &names, |n| tables.contains_key(&n))?;
+    let tree = Tree::new(version, &rustc_hash::FxHashMap::default(), tables);
+    let version = &tree.version;
+    remove_leftovers(vfs.as_ref(), dir, &names, |n| tree.files.contains_key(&n))?;
     let mut recovered = wal::recover(vfs.as_ref(), dir, version.wal_offset(), options.salvage_wal)?;
     if recovered.truncated_bytes > 0 {
         tracing::warn!(
@@ -79,7 +87,6 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
         );
     }
     let horizon = version.history_horizon();
-    let tree = Tree { version, tables };
     let (memtable, last_revision) = replay(
         std::mem::take(&mut recovered.records),
         &tree,
@@ -175,21 +182,6 @@ fn remove_leftovers(
             .map_err(|e| Error::io("sync_dir", dir, e))?;
     }
     Ok(())
-}
-
-/// A table the manifest lists but the directory lacks is corruption of the database (the
-/// manifest names data that is gone), not an I/O failure to retry.
-fn missing_is_corruption(error: Error, path: &Path) -> Error {
-    match error {
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            Error::Corruption {
-                file: path.to_path_buf(),
-                offset: 0,
-                what: "table listed in the manifest is missing".to_owned(),
-            }
-        }
-        other => other,
-    }
 }
 
 /// Step 5 of the module doc: the recovered memtable and the last revision. Each record's

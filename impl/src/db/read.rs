@@ -2,8 +2,9 @@
 //!
 //! Invariants:
 //! - A read works on one [`ReadView`]: the memtables and the tree it pins stay alive (and their
-//!   files readable, since open handles survive a removal) for as long as the read runs, whatever
-//!   flushes and compactions happen meanwhile; it sees exactly the commits up to its revision.
+//!   files on disk, since a file goes only with the last tree listing it) for as long as the
+//!   read runs, whatever flushes and compactions happen meanwhile; it sees exactly the commits up
+//!   to its revision.
 //! - A read at an older revision `r` first checks `horizon <= r <= newest` (else
 //!   [`Error::Compacted`] / [`Error::FutureRevision`]) and pins `r` for as long as it runs, so
 //!   no compaction drops a version it can see (`super::readers`).
@@ -250,9 +251,11 @@ impl Inner {
             }
             let mut openers: Vec<Opener> = Vec::with_capacity(files.len());
             for file in files {
-                let table = Arc::clone(view.tree.table(&self.dir, file.number)?);
+                // Opened when the scan reaches it, so a scan holds one table of the level.
+                let (tree, dir) = (Arc::clone(&view.tree), self.dir.clone());
                 let range = range.clone();
                 openers.push(Box::new(move || {
+                    let table = tree.table(&dir, file.number)?;
                     let versions = table.iter(range, direction);
                     Ok(Box::new(VisibleVersions::new(versions, revision)) as BoxedSource)
                 }));

@@ -20,6 +20,8 @@ pub struct Stats {
     pub cache_hits: u64,
     /// Block cache misses.
     pub cache_misses: u64,
+    /// Table readers the table cache keeps open (at most `Options::max_open_tables`).
+    pub open_tables: usize,
     /// WAL bytes not yet covered by SSTs (end offset minus the manifest's `walOffset`).
     pub wal_bytes: u64,
     /// WAL logical end offset.

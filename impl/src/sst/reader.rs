@@ -214,6 +214,21 @@ impl Table {
         self.bloom.is_some()
     }
 
+    /// The table's smallest and largest keys (`None` for a table without entries): the first
+    /// block's first key from the index, and the last key of the last block, which this reads
+    /// (verified, through the cache).
+    pub fn key_span(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let (Some(first), Some(last)) = (
+            self.index.blocks.first(),
+            self.index.blocks.len().checked_sub(1),
+        ) else {
+            return Ok(None);
+        };
+        let block = self.block(last)?;
+        let largest = block.len().checked_sub(1).and_then(|i| block.key(i));
+        Ok(largest.map(|largest| (first.first_key.clone(), largest.to_vec())))
+    }
+
     pub(super) fn index(&self) -> &Index {
         &self.index
     }

@@ -256,3 +256,92 @@ fn overlapping_inputs_or_an_occupied_output_range_must_merge() {
         "L1's 3..=4 overlaps the span 2..=8"
     );
 }
+
+/// Options whose target file size makes "small" (at most a quarter of it) 100 bytes.
+fn small_opts() -> Options {
+    Options {
+        sst_target_file_size_bytes: 400,
+        l1_target_size_bytes: 1 << 30,
+        ..opts()
+    }
+}
+
+#[test]
+fn a_run_of_small_adjacent_files_merges_into_one_file_at_its_level() {
+    let v = version_with(vec![
+        meta(1, 2, 0, 1, 500),
+        meta(2, 2, 2, 3, 100),
+        meta(3, 2, 4, 5, 10),
+        meta(4, 2, 6, 7, 10),
+        meta(5, 2, 8, 9, 10),
+        meta(6, 2, 10, 11, 10),
+        meta(7, 3, 4, 4, 10),
+    ]);
+    let task = pick(&v, &small_opts()).unwrap();
+    assert_eq!(numbers(&task), vec![(2, vec![2, 3, 4, 5, 6])]);
+    assert_eq!(task.output_level, 2);
+    assert!(task.single_output);
+    assert!(!task.bottommost, "file 7 at L3 lies in the span");
+    assert_eq!(task.trivial_move(), None, "a merge, not a move");
+    let after = install(&v, &task);
+    check_invariants(&after);
+    assert_eq!(after.files(2).len(), 2);
+    assert_eq!(pick(&after, &small_opts()), None, "the merge ends the run");
+}
+
+#[test]
+fn short_runs_big_files_and_the_size_cap_stop_a_run() {
+    // Three small files, a big one, three small ones: no run reaches four.
+    let split = version_with(vec![
+        meta(1, 1, 0, 0, 10),
+        meta(2, 1, 1, 1, 10),
+        meta(3, 1, 2, 2, 10),
+        meta(4, 1, 3, 3, 101),
+        meta(5, 1, 4, 4, 10),
+        meta(6, 1, 5, 5, 10),
+        meta(7, 1, 6, 6, 10),
+    ]);
+    assert_eq!(pick(&split, &small_opts()), None);
+    // Five files of 100 bytes: the first four sum to the target of 400, the fifth would pass it.
+    let capped = version_with((1..=5).map(|i| meta(i, 3, i as u8, i as u8, 100)).collect());
+    let task = pick(&capped, &small_opts()).unwrap();
+    assert_eq!(numbers(&task), vec![(3, vec![1, 2, 3, 4])]);
+    assert!(task.bottommost);
+}
+
+#[test]
+fn a_run_is_cut_at_the_most_files_one_merge_reads() {
+    let files = SMALL_RUN_FILES_MAX as u64 + 10;
+    let v = version_with(
+        (1..=files)
+            .map(|i| meta(i, 1, i as u8, i as u8, 1))
+            .collect(),
+    );
+    let task = pick(&v, &small_opts()).unwrap();
+    assert_eq!(task.inputs[0].files.len(), SMALL_RUN_FILES_MAX);
+    let after = install(&v, &task);
+    let task = pick(&after, &small_opts()).unwrap();
+    assert_eq!(
+        task.inputs[0].files.len(),
+        11,
+        "the merged file and the ten left"
+    );
+    assert_eq!(pick(&install(&after, &task), &small_opts()), None);
+}
+
+#[test]
+fn oversized_levels_come_before_small_file_merges() {
+    let mut files: Vec<FileMeta> = (1..=4).map(|i| meta(i, 2, i as u8, i as u8, 10)).collect();
+    files.push(meta(9, 1, 20, 30, 1000));
+    let v = version_with(files);
+    let task = pick(
+        &v,
+        &Options {
+            l1_target_size_bytes: 300,
+            ..small_opts()
+        },
+    )
+    .unwrap();
+    assert_eq!(numbers(&task), vec![(1, vec![9]), (2, vec![])]);
+    assert!(!task.single_output);
+}
