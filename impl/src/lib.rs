@@ -73,11 +73,14 @@ pub mod options;
 pub mod prefix;
 pub mod range;
 pub mod sst;
+pub mod txn;
 pub mod version;
 pub mod vfs;
 pub mod wal;
 
-pub use db::{Db, Scan, ScanOptions, Snapshot, Stats, Versioned, WriteBatch, WriteOptions};
+pub use db::{
+    Db, Scan, ScanOptions, Snapshot, Stats, Transaction, Versioned, WriteBatch, WriteOptions,
+};
 pub use error::Error;
 pub use options::{BackgroundMode, Durability, Options};
 pub use range::KeyRange;

@@ -50,6 +50,14 @@ pub enum Position {
 }
 
 impl KeyRange {
+    /// Exactly `key`.
+    pub fn key(key: &[u8]) -> Self {
+        KeyRange {
+            start: Bound::Included(key.to_vec()),
+            end: Bound::Included(key.to_vec()),
+        }
+    }
+
     /// Every key.
     pub fn all() -> Self {
         KeyRange {

@@ -32,6 +32,8 @@ mod readers;
 mod snapshot;
 mod stats;
 mod tables;
+mod transaction;
+mod txn_view;
 
 pub use batch::{WriteBatch, WriteOptions};
 pub use compact::range_task;
@@ -39,6 +41,7 @@ pub use open::LOCK_FILE_NAME;
 pub use read::{Scan, ScanOptions, Versioned, key_range};
 pub use snapshot::Snapshot;
 pub use stats::Stats;
+pub use transaction::Transaction;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -49,6 +52,7 @@ use crate::error::{Error, Result};
 use crate::format::wal::WalBody;
 use crate::options::{BackgroundMode, Durability, Options};
 use crate::range::KeyRange;
+use crate::txn::{Compare, CompareOp, CompareTarget, OpResult, Txn, TxnOp, TxnResponse};
 use crate::vfs::{OsVfs, Vfs};
 
 use inner::{Inner, lock};
@@ -148,7 +152,7 @@ impl Db {
         Ok(db)
     }
 
-    fn inner(&self) -> &Inner {
+    pub(crate) fn inner(&self) -> &Inner {
         &self.handle.inner
     }
 
@@ -229,6 +233,83 @@ impl Db {
     /// A lazy scan of every key starting with `prefix`.
     pub fn scan_prefix(&self, prefix: &[u8], opts: ScanOptions) -> Result<Scan> {
         self.scan(KeyRange::prefix(prefix), opts)
+    }
+
+    /// Runs an etcd `Txn` atomically: if every compare holds, the success ops, else the failure
+    /// ops; its writes share one revision (none if it writes nothing). See [`crate::txn`].
+    ///
+    /// ```
+    /// use kvstore::txn::{Compare, CompareOp, CompareTarget, Txn, TxnOp};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = kvstore::Db::open(dir.path(), kvstore::Options::default())?;
+    /// // Create `k` only if it does not exist (etcd's idiom: its version is 0).
+    /// let create = Txn {
+    ///     compares: vec![Compare::key(b"k", CompareOp::Equal, CompareTarget::Version(0))],
+    ///     success: vec![TxnOp::Put { key: b"k".to_vec(), value: b"v".to_vec() }],
+    ///     failure: vec![],
+    /// };
+    /// assert!(db.txn(create.clone())?.succeeded);
+    /// assert!(!db.txn(create)?.succeeded);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn txn(&self, txn: Txn) -> Result<TxnResponse> {
+        self.txn_with(txn, WriteOptions::default())
+    }
+
+    /// [`Db::txn`] with per-write options.
+    pub fn txn_with(&self, txn: Txn, opts: WriteOptions) -> Result<TxnResponse> {
+        self.inner().commit_txn(txn, self.durability(opts))
+    }
+
+    /// Sets `key` to `new` if its value is `expected` (`None`: if it does not exist); returns
+    /// the commit's revision, or `None` (and commits nothing) if the value differs.
+    pub fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<Option<u64>> {
+        let compare = match expected {
+            Some(value) => {
+                Compare::key(key, CompareOp::Equal, CompareTarget::Value(value.to_vec()))
+            }
+            None => Compare::key(key, CompareOp::Equal, CompareTarget::Version(0)),
+        };
+        let txn = Txn {
+            compares: vec![compare],
+            success: vec![TxnOp::Put {
+                key: key.to_vec(),
+                value: new.to_vec(),
+            }],
+            failure: Vec::new(),
+        };
+        let response = self.txn(txn)?;
+        Ok(response.succeeded.then_some(response.revision))
+    }
+
+    /// Deletes every live key of `range` atomically, under one revision; returns that revision
+    /// and how many keys were deleted. Deleting nothing commits nothing (the revision returned
+    /// is then the current one), as etcd's `DeleteRange`.
+    pub fn delete_range(&self, range: KeyRange) -> Result<(u64, u64)> {
+        let txn = Txn {
+            success: vec![TxnOp::DeleteRange(range)],
+            ..Txn::default()
+        };
+        let response = self.txn(txn)?;
+        let deleted = match response.results.first() {
+            Some(OpResult::DeleteRange { deleted }) => deleted.len(),
+            _ => 0,
+        };
+        Ok((
+            response.revision,
+            u64::try_from(deleted).unwrap_or(u64::MAX),
+        ))
+    }
+
+    /// An optimistic interactive transaction reading at the newest revision (see
+    /// [`Transaction`]).
+    pub fn transaction(&self) -> Result<Transaction> {
+        Ok(Transaction::new(self.clone(), self.snapshot()?))
     }
 
     /// A consistent view at the newest revision, for as long as it lives (see [`Snapshot`]).

@@ -56,6 +56,15 @@ pub struct Versioned {
 }
 
 impl Versioned {
+    /// Its create revision, version and lease.
+    pub fn meta(&self) -> VersionMeta {
+        VersionMeta {
+            create_revision: self.create_revision,
+            version: self.version,
+            lease: self.lease,
+        }
+    }
+
     /// The live version `entry` holds, or `None` for a tombstone.
     pub(crate) fn of(entry: Entry) -> Option<Versioned> {
         let VersionMeta {
@@ -181,6 +190,15 @@ impl Inner {
         Ok((view, Some(pin)))
     }
 
+    /// A read view at a revision `pin` already holds (a snapshot's, possibly below the horizon
+    /// by now), with a second pin for the read.
+    pub(crate) fn view_pinned(&self, pin: &Pin) -> Result<(ReadView, Option<Pin>)> {
+        self.check_open()?;
+        let mut view = self.read_view();
+        view.revision = pin.revision();
+        Ok((view, Some(pin.duplicate())))
+    }
+
     /// The version of `key` visible at `revision` (`None`: the newest), tombstones included.
     pub(crate) fn get_entry(&self, key: &[u8], revision: Option<u64>) -> Result<Option<Entry>> {
         check_key(key)?;
@@ -188,15 +206,7 @@ impl Inner {
         self.entry_in(&view, key)
     }
 
-    /// The metadata of the newest version of `key` at `revision`, for the decide stage.
-    /// REQUIRES: `revision` is the newest published one (no pin is taken).
-    pub(crate) fn newest_meta(&self, key: &[u8], revision: u64) -> Result<Option<VersionMeta>> {
-        let mut view = self.read_view();
-        view.revision = revision;
-        Ok(self.entry_in(&view, key)?.map(|e| e.meta))
-    }
-
-    fn entry_in(&self, view: &ReadView, key: &[u8]) -> Result<Option<Entry>> {
+    pub(crate) fn entry_in(&self, view: &ReadView, key: &[u8]) -> Result<Option<Entry>> {
         for mem in view.mems.iter() {
             if let Some(entry) = mem.get(key, view.revision) {
                 return Ok(Some(entry));
@@ -208,6 +218,17 @@ impl Inner {
     /// A lazy scan of `range` (see the module doc).
     pub(crate) fn scan(&self, range: KeyRange, opts: ScanOptions) -> Result<Scan> {
         let (view, pin) = self.view_at(opts.revision)?;
+        self.scan_view(view, pin, range, opts)
+    }
+
+    /// A lazy scan of `range` over `view`, holding `pin` while it runs.
+    pub(crate) fn scan_view(
+        &self,
+        view: ReadView,
+        pin: Option<Pin>,
+        range: KeyRange,
+        opts: ScanOptions,
+    ) -> Result<Scan> {
         let direction = if opts.reverse {
             Direction::Reverse
         } else {
@@ -224,7 +245,7 @@ impl Inner {
 
     /// One source per memtable, per overlapping L0 file and per deeper level, newest first; a
     /// table's versions are narrowed to the one the view sees.
-    fn sources(
+    pub(crate) fn sources(
         &self,
         view: &ReadView,
         range: &KeyRange,

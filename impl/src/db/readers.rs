@@ -93,6 +93,17 @@ pub(crate) struct Pin {
 }
 
 impl Pin {
+    /// A second pin of the same revision (no horizon check: this one already holds the floor).
+    pub(crate) fn duplicate(&self) -> Pin {
+        let mut registry = lock(&self.readers.registry);
+        let count = registry.pinned.entry(self.revision).or_insert(0);
+        *count = count.saturating_add(1);
+        Pin {
+            readers: Arc::clone(&self.readers),
+            revision: self.revision,
+        }
+    }
+
     /// The pinned revision.
     pub(crate) fn revision(&self) -> u64 {
         self.revision

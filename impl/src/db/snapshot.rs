@@ -52,17 +52,17 @@ impl Snapshot {
     /// The value of `key` at the snapshot with its version's metadata.
     pub fn get_versioned(&self, key: &[u8]) -> Result<Option<Versioned>> {
         check_key(key)?;
-        self.db.get_at(key, self.revision())
+        let inner = self.db.inner();
+        let (view, _pin) = inner.view_pinned(&self.pin)?;
+        Ok(inner.entry_in(&view, key)?.and_then(Versioned::of))
     }
 
     /// A lazy scan of `range` at the snapshot (`opts.revision` is ignored: the snapshot's is
-    /// used).
+    /// used). The scan keeps the snapshot's revision readable for as long as it runs.
     pub fn scan(&self, range: KeyRange, opts: ScanOptions) -> Result<Scan> {
-        let opts = ScanOptions {
-            revision: Some(self.revision()),
-            ..opts
-        };
-        self.db.scan(range, opts)
+        let inner = self.db.inner();
+        let (view, pin) = inner.view_pinned(&self.pin)?;
+        inner.scan_view(view, pin, range, opts)
     }
 
     /// How many live keys `range` holds at the snapshot.
