@@ -20,9 +20,10 @@ use kvstore::{
 };
 use kvstore_faults::SimVfs;
 
-use crate::model::{Cell, Model, Mutation, RevisionError};
+use crate::model::{Cell, Expect, Model, Mutation, RevisionError};
 use crate::oracle::Oracle;
 use crate::sabotage::{Sabotage, Sabotaged};
+use kvstore::txn::{Compare, CompareOp, CompareTarget, Txn, TxnOp};
 
 /// The database directory on the simulated disk.
 pub const DB_DIR: &str = "/db";
@@ -498,6 +499,42 @@ pub fn commit(db: &Db, mutation: &Mutation, opts: WriteOptions) -> kvstore::erro
                 };
             }
             db.write_with(batch, opts)
+        }
+        Mutation::Txn {
+            compares,
+            success,
+            failure,
+        } => {
+            let compare = |(key, expect): &(Vec<u8>, Expect)| {
+                let target = match expect {
+                    Expect::Value(v) => CompareTarget::Value(v.clone()),
+                    Expect::Absent => CompareTarget::Version(0),
+                    Expect::Version(n) => CompareTarget::Version(*n),
+                };
+                Compare::key(key, CompareOp::Equal, target)
+            };
+            let ops = |ops: &[crate::model::BatchOp]| -> Vec<TxnOp> {
+                ops.iter()
+                    .map(|(key, value)| match value {
+                        Some(value) => TxnOp::Put {
+                            key: key.clone(),
+                            value: value.clone(),
+                        },
+                        None => TxnOp::DeleteRange(KeyRange::key(key)),
+                    })
+                    .collect()
+            };
+            let txn = Txn {
+                compares: compares.iter().map(compare).collect(),
+                success: ops(success),
+                failure: ops(failure),
+            };
+            db.txn_with(txn, opts).map(|response| response.revision)
+        }
+        Mutation::DeleteRange(start, end) => {
+            let range = KeyRange::new(Bound::Included(start.clone()), Bound::Excluded(end.clone()));
+            db.delete_range_with(range, opts)
+                .map(|(revision, _)| revision)
         }
     }
 }

@@ -30,6 +30,50 @@ pub enum Mutation {
     Delete(Vec<u8>),
     /// `Db::write(batch)`: every op under one revision, all or nothing.
     Batch(Vec<BatchOp>),
+    /// `Db::txn`: if every compare holds, the `success` ops, else the `failure` ops (a delete
+    /// deletes only a live key); one revision if it writes anything, none otherwise. A branch
+    /// names each key at most once.
+    Txn {
+        /// `(key, what it must be)`, all must hold.
+        compares: Vec<(Vec<u8>, Expect)>,
+        /// Ops when every compare holds.
+        success: Vec<BatchOp>,
+        /// Ops otherwise.
+        failure: Vec<BatchOp>,
+    },
+    /// `Db::delete_range([start, end))`: every live key of the range, one revision if any.
+    DeleteRange(Vec<u8>, Vec<u8>),
+}
+
+/// What a txn compare requires of a key.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Expect {
+    /// The key is live with this value.
+    Value(Vec<u8>),
+    /// The key is absent (etcd: its version is 0).
+    Absent,
+    /// The key's version (puts since its creation) is this (0: absent).
+    Version(u64),
+}
+
+impl Mutation {
+    /// Every key the mutation names.
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        match self {
+            Mutation::Put(k, _) | Mutation::Delete(k) => vec![k.clone()],
+            Mutation::Batch(ops) => ops.iter().map(|(k, _)| k.clone()).collect(),
+            Mutation::Txn {
+                compares,
+                success,
+                failure,
+            } => compares
+                .iter()
+                .map(|(k, _)| k.clone())
+                .chain(success.iter().chain(failure).map(|(k, _)| k.clone()))
+                .collect(),
+            Mutation::DeleteRange(start, end) => vec![start.clone(), end.clone()],
+        }
+    }
 }
 
 /// A value as a read sees it: the bytes, the revision of the commit that wrote them, and etcd's
@@ -96,18 +140,63 @@ impl Model {
         }
     }
 
-    /// Commits `mutation`; returns its revision (the previous one plus one).
+    /// Whether `expect` holds for `key` now.
+    pub fn holds(&self, key: &[u8], expect: &Expect) -> bool {
+        let live = self.map.get(key);
+        match expect {
+            Expect::Value(v) => live.is_some_and(|c| &c.value == v),
+            Expect::Absent => live.is_none(),
+            Expect::Version(n) => live.map_or(0, |c| c.version) == *n,
+        }
+    }
+
+    /// Commits `mutation`; returns its revision: the previous one plus one, or the previous one
+    /// for a txn or delete range that writes nothing.
     pub fn apply(&mut self, mutation: &Mutation) -> u64 {
+        let live_deletes = |ops: &[BatchOp]| -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+            ops.iter()
+                .filter(|(k, v)| v.is_some() || self.map.contains_key(k))
+                .cloned()
+                .collect()
+        };
+        let ops: Vec<BatchOp> = match mutation {
+            Mutation::Put(key, value) => vec![(key.clone(), Some(value.clone()))],
+            Mutation::Delete(key) => vec![(key.clone(), None)],
+            Mutation::Batch(ops) => ops.clone(),
+            Mutation::Txn {
+                compares,
+                success,
+                failure,
+            } => {
+                let succeeded = compares.iter().all(|(k, e)| self.holds(k, e));
+                let ops = live_deletes(if succeeded { success } else { failure });
+                if ops.is_empty() {
+                    return self.revision;
+                }
+                ops
+            }
+            Mutation::DeleteRange(start, end) => {
+                let range = (
+                    Bound::Included(start.as_slice()),
+                    Bound::Excluded(end.as_slice()),
+                );
+                let ops: Vec<BatchOp> = self
+                    .map
+                    .range::<[u8], _>(range)
+                    .map(|(k, _)| (k.clone(), None))
+                    .collect();
+                if ops.is_empty() {
+                    return self.revision;
+                }
+                ops
+            }
+        };
         self.revision = self.revision.saturating_add(1);
         let revision = self.revision;
-        let ops: Vec<(&Vec<u8>, Option<&Vec<u8>>)> = match mutation {
-            Mutation::Put(key, value) => vec![(key, Some(value))],
-            Mutation::Delete(key) => vec![(key, None)],
-            Mutation::Batch(ops) => ops.iter().map(|(k, v)| (k, v.as_ref())).collect(),
-        };
         // Decided against the state before the commit: the last op of a key wins.
         let mut decided: BTreeMap<&Vec<u8>, Option<Cell>> = BTreeMap::new();
-        for (key, value) in ops {
+        for (key, value) in &ops {
+            let value = value.as_ref();
             let cell = value.map(|value| {
                 let (create_revision, version) = match self.map.get(key) {
                     Some(live) => (live.create_revision, live.version.saturating_add(1)),

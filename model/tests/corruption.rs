@@ -264,12 +264,7 @@ fn build(at: At) -> Fixture {
     let (_, _) = engine.crash();
     let mut keys = BTreeSet::new();
     for m in &mutations {
-        match m {
-            Mutation::Put(k, _) | Mutation::Delete(k) => {
-                keys.insert(k.clone());
-            }
-            Mutation::Batch(ops) => keys.extend(ops.iter().map(|(k, _)| k.clone())),
-        }
+        keys.extend(m.keys());
     }
     Fixture {
         image,

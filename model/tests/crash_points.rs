@@ -10,7 +10,7 @@ use std::time::Instant;
 use kvstore::Durability;
 use kvstore_faults::{Campaign, CrashPoint, DiskImage, PersistenceModel, SimVfs};
 use kvstore_model::rng::splitmix64 as next;
-use kvstore_model::{Budget, Mutation, Oracle, Setup, Step, recover, run_workload};
+use kvstore_model::{Budget, Expect, Mutation, Oracle, Setup, Step, recover, run_workload};
 
 /// Totals of one campaign, printed at the end.
 #[derive(Default, Debug)]
@@ -283,7 +283,18 @@ fn random_steps(seed: u64, len: usize) -> Vec<Step> {
             2 => Step::Sync,
             3 => Step::Scan,
             4 => Step::Get(key(pick(6))),
-            5 | 6 => Step::Write(Mutation::Delete(key(pick(6))), None),
+            5 => Step::Write(Mutation::Delete(key(pick(6))), None),
+            6 => Step::Write(
+                Mutation::Txn {
+                    compares: vec![(key(pick(6)), Expect::Absent)],
+                    success: vec![(key(pick(6)), Some(value(i, 100 + pick(2000))))],
+                    failure: vec![(key(pick(6)), None)],
+                },
+                None,
+            ),
+            7 if pick(4) == 0 => {
+                Step::Write(Mutation::DeleteRange(key(pick(3)), key(3 + pick(3))), None)
+            }
             7 | 8 => Step::Write(
                 Mutation::Batch(vec![
                     (key(pick(6)), Some(value(i, pick(3000)))),

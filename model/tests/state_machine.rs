@@ -1,5 +1,6 @@
-//! proptest state machine: random sequences of put, delete, batch, get, scan, reads at older
-//! revisions, history compaction, flush, compact, sync, reopen and crash (at a random I/O op inside the next operation, under a random
+//! proptest state machine: random sequences of put, delete, batch, etcd txn (compares on value,
+//! absence and version; both branches), delete range, get, scan, reads at older revisions,
+//! history compaction, flush, compact, sync, reopen and crash (at a random I/O op inside the next operation, under a random
 //! persistence model) against the real `Db` on `SimVfs` and the model side by side, on 2-4 keys so
 //! they collide. Every read is compared with the model, every acknowledged revision with the
 //! model's, every recovery with the oracle. A failure shrinks and prints the seed and the ops.
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use kvstore::Durability;
 use kvstore_faults::{PersistenceModel, SimVfs};
-use kvstore_model::{Budget, Engine, Mutation, Oracle, Setup, Step};
+use kvstore_model::{Budget, Engine, Expect, Mutation, Oracle, Setup, Step};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
 
@@ -47,12 +48,32 @@ fn durability() -> impl Strategy<Value = Option<Durability>> {
     ]
 }
 
+/// A txn branch: up to three ops, each key once.
+fn branch(keys: usize) -> impl Strategy<Value = Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+    prop::collection::btree_map(key(keys), prop::option::of(value()), 0..3)
+        .prop_map(|ops| ops.into_iter().collect())
+}
+
+fn expect() -> impl Strategy<Value = Expect> {
+    prop_oneof![
+        value().prop_map(Expect::Value),
+        Just(Expect::Absent),
+        (0u64..3).prop_map(Expect::Version),
+    ]
+}
+
 fn mutation(keys: usize) -> impl Strategy<Value = Mutation> {
     prop_oneof![
         4 => (key(keys), value()).prop_map(|(k, v)| Mutation::Put(k, v)),
         2 => key(keys).prop_map(Mutation::Delete),
         2 => prop::collection::vec((key(keys), prop::option::of(value())), 1..4)
             .prop_map(Mutation::Batch),
+        2 => (prop::collection::vec((key(keys), expect()), 0..3), branch(keys), branch(keys))
+            .prop_map(|(compares, success, failure)| Mutation::Txn { compares, success, failure }),
+        1 => (key(keys), key(keys)).prop_map(|(a, b)| {
+            let (start, end) = if a <= b { (a, b) } else { (b, a) };
+            Mutation::DeleteRange(start, [end, vec![0]].concat())
+        }),
     ]
 }
 

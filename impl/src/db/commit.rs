@@ -19,8 +19,9 @@
 //! 4. The leader releases the writer lock, posts every result and wakes the followers.
 //!
 //! Invariants:
-//! - A write returns `Ok` in a syncing mode only after a successful sync covering its record;
-//!   revisions are assigned in WAL order, strictly increasing, one per commit that writes.
+//! - A write returns `Ok` in a syncing mode only after a successful sync covering its record (and
+//!   every record before it, also for a proposal that logged nothing); revisions are assigned in
+//!   WAL order, strictly increasing, one per commit that writes.
 //! - A follower returns only the result the leader posted for its ticket; the queue is bounded by
 //!   the number of writer threads (each waits for its own result before enqueueing again).
 
@@ -211,15 +212,17 @@ impl Inner {
             let entries = into_entries(body, revision, range.start, created_at_ms, &metas);
             applied.push((member.ticket, member.answer, entries));
         }
-        if applied.is_empty() {
-            return results;
-        }
-        // Sync.
+        // Sync, even when nothing of the chunk was logged: a transaction that committed nothing
+        // in a syncing mode read what earlier (buffered) commits wrote, and must not report what
+        // a crash could still take back. With nothing unsynced the sync does no I/O.
         if needs_sync {
             if let Err(e) = writer.wal.sync() {
                 return fail_all(&self.poison(e));
             }
             self.commit_syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        if applied.is_empty() {
+            return results;
         }
         // Apply, then publish.
         let active = Arc::clone(lock(&self.state).active());

@@ -291,11 +291,16 @@ impl Db {
     /// and how many keys were deleted. Deleting nothing commits nothing (the revision returned
     /// is then the current one), as etcd's `DeleteRange`.
     pub fn delete_range(&self, range: KeyRange) -> Result<(u64, u64)> {
+        self.delete_range_with(range, WriteOptions::default())
+    }
+
+    /// [`Db::delete_range`] with per-write options.
+    pub fn delete_range_with(&self, range: KeyRange, opts: WriteOptions) -> Result<(u64, u64)> {
         let txn = Txn {
             success: vec![TxnOp::DeleteRange(range)],
             ..Txn::default()
         };
-        let response = self.txn(txn)?;
+        let response = self.txn_with(txn, opts)?;
         let deleted = match response.results.first() {
             Some(OpResult::DeleteRange { deleted }) => deleted.len(),
             _ => 0,
