@@ -7,7 +7,9 @@
 //!   to its revision.
 //! - A read at an older revision `r` first checks `horizon <= r <= newest` (else
 //!   [`Error::Compacted`] / [`Error::FutureRevision`]) and pins `r` for as long as it runs, so
-//!   no compaction drops a version it can see (`super::readers`).
+//!   no compaction drops a version it can see (`super::readers`). A read through a snapshot
+//!   shares the snapshot's pin instead, so it works even after the horizon passed the
+//!   snapshot's revision.
 //! - Sources are consulted newest first: the active memtable, frozen memtables newest first, L0
 //!   newest first, then one file per deeper level. A point read stops at the first version at or
 //!   below its revision (a tombstone means absent); a scan merges all sources and keeps the
@@ -181,10 +183,26 @@ impl Inner {
         Ok((view, Some(pin)))
     }
 
+    /// A read view at `pin`'s revision, with another pin of it: the revision a snapshot holds
+    /// stays readable after the horizon passes it (only new reads below the horizon are refused).
+    pub(crate) fn view_pinned(&self, pin: &Pin) -> Result<(ReadView, Option<Pin>)> {
+        self.check_open()?;
+        let mut view = self.read_view();
+        view.revision = pin.revision();
+        Ok((view, Some(pin.share())))
+    }
+
     /// The version of `key` visible at `revision` (`None`: the newest), tombstones included.
     pub(crate) fn get_entry(&self, key: &[u8], revision: Option<u64>) -> Result<Option<Entry>> {
         check_key(key)?;
         let (view, _pin) = self.view_at(revision)?;
+        self.entry_in(&view, key)
+    }
+
+    /// The version of `key` visible at `pin`'s revision, tombstones included.
+    pub(crate) fn get_entry_pinned(&self, key: &[u8], pin: &Pin) -> Result<Option<Entry>> {
+        check_key(key)?;
+        let (view, _pin) = self.view_pinned(pin)?;
         self.entry_in(&view, key)
     }
 
@@ -208,6 +226,27 @@ impl Inner {
     /// A lazy scan of `range` (see the module doc).
     pub(crate) fn scan(&self, range: KeyRange, opts: ScanOptions) -> Result<Scan> {
         let (view, pin) = self.view_at(opts.revision)?;
+        self.scan_in(view, pin, range, opts)
+    }
+
+    /// A lazy scan of `range` at `pin`'s revision (`opts.revision` is ignored).
+    pub(crate) fn scan_pinned(
+        &self,
+        range: KeyRange,
+        opts: ScanOptions,
+        pin: &Pin,
+    ) -> Result<Scan> {
+        let (view, pin) = self.view_pinned(pin)?;
+        self.scan_in(view, pin, range, opts)
+    }
+
+    fn scan_in(
+        &self,
+        view: ReadView,
+        pin: Option<Pin>,
+        range: KeyRange,
+        opts: ScanOptions,
+    ) -> Result<Scan> {
         let direction = if opts.reverse {
             Direction::Reverse
         } else {

@@ -97,6 +97,19 @@ impl Pin {
     pub(crate) fn revision(&self) -> u64 {
         self.revision
     }
+
+    /// Another pin of the same revision, for a read through the holder of this one (a
+    /// snapshot's scan, which may outlive it). Taken even below the horizon: this pin has held
+    /// the floor at or below its revision since before the horizon passed it.
+    pub(crate) fn share(&self) -> Pin {
+        let mut registry = lock(&self.readers.registry);
+        let count = registry.pinned.entry(self.revision).or_insert(0);
+        *count = count.saturating_add(1);
+        Pin {
+            readers: Arc::clone(&self.readers),
+            revision: self.revision,
+        }
+    }
 }
 
 impl Drop for Pin {
@@ -130,7 +143,15 @@ mod tests {
         drop(c);
         assert_eq!(r.floor(), 7);
         assert_eq!(a.revision(), 7);
+        let shared = a.share();
         drop(a);
+        assert_eq!(
+            r.floor(),
+            7,
+            "a shared pin holds the floor below the horizon"
+        );
+        assert_eq!(shared.revision(), 7);
+        drop(shared);
         assert_eq!(r.floor(), 9);
         r.raise_horizon(3);
         assert_eq!(r.horizon(), 9, "the horizon never goes back");

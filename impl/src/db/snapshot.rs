@@ -9,7 +9,6 @@
 //!   [`crate::Db::close`] return [`crate::Error::Closed`].
 
 use crate::error::Result;
-use crate::limits::check_key;
 use crate::range::KeyRange;
 
 use super::Db;
@@ -23,9 +22,15 @@ use super::readers::Pin;
 /// let db = kvstore::Db::open(dir.path(), kvstore::Options::default())?;
 /// db.put(b"k", b"before")?;
 /// let snapshot = db.snapshot()?;
-/// db.put(b"k", b"after")?;
+/// let after = db.put(b"k", b"after")?;
 /// assert_eq!(snapshot.get(b"k")?, Some(b"before".to_vec()));
 /// assert_eq!(db.get(b"k")?, Some(b"after".to_vec()));
+/// // The horizon passes the snapshot and a compaction runs: the snapshot still reads its
+/// // revision, while new reads at it are refused.
+/// db.compact_history(after)?;
+/// db.compact_range(kvstore::KeyRange::all())?;
+/// assert_eq!(snapshot.get(b"k")?, Some(b"before".to_vec()));
+/// assert!(db.get_at(b"k", snapshot.revision()).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -51,18 +56,17 @@ impl Snapshot {
 
     /// The value of `key` at the snapshot with its version's metadata.
     pub fn get_versioned(&self, key: &[u8]) -> Result<Option<Versioned>> {
-        check_key(key)?;
-        self.db.get_at(key, self.revision())
+        Ok(self
+            .db
+            .inner()
+            .get_entry_pinned(key, &self.pin)?
+            .and_then(Versioned::of))
     }
 
     /// A lazy scan of `range` at the snapshot (`opts.revision` is ignored: the snapshot's is
     /// used).
     pub fn scan(&self, range: KeyRange, opts: ScanOptions) -> Result<Scan> {
-        let opts = ScanOptions {
-            revision: Some(self.revision()),
-            ..opts
-        };
-        self.db.scan(range, opts)
+        self.db.inner().scan_pinned(range, opts, &self.pin)
     }
 
     /// How many live keys `range` holds at the snapshot.
