@@ -1,5 +1,6 @@
 //! proptest state machine: random sequences of put, delete, batch, get, scan, reads at older
-//! revisions, history compaction, flush, compact, sync, reopen and crash (at a random I/O op inside the next operation, under a random
+//! revisions, history compaction, a snapshot taken and checked later (held across the ops in
+//! between), flush, compact, sync, reopen and crash (at a random I/O op inside the next operation, under a random
 //! persistence model) against the real `Db` on `SimVfs` and the model side by side, on 2-4 keys so
 //! they collide. Every read is compared with the model, every acknowledged revision with the
 //! model's, every recovery with the oracle. A failure shrinks and prints the seed and the ops.
@@ -63,6 +64,8 @@ fn step(keys: usize) -> impl Strategy<Value = Step> {
         1 => Just(Step::Scan),
         1 => (0u64..6).prop_map(Step::ReadAt),
         1 => (0u64..6).prop_map(Step::CompactHistory),
+        1 => Just(Step::TakeSnapshot),
+        1 => Just(Step::CheckSnapshot),
         1 => Just(Step::Flush),
         1 => Just(Step::Compact),
         1 => Just(Step::Sync),
