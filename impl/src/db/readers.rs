@@ -53,6 +53,8 @@ impl Readers {
     /// The oldest revision any reader may still read at (see the module doc).
     pub(crate) fn floor(&self) -> u64 {
         let registry = lock(&self.registry);
+        // Sabotage for negative controls (feature `failpoints`): forget the pinned revisions.
+        fail::fail_point!("readers::ignore_pins", |_| registry.horizon);
         registry
             .pinned
             .keys()
