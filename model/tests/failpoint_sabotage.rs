@@ -15,7 +15,9 @@
 //! | `readers::ignore_pins` | the read floor ignores pinned revisions: a compaction after `compact_history` passed a live snapshot drops what it sees | `Step::CheckSnapshot` |
 //!
 //! The first two run the durability workload ([`steps`]), the MVCC ones the history workload
-//! ([`history_steps`]); each workload also runs with no failpoint and must pass.
+//! ([`history_steps`]); each workload also runs with no failpoint and must pass. The proptest
+//! state machine (`tests/state_machine.rs`, whose generators and runner live in
+//! `tests/machine/`) must also find `compaction::drop_old_versions` and shrink it.
 //!
 //! The fail registry is process-global: every test holds a `fail::FailScenario` (whose `setup`
 //! takes the crate's global scenario lock and clears every failpoint, and whose drop clears them
@@ -28,6 +30,9 @@ use std::time::Instant;
 use kvstore::Durability;
 use kvstore_faults::FaultConfig;
 use kvstore_model::{Mutation, Setup, Step, campaign_catches};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+mod machine;
 
 fn key(i: usize) -> Vec<u8> {
     format!("k{:02}", i % 31).into_bytes()
@@ -229,4 +234,38 @@ fn the_same_campaign_passes_without_sabotage() {
 #[test]
 fn the_same_history_campaign_passes_without_sabotage() {
     passes("history", &history_steps());
+}
+
+/// Cases the state machine gets to find `compaction::drop_old_versions`.
+const MACHINE_CASES_MAX: u32 = 2000;
+
+/// The state machine (`tests/state_machine.rs`, its generators and runner shared through
+/// `tests/machine/`) must find `compaction::drop_old_versions` and shrink it.
+#[test]
+fn the_state_machine_finds_and_shrinks_dropped_old_versions() {
+    let scenario = fail::FailScenario::setup();
+    let started = Instant::now();
+    fail::cfg("compaction::drop_old_versions", "return")
+        .unwrap_or_else(|e| panic!("fail::cfg: {e}"));
+    let mut runner = TestRunner::new(Config {
+        cases: MACHINE_CASES_MAX,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let setup = Setup::new(Durability::Sync);
+    let result = runner.run(&machine::ops(), |(seed, ops)| {
+        machine::run(seed, &ops, &setup).map_err(TestCaseError::fail)
+    });
+    scenario.teardown();
+    match result {
+        Ok(()) => panic!(
+            "the state machine did not notice compaction::drop_old_versions in \
+             {MACHINE_CASES_MAX} cases"
+        ),
+        Err(e) => eprintln!(
+            "[failpoint sabotage compaction::drop_old_versions] the state machine caught and \
+             shrank it in {:.1}s: {e}",
+            started.elapsed().as_secs_f64()
+        ),
+    }
 }
