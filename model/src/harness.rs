@@ -6,6 +6,9 @@
 //! - Every read is compared with the model while no commit is in doubt; every acknowledged revision
 //!   is compared with the model's; every recovery is checked by the oracle (full scan, each key's
 //!   value and revision, and the last revision).
+//! - At most one snapshot is held ([`Step::TakeSnapshot`]), beside the model's state at its
+//!   revision; it is released by [`Step::CheckSnapshot`], and dropped whenever the engine closes
+//!   (reopen, failure, crash).
 //! - An error is expected only once the disk has crashed (or a sabotage is installed); otherwise
 //!   it is a violation.
 
@@ -90,6 +93,12 @@ pub enum Step {
     ReadAt(u64),
     /// `compact_history(newest - back)`; refusals compared with the model's.
     CompactHistory(u64),
+    /// `snapshot()`, held (replacing any held one) beside the model's state at its revision,
+    /// until [`Step::CheckSnapshot`]: it pins its revision across the steps in between.
+    TakeSnapshot,
+    /// Reads the held snapshot whole (a scan and a point read of each key the model ever held),
+    /// compares it with the model's state at its revision, and releases it; nothing without one.
+    CheckSnapshot,
     /// `flush()`.
     Flush,
     /// `compact_range(all)`.
@@ -256,6 +265,45 @@ pub fn check_history(db: &Db, model: &Model) -> Result<(), String> {
     Ok(())
 }
 
+/// Reads `snapshot` whole (a scan, and a point read of each key `model` ever held, which must
+/// agree) and compares it with `expected`, the model's state at the snapshot's revision.
+pub fn check_snapshot(
+    snapshot: &kvstore::Snapshot,
+    expected: &Model,
+    model: &Model,
+) -> Result<(), String> {
+    let revision = snapshot.revision();
+    let mut map = std::collections::BTreeMap::new();
+    let scan = snapshot
+        .scan(KeyRange::all(), ScanOptions::default())
+        .map_err(|e| format!("scan of the snapshot at {revision}: {e}"))?;
+    for row in scan.versioned() {
+        let (key, versioned) =
+            row.map_err(|e| format!("scan of the snapshot at {revision}: {e}"))?;
+        map.insert(key, cell(versioned));
+    }
+    for key in model.keys_ever() {
+        let got = snapshot
+            .get_versioned(key)
+            .map_err(|e| format!("snapshot get({key:?}) at {revision}: {e}"))?
+            .map(cell);
+        if got.as_ref() != map.get(key) {
+            return Err(format!(
+                "snapshot get({key:?}) at {revision} returned {got:?}, its scan {:?}",
+                map.get(key)
+            ));
+        }
+    }
+    let found = Model::from_parts(map, revision);
+    if &found != expected {
+        return Err(format!(
+            "snapshot at revision {revision}: {}",
+            expected.diff(&found)
+        ));
+    }
+    Ok(())
+}
+
 /// [`read_all`] with the error as a message.
 pub fn observe(db: &Db) -> Result<Model, String> {
     read_all(db).map_err(|e| e.to_string())
@@ -269,6 +317,8 @@ pub struct Engine {
     db: Option<Db>,
     oracle: Oracle,
     recoveries: u64,
+    /// The snapshot [`Step::TakeSnapshot`] holds and the model's state at its revision.
+    snapshot: Option<(kvstore::Snapshot, Model)>,
 }
 
 impl Engine {
@@ -281,6 +331,7 @@ impl Engine {
             db: None,
             oracle,
             recoveries: 0,
+            snapshot: None,
         };
         engine.reopen()?;
         Ok(engine)
@@ -289,6 +340,7 @@ impl Engine {
     /// Opens the database and checks recovery; with the disk crashed during it, the engine stays
     /// closed and the result is `Ok`.
     fn reopen(&mut self) -> Result<(), String> {
+        self.snapshot = None;
         self.db = None;
         let db = match Db::open_with_vfs(
             self.setup.vfs(&self.sim),
@@ -428,10 +480,37 @@ impl Engine {
                     )),
                 }
             }
+            Step::TakeSnapshot => match db.snapshot() {
+                Ok(snapshot) => {
+                    let model = self.oracle.current();
+                    if snapshot.revision() != model.revision() {
+                        return Err(format!(
+                            "snapshot() at revision {}, the model's last is {}",
+                            snapshot.revision(),
+                            model.revision()
+                        ));
+                    }
+                    match model.state_at(model.revision()) {
+                        Ok(state) => {
+                            self.snapshot = Some((snapshot, state));
+                            Ok(())
+                        }
+                        Err(refusal) => Err(format!("the model's own state: {refusal:?}")),
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Step::CheckSnapshot => match self.snapshot.take() {
+                Some((snapshot, expected)) => {
+                    check_snapshot(&snapshot, &expected, self.oracle.current())
+                }
+                None => Ok(()),
+            },
             Step::Flush => self.durable_point(db.flush()),
             Step::Compact => self.durable_point(db.compact_range(KeyRange::all())),
             Step::Sync => self.durable_point(db.sync()),
             Step::Reopen => {
+                self.snapshot = None;
                 self.db = None;
                 let closed = db.close();
                 match closed {
@@ -452,6 +531,7 @@ impl Engine {
             Ok(()) => Ok(Outcome::Done),
             Err(e) if self.sim.is_crashed() || self.setup.sabotage != Sabotage::None => {
                 let _ = e;
+                self.snapshot = None;
                 self.db = None;
                 Ok(Outcome::Failed)
             }
@@ -473,12 +553,14 @@ impl Engine {
     /// the disk and the oracle.
     pub fn crash(mut self) -> (SimVfs, Oracle) {
         self.sim.crash();
+        self.snapshot = None;
         self.db = None;
         (self.sim, self.oracle)
     }
 
     /// Drops the engine without crashing (a crash may be armed) and returns the disk and oracle.
     pub fn into_parts(mut self) -> (SimVfs, Oracle) {
+        self.snapshot = None;
         self.db = None;
         (self.sim, self.oracle)
     }

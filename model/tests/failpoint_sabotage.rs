@@ -9,6 +9,15 @@
 //! |---|---|---|
 //! | `compaction::delete_inputs_before_manifest` | compaction deletes its input tables before the manifest that drops them is durable | recovery after a crash in that window: the old manifest lists a deleted table |
 //! | `commit::partial_batch` | only the first op of a multi-op batch reaches the memtable (at commit and at WAL replay) | reads during the workload, and the oracle's prefix rule after recovery |
+//! | `compaction::drop_old_versions` | flush and compaction keep only the newest version of each key, whatever the floor | reads at older revisions: the history check after recovery (`check_history`), `Step::ReadAt` |
+//! | `compaction::tombstone_dropped_early` | a tombstone at or below the floor is dropped by a flush (not bottommost): the older value in L1 resurfaces | the recovered state (the deleted key is back), scans and gets after the flush |
+//! | `decide::stale_view` | every put's metadata is decided against an empty view of its key (`version` 1, `create_revision` its own) | the cells' metadata in the oracle's check of every recovery, gets and scans |
+//! | `readers::ignore_pins` | the read floor ignores pinned revisions: a compaction after `compact_history` passed a live snapshot drops what it sees | `Step::CheckSnapshot` |
+//!
+//! The first two run the durability workload ([`steps`]), the MVCC ones the history workload
+//! ([`history_steps`]); each workload also runs with no failpoint and must pass. The proptest
+//! state machine (`tests/state_machine.rs`, whose generators and runner live in
+//! `tests/machine/`) must also find `compaction::drop_old_versions` and shrink it.
 //!
 //! The fail registry is process-global: every test holds a `fail::FailScenario` (whose `setup`
 //! takes the crate's global scenario lock and clears every failpoint, and whose drop clears them
@@ -21,6 +30,9 @@ use std::time::Instant;
 use kvstore::Durability;
 use kvstore_faults::FaultConfig;
 use kvstore_model::{Mutation, Setup, Step, campaign_catches};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+mod machine;
 
 fn key(i: usize) -> Vec<u8> {
     format!("k{:02}", i % 31).into_bytes()
@@ -53,17 +65,93 @@ fn steps() -> Vec<Step> {
     steps
 }
 
-/// Configures `failpoint` with `actions` for the campaign; panics unless the campaign reports a
-/// violation.
-fn caught(failpoint: &str, actions: &str) {
-    let started = Instant::now();
+fn hkey(i: u8) -> Vec<u8> {
+    vec![b'h', b'0' + i]
+}
+
+fn put(i: u8, value: &str) -> Step {
+    Step::Write(Mutation::Put(hkey(i), value.as_bytes().to_vec()), None)
+}
+
+fn delete(i: u8) -> Step {
+    Step::Write(Mutation::Delete(hkey(i)), None)
+}
+
+/// Reads at several older revisions (`Step::ReadAt(back)`), compared with the model's history.
+fn read_history(steps: &mut Vec<Step>) {
+    steps.extend([0, 1, 3, 5, 8].map(Step::ReadAt));
+}
+
+/// The history workload: four keys rewritten, deleted and recreated (small values, so the
+/// campaign stays short), with reads at older revisions between every structural change; a
+/// snapshot held across writes, `compact_history` past it, a flush and a compaction (its pin
+/// must keep what it sees); a tombstone at or below the floor flushed over an older version
+/// in L1 (only a bottommost output may drop it); a reopen and a last `compact_history` to the
+/// newest revision.
+fn history_steps() -> Vec<Step> {
+    let mut steps = vec![
+        put(0, "a1"),
+        put(1, "b1"),
+        put(2, "c1"),
+        put(3, "d1"),
+        put(0, "a2"),
+        Step::Write(
+            Mutation::Batch(vec![
+                (hkey(1), Some(b"b2".to_vec())),
+                (hkey(3), None),
+                (hkey(1), Some(b"b3".to_vec())),
+            ]),
+            None,
+        ),
+        Step::Get(hkey(0)),
+        Step::Get(hkey(1)),
+        delete(2),
+        put(3, "d2"),
+        Step::Scan,
+    ];
+    read_history(&mut steps);
+    steps.extend([Step::Flush, put(0, "a3"), delete(1), put(2, "c2")]);
+    read_history(&mut steps);
+    steps.extend([Step::Compact, Step::TakeSnapshot, put(0, "a4"), delete(3)]);
+    read_history(&mut steps);
+    steps.extend([
+        put(1, "b4"),
+        Step::CompactHistory(1),
+        put(0, "a5"),
+        Step::Flush,
+        Step::Compact,
+        Step::CheckSnapshot,
+        Step::Scan,
+    ]);
+    read_history(&mut steps);
+    // A tombstone flushed to L0 over a value in L1, at or below the floor.
+    steps.extend([
+        delete(0),
+        put(2, "c3"),
+        Step::CompactHistory(0),
+        Step::Flush,
+        Step::Scan,
+        Step::Get(hkey(0)),
+        Step::Reopen,
+        put(3, "d3"),
+        Step::Scan,
+    ]);
+    read_history(&mut steps);
+    steps
+}
+
+/// Configures `failpoint` with `actions` for the campaign of `steps`; panics unless the campaign
+/// reports a violation.
+fn caught(failpoint: &str, actions: &str, steps: &[Step]) {
     let scenario = fail::FailScenario::setup();
+    // After the scenario lock: the time of this campaign alone, not of the wait for another's.
+    let started = Instant::now();
     fail::cfg(failpoint, actions).unwrap_or_else(|e| panic!("fail::cfg({failpoint}): {e}"));
     let result = campaign_catches(
         0x5ab0_7a9e,
         &Setup::new(Durability::Sync),
         FaultConfig::default(),
-        &steps(),
+        steps,
     );
     scenario.teardown();
     let (failure, checked) =
@@ -79,32 +167,105 @@ fn caught(failpoint: &str, actions: &str) {
 
 #[test]
 fn deleting_compaction_inputs_before_the_manifest_is_durable_is_caught() {
-    caught("compaction::delete_inputs_before_manifest", "return");
+    caught(
+        "compaction::delete_inputs_before_manifest",
+        "return",
+        &steps(),
+    );
 }
 
 #[test]
 fn applying_half_a_batch_is_caught() {
-    caught("commit::partial_batch", "return");
+    caught("commit::partial_batch", "return", &steps());
 }
 
-/// The control of the controls: with no failpoint configured, the same campaign passes, so what
-/// the tests above catch is the planted bug.
 #[test]
-fn the_same_campaign_passes_without_sabotage() {
-    let started = Instant::now();
+fn keeping_only_the_newest_version_is_caught() {
+    caught("compaction::drop_old_versions", "return", &history_steps());
+}
+
+#[test]
+fn dropping_a_tombstone_above_older_versions_is_caught() {
+    caught(
+        "compaction::tombstone_dropped_early",
+        "return",
+        &history_steps(),
+    );
+}
+
+#[test]
+fn deciding_version_metadata_against_a_stale_view_is_caught() {
+    caught("decide::stale_view", "return", &history_steps());
+}
+
+#[test]
+fn a_read_floor_ignoring_snapshots_is_caught() {
+    caught("readers::ignore_pins", "return", &history_steps());
+}
+
+/// Panics unless the campaign of `steps` passes with no failpoint configured.
+fn passes(name: &str, steps: &[Step]) {
     let scenario = fail::FailScenario::setup();
+    // After the scenario lock: the time of this campaign alone, not of the wait for another's.
+    let started = Instant::now();
     let result = campaign_catches(
         0x5ab0_7a9e,
         &Setup::new(Durability::Sync),
         FaultConfig::default(),
-        &steps(),
+        steps,
     );
     scenario.teardown();
     if let Ok((failure, _)) = result {
-        panic!("the campaign fails without any sabotage: {failure}");
+        panic!("the {name} campaign fails without any sabotage: {failure}");
     }
     eprintln!(
-        "[failpoint sabotage: none] the campaign passed, {:.1}s",
+        "[failpoint sabotage: none] the {name} campaign passed, {:.1}s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The control of the controls: with no failpoint configured, the same campaigns pass, so what
+/// the tests above catch is the planted bug.
+#[test]
+fn the_same_campaign_passes_without_sabotage() {
+    passes("durability", &steps());
+}
+
+#[test]
+fn the_same_history_campaign_passes_without_sabotage() {
+    passes("history", &history_steps());
+}
+
+/// Cases the state machine gets to find `compaction::drop_old_versions`.
+const MACHINE_CASES_MAX: u32 = 2000;
+
+/// The state machine (`tests/state_machine.rs`, its generators and runner shared through
+/// `tests/machine/`) must find `compaction::drop_old_versions` and shrink it.
+#[test]
+fn the_state_machine_finds_and_shrinks_dropped_old_versions() {
+    let scenario = fail::FailScenario::setup();
+    let started = Instant::now();
+    fail::cfg("compaction::drop_old_versions", "return")
+        .unwrap_or_else(|e| panic!("fail::cfg: {e}"));
+    let mut runner = TestRunner::new(Config {
+        cases: MACHINE_CASES_MAX,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let setup = Setup::new(Durability::Sync);
+    let result = runner.run(&machine::ops(), |(seed, ops)| {
+        machine::run(seed, &ops, &setup).map_err(TestCaseError::fail)
+    });
+    scenario.teardown();
+    match result {
+        Ok(()) => panic!(
+            "the state machine did not notice compaction::drop_old_versions in \
+             {MACHINE_CASES_MAX} cases"
+        ),
+        Err(e) => eprintln!(
+            "[failpoint sabotage compaction::drop_old_versions] the state machine caught and \
+             shrank it in {:.1}s: {e}",
+            started.elapsed().as_secs_f64()
+        ),
+    }
 }

@@ -1,150 +1,22 @@
 //! proptest state machine: random sequences of put, delete, batch, etcd txn (compares on value,
 //! absence and version; both branches), delete range, get, scan, reads at older revisions,
-//! history compaction, flush, compact, sync, reopen and crash (at a random I/O op inside the next operation, under a random
+//! history compaction, a snapshot taken and checked later (held across the ops in
+//! between), flush, compact, sync, reopen and crash (at a random I/O op inside the next operation, under a random
 //! persistence model) against the real `Db` on `SimVfs` and the model side by side, on 2-4 keys so
 //! they collide. Every read is compared with the model, every acknowledged revision with the
 //! model's, every recovery with the oracle. A failure shrinks and prints the seed and the ops.
 //! `KVSTORE_CAMPAIGN=deep` runs many more cases.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use kvstore::Durability;
-use kvstore_faults::{PersistenceModel, SimVfs};
-use kvstore_model::{Budget, Engine, Expect, Mutation, Oracle, Setup, Step};
+use kvstore_model::{Budget, Setup};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
 
-/// One op of a generated sequence.
-#[derive(Clone, Debug)]
-enum Op {
-    /// A plain step (writes carry their durability).
-    Step(Step),
-    /// Crash at I/O op `after` inside `step` (or right after it, if it issues fewer), reboot
-    /// under `PersistenceModel::ALL[model]`, recover and check.
-    CrashDuring {
-        step: Step,
-        after: u64,
-        model: usize,
-    },
-}
+mod machine;
 
-fn key(keys: usize) -> impl Strategy<Value = Vec<u8>> {
-    (0..keys).prop_map(|k| format!("k{k}").into_bytes())
-}
-
-/// Small values, and large ones that fill the 64 KiB memtable in a few writes.
-fn value() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![
-        3 => (0u8..4).prop_map(|v| vec![b'a' + v; 8]),
-        1 => (0u8..4).prop_map(|v| vec![b'A' + v; 20_000]),
-    ]
-}
-
-fn durability() -> impl Strategy<Value = Option<Durability>> {
-    prop_oneof![
-        3 => Just(None),
-        1 => Just(Some(Durability::Buffered)),
-        1 => Just(Some(Durability::GroupCommit)),
-    ]
-}
-
-/// A txn branch: up to three ops, each key once.
-fn branch(keys: usize) -> impl Strategy<Value = Vec<(Vec<u8>, Option<Vec<u8>>)>> {
-    prop::collection::btree_map(key(keys), prop::option::of(value()), 0..3)
-        .prop_map(|ops| ops.into_iter().collect())
-}
-
-fn expect() -> impl Strategy<Value = Expect> {
-    prop_oneof![
-        value().prop_map(Expect::Value),
-        Just(Expect::Absent),
-        (0u64..3).prop_map(Expect::Version),
-    ]
-}
-
-fn mutation(keys: usize) -> impl Strategy<Value = Mutation> {
-    prop_oneof![
-        4 => (key(keys), value()).prop_map(|(k, v)| Mutation::Put(k, v)),
-        2 => key(keys).prop_map(Mutation::Delete),
-        2 => prop::collection::vec((key(keys), prop::option::of(value())), 1..4)
-            .prop_map(Mutation::Batch),
-        2 => (prop::collection::vec((key(keys), expect()), 0..3), branch(keys), branch(keys))
-            .prop_map(|(compares, success, failure)| Mutation::Txn { compares, success, failure }),
-        1 => (key(keys), key(keys)).prop_map(|(a, b)| {
-            let (start, end) = if a <= b { (a, b) } else { (b, a) };
-            Mutation::DeleteRange(start, [end, vec![0]].concat())
-        }),
-    ]
-}
-
-fn step(keys: usize) -> impl Strategy<Value = Step> {
-    prop_oneof![
-        8 => (mutation(keys), durability()).prop_map(|(m, d)| Step::Write(m, d)),
-        2 => key(keys).prop_map(Step::Get),
-        1 => Just(Step::Scan),
-        1 => (0u64..6).prop_map(Step::ReadAt),
-        1 => (0u64..6).prop_map(Step::CompactHistory),
-        1 => Just(Step::Flush),
-        1 => Just(Step::Compact),
-        1 => Just(Step::Sync),
-        1 => Just(Step::Reopen),
-    ]
-}
-
-fn op(keys: usize) -> impl Strategy<Value = Op> {
-    prop_oneof![
-        6 => step(keys).prop_map(Op::Step),
-        1 => (step(keys), 0u64..40, 0..PersistenceModel::ALL.len())
-            .prop_map(|(step, after, model)| Op::CrashDuring { step, after, model }),
-    ]
-}
-
-static CASES_RUN: AtomicU64 = AtomicU64::new(0);
-static CRASHES_CHECKED: AtomicU64 = AtomicU64::new(0);
-
-/// Runs `ops` on a fresh disk seeded `seed`; `Err` names the violation, the step and the disk.
-fn run(seed: u64, ops: &[Op], setup: &Setup) -> Result<(), String> {
-    let mut engine = Engine::open(SimVfs::new(seed), setup.clone(), Oracle::new())?;
-    for (i, op) in ops.iter().enumerate() {
-        let at = |e: String| format!("op {i} ({op:?}), disk seed {seed:#x}: {e}");
-        match op {
-            Op::Step(step) => {
-                engine.step(step).map_err(at)?;
-            }
-            Op::CrashDuring { step, after, model } => {
-                let sim = engine.sim().clone();
-                sim.crash_at(sim.op_count().saturating_add(*after));
-                engine.step(step).map_err(at)?;
-                let (sim, oracle) = engine.crash();
-                let model = PersistenceModel::ALL
-                    .get(*model)
-                    .copied()
-                    .unwrap_or(PersistenceModel::UnsyncedLost);
-                engine = Engine::open(sim.reboot(model), setup.clone(), oracle).map_err(at)?;
-                if !engine.is_open() {
-                    return Err(at("recovery did not open".to_owned()));
-                }
-                CRASHES_CHECKED.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        if !engine.is_open() {
-            return Err(at("the engine failed on an uncrashed disk".to_owned()));
-        }
-    }
-    // End with a power cut: what was durable must be there.
-    let (sim, oracle) = engine.crash();
-    let engine = Engine::open(
-        sim.reboot(PersistenceModel::RandomSubset),
-        setup.clone(),
-        oracle,
-    )
-    .map_err(|e| format!("final power cut, disk seed {seed:#x}: {e}"))?;
-    if !engine.is_open() {
-        return Err("final recovery did not open".to_owned());
-    }
-    CASES_RUN.fetch_add(1, Ordering::Relaxed);
-    Ok(())
-}
+use machine::{CASES_RUN, CRASHES_CHECKED, ops, run};
 
 fn config() -> ProptestConfig {
     ProptestConfig {
@@ -152,13 +24,6 @@ fn config() -> ProptestConfig {
         failure_persistence: None,
         ..ProptestConfig::default()
     }
-}
-
-fn ops() -> impl Strategy<Value = (u64, Vec<Op>)> {
-    (
-        any::<u64>(),
-        (2usize..=4).prop_flat_map(|keys| prop::collection::vec(op(keys), 1..40)),
-    )
 }
 
 #[test]

@@ -80,6 +80,11 @@ impl<I: Iterator<Item = Result<Entry>>> CompactionStream<I> {
             }
             self.below_floor_seen = false;
         }
+        // Sabotage for negative controls (feature `failpoints`): keep only the newest version of
+        // each key, whatever the floor.
+        fail::fail_point!("compaction::drop_old_versions", |_| (
+            starts_key, starts_key
+        ));
         if entry.revision > self.retention.floor {
             return (true, starts_key);
         }
@@ -87,6 +92,13 @@ impl<I: Iterator<Item = Result<Entry>>> CompactionStream<I> {
             return (false, starts_key);
         }
         self.below_floor_seen = true;
+        // Sabotage for negative controls (feature `failpoints`): drop the newest version at or
+        // below the floor when it is a tombstone, even if the output is not bottommost.
+        fail::fail_point!(
+            "compaction::tombstone_dropped_early",
+            entry.is_tombstone(),
+            |_| (false, starts_key)
+        );
         (
             !(self.retention.bottommost && entry.is_tombstone()),
             starts_key,

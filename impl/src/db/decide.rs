@@ -59,6 +59,11 @@ pub(crate) fn metas(
     mut before: impl FnMut(&[u8]) -> Result<Option<VersionMeta>>,
 ) -> Result<Vec<VersionMeta>> {
     let put = |key: &[u8], before: &mut dyn FnMut(&[u8]) -> Result<Option<VersionMeta>>| {
+        // Sabotage for negative controls (feature `failpoints`): decide against a stale, empty
+        // view of the key (neither the memtable nor the tables consulted): every put creates it.
+        fail::fail_point!("decide::stale_view", |_| Ok(VersionMeta::after_put(
+            None, revision, 0
+        )));
         Ok(VersionMeta::after_put(before(key)?.as_ref(), revision, 0))
     };
     match body {

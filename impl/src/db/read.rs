@@ -7,7 +7,9 @@
 //!   to its revision.
 //! - A read at an older revision `r` first checks `horizon <= r <= newest` (else
 //!   [`Error::Compacted`] / [`Error::FutureRevision`]) and pins `r` for as long as it runs, so
-//!   no compaction drops a version it can see (`super::readers`).
+//!   no compaction drops a version it can see (`super::readers`). A read through a snapshot
+//!   shares the snapshot's pin instead, so it works even after the horizon passed the
+//!   snapshot's revision.
 //! - Sources are consulted newest first: the active memtable, frozen memtables newest first, L0
 //!   newest first, then one file per deeper level. A point read stops at the first version at or
 //!   below its revision (a tombstone means absent); a scan merges all sources and keeps the

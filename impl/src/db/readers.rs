@@ -53,6 +53,8 @@ impl Readers {
     /// The oldest revision any reader may still read at (see the module doc).
     pub(crate) fn floor(&self) -> u64 {
         let registry = lock(&self.registry);
+        // Sabotage for negative controls (feature `failpoints`): forget the pinned revisions.
+        fail::fail_point!("readers::ignore_pins", |_| registry.horizon);
         registry
             .pinned
             .keys()
@@ -141,7 +143,15 @@ mod tests {
         drop(c);
         assert_eq!(r.floor(), 7);
         assert_eq!(a.revision(), 7);
+        let shared = a.duplicate();
         drop(a);
+        assert_eq!(
+            r.floor(),
+            7,
+            "a shared pin holds the floor below the horizon"
+        );
+        assert_eq!(shared.revision(), 7);
+        drop(shared);
         assert_eq!(r.floor(), 9);
         r.raise_horizon(3);
         assert_eq!(r.horizon(), 9, "the horizon never goes back");

@@ -23,9 +23,15 @@ use super::readers::Pin;
 /// let db = kvstore::Db::open(dir.path(), kvstore::Options::default())?;
 /// db.put(b"k", b"before")?;
 /// let snapshot = db.snapshot()?;
-/// db.put(b"k", b"after")?;
+/// let after = db.put(b"k", b"after")?;
 /// assert_eq!(snapshot.get(b"k")?, Some(b"before".to_vec()));
 /// assert_eq!(db.get(b"k")?, Some(b"after".to_vec()));
+/// // The horizon passes the snapshot and a compaction runs: the snapshot still reads its
+/// // revision, while new reads at it are refused.
+/// db.compact_history(after)?;
+/// db.compact_range(kvstore::KeyRange::all())?;
+/// assert_eq!(snapshot.get(b"k")?, Some(b"before".to_vec()));
+/// assert!(db.get_at(b"k", snapshot.revision()).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
