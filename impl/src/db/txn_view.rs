@@ -66,6 +66,10 @@ impl StateView for DecideView<'_> {
         Ok(rows)
     }
 
+    fn newest_revision(&self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self.inner.entry_in(&self.view, key)?.map(|e| e.revision))
+    }
+
     fn first_written_since(&self, range: &KeyRange, since: u64) -> Result<Option<Vec<u8>>> {
         for entry in self.entries(range, Tombstones::Keep)? {
             let entry = entry?;

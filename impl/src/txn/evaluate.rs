@@ -25,6 +25,8 @@ pub trait StateView {
     fn get(&self, key: &[u8]) -> Result<Option<Versioned>>;
     /// Every live key of `range` with its version, in key order.
     fn range(&self, range: &KeyRange) -> Result<Vec<(Vec<u8>, Versioned)>>;
+    /// The revision of the newest version of `key`, a deletion included.
+    fn newest_revision(&self, key: &[u8]) -> Result<Option<u64>>;
     /// The first key of `range` (in key order) whose newest version, a deletion included, has a
     /// revision above `since`.
     fn first_written_since(&self, range: &KeyRange, since: u64) -> Result<Option<Vec<u8>>>;
@@ -69,8 +71,9 @@ pub fn conflict(
     scans: &[KeyRange],
 ) -> Result<Option<Vec<u8>>> {
     for key in reads {
-        if let Some(found) = view.first_written_since(&KeyRange::key(key), snapshot)? {
-            return Ok(Some(found));
+        // A point read: one lookup, however many versions the key has.
+        if view.newest_revision(key)?.is_some_and(|r| r > snapshot) {
+            return Ok(Some(key.clone()));
         }
     }
     for range in scans {

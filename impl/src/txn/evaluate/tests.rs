@@ -52,6 +52,9 @@ impl StateView for MapView {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
+    fn newest_revision(&self, key: &[u8]) -> Result<Option<u64>> {
+        Ok(self.newest.get(key).copied())
+    }
     fn first_written_since(&self, range: &KeyRange, since: u64) -> Result<Option<Vec<u8>>> {
         Ok(self
             .newest
