@@ -1,16 +1,19 @@
 //! [`Engine`]: the small trait every measured store implements, so the seed workload runs the same
-//! code against each; and [`KvstoreEngine`], kvstore's implementation.
+//! code against each; and [`KvstoreEngine`], kvstore's implementation. [`TxnEngine`]: the same for
+//! optimistic transactions (the `txn` workload), and [`KvstoreTxnEngine`].
 //!
 //! Invariants:
 //! - `write_batch` is atomic: all of its entries or none become visible.
 //! - After `write_batch(.., Sync::Each)` returns, the batch is durable; after `Sync::End` it may not
 //!   be until `sync` returns.
+//! - `TxnEngine::increment` either commits exactly one increment of the counter or, on a
+//!   conflict, commits nothing.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use kvstore::vfs::OsVfs;
-use kvstore::{Db, Durability, Options, ScanOptions, WriteBatch, WriteOptions};
+use kvstore::{Db, Durability, Error, Options, ScanOptions, WriteBatch, WriteOptions};
 
 use crate::BenchResult;
 use crate::counting::{Counters, CountingVfs};
@@ -145,6 +148,105 @@ impl Engine for KvstoreEngine {
 
     fn write_counters(&self) -> Option<Arc<Counters>> {
         Some(Arc::clone(&self.counters))
+    }
+
+    fn close(self: Box<Self>) -> BenchResult<()> {
+        Ok(self.db.close()?)
+    }
+}
+
+/// Bytes of a counter value: a big-endian `u64`.
+pub const COUNTER_LEN_BYTES: usize = 8;
+
+/// The counter a stored value holds. A missing key or a value of another length is an error: the
+/// `txn` workload writes every counter before it starts.
+pub fn decode_counter(key: &[u8], value: Option<&[u8]>) -> BenchResult<u64> {
+    let value =
+        value.ok_or_else(|| format!("counter {} is missing", String::from_utf8_lossy(key)))?;
+    let bytes: [u8; COUNTER_LEN_BYTES] = value.try_into().map_err(|_| {
+        format!(
+            "counter {} holds {} bytes, not {COUNTER_LEN_BYTES}",
+            String::from_utf8_lossy(key),
+            value.len()
+        )
+    })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// One store with optimistic transactions under measurement. Shared by the workload's threads.
+pub trait TxnEngine: Sync {
+    /// Writes `keys`, each with counter 0, in one atomic commit (no conflicts possible: nothing
+    /// runs beside it).
+    fn init(&self, keys: &[&[u8]]) -> BenchResult<()>;
+
+    /// One attempt to add 1 to the counter at `key`: begins an optimistic transaction, reads the
+    /// counter in it, writes counter + 1, commits (durable before returning if `mode` is
+    /// [`SyncMode::Each`]). `Ok(true)` if it committed, `Ok(false)` if the engine refused the
+    /// commit as a conflict (nothing was written).
+    fn increment(&self, key: &[u8], mode: SyncMode) -> BenchResult<bool>;
+
+    /// The committed counter at `key`, read outside any transaction.
+    fn counter(&self, key: &[u8]) -> BenchResult<u64>;
+
+    /// Makes every commit so far durable.
+    fn sync(&self) -> BenchResult<()>;
+
+    /// Closes the store cleanly, releasing its files.
+    fn close(self: Box<Self>) -> BenchResult<()>;
+}
+
+/// kvstore's [`kvstore::Transaction`]: snapshot at `Db::transaction`, read set checked at commit.
+pub struct KvstoreTxnEngine {
+    db: Db,
+}
+
+impl KvstoreTxnEngine {
+    /// Opens kvstore in `dir` with default options and `Buffered` as the default durability (the
+    /// sync mode asks for `Sync` per commit).
+    pub fn open(dir: &Path) -> BenchResult<Self> {
+        let options = Options {
+            durability: Durability::Buffered,
+            ..Options::default()
+        };
+        Ok(KvstoreTxnEngine {
+            db: Db::open(dir, options)?,
+        })
+    }
+}
+
+impl TxnEngine for KvstoreTxnEngine {
+    fn init(&self, keys: &[&[u8]]) -> BenchResult<()> {
+        let mut tx = self.db.transaction()?;
+        for key in keys {
+            tx.put(key, &0u64.to_be_bytes())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn increment(&self, key: &[u8], mode: SyncMode) -> BenchResult<bool> {
+        let mut tx = self.db.transaction()?;
+        let n = decode_counter(key, tx.get(key)?.as_deref())?;
+        tx.put(key, &(n + 1).to_be_bytes())?;
+        let durability = match mode {
+            SyncMode::Each => Durability::Sync,
+            SyncMode::End => Durability::Buffered,
+        };
+        match tx.commit_with(WriteOptions {
+            durability: Some(durability),
+        }) {
+            Ok(_) => Ok(true),
+            Err(Error::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn counter(&self, key: &[u8]) -> BenchResult<u64> {
+        decode_counter(key, self.db.get(key)?.as_deref())
+    }
+
+    fn sync(&self) -> BenchResult<()> {
+        Ok(self.db.sync()?)
     }
 
     fn close(self: Box<Self>) -> BenchResult<()> {

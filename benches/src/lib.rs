@@ -1,17 +1,20 @@
 //! # kvstore-benches
 //!
 //! The measuring kit: the seed's 1M write / read / scan workload side by side with fjall, redb, sled,
-//! LMDB (heed) and RocksDB, criterion micro-benchmarks, and the instruction-count regression check
-//! that CI runs. Every comparison it prints is a ratio measured in one run.
+//! LMDB (heed) and RocksDB, contended counters under optimistic transactions beside fjall's and
+//! RocksDB's, criterion micro-benchmarks, and the instruction-count regression check that CI runs.
+//! Every comparison it prints is a ratio measured in one run.
 //!
 //! Modules:
 //! - [`workload`]: the seed's keys and values (deterministic PRNG), shuffling, latency percentiles.
 //! - [`counting`]: [`counting::CountingVfs`], a `Vfs` wrapper that counts the bytes the engine writes.
-//! - [`engine`]: the small [`engine::Engine`] trait every measured store implements, and kvstore's.
+//! - [`engine`]: the small [`engine::Engine`] trait every measured store implements, and kvstore's;
+//!   [`engine::TxnEngine`], the same for optimistic transactions.
 //! - [`peers`]: the peer engines, each behind its cargo feature.
 //! - [`process`]: what the OS says about this process (peak RSS, bytes written) and a directory.
 //! - [`seed`]: the seed workload's phases and their report.
 //! - [`table`]: the Markdown tables of a run, peers as ratios to kvstore.
+//! - [`txn`]: the `txn` workload: counters incremented by optimistic transactions from 1-4 threads.
 //! - [`workcount`]: the small fixed workload the callgrind regression check counts.
 //!
 //! Invariants:
@@ -24,6 +27,7 @@ pub mod peers;
 pub mod process;
 pub mod seed;
 pub mod table;
+pub mod txn;
 pub mod workcount;
 pub mod workload;
 

@@ -107,6 +107,11 @@ impl Latencies {
             .push(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
     }
 
+    /// Adds every sample of `other`.
+    pub fn extend(&mut self, other: Latencies) {
+        self.samples_ns.extend(other.samples_ns);
+    }
+
     /// The `q`-quantile (0.0..=1.0) in microseconds, nearest rank; 0 when empty.
     pub fn percentile_us(&mut self, q: f64) -> f64 {
         if self.samples_ns.is_empty() {

@@ -1,35 +1,53 @@
 //! `seedbench`: the seed's workload (write N in batches of 1,000, get all in order and shuffled,
-//! one prefix scan) on kvstore and its peers, with a Markdown table of peer / kvstore ratios.
+//! one prefix scan) on kvstore and its peers, with a Markdown table of peer / kvstore ratios; and,
+//! with `--workload txn`, counters incremented by optimistic transactions from 1, 2 and 4 threads
+//! over 10 and 100,000 keys, on kvstore, fjall and RocksDB (see `kvstore_benches::txn`).
 //!
 //! ```sh
 //! cargo run --release -p kvstore-benches --features peers --bin seedbench -- --engine all --mode both --n 1000000
+//! cargo run --release -p kvstore-benches --features peers --bin seedbench -- --workload txn --engine all --txns 200000
 //! ```
 //!
-//! With `--engine all` (or `--mode both`) every (engine, mode) runs in its own child process (this
-//! binary re-executed with `--child`), so each peak RSS figure is that engine's alone, and the
-//! machine's dirty pages are written back (`sync(1)`) before each child starts.
+//! With `--engine all` (or `--mode both`, or for `txn` several thread or key counts) every run
+//! (engine, mode, and for `txn` threads and keys) happens in its own child process (this binary
+//! re-executed with `--child`) in a fresh directory, so each peak RSS figure is that run's alone,
+//! and the machine's dirty pages are written back (`sync(1)`) before each child starts.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use clap::Parser;
 use kvstore_benches::engine::SyncMode;
-use kvstore_benches::peers::{self, ENGINES};
+use kvstore_benches::peers::{self, ENGINES, TXN_ENGINES};
 use kvstore_benches::seed::{self, Report};
+use kvstore_benches::txn::{self, TxnReport};
 use kvstore_benches::{BenchResult, table};
 
 #[derive(Parser, Debug)]
-#[command(about = "The seed workload on kvstore and its peers")]
+#[command(about = "The seed workload (or optimistic transactions) on kvstore and its peers")]
 struct Args {
-    /// kvstore, fjall, redb, sled, heed, rocksdb, or all (every engine in this build).
+    /// seed (write, get, scan N entries) or txn (counters incremented by optimistic transactions).
+    #[arg(long, default_value = "seed")]
+    workload: String,
+    /// kvstore, fjall, redb, sled, heed, rocksdb, or all (every engine in this build; for txn:
+    /// kvstore, fjall, rocksdb).
     #[arg(long, default_value = "kvstore")]
     engine: String,
-    /// sync (each batch durable before the next), nosync (one sync at the end), or both.
+    /// sync (each batch or commit durable before the next), nosync (one sync at the end), or both.
     #[arg(long, default_value = "nosync")]
     mode: String,
-    /// Entries to write and read.
+    /// seed: entries to write and read.
     #[arg(long, default_value_t = 1_000_000)]
     n: u64,
+    /// txn: thread counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    threads: Vec<u64>,
+    /// txn: counter counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10,100000")]
+    keys: Vec<u64>,
+    /// txn: transactions attempted per run, split among its threads (conflicts count as attempts).
+    #[arg(long, default_value_t = 100_000)]
+    txns: u64,
     /// Directory under which each run makes (and then removes) its database directory.
     /// Default: $TMPDIR. Use a real disk, not a tmpfs.
     #[arg(long)]
@@ -52,30 +70,35 @@ fn modes(mode: &str) -> BenchResult<Vec<SyncMode>> {
     }
 }
 
-fn engines(engine: &str) -> BenchResult<Vec<&'static str>> {
+fn engines(engine: &str, known: &[&'static str]) -> BenchResult<Vec<&'static str>> {
     if engine == "all" {
-        return Ok(ENGINES
+        return Ok(known
             .iter()
             .copied()
             .filter(|e| peers::is_built(e))
             .collect());
     }
-    match ENGINES.iter().find(|e| **e == engine) {
+    match known.iter().find(|e| **e == engine) {
         Some(e) => Ok(vec![*e]),
         None => Err(format!(
-            "unknown engine {engine}; known: {}, all",
-            ENGINES.join(", ")
+            "unknown engine {engine} for this workload; known: {}, all",
+            known.join(", ")
         )
         .into()),
     }
 }
 
+/// A fresh directory for one run, removed when dropped.
+fn run_dir(args: &Args, engine: &str) -> BenchResult<tempfile::TempDir> {
+    let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    Ok(tempfile::Builder::new()
+        .prefix(&format!("seedbench-{engine}-"))
+        .tempdir_in(base)?)
+}
+
 /// Runs one engine and mode in this process, in a fresh directory that is removed afterwards.
 fn run_here(args: &Args, engine: &str, mode: SyncMode) -> BenchResult<Report> {
-    let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("seedbench-{engine}-"))
-        .tempdir_in(base)?;
+    let dir = run_dir(args, engine)?;
     seed::run(engine, mode, args.n, dir.path(), args.kvstore_block_size)
 }
 
@@ -103,21 +126,108 @@ fn run_child(args: &Args, engine: &str, mode: SyncMode) -> BenchResult<Report> {
     if let Some(bytes) = args.kvstore_block_size {
         cmd.args(["--kvstore-block-size", &bytes.to_string()]);
     }
+    child_line(cmd, &format!("{engine} {}", mode.name()), Report::from_line)
+}
+
+/// Runs the child `cmd` and parses the report line it prints with `parse`.
+fn child_line<R>(mut cmd: Command, what: &str, parse: fn(&str) -> Option<R>) -> BenchResult<R> {
     let out = cmd.stderr(Stdio::inherit()).output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        return Err(format!("{engine} {} failed ({}): {stdout}", mode.name(), out.status).into());
+        return Err(format!("{what} failed ({}): {stdout}", out.status).into());
     }
     stdout
         .lines()
-        .find_map(Report::from_line)
-        .ok_or_else(|| format!("{engine} {}: no report line in {stdout:?}", mode.name()).into())
+        .find_map(parse)
+        .ok_or_else(|| format!("{what}: no report line in {stdout:?}").into())
+}
+
+/// One run of the txn workload: engine, mode, threads, keys.
+type TxnRun = (&'static str, SyncMode, u64, u64);
+
+/// Runs one txn run in this process, in a fresh directory that is removed afterwards.
+fn txn_here(args: &Args, (engine, mode, threads, keys): TxnRun) -> BenchResult<TxnReport> {
+    let dir = run_dir(args, engine)?;
+    txn::run(engine, mode, threads, keys, args.txns, dir.path())
+}
+
+/// Runs one txn run in a child process and parses its report line.
+fn txn_child(args: &Args, (engine, mode, threads, keys): TxnRun) -> BenchResult<TxnReport> {
+    settle_disk()?;
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["--child", "--workload", "txn", "--engine", engine])
+        .args(["--mode", mode.name()])
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--keys",
+            &keys.to_string(),
+        ])
+        .args(["--txns", &args.txns.to_string()]);
+    if let Some(dir) = &args.dir {
+        cmd.arg("--dir").arg(dir);
+    }
+    let what = format!("{engine} {} {threads} threads {keys} keys", mode.name());
+    child_line(cmd, &what, TxnReport::from_line)
+}
+
+/// `--workload txn`: every (mode, keys, threads, engine), one table per mode.
+fn txn_main(args: &Args, modes: &[SyncMode]) -> BenchResult<()> {
+    let engines = engines(&args.engine, TXN_ENGINES)?;
+    if args.child {
+        let (&[engine], &[mode], &[threads], &[keys]) =
+            (&engines[..], modes, &args.threads[..], &args.keys[..])
+        else {
+            return Err("--child runs exactly one engine, mode, thread count and key count".into());
+        };
+        println!(
+            "{}",
+            txn_here(args, (engine, mode, threads, keys))?.to_line()
+        );
+        return Ok(());
+    }
+    let runs = engines.len() * modes.len() * args.threads.len() * args.keys.len();
+    eprintln!(
+        "seedbench txn: {} attempted transactions per run, engines {:?}, modes {:?}, threads {:?}, keys {:?}{}",
+        args.txns,
+        engines,
+        modes.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        args.threads,
+        args.keys,
+        if runs > 1 {
+            ", one child process each"
+        } else {
+            ""
+        }
+    );
+    for &mode in modes {
+        let mut reports = Vec::new();
+        for &keys in &args.keys {
+            for &threads in &args.threads {
+                for &engine in &engines {
+                    let run = (engine, mode, threads, keys);
+                    reports.push(if runs > 1 {
+                        txn_child(args, run)?
+                    } else {
+                        txn_here(args, run)?
+                    });
+                }
+            }
+        }
+        println!("\n{}", txn::table(&reports));
+    }
+    Ok(())
 }
 
 fn main() -> BenchResult<()> {
     let args = Args::parse();
     let modes = modes(&args.mode)?;
-    let engines = engines(&args.engine)?;
+    match args.workload.as_str() {
+        "seed" => {}
+        "txn" => return txn_main(&args, &modes),
+        other => return Err(format!("--workload must be seed or txn, not {other}").into()),
+    }
+    let engines = engines(&args.engine, ENGINES)?;
     if args.child {
         let (&[engine], &[mode]) = (&engines[..], &modes[..]) else {
             return Err("--child runs exactly one engine and one mode".into());

@@ -1,13 +1,20 @@
 //! fjall 3: one keyspace, write batches; `sync` mode commits each batch with `SyncData`
 //! (fdatasync, what kvstore's `Sync` does), `nosync` with fjall's default (`Buffer`: the journal
 //! is handed to the OS) and one `SyncAll` persist at the end.
+//!
+//! [`FjallTxnEngine`]: fjall's optimistic transactions (`OptimisticTxDatabase::write_tx`: a
+//! snapshot at begin, the keys read checked at commit, `Err(Conflict)` if one was written since),
+//! with the same durability switch per commit.
 
 use std::path::Path;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{
+    Database, Keyspace, KeyspaceCreateOptions, OptimisticTxDatabase, OptimisticTxKeyspace,
+    PersistMode, Readable,
+};
 
 use crate::BenchResult;
-use crate::engine::{Engine, SyncMode, visit_all};
+use crate::engine::{Engine, SyncMode, TxnEngine, decode_counter, visit_all};
 
 pub struct FjallEngine {
     db: Database,
@@ -50,6 +57,54 @@ impl Engine for FjallEngine {
     ) -> BenchResult<u64> {
         let items = self.keyspace.prefix(prefix).map(|guard| guard.into_inner());
         visit_all(items, visit)
+    }
+
+    fn close(self: Box<Self>) -> BenchResult<()> {
+        self.db.persist(PersistMode::SyncAll)?;
+        drop(self);
+        Ok(())
+    }
+}
+
+pub struct FjallTxnEngine {
+    db: OptimisticTxDatabase,
+    keyspace: OptimisticTxKeyspace,
+}
+
+impl FjallTxnEngine {
+    pub fn open(dir: &Path) -> BenchResult<Self> {
+        let db = OptimisticTxDatabase::builder(dir).open()?;
+        let keyspace = db.keyspace("txn", KeyspaceCreateOptions::default)?;
+        Ok(FjallTxnEngine { db, keyspace })
+    }
+}
+
+impl TxnEngine for FjallTxnEngine {
+    fn init(&self, keys: &[&[u8]]) -> BenchResult<()> {
+        let mut tx = self.db.write_tx()?;
+        for key in keys {
+            tx.insert(self.keyspace.inner(), *key, 0u64.to_be_bytes());
+        }
+        tx.commit()?
+            .map_err(|_| "fjall: the initial commit conflicted".into())
+    }
+
+    fn increment(&self, key: &[u8], mode: SyncMode) -> BenchResult<bool> {
+        let mut tx = self.db.write_tx()?;
+        if mode == SyncMode::Each {
+            tx = tx.durability(Some(PersistMode::SyncData));
+        }
+        let n = decode_counter(key, tx.get(&self.keyspace, key)?.as_deref())?;
+        tx.insert(self.keyspace.inner(), key, (n + 1).to_be_bytes());
+        Ok(tx.commit()?.is_ok())
+    }
+
+    fn counter(&self, key: &[u8]) -> BenchResult<u64> {
+        decode_counter(key, self.keyspace.get(key)?.as_deref())
+    }
+
+    fn sync(&self) -> BenchResult<()> {
+        Ok(self.db.persist(PersistMode::SyncAll)?)
     }
 
     fn close(self: Box<Self>) -> BenchResult<()> {

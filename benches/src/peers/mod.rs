@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::BenchResult;
-use crate::engine::{Engine, KvstoreEngine, SyncMode};
+use crate::engine::{Engine, KvstoreEngine, KvstoreTxnEngine, SyncMode, TxnEngine};
 
 #[cfg(feature = "fjall")]
 mod fjall;
@@ -22,6 +22,9 @@ mod sled;
 
 /// Every engine the seed bench knows, kvstore first (it is the denominator of every ratio).
 pub const ENGINES: &[&str] = &["kvstore", "fjall", "redb", "sled", "heed", "rocksdb"];
+
+/// The engines the `txn` workload knows: those with optimistic transactions, kvstore first.
+pub const TXN_ENGINES: &[&str] = &["kvstore", "fjall", "rocksdb"];
 
 /// Whether `name` was compiled into this binary.
 pub fn is_built(name: &str) -> bool {
@@ -65,5 +68,25 @@ pub fn open(
         )
         .into()),
         other => Err(format!("unknown engine {other}; known: {}", ENGINES.join(", ")).into()),
+    }
+}
+
+/// Opens engine `name`'s optimistic transactions in the empty directory `dir`.
+pub fn open_txn(name: &str, dir: &Path) -> BenchResult<Box<dyn TxnEngine>> {
+    match name {
+        "kvstore" => Ok(Box::new(KvstoreTxnEngine::open(dir)?)),
+        #[cfg(feature = "fjall")]
+        "fjall" => Ok(Box::new(fjall::FjallTxnEngine::open(dir)?)),
+        #[cfg(feature = "rocksdb")]
+        "rocksdb" => Ok(Box::new(rocksdb::RocksdbTxnEngine::open(dir)?)),
+        other if TXN_ENGINES.contains(&other) => Err(format!(
+            "engine {other} is not in this build: add `--features {other}` (or `peers`)"
+        )
+        .into()),
+        other => Err(format!(
+            "engine {other} has no optimistic transactions here; the txn workload knows: {}",
+            TXN_ENGINES.join(", ")
+        )
+        .into()),
     }
 }
