@@ -280,7 +280,18 @@ impl Inner {
                 scans,
                 writes,
             } => {
-                if let Some(key) = conflict(view, snapshot, &reads, &scans)? {
+                // Sabotage for negative controls (feature `failpoints`): no check, or one at `snapshot`.
+                let check = || {
+                    fail::fail_point!("txn::skip_conflict_check", |_| Ok(None));
+                    fail::fail_point!("txn::stale_view", |_| conflict(
+                        &DecideView::new(self, snapshot),
+                        snapshot,
+                        &reads,
+                        &scans
+                    ));
+                    conflict(view, snapshot, &reads, &scans)
+                };
+                if let Some(key) = check()? {
                     return Err(Error::Conflict { key });
                 }
                 match writes {
