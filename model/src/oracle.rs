@@ -71,6 +71,16 @@ impl Oracle {
         Ok(())
     }
 
+    /// The last issued commit was refused before it was logged (`Error::Conflict`): it
+    /// committed nothing and leaves the trace. Errs if there is no unacknowledged commit.
+    pub fn refused(&mut self) -> Result<(), String> {
+        if self.acked >= self.pending.len() {
+            return Err("a commit was refused that was never issued".to_owned());
+        }
+        self.pending.pop();
+        Ok(())
+    }
+
     /// Every acknowledged commit is now durable (a sync, flush, compaction or clean close returned
     /// `Ok`, or a commit in a syncing mode was acknowledged).
     pub fn all_acknowledged_durable(&mut self) {
