@@ -221,6 +221,21 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_commit_leaves_the_trace() {
+        let mut o = Oracle::new();
+        assert!(o.refused().is_err());
+        o.issue(put("a", "1"));
+        o.refused().unwrap();
+        o.issue(put("a", "2"));
+        o.acknowledge(1, true).unwrap();
+        assert!(o.refused().is_err());
+        assert_eq!(
+            o.current().get(b"a").map(|c| c.value.clone()),
+            Some(b"2".to_vec())
+        );
+    }
+
+    #[test]
     fn a_wrong_revision_is_reported() {
         let mut o = Oracle::new();
         o.issue(put("a", "1"));
