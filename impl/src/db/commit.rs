@@ -280,16 +280,12 @@ impl Inner {
                 scans,
                 writes,
             } => {
-                // Sabotage for negative controls (feature `failpoints`): no check, or one at `snapshot`.
+                // Negative controls: skip the check, or check at `snapshot` (which always passes).
+                let at = |view: &DecideView<'_>| conflict(view, snapshot, &reads, &scans);
                 let check = || {
                     fail::fail_point!("txn::skip_conflict_check", |_| Ok(None));
-                    fail::fail_point!("txn::stale_view", |_| conflict(
-                        &DecideView::new(self, snapshot),
-                        snapshot,
-                        &reads,
-                        &scans
-                    ));
-                    conflict(view, snapshot, &reads, &scans)
+                    fail::fail_point!("txn::stale_view", |_| at(&DecideView::new(self, snapshot)));
+                    at(view)
                 };
                 if let Some(key) = check()? {
                     return Err(Error::Conflict { key });
