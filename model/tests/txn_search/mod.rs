@@ -169,9 +169,10 @@ const MODELS: [PersistenceModel; 3] = [
     },
 ];
 
-/// Crash points inside a commit in `Sync` mode: before the WAL append, between the append and
-/// its sync, and after the sync (before the acknowledgement, or right after it).
-const CRASH_POINTS: [u64; 3] = [0, 1, 2];
+/// Crash points: the first I/O ops of a commit in `Sync` mode. They are the WAL append and its
+/// sync (a crash past them comes right after the acknowledgement), preceded, once versions were
+/// flushed, by the conflict check's reads of tables.
+const CRASH_POINTS: [u64; 5] = [0, 1, 2, 3, 4];
 
 /// See the module doc.
 pub struct Search {
