@@ -25,6 +25,7 @@ cargo test -p kvstore --features failpoints --test db_failpoints --locked
 step "failpoint sabotage: engine-level negative controls (feature failpoints of kvstore-model)"
 cargo clippy -p kvstore-model --features failpoints --all-targets --locked -- -D warnings
 cargo test -p kvstore-model --features failpoints --test failpoint_sabotage --locked
+cargo test -p kvstore-model --features failpoints --test txn_sabotage --locked
 
 step "benchmark regression check (callgrind instruction count, bytes written)"
 bash ci/bench-check.sh

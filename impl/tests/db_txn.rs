@@ -234,6 +234,39 @@ fn optimistic_transactions_conflict_on_what_they_read() {
 }
 
 #[test]
+fn a_transaction_resumed_at_an_older_revision_reads_and_checks_from_it() {
+    let mut vfs = SimVfs::new(7);
+    let db = open(&vfs);
+    let first = db.put(b"c", b"1").unwrap();
+    db.put(b"other", b"x").unwrap();
+    // Resumed after a power cut: it reads at `first` and commits, nothing it read being newer.
+    let db = power_cut(&mut vfs, db);
+    let mut tx = db.transaction_at(first).unwrap();
+    assert_eq!(tx.revision(), first);
+    assert_eq!(tx.get(b"c").unwrap(), Some(b"1".to_vec()));
+    tx.put(b"c", b"2").unwrap();
+    let second = tx.commit().unwrap();
+    assert_eq!(second, first + 2);
+    // Another one at `first` conflicts with that commit.
+    let mut tx = db.transaction_at(first).unwrap();
+    assert_eq!(tx.get(b"c").unwrap(), Some(b"1".to_vec()));
+    tx.put(b"c", b"2").unwrap();
+    assert!(matches!(tx.commit(), Err(Error::Conflict { key }) if key == b"c"));
+    assert_eq!(db.get(b"c").unwrap(), Some(b"2".to_vec()));
+    // Past the newest revision, and below the horizon, it is refused.
+    assert!(matches!(
+        db.transaction_at(second + 1),
+        Err(Error::FutureRevision { requested, current }) if requested == second + 1 && current == second
+    ));
+    db.compact_history(second).unwrap();
+    assert!(matches!(
+        db.transaction_at(first),
+        Err(Error::Compacted { requested, horizon }) if requested == first && horizon == second
+    ));
+    assert_eq!(db.transaction_at(second).unwrap().revision(), second);
+}
+
+#[test]
 fn concurrent_increments_never_lose_an_update() {
     let vfs = SimVfs::new(5);
     let db = Db::open_with_vfs(

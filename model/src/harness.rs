@@ -373,6 +373,17 @@ impl Engine {
         self.db.is_some()
     }
 
+    /// The database, while it is open: for campaigns that drive calls the [`Step`]s do not
+    /// cover (an optimistic transaction), recording them in [`Engine::oracle_mut`].
+    pub fn db(&self) -> Option<&Db> {
+        self.db.as_ref()
+    }
+
+    /// The oracle, for a campaign that drives [`Engine::db`] itself.
+    pub fn oracle_mut(&mut self) -> &mut Oracle {
+        &mut self.oracle
+    }
+
     /// The disk.
     pub fn sim(&self) -> &SimVfs {
         &self.sim

@@ -14,9 +14,11 @@
 //!
 //! The campaigns themselves are the integration tests: `tests/crash_points.rs` (every I/O op of
 //! scripted workloads, every persistence model, crashes during recovery), `tests/state_machine.rs`
-//! (proptest), `tests/stateright.rs` (exhaustive search), `tests/negative_controls.rs` (planted
-//! durability bugs that must be reported), `tests/failpoint_sabotage.rs` (bugs planted in the
-//! engine by failpoints, feature `failpoints`), `tests/real_crash.rs` (SIGKILL of a real process
+//! (proptest), `tests/stateright.rs` (exhaustive search), `tests/stateright_txn.rs` (exhaustive
+//! search over two clients incrementing counters in optimistic transactions, with crashes),
+//! `tests/negative_controls.rs` (planted durability bugs that must be reported),
+//! `tests/failpoint_sabotage.rs` and `tests/txn_sabotage.rs` (bugs planted in the engine by
+//! failpoints, feature `failpoints`), `tests/real_crash.rs` (SIGKILL of a real process
 //! on the OS filesystem), `tests/corruption.rs` (a bit flipped in every byte of every file) and
 //! `tests/semantics.rs` (point checks of the spec).
 

@@ -71,6 +71,16 @@ impl Oracle {
         Ok(())
     }
 
+    /// The last issued commit was refused before it was logged (`Error::Conflict`): it
+    /// committed nothing and leaves the trace. Errs if there is no unacknowledged commit.
+    pub fn refused(&mut self) -> Result<(), String> {
+        if self.acked >= self.pending.len() {
+            return Err("a commit was refused that was never issued".to_owned());
+        }
+        self.pending.pop();
+        Ok(())
+    }
+
     /// Every acknowledged commit is now durable (a sync, flush, compaction or clean close returned
     /// `Ok`, or a commit in a syncing mode was acknowledged).
     pub fn all_acknowledged_durable(&mut self) {
@@ -208,6 +218,21 @@ mod tests {
         let mut reordered = lost_all.clone();
         reordered.apply(&put("b", "3"));
         assert!(o.clone().recovered(&reordered).is_err());
+    }
+
+    #[test]
+    fn a_refused_commit_leaves_the_trace() {
+        let mut o = Oracle::new();
+        assert!(o.refused().is_err());
+        o.issue(put("a", "1"));
+        o.refused().unwrap();
+        o.issue(put("a", "2"));
+        o.acknowledge(1, true).unwrap();
+        assert!(o.refused().is_err());
+        assert_eq!(
+            o.current().get(b"a").map(|c| c.value.clone()),
+            Some(b"2".to_vec())
+        );
     }
 
     #[test]

@@ -283,7 +283,14 @@ impl Inner {
                 scans,
                 writes,
             } => {
-                if let Some(key) = conflict(view, snapshot, &reads, &scans)? {
+                // Negative controls: skip the check, or check at `snapshot` (which always passes).
+                let at = |view: &DecideView<'_>| conflict(view, snapshot, &reads, &scans);
+                let check = || {
+                    fail::fail_point!("txn::skip_conflict_check", |_| Ok(None));
+                    fail::fail_point!("txn::stale_view", |_| at(&DecideView::new(self, snapshot)));
+                    at(view)
+                };
+                if let Some(key) = check()? {
                     return Err(Error::Conflict { key });
                 }
                 match writes {

@@ -317,11 +317,31 @@ impl Db {
         Ok(Transaction::new(self.clone(), self.snapshot()?))
     }
 
+    /// An optimistic transaction reading at `revision`, at or below the newest (a client
+    /// resuming a transaction it began earlier, e.g. across a reopen): it pins `revision`, and
+    /// its conflict check covers every commit after it. `Err(Compacted)` below the history
+    /// horizon, `Err(FutureRevision)` above the newest revision.
+    pub fn transaction_at(&self, revision: u64) -> Result<Transaction> {
+        Ok(Transaction::new(
+            self.clone(),
+            self.snapshot_at(Some(revision))?,
+        ))
+    }
+
     /// A consistent view at the newest revision, for as long as it lives (see [`Snapshot`]).
     pub fn snapshot(&self) -> Result<Snapshot> {
+        self.snapshot_at(None)
+    }
+
+    fn snapshot_at(&self, revision: Option<u64>) -> Result<Snapshot> {
         let inner = self.inner();
         inner.check_open()?;
-        let pin = inner.readers.pin(inner.visible.load(Ordering::Acquire))?;
+        let current = inner.visible.load(Ordering::Acquire);
+        let requested = revision.unwrap_or(current);
+        if requested > current {
+            return Err(Error::FutureRevision { requested, current });
+        }
+        let pin = inner.readers.pin(requested)?;
         Ok(Snapshot::new(self.clone(), pin))
     }
 
