@@ -290,7 +290,12 @@ fn a_scan_outlives_the_compaction_of_the_tables_it_reads() {
 #[test]
 fn a_thousand_tiny_flushes_end_in_few_files() {
     let vfs = SimVfs::new(13);
-    let db = Db::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), options()).unwrap();
+    // The default target file size, as the `kvstore` tool opens a database.
+    let tool_like = Options {
+        sst_target_file_size_bytes: Options::default().sst_target_file_size_bytes,
+        ..options()
+    };
+    let db = Db::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), tool_like).unwrap();
     // Increasing keys, as a script of `kvstore put` calls writes: every flush lands beside the
     // previous ones, so compaction only ever moves them.
     let key = |i: u64| format!("p{i:05}").into_bytes();

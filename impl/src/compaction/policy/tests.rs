@@ -257,10 +257,10 @@ fn overlapping_inputs_or_an_occupied_output_range_must_merge() {
     );
 }
 
-/// Options whose target file size makes "small" (at most a quarter of it) 100 bytes.
+/// Options whose target file size makes "small" (at most 1/`SMALL_FILE_DIVISOR` of it) 100 bytes.
 fn small_opts() -> Options {
     Options {
-        sst_target_file_size_bytes: 400,
+        sst_target_file_size_bytes: 100 * SMALL_FILE_DIVISOR,
         l1_target_size_bytes: 1 << 30,
         ..opts()
     }
@@ -290,7 +290,7 @@ fn a_run_of_small_adjacent_files_merges_into_one_file_at_its_level() {
 }
 
 #[test]
-fn short_runs_big_files_and_the_size_cap_stop_a_run() {
+fn short_runs_and_big_files_stop_a_run() {
     // Three small files, a big one, three small ones: no run reaches four.
     let split = version_with(vec![
         meta(1, 1, 0, 0, 10),
@@ -302,10 +302,10 @@ fn short_runs_big_files_and_the_size_cap_stop_a_run() {
         meta(7, 1, 6, 6, 10),
     ]);
     assert_eq!(pick(&split, &small_opts()), None);
-    // Five files of 100 bytes: the first four sum to the target of 400, the fifth would pass it.
-    let capped = version_with((1..=5).map(|i| meta(i, 3, i as u8, i as u8, 100)).collect());
-    let task = pick(&capped, &small_opts()).unwrap();
-    assert_eq!(numbers(&task), vec![(3, vec![1, 2, 3, 4])]);
+    // Five files of 100 bytes, the most a small file holds: one run of five.
+    let at_limit = version_with((1..=5).map(|i| meta(i, 3, i as u8, i as u8, 100)).collect());
+    let task = pick(&at_limit, &small_opts()).unwrap();
+    assert_eq!(numbers(&task), vec![(3, vec![1, 2, 3, 4, 5])]);
     assert!(task.bottommost);
 }
 
