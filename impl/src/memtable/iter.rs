@@ -102,6 +102,32 @@ impl MemTableIter {
         }
     }
 
+    /// The next version a forward scan (not in history mode) examines after `found`: the next
+    /// entry, unless it is a version of the same key that the scan need not see: past a key's
+    /// visible version, or from the newest version to the first at or below the snapshot, one
+    /// seek skips the rest (a key rewritten many times costs a seek, not a step per version).
+    fn next_forward<'a>(
+        map: &'a crossbeam_skiplist::SkipMap<InternalKey, Slot>,
+        found: &Found<'a>,
+        current: Option<&(Found<'a>, Vec<Entry>)>,
+        snapshot_rev: u64,
+    ) -> Option<Found<'a>> {
+        let next = found.next()?;
+        let key = found.key().key.as_slice();
+        if next.key().key != key {
+            return Some(next);
+        }
+        if current.is_some_and(|(_, visible)| !visible.is_empty()) {
+            let past = Probe::after_versions(key);
+            return map.lower_bound(Bound::Excluded(past.as_dyn()));
+        }
+        if next.key().revision > snapshot_rev {
+            let visible = Probe::new(key, snapshot_rev);
+            return map.lower_bound(Bound::Included(visible.as_dyn()));
+        }
+        Some(next)
+    }
+
     fn refill(&mut self) {
         let table = Arc::clone(&self.table);
         let mut at = Self::seek(&table.map, self);
@@ -143,6 +169,9 @@ impl MemTableIter {
                 }
             }
             at = match self.direction {
+                Direction::Forward if !self.history => {
+                    Self::next_forward(&table.map, &found, current.as_ref(), self.snapshot_rev)
+                }
                 Direction::Forward => found.next(),
                 Direction::Reverse => found.prev(),
             };
