@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::entry::{Entry, VersionMeta};
 use crate::error::{Error, Result};
-use crate::iter::{BoxedSource, ConcatSource, MergeIter, Opener, ScanSpec, VisibleVersions};
+use crate::iter::{BoxedSource, ConcatSource, MergeIter, Opener, ScanSpec};
 use crate::limits::check_key;
 use crate::range::{Direction, KeyRange};
 
@@ -261,8 +261,7 @@ impl Inner {
         let version = &view.tree.version;
         for file in version.overlapping(0, range) {
             let table = view.tree.table(&self.dir, file.number)?;
-            let versions = table.iter(range.clone(), direction);
-            sources.push(Box::new(VisibleVersions::new(versions, revision)));
+            sources.push(Box::new(table.iter_at(range.clone(), direction, revision)));
         }
         for level in 1..version.num_levels() {
             let mut files = version.overlapping(level, range);
@@ -279,8 +278,7 @@ impl Inner {
                 let range = range.clone();
                 openers.push(Box::new(move || {
                     let table = tree.table(&dir, file.number)?;
-                    let versions = table.iter(range, direction);
-                    Ok(Box::new(VisibleVersions::new(versions, revision)) as BoxedSource)
+                    Ok(Box::new(table.iter_at(range, direction, revision)) as BoxedSource)
                 }));
             }
             sources.push(Box::new(ConcatSource::new(openers)));

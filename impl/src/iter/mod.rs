@@ -1,13 +1,12 @@
 //! Scans: the entry-source contract every sorted source (memtable scan, SST scan) meets, the
-//! k-way [`MergeIter`] that turns several sources into one user-facing stream, [`VisibleVersions`]
-//! that picks the version a snapshot sees from a source holding several per key (an SST),
+//! k-way [`MergeIter`] that turns several sources into one user-facing stream,
 //! [`HistoryMerge`] that merges every version for flush and compaction, and [`ConcatSource`], one
 //! lazily opened source per sorted level.
 //!
 //! Invariants:
 //! - An entry source for [`MergeIter`] yields `Result<Entry>` sorted strictly by key in the scan
-//!   direction, at most one entry per key (the version it holds for the snapshot; an SST scan is
-//!   wrapped in [`VisibleVersions`] for that). A source may yield keys outside
+//!   direction, at most one entry per key (the version it holds for the snapshot; an SST scan
+//!   made by `Table::iter_at` yields exactly that). A source may yield keys outside
 //!   the scan's range; the merge drops them. An `Err` item is final for that scan: the merge
 //!   yields it and then ends, so a corrupt block never turns into silently missing keys.
 //! - Of the versions of a key offered by the sources, the merge keeps the one with the highest
@@ -17,12 +16,10 @@
 mod concat;
 mod history;
 mod merge;
-mod visible;
 
 pub use concat::{ConcatSource, Opener};
 pub use history::HistoryMerge;
 pub use merge::MergeIter;
-pub use visible::VisibleVersions;
 
 use crate::entry::Entry;
 use crate::error::Result;

@@ -7,7 +7,7 @@
 //!
 //! Invariants:
 //! - Every version of every key in the range is yielded (a table may hold several versions of a
-//!   key; choosing the one a snapshot sees is [`crate::iter::VisibleVersions`]'s job), internal
+//!   key; [`Table::iter_at`] yields only the one a snapshot sees, by [`crate::format::sst::Block::is_visible`]), internal
 //!   keys strictly increasing (forward) or decreasing (reverse) and inside the range:
 //!   each block was order-checked against its neighbours in the index when it was read
 //!   ([`Table`]'s block invariants), and the scan stops at the first key past the range.
@@ -39,6 +39,8 @@ pub struct TableIter {
     table: Arc<Table>,
     range: KeyRange,
     direction: Direction,
+    /// `Some(r)`: yield per key only the version a read at `r` sees; `None`: every version.
+    snapshot_rev: Option<u64>,
     /// The next block to load, in scan order; `None` once every relevant block was loaded.
     next_block: Option<usize>,
     /// The block being yielded from.
@@ -77,7 +79,12 @@ fn bound_key(bound: &Bound<Vec<u8>>) -> Option<&[u8]> {
 }
 
 impl TableIter {
-    pub(super) fn new(table: Arc<Table>, range: KeyRange, direction: Direction) -> Self {
+    pub(super) fn new(
+        table: Arc<Table>,
+        range: KeyRange,
+        direction: Direction,
+        snapshot_rev: Option<u64>,
+    ) -> Self {
         let index = table.index();
         let next_block = match direction {
             Direction::Forward => match bound_key(&range.start) {
@@ -95,6 +102,7 @@ impl TableIter {
             table,
             range,
             direction,
+            snapshot_rev,
             next_block,
             block: None,
             pos: 0,
@@ -106,18 +114,25 @@ impl TableIter {
         }
     }
 
-    /// The next entry of the current block in scan order, advancing the cursor.
+    /// The next entry of the current block in scan order that the scan yields (every version,
+    /// or the visible one per key), advancing the cursor. Bounded: each pass consumes an entry.
     fn step(&mut self) -> Option<Entry> {
         let block = self.block.as_ref()?;
-        match self.direction {
-            Direction::Forward => {
-                let e = block.entry(self.pos)?;
-                self.pos = self.pos.saturating_add(1);
-                Some(Entry::from_sst(e))
-            }
-            Direction::Reverse => {
-                self.pos = self.pos.checked_sub(1)?;
-                block.entry(self.pos).map(Entry::from_sst)
+        loop {
+            let (i, e) = match self.direction {
+                Direction::Forward => {
+                    let i = self.pos;
+                    let e = block.entry(i)?;
+                    self.pos = self.pos.saturating_add(1);
+                    (i, e)
+                }
+                Direction::Reverse => {
+                    self.pos = self.pos.checked_sub(1)?;
+                    (self.pos, block.entry(self.pos)?)
+                }
+            };
+            if self.snapshot_rev.is_none_or(|r| block.is_visible(i, r)) {
+                return Some(Entry::from_sst(e));
             }
         }
     }

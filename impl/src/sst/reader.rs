@@ -186,7 +186,18 @@ impl Table {
 
     /// Lazy iterator over `range` in `direction`, loading one block at a time through the cache.
     pub fn iter(self: &Arc<Self>, range: KeyRange, direction: Direction) -> TableIter {
-        TableIter::new(Arc::clone(self), range, direction)
+        TableIter::new(Arc::clone(self), range, direction, None)
+    }
+
+    /// Lazy iterator over `range` in `direction` yielding, per key, only the version a read at
+    /// `snapshot_rev` sees (tombstones included), as a [`crate::iter::MergeIter`] source needs.
+    pub fn iter_at(
+        self: &Arc<Self>,
+        range: KeyRange,
+        direction: Direction,
+        snapshot_rev: u64,
+    ) -> TableIter {
+        TableIter::new(Arc::clone(self), range, direction, Some(snapshot_rev))
     }
 
     /// The file number given at open (the cache key).

@@ -1,6 +1,6 @@
 use super::*;
 use crate::entry::VersionMeta;
-use crate::iter::{BoxedSource, HistoryMerge, MergeIter, ScanSpec, VisibleVersions};
+use crate::iter::{BoxedSource, HistoryMerge, MergeIter, ScanSpec};
 use crate::range::{Direction, KeyRange};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -144,6 +144,19 @@ fn directed(entries: &[Entry], direction: Direction) -> BoxedSource {
     Box::new(entries.into_iter().map(Ok))
 }
 
+/// Of a table's versions (internal-key order), the newest at or below `revision` of each key.
+fn visible_versions(table: &[Entry], revision: u64) -> Vec<Entry> {
+    let mut seen: Option<&[u8]> = None;
+    let mut out = Vec::new();
+    for e in table.iter().filter(|e| e.revision <= revision) {
+        if seen != Some(e.key.as_slice()) {
+            seen = Some(&e.key);
+            out.push(e.clone());
+        }
+    }
+    out
+}
+
 /// What a read at `revision` sees through `tables` (newest first).
 fn visible(
     tables: &[&[Entry]],
@@ -152,7 +165,7 @@ fn visible(
 ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
     let sources: Vec<BoxedSource> = tables
         .iter()
-        .map(|t| Box::new(VisibleVersions::new(directed(t, direction), revision)) as BoxedSource)
+        .map(|t| directed(&visible_versions(t, revision), direction))
         .collect();
     MergeIter::new(
         sources,

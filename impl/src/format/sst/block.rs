@@ -274,6 +274,19 @@ impl Block {
         })
     }
 
+    /// Whether entry `i` is the version a read at `snapshot_rev` sees of its key: the first of
+    /// the key's versions (newest first) with a revision at or below it. Depends on `i` and
+    /// `i - 1` alone, since a key's versions are adjacent and never span blocks.
+    pub fn is_visible(&self, i: usize, snapshot_rev: u64) -> bool {
+        if self.revision(i).is_none_or(|r| r > snapshot_rev) {
+            return false;
+        }
+        let Some(before) = i.checked_sub(1) else {
+            return true;
+        };
+        self.key(before) != self.key(i) || self.revision(before).is_none_or(|r| r > snapshot_rev)
+    }
+
     /// The revision of entry `i`; `None` past the end.
     pub fn revision(&self, i: usize) -> Option<u64> {
         self.slots.get(i).map(|s| s.revision)
