@@ -229,6 +229,17 @@ impl MemTable {
         (found.key().key == key).then(|| to_entry(found.key(), found.value()))
     }
 
+    /// The revision and metadata of the version [`MemTable::get`] finds, without copying its key
+    /// or value.
+    pub fn get_meta(&self, key: &[u8], snapshot_rev: u64) -> Option<(u64, VersionMeta)> {
+        if !self.may_contain(key) {
+            return None;
+        }
+        let probe = Probe::new(key, snapshot_rev);
+        let found = self.map.lower_bound(Bound::Included(probe.as_dyn()))?;
+        (found.key().key == key).then(|| (found.key().revision, found.value().meta))
+    }
+
     /// A lazy scan of `range` in `direction` at `snapshot_rev`: one entry per key, tombstones
     /// included. Writers may keep inserting while it runs.
     pub fn scan(

@@ -185,12 +185,16 @@ impl Inner {
         let mut overlay = Overlay::default();
         let mut results: Vec<(u64, Result<Committed>)> = Vec::new();
         let mut decided: Vec<Decided> = Vec::with_capacity(chunk.len());
-        for (ticket, request) in chunk {
-            let view = DecideView::new(self, published);
+        let members = chunk.len();
+        let view = DecideView::new(self, published);
+        for (n, (ticket, request)) in chunk.into_iter().enumerate() {
             match self.decide(request.proposal, &view, &overlay, revision, created_at_ms) {
                 Ok(member) => {
                     if let Some((next, body, metas)) = &member.body {
-                        overlay.record(body, metas);
+                        // Only a later member of the chunk reads the overlay.
+                        if n.saturating_add(1) < members {
+                            overlay.record(body, metas);
+                        }
                         revision = *next;
                     }
                     decided.push(Decided { ticket, ..member });

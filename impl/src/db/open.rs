@@ -36,7 +36,7 @@ use crate::wal::{self, WalWriter};
 use super::batch::into_entries;
 use super::decide::metas;
 use super::inner::{Inner, State, Tree, Writer};
-use super::read::tree_entry;
+use super::read::tree_meta;
 use super::readers::Readers;
 use super::tables::TableCache;
 
@@ -216,9 +216,9 @@ fn replay(
             });
         }
         last_revision = record.revision;
-        let before = |key: &[u8]| match memtable.get(key, u64::MAX) {
-            Some(entry) => Ok(Some(entry.meta)),
-            None => Ok(tree_entry(tree, dir, key, u64::MAX)?.map(|e| e.meta)),
+        let before = |key: &[u8]| match memtable.get_meta(key, u64::MAX) {
+            Some((_, meta)) => Ok(Some(meta)),
+            None => Ok(tree_meta(tree, dir, key, u64::MAX)?.map(|(_, meta)| meta)),
         };
         let metas = metas(&record.body, record.revision, before)?;
         let entries = into_entries(

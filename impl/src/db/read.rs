@@ -146,8 +146,25 @@ impl Iterator for Scan {
     }
 }
 
+/// The revision and metadata of the version of `key` visible at `revision` in the tables of
+/// `tree`, without copying its key or value.
+pub(crate) fn tree_meta(
+    tree: &Tree,
+    dir: &Path,
+    key: &[u8],
+    revision: u64,
+) -> Result<Option<(u64, VersionMeta)>> {
+    for file in tree.version.files_for_key(key) {
+        let table = tree.table(dir, file.number)?;
+        if let Some(found) = table.get_meta(key, revision)? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
 /// The version of `key` visible at `revision` in the tables of `tree` (of the database in `dir`).
-pub(crate) fn tree_entry(
+fn tree_entry(
     tree: &Tree,
     dir: &Path,
     key: &[u8],
@@ -206,6 +223,21 @@ impl Inner {
         check_key(key)?;
         let (view, _pin) = self.view_at(revision)?;
         self.entry_in(&view, key)
+    }
+
+    /// The revision and metadata of the version of `key` `view` sees (a tombstone's included),
+    /// without copying its key or value.
+    pub(crate) fn meta_in(
+        &self,
+        view: &ReadView,
+        key: &[u8],
+    ) -> Result<Option<(u64, VersionMeta)>> {
+        for mem in view.mems.iter() {
+            if let Some(found) = mem.get_meta(key, view.revision) {
+                return Ok(Some(found));
+            }
+        }
+        tree_meta(&view.tree, &self.dir, key, view.revision)
     }
 
     pub(crate) fn entry_in(&self, view: &ReadView, key: &[u8]) -> Result<Option<Entry>> {

@@ -30,7 +30,7 @@ impl<'a> DecideView<'a> {
 
     /// The metadata of the newest version of `key` (a tombstone's included).
     pub(crate) fn newest_meta(&self, key: &[u8]) -> Result<Option<VersionMeta>> {
-        Ok(self.inner.entry_in(&self.view, key)?.map(|e| e.meta))
+        Ok(self.inner.meta_in(&self.view, key)?.map(|(_, meta)| meta))
     }
 
     /// Every version of `range` the view sees, one per key, tombstones included if `tombstones`.
@@ -67,7 +67,10 @@ impl StateView for DecideView<'_> {
     }
 
     fn newest_revision(&self, key: &[u8]) -> Result<Option<u64>> {
-        Ok(self.inner.entry_in(&self.view, key)?.map(|e| e.revision))
+        Ok(self
+            .inner
+            .meta_in(&self.view, key)?
+            .map(|(revision, _)| revision))
     }
 
     fn first_written_since(&self, range: &KeyRange, since: u64) -> Result<Option<Vec<u8>>> {

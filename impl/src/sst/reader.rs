@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::cache::{BlockCache, CachedBlock};
 use super::iter::TableIter;
-use crate::entry::Entry;
+use crate::entry::{Entry, VersionMeta};
 use crate::error::{Error, Result};
 use crate::format::sst::{
     Bloom, FOOTER_LEN, Footer, Index, SST_HEADER_LEN, SST_MAGIC, SST_VERSION, decode_block_vec,
@@ -174,6 +174,28 @@ impl Table {
     /// included. Bloom first; a bloom miss reads nothing. A key's versions lie in one block
     /// (`spec/FORMAT.md` § 4.3), so one block answers.
     pub fn get(&self, key: &[u8], snapshot_rev: u64) -> Result<Option<Entry>> {
+        self.find(key, snapshot_rev, Entry::from_sst)
+    }
+
+    /// The revision and metadata of the version [`Table::get`] finds, without copying its key or
+    /// value (what the decide stage needs of a key's newest version).
+    pub fn get_meta(&self, key: &[u8], snapshot_rev: u64) -> Result<Option<(u64, VersionMeta)>> {
+        self.find(key, snapshot_rev, |e| {
+            let meta = VersionMeta {
+                create_revision: e.create_revision,
+                version: e.version,
+                lease: e.lease,
+            };
+            (e.revision, meta)
+        })
+    }
+
+    fn find<T>(
+        &self,
+        key: &[u8],
+        snapshot_rev: u64,
+        take: impl FnOnce(crate::format::sst::EntryRef<'_>) -> T,
+    ) -> Result<Option<T>> {
         if self.bloom.as_ref().is_some_and(|b| !b.may_contain(key)) {
             return Ok(None);
         }
@@ -181,7 +203,7 @@ impl Table {
             return Ok(None);
         };
         let block = self.block(i)?;
-        Ok(block.find(key, snapshot_rev).map(Entry::from_sst))
+        Ok(block.find(key, snapshot_rev).map(take))
     }
 
     /// Lazy iterator over `range` in `direction`, loading one block at a time through the cache.
