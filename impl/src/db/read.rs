@@ -69,19 +69,29 @@ impl Versioned {
 
     /// The live version `entry` holds, or `None` for a tombstone.
     pub(crate) fn of(entry: Entry) -> Option<Versioned> {
-        let VersionMeta {
-            create_revision,
-            version,
-            lease,
-        } = entry.meta;
-        entry.value.map(|value| Versioned {
+        Versioned::keyed(entry).map(|(_, versioned)| versioned)
+    }
+
+    /// `entry`'s key and the live version it holds (moved, not copied), or `None` for a
+    /// tombstone.
+    pub(crate) fn keyed(entry: Entry) -> Option<(Vec<u8>, Versioned)> {
+        let Entry {
+            key,
             value,
-            revision: entry.revision,
-            created_at_ms: entry.created_at_ms,
-            create_revision,
-            version,
-            lease,
-        })
+            revision,
+            meta,
+            created_at_ms,
+            ..
+        } = entry;
+        let versioned = Versioned {
+            value: value?,
+            revision,
+            created_at_ms,
+            create_revision: meta.create_revision,
+            version: meta.version,
+            lease: meta.lease,
+        };
+        Some((key, versioned))
     }
 }
 
@@ -107,10 +117,9 @@ impl Scan {
                 Ok(entry) => entry,
                 Err(e) => return Some(Err(e)),
             };
-            let key = entry.key.clone();
             // The merge hides tombstones; a `None` here cannot happen but is skipped safely.
-            if let Some(versioned) = Versioned::of(entry) {
-                return Some(Ok((key, versioned)));
+            if let Some(row) = Versioned::keyed(entry) {
+                return Some(Ok(row));
             }
         }
     }
@@ -164,12 +173,7 @@ pub(crate) fn tree_meta(
 }
 
 /// The version of `key` visible at `revision` in the tables of `tree` (of the database in `dir`).
-fn tree_entry(
-    tree: &Tree,
-    dir: &Path,
-    key: &[u8],
-    revision: u64,
-) -> Result<Option<Entry>> {
+fn tree_entry(tree: &Tree, dir: &Path, key: &[u8], revision: u64) -> Result<Option<Entry>> {
     for file in tree.version.files_for_key(key) {
         let table = tree.table(dir, file.number)?;
         if let Some(entry) = table.get(key, revision)? {

@@ -6,7 +6,7 @@
 //! are kept whatever the read floor).
 
 use crate::db::Versioned;
-use crate::entry::{Entry, VersionMeta};
+use crate::entry::VersionMeta;
 use crate::error::Result;
 use crate::iter::{MergeIter, ScanSpec, Tombstones};
 use crate::range::{Direction, KeyRange};
@@ -57,11 +57,7 @@ impl StateView for DecideView<'_> {
     fn range(&self, range: &KeyRange) -> Result<Vec<(Vec<u8>, Versioned)>> {
         let mut rows = Vec::new();
         for entry in self.entries(range, Tombstones::Hide)? {
-            let entry: Entry = entry?;
-            let key = entry.key.clone();
-            if let Some(versioned) = Versioned::of(entry) {
-                rows.push((key, versioned));
-            }
+            rows.extend(Versioned::keyed(entry?));
         }
         Ok(rows)
     }
