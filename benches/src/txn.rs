@@ -1,5 +1,5 @@
 //! The `txn` workload: contended counters under optimistic transactions, on one
-//! [`TxnEngine`](crate::engine::TxnEngine), and the [`TxnReport`] it produces (issue 12).
+//! [`TxnEngine`], and the [`TxnReport`] it produces (issue 12).
 //!
 //! Steps:
 //! 1. write `keys` counters (`k_0000000`.., each a big-endian `u64` 0) in atomic commits of

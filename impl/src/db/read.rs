@@ -165,7 +165,7 @@ pub(crate) fn tree_meta(
 ) -> Result<Option<(u64, VersionMeta)>> {
     for file in tree.version.files_for_key(key) {
         let table = tree.table(dir, file.number)?;
-        if let Some(found) = table.get_meta(key, revision)? {
+        if let Some(found) = table.get_meta(key, revision, tree.version.last_revision())? {
             return Ok(Some(found));
         }
     }
@@ -176,7 +176,7 @@ pub(crate) fn tree_meta(
 fn tree_entry(tree: &Tree, dir: &Path, key: &[u8], revision: u64) -> Result<Option<Entry>> {
     for file in tree.version.files_for_key(key) {
         let table = tree.table(dir, file.number)?;
-        if let Some(entry) = table.get(key, revision)? {
+        if let Some(entry) = table.get_checked(key, revision, tree.version.last_revision())? {
             return Ok(Some(entry));
         }
     }
@@ -290,6 +290,7 @@ impl Inner {
         direction: Direction,
     ) -> Result<Vec<BoxedSource>> {
         let revision = view.revision;
+        let revision_max = view.tree.version.last_revision();
         let mut sources: Vec<BoxedSource> = Vec::new();
         for mem in view.mems.iter() {
             sources.push(Box::new(mem.scan(range.clone(), direction, revision)));
@@ -297,7 +298,12 @@ impl Inner {
         let version = &view.tree.version;
         for file in version.overlapping(0, range) {
             let table = view.tree.table(&self.dir, file.number)?;
-            sources.push(Box::new(table.iter_at(range.clone(), direction, revision)));
+            sources.push(Box::new(table.iter_at(
+                range.clone(),
+                direction,
+                revision,
+                revision_max,
+            )));
         }
         for level in 1..version.num_levels() {
             let mut files = version.overlapping(level, range);
@@ -314,7 +320,10 @@ impl Inner {
                 let range = range.clone();
                 openers.push(Box::new(move || {
                     let table = tree.table(&dir, file.number)?;
-                    Ok(Box::new(table.iter_at(range, direction, revision)) as BoxedSource)
+                    Ok(
+                        Box::new(table.iter_at(range, direction, revision, revision_max))
+                            as BoxedSource,
+                    )
                 }));
             }
             sources.push(Box::new(ConcatSource::new(openers)));

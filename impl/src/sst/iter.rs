@@ -41,6 +41,9 @@ pub struct TableIter {
     direction: Direction,
     /// `Some(r)`: yield per key only the version a read at `r` sees; `None`: every version.
     snapshot_rev: Option<u64>,
+    /// The newest revision the table may hold (the manifest's `lastRevision`); a newer entry is
+    /// corruption, not a version to hide.
+    revision_max: u64,
     /// The next block to load, in scan order; `None` once every relevant block was loaded.
     next_block: Option<usize>,
     /// The block being yielded from.
@@ -84,6 +87,7 @@ impl TableIter {
         range: KeyRange,
         direction: Direction,
         snapshot_rev: Option<u64>,
+        revision_max: u64,
     ) -> Self {
         let index = table.index();
         let next_block = match direction {
@@ -103,6 +107,7 @@ impl TableIter {
             range,
             direction,
             snapshot_rev,
+            revision_max,
             next_block,
             block: None,
             pos: 0,
@@ -131,7 +136,9 @@ impl TableIter {
                     (self.pos, block.entry(self.pos)?)
                 }
             };
-            if self.snapshot_rev.is_none_or(|r| block.is_visible(i, r)) {
+            // A too-new entry is yielded whatever the snapshot, for `next` to report.
+            let too_new = block.revision(i).is_some_and(|r| r > self.revision_max);
+            if too_new || self.snapshot_rev.is_none_or(|r| block.is_visible(i, r)) {
                 return Some(Entry::from_sst(e));
             }
         }
@@ -221,6 +228,15 @@ impl Iterator for TableIter {
         // Bounded: each pass yields, consumes an entry, or consumes a block.
         while !self.done {
             if let Some(entry) = self.step() {
+                if entry.revision > self.revision_max {
+                    self.done = true;
+                    let max = self.revision_max;
+                    return Some(Err(self.table.revision_too_new(
+                        &entry.key,
+                        entry.revision,
+                        max,
+                    )));
+                }
                 if self.block_inside {
                     return Some(Ok(entry));
                 }

@@ -174,13 +174,29 @@ impl Table {
     /// included. Bloom first; a bloom miss reads nothing. A key's versions lie in one block
     /// (`spec/FORMAT.md` § 4.3), so one block answers.
     pub fn get(&self, key: &[u8], snapshot_rev: u64) -> Result<Option<Entry>> {
-        self.find(key, snapshot_rev, Entry::from_sst)
+        self.find(key, snapshot_rev, u64::MAX, Entry::from_sst)
     }
 
-    /// The revision and metadata of the version [`Table::get`] finds, without copying its key or
-    /// value (what the decide stage needs of a key's newest version).
-    pub fn get_meta(&self, key: &[u8], snapshot_rev: u64) -> Result<Option<(u64, VersionMeta)>> {
-        self.find(key, snapshot_rev, |e| {
+    /// [`Table::get`], and an [`Error::Corruption`] if the key's newest version here is newer
+    /// than `revision_max` (the manifest's `lastRevision`), whatever revision is read.
+    pub fn get_checked(
+        &self,
+        key: &[u8],
+        snapshot_rev: u64,
+        revision_max: u64,
+    ) -> Result<Option<Entry>> {
+        self.find(key, snapshot_rev, revision_max, Entry::from_sst)
+    }
+
+    /// The revision and metadata of the version [`Table::get_checked`] finds, without copying
+    /// its key or value (what the decide stage needs of a key's newest version).
+    pub fn get_meta(
+        &self,
+        key: &[u8],
+        snapshot_rev: u64,
+        revision_max: u64,
+    ) -> Result<Option<(u64, VersionMeta)>> {
+        self.find(key, snapshot_rev, revision_max, |e| {
             let meta = VersionMeta {
                 create_revision: e.create_revision,
                 version: e.version,
@@ -194,6 +210,7 @@ impl Table {
         &self,
         key: &[u8],
         snapshot_rev: u64,
+        revision_max: u64,
         take: impl FnOnce(crate::format::sst::EntryRef<'_>) -> T,
     ) -> Result<Option<T>> {
         if self.bloom.as_ref().is_some_and(|b| !b.may_contain(key)) {
@@ -203,23 +220,53 @@ impl Table {
             return Ok(None);
         };
         let block = self.block(i)?;
-        Ok(block.find(key, snapshot_rev).map(take))
+        let first = block.first_version(key);
+        if block.key(first) == Some(key)
+            && let Some(newest) = block.entry(first)
+            && newest.revision > revision_max
+        {
+            return Err(self.revision_too_new(newest.key, newest.revision, revision_max));
+        }
+        Ok(block.find_from(first, key, snapshot_rev).map(take))
     }
 
     /// Lazy iterator over `range` in `direction`, loading one block at a time through the cache.
     pub fn iter(self: &Arc<Self>, range: KeyRange, direction: Direction) -> TableIter {
-        TableIter::new(Arc::clone(self), range, direction, None)
+        TableIter::new(Arc::clone(self), range, direction, None, u64::MAX)
     }
 
     /// Lazy iterator over `range` in `direction` yielding, per key, only the version a read at
     /// `snapshot_rev` sees (tombstones included), as a [`crate::iter::MergeIter`] source needs.
+    /// An entry newer than `revision_max` (the manifest's `lastRevision`) ends it with
+    /// [`Error::Corruption`].
     pub fn iter_at(
         self: &Arc<Self>,
         range: KeyRange,
         direction: Direction,
         snapshot_rev: u64,
+        revision_max: u64,
     ) -> TableIter {
-        TableIter::new(Arc::clone(self), range, direction, Some(snapshot_rev))
+        TableIter::new(
+            Arc::clone(self),
+            range,
+            direction,
+            Some(snapshot_rev),
+            revision_max,
+        )
+    }
+
+    /// The corruption of an entry newer than the newest revision the manifest says the tables
+    /// hold (a table from another database, or a damaged manifest): reported, never hidden.
+    pub fn revision_too_new(&self, key: &[u8], revision: u64, revision_max: u64) -> Error {
+        Error::Corruption {
+            file: self.path.clone(),
+            offset: 0,
+            what: format!(
+                "entry of key {} has revision {revision}, above the manifest's lastRevision \
+                 {revision_max}",
+                hex::encode(key)
+            ),
+        }
     }
 
     /// The file number given at open (the cache key).

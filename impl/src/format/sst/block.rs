@@ -317,7 +317,17 @@ impl Block {
     /// A key's versions are adjacent, newest first, so this is the first of them at or below
     /// `snapshot_rev`.
     pub fn find(&self, key: &[u8], snapshot_rev: u64) -> Option<EntryRef<'_>> {
-        let first = self.partition_point(|k| k < key);
+        self.find_from(self.first_version(key), key, snapshot_rev)
+    }
+
+    /// The index of `key`'s newest version, if the block holds the key (else of the first
+    /// entry past it).
+    pub fn first_version(&self, key: &[u8]) -> usize {
+        self.partition_point(|k| k < key)
+    }
+
+    /// [`Block::find`] from `first`, the key's [`Block::first_version`].
+    pub fn find_from(&self, first: usize, key: &[u8], snapshot_rev: u64) -> Option<EntryRef<'_>> {
         (first..self.len())
             .take_while(|&i| self.key(i) == Some(key))
             .find(|&i| self.revision(i).is_some_and(|r| r <= snapshot_rev))
