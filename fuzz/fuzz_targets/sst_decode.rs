@@ -8,7 +8,11 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(table) = sst::decode_table(data) {
         assert!(!table.entries.is_empty());
-        assert!(table.entries.windows(2).all(|w| w[0].key < w[1].key));
+        // Internal keys strictly increasing: key ascending, a key's versions newest first.
+        assert!(table.entries.windows(2).all(|w| sst::internal_less(
+            (&w[0].key, w[0].revision),
+            (&w[1].key, w[1].revision)
+        )));
         for e in &table.entries {
             if let Some(b) = &table.bloom {
                 assert!(b.may_contain(&e.key));
