@@ -82,11 +82,14 @@ pub(crate) struct Queue {
     leader_active: bool,
 }
 
+/// What a proposal logs: its revision, its record and each op's metadata.
+type Logged = (u64, WalBody, Vec<VersionMeta>);
+
 /// A decided member of a chunk: what to log, and what to answer once it is published.
 struct Decided {
     ticket: u64,
     /// `None`: nothing to log (the answer is final).
-    body: Option<(u64, WalBody, Vec<VersionMeta>)>,
+    body: Option<Logged>,
     answer: Committed,
 }
 
@@ -189,15 +192,19 @@ impl Inner {
         let view = DecideView::new(self, published);
         for (n, (ticket, request)) in chunk.into_iter().enumerate() {
             match self.decide(request.proposal, &view, &overlay, revision, created_at_ms) {
-                Ok(member) => {
-                    if let Some((next, body, metas)) = &member.body {
+                Ok((body, answer)) => {
+                    if let Some((next, body, metas)) = &body {
                         // Only a later member of the chunk reads the overlay.
                         if n.saturating_add(1) < members {
                             overlay.record(body, metas);
                         }
                         revision = *next;
                     }
-                    decided.push(Decided { ticket, ..member });
+                    decided.push(Decided {
+                        ticket,
+                        body,
+                        answer,
+                    });
                 }
                 Err(e) => results.push((ticket, Err(e))),
             }
@@ -244,7 +251,8 @@ impl Inner {
     }
 
     /// The decide stage for one proposal, after the chunk's earlier members (`overlay`, and
-    /// `revision`, the last one they took) over the published `view`.
+    /// `revision`, the last one they took) over the published `view`: what it logs (if
+    /// anything) and what it answers once published.
     fn decide(
         &self,
         proposal: Proposal,
@@ -252,9 +260,9 @@ impl Inner {
         overlay: &Overlay,
         revision: u64,
         created_at_ms: u64,
-    ) -> Result<Decided> {
+    ) -> Result<(Option<Logged>, Committed)> {
         let next = revision.checked_add(1).ok_or(Error::RevisionsExhausted)?;
-        let decide_write = |body: WalBody| -> Result<(u64, WalBody, Vec<VersionMeta>)> {
+        let decide_write = |body: WalBody| -> Result<Logged> {
             let before = |key: &[u8]| match overlay.get(key) {
                 Some(meta) => Ok(Some(meta)),
                 None => view.newest_meta(key),
@@ -266,13 +274,12 @@ impl Inner {
             Proposal::Write(body) => (Some(decide_write(body)?), Committed::Revision(next)),
             Proposal::Txn(txn) => {
                 let (succeeded, writes, results) = evaluate(&txn, view, next, created_at_ms)?;
-                let body = match writes.is_empty() {
-                    true => None,
-                    false => {
-                        let body = WalBody::Batch(writes);
-                        validate(&body)?;
-                        Some(decide_write(body)?)
-                    }
+                let body = if writes.is_empty() {
+                    None
+                } else {
+                    let body = WalBody::Batch(writes);
+                    validate(&body)?;
+                    Some(decide_write(body)?)
                 };
                 let response = TxnResponse {
                     succeeded,
@@ -303,10 +310,6 @@ impl Inner {
                 }
             }
         };
-        Ok(Decided {
-            ticket: 0,
-            body,
-            answer,
-        })
+        Ok((body, answer))
     }
 }

@@ -244,6 +244,8 @@ impl Inner {
         tree_meta(&view.tree, &self.dir, key, view.revision)
     }
 
+    /// The version of `key` `view` sees, tombstones included: the first memtable holding one,
+    /// else the tables.
     pub(crate) fn entry_in(&self, view: &ReadView, key: &[u8]) -> Result<Option<Entry>> {
         for mem in view.mems.iter() {
             if let Some(entry) = mem.get(key, view.revision) {
