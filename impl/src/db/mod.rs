@@ -2,10 +2,17 @@
 //! module that owns one protocol.
 //!
 //! - `open`: recovery (lock, manifest, tables, leftovers, WAL replay).
-//! - `commit`: the write pipeline and group commit (durability modes).
-//! - `read`: point reads and lazy snapshot scans.
+//! - `commit`: the write pipeline and group commit (durability modes): decide, log, sync,
+//!   apply, publish, per chunk of proposals.
+//! - `decide`: the version metadata of a write's ops; `txn_view`: the read view transactions
+//!   are decided against (the pure evaluation is [`crate::txn`]).
+//! - `read`: point reads and lazy scans, at the newest revision or an older one.
+//! - `readers`: the history horizon and the revisions live readers pin (compaction's floor).
+//! - `snapshot`, `transaction`: [`Snapshot`] and the optimistic [`Transaction`].
+//! - `tables`: the bounded cache of open table readers.
 //! - `flush`: freezing memtables and writing them to L0.
-//! - `compact`: running compaction tasks (the policy is [`crate::compaction`]).
+//! - `compact`: running compaction tasks (the policy is [`crate::compaction`]) and
+//!   `compact_history`.
 //! - `background`: the worker thread, inline mode, write stalls.
 //!
 //! Directory layout: `LOCK`, `manifest.json`, `wal-<20 digits>.log` segments and
@@ -15,7 +22,8 @@
 //! - `Db` is `Clone + Send + Sync`; clones share one database. The last clone dropped (or
 //!   [`Db::close`]) flushes, stops the worker, syncs the WAL and releases the lock; drop does it
 //!   best effort and never panics.
-//! - Every write gets exactly one revision; reads at a revision see every commit up to it whole.
+//! - Every commit that writes gets exactly one revision; reads at a revision see every commit up
+//!   to it whole.
 //! - After a fatal I/O error every write fails until the database is reopened: the call that met
 //!   the error returns it, every later one [`Error::Poisoned`] carrying it.
 
