@@ -15,7 +15,7 @@
 //! engine keeps in memory need not change the format, and the SST reader and writer are the only
 //! places that convert.
 
-use crate::format::sst::{self, EntryRef};
+use crate::format::sst::EntryRef;
 
 /// Bytes counted per entry on top of its key and value: revision, metadata, WAL offset and
 /// timestamp as they are held in memory and, roughly, on disk.
@@ -39,6 +39,15 @@ impl VersionMeta {
         version: 0,
         lease: 0,
     };
+
+    /// The metadata an SST entry carries.
+    pub fn of_sst(e: &EntryRef<'_>) -> VersionMeta {
+        VersionMeta {
+            create_revision: e.create_revision,
+            version: e.version,
+            lease: e.lease,
+        }
+    }
 
     /// The metadata of a key's first version at `revision`: a creating put, or a tombstone.
     pub fn first(is_value: bool, revision: u64) -> VersionMeta {
@@ -117,28 +126,7 @@ impl Entry {
             key: e.key.to_vec(),
             value: e.value.map(<[u8]>::to_vec),
             revision: e.revision,
-            meta: VersionMeta {
-                create_revision: e.create_revision,
-                version: e.version,
-                lease: e.lease,
-            },
-            wal_offset: e.wal_offset,
-            created_at_ms: e.created_at_ms,
-        }
-    }
-}
-
-impl From<sst::Entry> for Entry {
-    fn from(e: sst::Entry) -> Entry {
-        Entry {
-            meta: VersionMeta {
-                create_revision: e.create_revision,
-                version: e.version,
-                lease: e.lease,
-            },
-            key: e.key,
-            value: e.value,
-            revision: e.revision,
+            meta: VersionMeta::of_sst(&e),
             wal_offset: e.wal_offset,
             created_at_ms: e.created_at_ms,
         }
@@ -194,6 +182,6 @@ mod tests {
             created_at_ms: 11,
         };
         assert_eq!(Entry::from_sst(e.as_sst()), e);
-        assert_eq!(Entry::from(e.as_sst().to_entry()), e);
+        assert_eq!(Entry::from_sst(e.as_sst().to_entry().as_ref()), e);
     }
 }

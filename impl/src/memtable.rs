@@ -221,23 +221,28 @@ impl MemTable {
     /// The newest version of `key` with revision `<= snapshot_rev`, tombstones included, or `None`
     /// if this memtable holds no such version (then older sources must be consulted).
     pub fn get(&self, key: &[u8], snapshot_rev: u64) -> Option<Entry> {
-        if !self.may_contain(key) {
-            return None;
-        }
-        let probe = Probe::new(key, snapshot_rev);
-        let found = self.map.lower_bound(Bound::Included(probe.as_dyn()))?;
-        (found.key().key == key).then(|| to_entry(found.key(), found.value()))
+        self.find(key, snapshot_rev, to_entry)
     }
 
     /// The revision and metadata of the version [`MemTable::get`] finds, without copying its key
     /// or value.
     pub fn get_meta(&self, key: &[u8], snapshot_rev: u64) -> Option<(u64, VersionMeta)> {
+        self.find(key, snapshot_rev, |k, slot| (k.revision, slot.meta))
+    }
+
+    /// What `take` makes of the version [`MemTable::get`] finds.
+    fn find<T>(
+        &self,
+        key: &[u8],
+        snapshot_rev: u64,
+        take: impl FnOnce(&InternalKey, &Slot) -> T,
+    ) -> Option<T> {
         if !self.may_contain(key) {
             return None;
         }
         let probe = Probe::new(key, snapshot_rev);
         let found = self.map.lower_bound(Bound::Included(probe.as_dyn()))?;
-        (found.key().key == key).then(|| (found.key().revision, found.value().meta))
+        (found.key().key == key).then(|| take(found.key(), found.value()))
     }
 
     /// A lazy scan of `range` in `direction` at `snapshot_rev`: one entry per key, tombstones

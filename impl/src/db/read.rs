@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::iter::{BoxedSource, ConcatSource, MergeIter, Opener, ScanSpec};
 use crate::limits::check_key;
 use crate::range::{Direction, KeyRange};
+use crate::sst::Table;
 
 use super::inner::{Inner, ReadView, Tree};
 use super::readers::Pin;
@@ -163,21 +164,24 @@ pub(crate) fn tree_meta(
     key: &[u8],
     revision: u64,
 ) -> Result<Option<(u64, VersionMeta)>> {
-    for file in tree.version.files_for_key(key) {
-        let table = tree.table(dir, file.number)?;
-        if let Some(found) = table.get_meta(key, revision, tree.version.last_revision())? {
-            return Ok(Some(found));
-        }
-    }
-    Ok(None)
+    tree_find(tree, dir, key, |table, revision_max| {
+        table.get_meta(key, revision, revision_max)
+    })
 }
 
-/// The version of `key` visible at `revision` in the tables of `tree` (of the database in `dir`).
-fn tree_entry(tree: &Tree, dir: &Path, key: &[u8], revision: u64) -> Result<Option<Entry>> {
+/// What `find` returns for the first table of `tree` (of the database in `dir`) that may hold
+/// `key` and has a version of it, newest table first; `find` gets the manifest's
+/// `lastRevision`, above which a table entry is corruption.
+fn tree_find<T>(
+    tree: &Tree,
+    dir: &Path,
+    key: &[u8],
+    mut find: impl FnMut(&Table, u64) -> Result<Option<T>>,
+) -> Result<Option<T>> {
     for file in tree.version.files_for_key(key) {
         let table = tree.table(dir, file.number)?;
-        if let Some(entry) = table.get_checked(key, revision, tree.version.last_revision())? {
-            return Ok(Some(entry));
+        if let Some(found) = find(&table, tree.version.last_revision())? {
+            return Ok(Some(found));
         }
     }
     Ok(None)
@@ -236,10 +240,12 @@ impl Inner {
         view: &ReadView,
         key: &[u8],
     ) -> Result<Option<(u64, VersionMeta)>> {
-        for mem in view.mems.iter() {
-            if let Some(found) = mem.get_meta(key, view.revision) {
-                return Ok(Some(found));
-            }
+        if let Some(found) = view
+            .mems
+            .iter()
+            .find_map(|m| m.get_meta(key, view.revision))
+        {
+            return Ok(Some(found));
         }
         tree_meta(&view.tree, &self.dir, key, view.revision)
     }
@@ -247,12 +253,12 @@ impl Inner {
     /// The version of `key` `view` sees, tombstones included: the first memtable holding one,
     /// else the tables.
     pub(crate) fn entry_in(&self, view: &ReadView, key: &[u8]) -> Result<Option<Entry>> {
-        for mem in view.mems.iter() {
-            if let Some(entry) = mem.get(key, view.revision) {
-                return Ok(Some(entry));
-            }
+        if let Some(entry) = view.mems.iter().find_map(|m| m.get(key, view.revision)) {
+            return Ok(Some(entry));
         }
-        tree_entry(&view.tree, &self.dir, key, view.revision)
+        tree_find(&view.tree, &self.dir, key, |table, revision_max| {
+            table.get_checked(key, view.revision, revision_max)
+        })
     }
 
     /// A lazy scan of `range` (see the module doc).

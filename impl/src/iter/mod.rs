@@ -70,17 +70,6 @@ impl ScanSpec {
         }
     }
 
-    /// A compaction or flush input: every key, forward, newest version, tombstones kept.
-    pub fn compaction() -> Self {
-        ScanSpec {
-            range: KeyRange::all(),
-            direction: Direction::Forward,
-            snapshot_rev: u64::MAX,
-            limit: None,
-            tombstones: Tombstones::Keep,
-        }
-    }
-
     /// The same scan with a limit.
     pub fn with_limit(self, limit: usize) -> Self {
         ScanSpec {

@@ -87,7 +87,13 @@ fn tombstones_hidden_for_users_kept_for_compaction() {
     let user = ScanSpec::user(KeyRange::all(), Direction::Forward, u64::MAX);
     assert_eq!(keys(MergeIter::new(make(), user)), vec![(b"b".to_vec(), 6)]);
     assert_eq!(
-        keys(MergeIter::new(make(), ScanSpec::compaction())),
+        keys(MergeIter::new(
+            make(),
+            ScanSpec {
+                tombstones: Tombstones::Keep,
+                ..ScanSpec::user(KeyRange::all(), Direction::Forward, u64::MAX)
+            }
+        )),
         vec![(b"a".to_vec(), 5), (b"b".to_vec(), 6)]
     );
 }

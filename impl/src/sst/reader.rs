@@ -197,12 +197,7 @@ impl Table {
         revision_max: u64,
     ) -> Result<Option<(u64, VersionMeta)>> {
         self.find(key, snapshot_rev, revision_max, |e| {
-            let meta = VersionMeta {
-                create_revision: e.create_revision,
-                version: e.version,
-                lease: e.lease,
-            };
-            (e.revision, meta)
+            (e.revision, VersionMeta::of_sst(&e))
         })
     }
 
