@@ -25,6 +25,7 @@ pub mod counting;
 pub mod engine;
 pub mod peers;
 pub mod process;
+pub mod report_line;
 pub mod seed;
 pub mod table;
 pub mod txn;

@@ -22,6 +22,7 @@ use crate::BenchResult;
 use crate::engine::SyncMode;
 use crate::peers;
 use crate::process;
+use crate::report_line;
 use crate::workload::{self, BATCH_ENTRIES, KEY_PREFIX, Latencies};
 
 /// Seed of the values and of the shuffled read order.
@@ -113,22 +114,18 @@ impl Report {
 
     /// Parses a line made by [`Report::to_line`]; `None` if it is not one.
     pub fn from_line(line: &str) -> Option<Report> {
-        let rest = line.strip_prefix("@report ")?;
         let mut r = Report::default();
-        for pair in rest.split_whitespace() {
-            let (k, v) = pair.split_once('=')?;
-            let f = || v.parse::<f64>().ok();
-            let u = || v.parse::<u64>().ok();
+        for (k, v) in report_line::fields(line, "@report ")? {
             match k {
-                "engine" => r.engine = v.to_owned(),
-                "mode" => r.mode = v.to_owned(),
-                "n" => r.n = u()?,
-                "rss" => r.peak_rss_bytes = u()?,
-                "disk_write" => r.disk_after_write_bytes = u()?,
-                "disk_close" => r.disk_after_close_bytes = u()?,
-                "counted" => r.counted_write_bytes = u()?,
-                "os" => r.os_write_bytes = u()?,
-                "user" => r.user_bytes = u()?,
+                "engine" => r.engine = v.text(),
+                "mode" => r.mode = v.text(),
+                "n" => r.n = v.u64()?,
+                "rss" => r.peak_rss_bytes = v.u64()?,
+                "disk_write" => r.disk_after_write_bytes = v.u64()?,
+                "disk_close" => r.disk_after_close_bytes = v.u64()?,
+                "counted" => r.counted_write_bytes = v.u64()?,
+                "os" => r.os_write_bytes = v.u64()?,
+                "user" => r.user_bytes = v.u64()?,
                 _ => {
                     let (phase, field) = k.rsplit_once('_')?;
                     let ph = match phase {
@@ -139,10 +136,10 @@ impl Report {
                         _ => return None,
                     };
                     match field {
-                        "secs" => ph.secs = f()?,
-                        "ops" => ph.ops_per_sec = f()?,
-                        "p50" => ph.p50_us = f()?,
-                        "p99" => ph.p99_us = f()?,
+                        "secs" => ph.secs = v.f64()?,
+                        "ops" => ph.ops_per_sec = v.f64()?,
+                        "p50" => ph.p50_us = v.f64()?,
+                        "p99" => ph.p99_us = v.f64()?,
                         _ => return None,
                     }
                 }

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use crate::engine::{SyncMode, TxnEngine};
 use crate::workload::{self, BATCH_ENTRIES, Latencies, SplitMix64};
-use crate::{BenchResult, peers, process};
+use crate::{BenchResult, peers, process, report_line};
 
 /// Seed of the threads' key choices (thread `t` uses `SEED ^ (t + 1) * odd constant`).
 pub const SEED: u64 = 0x7E55_2026;
@@ -90,24 +90,20 @@ impl TxnReport {
 
     /// Parses a line made by [`TxnReport::to_line`]; `None` if it is not one.
     pub fn from_line(line: &str) -> Option<TxnReport> {
-        let rest = line.strip_prefix("@txn ")?;
         let mut r = TxnReport::default();
-        for pair in rest.split_whitespace() {
-            let (k, v) = pair.split_once('=')?;
-            let f = || v.parse::<f64>().ok();
-            let u = || v.parse::<u64>().ok();
+        for (k, v) in report_line::fields(line, "@txn ")? {
             match k {
-                "engine" => r.engine = v.to_owned(),
-                "mode" => r.mode = v.to_owned(),
-                "threads" => r.threads = u()?,
-                "keys" => r.keys = u()?,
-                "attempts" => r.attempts = u()?,
-                "commits" => r.commits = u()?,
-                "conflicts" => r.conflicts = u()?,
-                "secs" => r.secs = f()?,
-                "p50" => r.p50_us = f()?,
-                "p99" => r.p99_us = f()?,
-                "rss" => r.peak_rss_bytes = u()?,
+                "engine" => r.engine = v.text(),
+                "mode" => r.mode = v.text(),
+                "threads" => r.threads = v.u64()?,
+                "keys" => r.keys = v.u64()?,
+                "attempts" => r.attempts = v.u64()?,
+                "commits" => r.commits = v.u64()?,
+                "conflicts" => r.conflicts = v.u64()?,
+                "secs" => r.secs = v.f64()?,
+                "p50" => r.p50_us = v.f64()?,
+                "p99" => r.p99_us = v.f64()?,
+                "rss" => r.peak_rss_bytes = v.u64()?,
                 _ => return None,
             }
         }
