@@ -402,11 +402,20 @@ fn concurrent_writers_count_every_version_exactly() {
             .collect()
     };
     let before = versions(&db);
-    for ((version, create_revision), expected) in before.iter().zip(&puts) {
+    for (k, ((version, create_revision), expected)) in before.iter().zip(&puts).enumerate() {
         assert_eq!(version, expected, "every put counted once: {before:?}");
-        assert!(
-            *create_revision <= keys as u64,
-            "created by one of the first commits: {before:?}"
+        // The create revision is the key's first version: absent just before it, version 1 at it.
+        let key = [b'v', k as u8];
+        assert_eq!(
+            db.get_at(&key, create_revision - 1).unwrap(),
+            None,
+            "{before:?}"
+        );
+        let first = db.get_at(&key, *create_revision).unwrap().unwrap();
+        assert_eq!(
+            (first.version, first.revision),
+            (1, *create_revision),
+            "{before:?}"
         );
     }
     let stats = db.stats();
