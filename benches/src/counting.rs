@@ -109,7 +109,7 @@ impl VfsFile for CountingFile {
         self.inner.read_at(offset, buf)
     }
 
-    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+    fn append(&self, data: &[u8]) -> io::Result<()> {
         self.inner.append(data)?;
         self.counters
             .appended_bytes
@@ -117,7 +117,7 @@ impl VfsFile for CountingFile {
         Ok(())
     }
 
-    fn sync_data(&mut self) -> io::Result<()> {
+    fn sync_data(&self) -> io::Result<()> {
         self.counters.syncs.fetch_add(1, Ordering::Relaxed);
         self.inner.sync_data()
     }
@@ -140,7 +140,7 @@ mod tests {
         let vfs = CountingVfs::new(Arc::new(kvstore_faults::SimVfs::new(1)));
         let counters = vfs.counters();
         vfs.create_dir_all(Path::new("/d")).unwrap();
-        let mut f = vfs.create(Path::new("/d/f")).unwrap();
+        let f = vfs.create(Path::new("/d/f")).unwrap();
         f.append(b"hello").unwrap();
         f.append(b"!").unwrap();
         f.sync_data().unwrap();

@@ -722,7 +722,7 @@ impl VfsFile for SimFile {
             })
     }
 
-    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+    fn append(&self, data: &[u8]) -> io::Result<()> {
         let ino = self.ino;
         self.vfs
             .run(OpKind::Append, &self.path, None, |sim, index, note| {
@@ -730,7 +730,7 @@ impl VfsFile for SimFile {
             })
     }
 
-    fn sync_data(&mut self) -> io::Result<()> {
+    fn sync_data(&self) -> io::Result<()> {
         let ino = self.ino;
         self.vfs
             .run(OpKind::SyncData, &self.path, None, |sim, index, note| {

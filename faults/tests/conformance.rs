@@ -45,7 +45,7 @@ fn directories(vfs: &dyn Vfs, root: &Path) {
 
 fn create_append_read(vfs: &dyn Vfs, root: &Path) {
     let path = root.join("data");
-    let mut file = vfs.create(&path).unwrap();
+    let file = vfs.create(&path).unwrap();
     assert!(vfs.exists(&path).unwrap());
     assert_eq!(file.size().unwrap(), 0);
     file.append(b"hello").unwrap();
@@ -70,10 +70,10 @@ fn create_append_read(vfs: &dyn Vfs, root: &Path) {
 fn open_and_truncate(vfs: &dyn Vfs, root: &Path) {
     let path = root.join("reopened");
     assert_eq!(kind(vfs.open(&path)), io::ErrorKind::NotFound);
-    let mut file = vfs.create(&path).unwrap();
+    let file = vfs.create(&path).unwrap();
     file.append(b"abc").unwrap();
     drop(file);
-    let mut again = vfs.open(&path).unwrap();
+    let again = vfs.open(&path).unwrap();
     assert_eq!(again.size().unwrap(), 3);
     again.append(b"def").unwrap();
     assert_eq!(read_all(again.as_ref()), b"abcdef");
@@ -118,7 +118,7 @@ fn rename_and_remove(vfs: &dyn Vfs, root: &Path) {
 
 fn handles_survive_rename_and_remove(vfs: &dyn Vfs, root: &Path) {
     let path = root.join("moving");
-    let mut file = vfs.create(&path).unwrap();
+    let file = vfs.create(&path).unwrap();
     file.append(b"one").unwrap();
     vfs.rename(&path, &root.join("moved")).unwrap();
     file.append(b"two").unwrap();

@@ -101,7 +101,7 @@ proptest! {
         data in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..600), 1..6),
         synced_count in 0usize..6,
     ) {
-        let (vfs, mut files) = setup(seed);
+        let (vfs, files) = setup(seed);
         let mut synced = Vec::new();
         for (i, chunk) in data.iter().enumerate() {
             files[0].append(chunk).unwrap();
@@ -126,7 +126,7 @@ proptest! {
         sector_bytes in proptest::sample::select(vec![512u32, 4096]),
         fill in proptest::sample::select(vec![Fill::Zeros, Fill::Garbage]),
     ) {
-        let (vfs, mut files) = setup(seed);
+        let (vfs, files) = setup(seed);
         files[0].append(&prefix).unwrap();
         files[0].sync_data().unwrap();
         files[0].append(&write).unwrap();
@@ -160,7 +160,7 @@ proptest! {
         data in proptest::collection::vec(any::<u8>(), 1..2000),
         lie_from in 0u64..3,
     ) {
-        let (vfs, mut files) = setup(seed);
+        let (vfs, files) = setup(seed);
         // Setup issued 5 ops (create_dir_all, 3 creates, sync_dir): the lie starts after them.
         vfs.set_faults(FaultConfig::default().lying_sync_from(5 + lie_from));
         files[0].append(b"x").unwrap();
@@ -184,7 +184,7 @@ proptest! {
         model in model_strategy(),
         sync in any::<bool>(),
     ) {
-        let (vfs, mut files) = setup(seed);
+        let (vfs, files) = setup(seed);
         files[0].append(b"payload").unwrap();
         files[0].sync_data().unwrap();
         vfs.rename(Path::new("/db/a"), Path::new("/db/renamed")).unwrap();
@@ -254,7 +254,7 @@ fn outcomes<T: Ord>(experiment: impl Fn(u64) -> T) -> BTreeSet<T> {
 fn created_and_synced_file_without_sync_dir_vanishes() {
     let vfs = SimVfs::new(9);
     vfs.create_dir_all(Path::new(DIR)).unwrap();
-    let mut file = vfs.create(Path::new("/db/new")).unwrap();
+    let file = vfs.create(Path::new("/db/new")).unwrap();
     file.append(b"data").unwrap();
     file.sync_data().unwrap();
     let after = vfs.reboot(PersistenceModel::UnsyncedLost);
@@ -281,7 +281,7 @@ fn non_atomic_rename_can_lose_or_duplicate_the_file() {
 #[test]
 fn random_subset_persists_writes_out_of_order() {
     let seen = outcomes(|seed| {
-        let (vfs, mut files) = setup(seed);
+        let (vfs, files) = setup(seed);
         files[0].append(b"first").unwrap();
         files[0].append(b"second").unwrap();
         files[1].append(b"other").unwrap();
@@ -302,7 +302,7 @@ fn random_subset_persists_writes_out_of_order() {
 #[test]
 fn random_prefix_keeps_writes_in_order() {
     let seen = outcomes(|seed| {
-        let (vfs, mut files) = setup(seed);
+        let (vfs, files) = setup(seed);
         for chunk in [&b"one"[..], b"two", b"three"] {
             files[0].append(chunk).unwrap();
         }
@@ -320,7 +320,7 @@ fn random_prefix_keeps_writes_in_order() {
 #[test]
 fn size_without_data_leaves_zeros_or_garbage_at_the_tail() {
     for fill in [Fill::Zeros, Fill::Garbage] {
-        let (vfs, mut files) = setup(5);
+        let (vfs, files) = setup(5);
         files[0].append(b"synced").unwrap();
         files[0].sync_data().unwrap();
         files[0].append(&[7; 1000]).unwrap();
@@ -353,7 +353,7 @@ fn set_len_is_not_durable_until_synced() {
 
 #[test]
 fn crash_at_fails_that_op_and_every_later_one() {
-    let (vfs, mut files) = setup(1);
+    let (vfs, files) = setup(1);
     let next = vfs.op_count();
     vfs.crash_at(next + 1);
     files[0].append(b"ok").unwrap();
@@ -376,7 +376,7 @@ fn crash_at_fails_that_op_and_every_later_one() {
 
 #[test]
 fn reboot_drops_locks_and_kills_old_handles() {
-    let (vfs, mut files) = setup(1);
+    let (vfs, files) = setup(1);
     let _lock = vfs.lock(Path::new("/db/LOCK")).unwrap();
     vfs.sync_dir(Path::new(DIR)).unwrap();
     let after = vfs.reboot(PersistenceModel::UnsyncedLost);
@@ -425,7 +425,7 @@ fn image_is_canonical_and_round_trips() {
 
 #[test]
 fn snapshot_is_independent_and_clone_is_shared() {
-    let (vfs, mut files) = setup(4);
+    let (vfs, files) = setup(4);
     let shared = vfs.clone();
     let snap = vfs.snapshot();
     files[0].append(b"after").unwrap();
@@ -441,7 +441,7 @@ fn campaign_failure_prints_a_replay_line_and_the_trace() {
         let mut acked = false;
         let _ = (|| -> std::io::Result<()> {
             vfs.create_dir_all(Path::new(DIR))?;
-            let mut file = vfs.create(Path::new("/db/log"))?;
+            let file = vfs.create(Path::new("/db/log"))?;
             file.append(b"record")?;
             file.sync_data()?;
             acked = true;
@@ -475,7 +475,7 @@ fn campaign_failure_prints_a_replay_line_and_the_trace() {
 #[test]
 fn campaign_can_crash_the_recovery_of_a_crashed_disk() {
     // A disk a crash left with a torn tail: "ok" synced, then garbage at the end.
-    let (vfs, mut files) = setup(8);
+    let (vfs, files) = setup(8);
     files[0].append(b"ok").unwrap();
     files[0].sync_data().unwrap();
     files[0].append(&[1; 600]).unwrap();

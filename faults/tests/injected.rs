@@ -13,7 +13,7 @@ use proptest::prelude::*;
 fn with_file(seed: u64, content: &[u8]) -> (SimVfs, Box<dyn VfsFile>) {
     let vfs = SimVfs::new(seed);
     vfs.create_dir_all(Path::new("/db")).unwrap();
-    let mut file = vfs.create(Path::new("/db/f")).unwrap();
+    let file = vfs.create(Path::new("/db/f")).unwrap();
     vfs.sync_dir(Path::new("/db")).unwrap();
     file.append(content).unwrap();
     file.sync_data().unwrap();
@@ -27,7 +27,7 @@ fn sectors(n: usize) -> Vec<u8> {
 
 #[test]
 fn fail_at_op_returns_eio_or_enospc_without_side_effects() {
-    let (vfs, mut file) = with_file(1, b"abc");
+    let (vfs, file) = with_file(1, b"abc");
     vfs.set_faults(
         FaultConfig::default()
             .fail_at(5, Failure::Eio)
@@ -98,7 +98,7 @@ fn capacity_gives_enospc() {
 #[test]
 fn fsyncgate_fails_once_then_lies_about_the_lost_data() {
     for model in PersistenceModel::ALL {
-        let (vfs, mut file) = with_file(5, b"durable");
+        let (vfs, file) = with_file(5, b"durable");
         vfs.set_faults(FaultConfig::default().fsyncgate_at(0));
         file.append(b"dirty").unwrap();
         assert!(file.sync_data().is_err());
@@ -114,7 +114,7 @@ fn fsyncgate_fails_once_then_lies_about_the_lost_data() {
 #[test]
 fn short_write_keeps_a_proper_prefix_and_fails() {
     for seed in 0..50 {
-        let (vfs, mut file) = with_file(seed, b"head");
+        let (vfs, file) = with_file(seed, b"head");
         vfs.set_faults(FaultConfig::default().write_fault_at(5, WriteFault::Short));
         let err = file.append(b"0123456789").unwrap_err();
         assert!(err.to_string().contains("short write"));
@@ -127,7 +127,7 @@ fn short_write_keeps_a_proper_prefix_and_fails() {
 
 #[test]
 fn misdirected_write_lands_a_sector_away() {
-    let (vfs, mut file) = with_file(6, &sectors(2));
+    let (vfs, file) = with_file(6, &sectors(2));
     vfs.set_faults(FaultConfig::default().write_fault_at(5, WriteFault::Misdirected));
     file.append(&[0xaa; 100]).unwrap();
     let live = vfs.peek(Path::new("/db/f")).unwrap();
@@ -142,7 +142,7 @@ fn misdirected_write_lands_a_sector_away() {
     );
     assert!(live[612..1024].iter().all(|b| *b == 2));
     // First sector of a file: the bytes land one sector later.
-    let (vfs, mut file) = with_file(6, b"");
+    let (vfs, file) = with_file(6, b"");
     vfs.set_faults(FaultConfig::default().write_fault_at(5, WriteFault::Misdirected));
     file.append(&[0xbb; 10]).unwrap();
     let live = vfs.peek(Path::new("/db/f")).unwrap();

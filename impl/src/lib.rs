@@ -79,8 +79,9 @@ pub mod vfs;
 pub mod wal;
 
 pub use db::{
-    Db, Scan, ScanOptions, Snapshot, Stats, Transaction, Versioned, WriteBatch, WriteOptions,
+    CommitObserver, Db, Scan, ScanOptions, Snapshot, Stats, Transaction, Versioned, WriteBatch,
+    WriteOptions,
 };
 pub use error::Error;
-pub use options::{BackgroundMode, Durability, Options};
+pub use options::{BackgroundMode, Durability, HistoryRetention, Options};
 pub use range::KeyRange;

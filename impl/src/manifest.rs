@@ -60,7 +60,7 @@ pub fn persist(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<()> {
         codec::decode(&bytes).as_ref() == Ok(manifest),
         "manifest does not round-trip"
     );
-    let mut file = vfs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+    let file = vfs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
     file.append(&bytes)
         .map_err(|e| Error::io("append", &tmp, e))?;
     file.sync_data()

@@ -86,6 +86,25 @@ pub enum BackgroundMode {
     Inline,
 }
 
+/// How much history the engine keeps by itself, beyond what [`crate::Db::compact_history`]
+/// asks for (etcd's auto-compaction). The horizon it sets moves at each memtable flush, in the
+/// manifest edit that installs the flushed table (so it is durable at once and costs no I/O of
+/// its own), and only up: more history than asked is kept in between, never less.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryRetention {
+    /// The horizon moves only by `compact_history` (etcd's default): every version is kept
+    /// until the application compacts, and disk use grows with every overwrite until then.
+    Manual,
+    /// Keep the newest `n` revisions: at a flush whose table ends at revision `r`, the horizon
+    /// rises to `r - n` (etcd's `--auto-compaction-mode=revision`).
+    Revisions(u64),
+    /// Keep at least this many milliseconds of history by commit time: at a flush, the horizon
+    /// rises to the newest revision that was already committed that long ago, as far as this
+    /// process saw (after a reopen, history from before it is kept at least that long again;
+    /// etcd's `--auto-compaction-mode=periodic`).
+    Millis(u64),
+}
+
 /// Tunables of one database. Build with [`Options::default`] and override fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -139,6 +158,14 @@ pub struct Options {
     /// Whether recovery salvages the records of a WAL whose damage is proven corruption (rather
     /// than refusing to open). Default off: corruption of acknowledged data is reported, not hidden.
     pub salvage_wal: bool,
+    /// How much history is kept without `compact_history`. Default
+    /// [`HistoryRetention::Revisions`]`(10_000)`: an embedded store used as a plain key/value
+    /// store (the seed's use, one version per key) must not grow on disk with every overwrite,
+    /// while ten thousand revisions leave a watcher or an optimistic transaction a window of
+    /// seconds to minutes at the seed's write rates to resume or commit, for at most that many
+    /// old versions on disk. Servers speaking etcd's API choose [`HistoryRetention::Manual`],
+    /// etcd's default.
+    pub history_retention: HistoryRetention,
     /// Where commit timestamps come from. Default the system clock; tests install a fixed or
     /// logical one so the same operations write the same bytes.
     pub clock: SharedClock,
@@ -164,6 +191,7 @@ impl Default for Options {
             background: BackgroundMode::Threads,
             durability: Durability::Sync,
             salvage_wal: false,
+            history_retention: HistoryRetention::Revisions(10_000),
             clock: SharedClock::default(),
         }
     }

@@ -72,10 +72,10 @@ impl VfsFile for CountedFile {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         self.inner.read_at(offset, buf)
     }
-    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+    fn append(&self, data: &[u8]) -> io::Result<()> {
         self.inner.append(data)
     }
-    fn sync_data(&mut self) -> io::Result<()> {
+    fn sync_data(&self) -> io::Result<()> {
         self.inner.sync_data()
     }
     fn size(&self) -> io::Result<u64> {
@@ -320,7 +320,7 @@ fn a_thousand_tiny_flushes_end_in_few_files() {
 
 /// Rewrites `path` on `vfs` to hold `bytes`, durably.
 fn overwrite(vfs: &SimVfs, path: &Path, bytes: &[u8]) {
-    let mut file = vfs.create(path).unwrap();
+    let file = vfs.create(path).unwrap();
     file.append(bytes).unwrap();
     file.sync_data().unwrap();
 }

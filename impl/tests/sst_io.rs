@@ -52,7 +52,7 @@ fn write_table(
 
 /// Replaces the file's content (on any Vfs), synced.
 fn put_file(vfs: &dyn Vfs, path: &Path, bytes: &[u8]) {
-    let mut f = vfs.create(path).unwrap();
+    let f = vfs.create(path).unwrap();
     f.append(bytes).unwrap();
     f.sync_data().unwrap();
 }

@@ -292,7 +292,7 @@ fn non_wal_files_are_ignored_and_empty_log_starts_at_start_offset() {
         "wal-00000000000000000000.log.tmp",
         "000001.sst",
     ] {
-        let mut f = vfs.create(&dir().join(name)).unwrap();
+        let f = vfs.create(&dir().join(name)).unwrap();
         f.append(b"not a wal segment").unwrap();
         f.sync_data().unwrap();
     }
@@ -500,7 +500,7 @@ fn campaign_catches_recovery_without_torn_tails() {
 
 /// Rewrites `path` on `vfs` with `bytes`, durably.
 fn rewrite(vfs: &SimVfs, path: &Path, bytes: &[u8]) {
-    let mut f = vfs.create(path).unwrap();
+    let f = vfs.create(path).unwrap();
     f.append(bytes).unwrap();
     f.sync_data().unwrap();
 }
@@ -769,7 +769,7 @@ fn an_overlapping_segment_is_cut_as_a_torn_tail_and_stays_cut() {
     })
     .unwrap();
     let overlap_base = end - 10;
-    let mut f = vfs.create(&segment_path(dir(), overlap_base)).unwrap();
+    let f = vfs.create(&segment_path(dir(), overlap_base)).unwrap();
     f.append(&[record.clone(), record].concat()).unwrap();
     f.sync_data().unwrap();
     drop(f);

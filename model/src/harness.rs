@@ -19,7 +19,8 @@ use std::sync::Arc;
 use kvstore::clock::{FixedClock, SharedClock};
 use kvstore::vfs::Vfs;
 use kvstore::{
-    BackgroundMode, Db, Durability, KeyRange, Options, ScanOptions, WriteBatch, WriteOptions,
+    BackgroundMode, Db, Durability, HistoryRetention, KeyRange, Options, ScanOptions, WriteBatch,
+    WriteOptions,
 };
 use kvstore_faults::SimVfs;
 
@@ -49,6 +50,8 @@ pub fn campaign_options(durability: Durability) -> Options {
         background: BackgroundMode::Inline,
         durability,
         clock: SharedClock::new(FixedClock(CLOCK_MS)),
+        // The model's horizon moves only by `compact_history`, as the engine's then does.
+        history_retention: HistoryRetention::Manual,
         ..Options::default()
     }
 }

@@ -127,11 +127,11 @@ impl VfsFile for NoSyncFile {
         self.inner.read_at(offset, buf)
     }
 
-    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+    fn append(&self, data: &[u8]) -> io::Result<()> {
         self.inner.append(data)
     }
 
-    fn sync_data(&mut self) -> io::Result<()> {
+    fn sync_data(&self) -> io::Result<()> {
         Ok(())
     }
 

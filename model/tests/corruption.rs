@@ -347,7 +347,7 @@ fn corrupted(image: &DiskImage, damage: &Damage) -> SimVfs {
             How::Garbage(_) => u8::try_from(splitmix64(&mut rng) & 0xff).unwrap_or(0),
         };
     }
-    let rewritten = sim.create(&damage.path).and_then(|mut f| {
+    let rewritten = sim.create(&damage.path).and_then(|f| {
         f.append(&bytes)?;
         f.sync_data()
     });

@@ -7,6 +7,9 @@
 //!   wakes the one worker thread, which flushes every frozen memtable, then compacts until the
 //!   policy is satisfied, then sleeps on a condvar.
 //!
+//! [`Worker`] owns the work lock, the worker's wake-up flags and the condvars; the protocols
+//! here are `Inner`'s, as they also freeze (the pipeline's writer lock) and read the version set.
+//!
 //! Invariants:
 //! - Both modes run the same [`Inner::background_work`] under the work lock; explicit `flush()`
 //!   and `compact_range()` take the same lock, so at most one flush or compaction runs at a time.
@@ -16,14 +19,14 @@
 //!   they wait (in bounded slices) for the worker to lower L0, or, inline, compact themselves. A
 //!   poisoned or closed database stops the wait (the write then fails on its own check).
 
-use std::sync::atomic::Ordering;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::compaction::{StallDecision, stall};
 use crate::error::Result;
 use crate::options::BackgroundMode;
 
-use super::inner::{Inner, lock};
+use super::inner::{Inner, lock, wait};
 
 /// How long one slice of a `Stop` stall waits before re-checking.
 const STALL_WAIT_SLICE_MS: u64 = 10;
@@ -36,20 +39,86 @@ const STALL_WAIT_SLICE_MS: u64 = 10;
 /// `seedbench` runs each).
 pub(crate) const FROZEN_MEMTABLES_MAX: usize = 3;
 
-/// The worker's wake-up flags (under `Inner::bg`).
+/// The worker's wake-up flags (under `Worker::bg`).
 #[derive(Debug, Default)]
-pub(crate) struct BgState {
+struct BgState {
     /// Work was requested since the worker last started a round.
-    pub(crate) pending: bool,
+    pending: bool,
     /// The worker must exit.
-    pub(crate) shutdown: bool,
+    shutdown: bool,
+}
+
+/// The background worker's locks and wake-ups.
+#[derive(Debug, Default)]
+pub(crate) struct Worker {
+    /// Held by whoever flushes, compacts or persists a manifest.
+    work: Mutex<()>,
+    bg: Mutex<BgState>,
+    bg_cv: Condvar,
+    stall_cv: Condvar,
+}
+
+impl Worker {
+    /// The work lock.
+    pub(crate) fn work(&self) -> MutexGuard<'_, ()> {
+        lock(&self.work)
+    }
+
+    /// Asks the worker for a round.
+    fn wake(&self) {
+        lock(&self.bg).pending = true;
+        self.bg_cv.notify_all();
+    }
+
+    /// Waits for a round to be asked for; `false` once shutdown is requested.
+    fn next_round(&self) -> bool {
+        let mut bg = lock(&self.bg);
+        while !bg.pending && !bg.shutdown {
+            bg = wait(&self.bg_cv, bg);
+        }
+        bg.pending = false;
+        !bg.shutdown
+    }
+
+    /// Stops the worker at its next wake-up.
+    pub(crate) fn request_shutdown(&self) {
+        lock(&self.bg).shutdown = true;
+        self.bg_cv.notify_all();
+    }
+
+    /// Wakes writers waiting in a stall (notifies under `bg`, the waiters' mutex).
+    fn wake_stalled(&self) {
+        let _bg = lock(&self.bg);
+        self.stall_cv.notify_all();
+    }
+
+    /// One slice of a `Stop` stall: `false` at once on shutdown (stop stalling); at once if
+    /// `still_stopped` (checked under `bg`: an install changes the state and then notifies under
+    /// `bg`, so it either happened before this check or its notification reaches this wait)
+    /// says the stall is over; else after up to [`STALL_WAIT_SLICE_MS`] or a wake-up.
+    fn stall_slice(&self, still_stopped: impl FnOnce() -> bool) -> bool {
+        let bg = lock(&self.bg);
+        if bg.shutdown {
+            return false;
+        }
+        if !still_stopped() {
+            return true;
+        }
+        let slice = Duration::from_millis(STALL_WAIT_SLICE_MS);
+        drop(
+            self.stall_cv
+                .wait_timeout(bg, slice)
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        true
+    }
 }
 
 impl Inner {
     /// Called after each successful commit: freezes a full memtable and gets it flushed.
     pub(crate) fn after_commit(&self) {
         let full =
-            lock(&self.state).active().approximate_size_bytes() >= self.options.memtable_size_bytes;
+            self.versions.active().approximate_size_bytes() >= self.options.memtable_size_bytes;
         if !full {
             return;
         }
@@ -70,7 +139,7 @@ impl Inner {
 
     /// Flushes every frozen memtable, then compacts until no compaction is due.
     pub(crate) fn background_work(&self) -> Result<()> {
-        let _work = lock(&self.work);
+        let _work = self.worker.work();
         self.flush_frozen()?;
         let result = self.compact_due();
         // Also on failure: a stalled writer then sees the poisoned database and stops waiting.
@@ -81,34 +150,17 @@ impl Inner {
     /// Asks the worker for a round (a no-op in inline mode).
     pub(crate) fn wake_worker(&self) {
         if self.options.background == BackgroundMode::Threads {
-            lock(&self.bg).pending = true;
-            self.bg_cv.notify_all();
+            self.worker.wake();
         }
     }
 
     /// The worker thread's loop: one round per wake-up, until shutdown.
     pub(crate) fn worker_loop(&self) {
-        loop {
-            {
-                let mut bg = lock(&self.bg);
-                while !bg.pending && !bg.shutdown {
-                    bg = super::inner::wait(&self.bg_cv, bg);
-                }
-                if bg.shutdown {
-                    return;
-                }
-                bg.pending = false;
-            }
+        while self.worker.next_round() {
             if let Err(error) = self.background_work() {
                 tracing::error!(%error, "background flush/compaction failed");
             }
         }
-    }
-
-    /// Stops the worker at its next wake-up.
-    pub(crate) fn request_shutdown(&self) {
-        lock(&self.bg).shutdown = true;
-        self.bg_cv.notify_all();
     }
 
     /// Delays a write while L0 is over its stall thresholds (see the module doc).
@@ -121,7 +173,7 @@ impl Inner {
                     return;
                 }
                 StallDecision::Stop => {
-                    if self.check_usable().is_err() || self.closed.load(Ordering::Acquire) {
+                    if self.check_usable().is_err() {
                         return;
                     }
                     match self.options.background {
@@ -132,22 +184,10 @@ impl Inner {
                         }
                         BackgroundMode::Threads => {
                             self.wake_worker();
-                            let bg = lock(&self.bg);
-                            if bg.shutdown {
+                            let stopped = || self.stall_decision() == StallDecision::Stop;
+                            if !self.worker.stall_slice(stopped) {
                                 return;
                             }
-                            // Checked again under `bg`: an install changes the state and then
-                            // notifies under `bg` (`Inner::wake_stalled_writers`), so it either
-                            // happened before this check or its notification reaches this wait.
-                            if self.stall_decision() != StallDecision::Stop {
-                                continue;
-                            }
-                            let slice = Duration::from_millis(STALL_WAIT_SLICE_MS);
-                            drop(
-                                self.stall_cv
-                                    .wait_timeout(bg, slice)
-                                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-                            );
                         }
                     }
                 }
@@ -157,10 +197,7 @@ impl Inner {
 
     /// Whether a write must wait now: too many frozen memtables, or L0 over its thresholds.
     fn stall_decision(&self) -> StallDecision {
-        let (tree, frozen) = {
-            let state = lock(&self.state);
-            (std::sync::Arc::clone(&state.tree), state.frozen().len())
-        };
+        let (tree, frozen) = self.versions.backlog();
         if frozen >= FROZEN_MEMTABLES_MAX {
             StallDecision::Stop
         } else {
@@ -172,7 +209,6 @@ impl Inner {
     /// drops a frozen memtable, a compaction lowers L0), so a stalled writer resumes as soon as
     /// it may, not at the end of its wait slice. Notifies under `bg`, the waiters' mutex.
     pub(crate) fn wake_stalled_writers(&self) {
-        let _bg = lock(&self.bg);
-        self.stall_cv.notify_all();
+        self.worker.wake_stalled();
     }
 }

@@ -1,33 +1,37 @@
-//! The write pipeline: validate, queue, and let one leader decide, log, sync, apply and publish a
-//! whole group of commits.
+//! The write pipeline's protocol: validate, queue, and let one leader decide, log, apply, sync,
+//! publish and notify a whole group of commits. The state it drives, and its locks, are
+//! [`super::pipeline::Pipeline`]'s.
 //!
 //! Protocol, for every durability mode (one code path):
 //! 1. The caller validates its proposal ([`super::batch::validate`], [`Txn::validate`]), waits
 //!    out a write stall, and enqueues it with a ticket.
-//! 2. If no leader is active, the caller becomes the leader: it takes every queued proposal and,
-//!    holding the writer lock, runs them in chunks: a run of plain writes is one chunk, a
-//!    transaction (etcd `Txn` or optimistic) a chunk of its own, so that it is decided against
-//!    every commit before it, published.
-//! 3. Per chunk, the stages: **decide** (pure functions of the published read view plus the
-//!    chunk's earlier members: each write's revision and version metadata, a txn's compares and
-//!    results, an optimistic transaction's conflict check; a proposal that writes nothing takes
-//!    no revision, one whose decision fails is refused alone), **log** (append each record),
-//!    **sync** (once, if any member asked for [`Durability::Sync`] or
-//!    [`Durability::GroupCommit`]; a failed append or sync poisons the database and fails every
-//!    member not yet published), **apply** (insert into the active memtable) and **publish**
-//!    (the chunk's last revision becomes visible: a commit is seen whole or not at all).
-//! 4. The leader releases the writer lock, posts every result and wakes the followers.
+//! 2. If no leader is active and proposals wait, the caller becomes the leader: it takes every
+//!    queued proposal and, holding the writer lock, takes the group's publishing turn and runs
+//!    the proposals in chunks: a run of plain writes is one chunk, a transaction (etcd `Txn` or optimistic) a
+//!    chunk of its own, so that it is decided against every commit applied before it.
+//! 3. Per chunk, under the writer lock: **decide** (pure functions of the applied state plus
+//!    the chunk's earlier members: each write's revision and version metadata, a txn's compares
+//!    and results, an optimistic transaction's conflict check; a proposal that writes nothing
+//!    takes no revision, one whose decision fails is refused alone), **log** (append each
+//!    record; a failed append poisons the database and fails the rest of the group) and
+//!    **apply** (insert into the active memtable, above the published revision, so no reader
+//!    sees it yet).
+//! 4. The leader hands leadership on (a queued caller becomes the next leader) and, without the
+//!    writer lock (the next group decides, logs and applies meanwhile): **sync** (if any member
+//!    asked for [`Durability::Sync`] or [`Durability::GroupCommit`]; a failure poisons the
+//!    database), then, at the group's turn, **publish** (its last revision becomes
+//!    visible: a commit is seen whole or not at all) and **notify** (the observers, in revision
+//!    order). A group that failed, or follows one that did, publishes nothing: its members fail.
+//! 5. The leader posts every result and wakes the followers.
 //!
 //! Invariants:
 //! - A write returns `Ok` in a syncing mode only after a successful sync covering its record (and
 //!   every record before it, also for a proposal that logged nothing); revisions are assigned in
 //!   WAL order, strictly increasing, one per commit that writes.
+//! - No answer is posted before its group's turn is published: what a decision read (possibly
+//!   an earlier group's applied, unsynced writes) is visible, and durable as promised, by then.
 //! - A follower returns only the result the leader posted for its ticket; the queue is bounded by
 //!   the number of writer threads (each waits for its own result before enqueueing again).
-
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use crate::entry::{Entry, VersionMeta};
 use crate::error::{Error, Result};
@@ -38,7 +42,8 @@ use crate::txn::{Txn, TxnResponse, conflict, evaluate};
 
 use super::batch::{into_entries, validate};
 use super::decide::{Overlay, metas};
-use super::inner::{Inner, Writer, lock, wait};
+use super::inner::Inner;
+use super::pipeline::{Turn, Writer};
 use super::txn_view::DecideView;
 
 /// What a commit asks for.
@@ -73,14 +78,8 @@ pub(crate) struct Request {
     sync: bool,
 }
 
-/// The group-commit queue (under `Inner::queue`).
-#[derive(Debug, Default)]
-pub(crate) struct Queue {
-    pending: Vec<(u64, Request)>,
-    results: HashMap<u64, Result<Committed>>,
-    next_ticket: u64,
-    leader_active: bool,
-}
+/// What a group's members answer, by ticket.
+pub(crate) type Answers = Vec<(u64, Result<Committed>)>;
 
 /// What a proposal logs: its revision, its record and each op's metadata.
 type Logged = (u64, WalBody, Vec<VersionMeta>);
@@ -91,6 +90,38 @@ struct Decided {
     /// `None`: nothing to log (the answer is final).
     body: Option<Logged>,
     answer: Committed,
+}
+
+/// What a group's chunks did, for its sync and publish steps.
+struct Applied {
+    /// Its place in the publishing order.
+    turn: Turn,
+    /// Whether a member asked for a syncing mode.
+    needs_sync: bool,
+    /// Every member's result so far (final only once the group is published).
+    results: Vec<(u64, Result<Committed>)>,
+    /// Each applied commit's revision and entries, if the turn captures them for observers.
+    changes: Vec<(u64, Vec<Entry>)>,
+    /// How many members committed a revision.
+    commits: u64,
+    /// The last revision assigned once the group was applied.
+    revision: u64,
+    /// The failure that stopped the group (a failed append or sync, a poisoned database).
+    failure: Option<Error>,
+}
+
+impl Applied {
+    fn new(turn: Turn) -> Applied {
+        Applied {
+            turn,
+            needs_sync: false,
+            results: Vec::new(),
+            changes: Vec::new(),
+            commits: 0,
+            revision: 0,
+            failure: None,
+        }
+    }
 }
 
 impl Inner {
@@ -121,75 +152,97 @@ impl Inner {
         self.check_usable()?;
         self.stall_writes();
         let sync = durability != Durability::Buffered;
-        let mut queue = lock(&self.queue);
-        let ticket = queue.next_ticket;
-        queue.next_ticket = queue.next_ticket.wrapping_add(1);
-        queue.pending.push((ticket, Request { proposal, sync }));
-        loop {
-            if let Some(result) = queue.results.remove(&ticket) {
-                drop(queue);
-                if result.is_ok() {
-                    self.after_commit();
-                }
-                return result;
-            }
-            if !queue.leader_active {
-                queue.leader_active = true;
-                let group = std::mem::take(&mut queue.pending);
-                drop(queue);
-                let results = self.commit_group(group);
-                queue = lock(&self.queue);
-                queue.leader_active = false;
-                queue.results.extend(results);
-                self.queue_cv.notify_all();
-                continue;
-            }
-            queue = wait(&self.queue_cv, queue);
+        let request = Request { proposal, sync };
+        let result = self.pipeline.submit(
+            request,
+            |group| self.apply_group(group),
+            |applied| self.finish_group(applied),
+        );
+        if result.is_ok() {
+            self.after_commit();
         }
+        result
     }
 
-    /// Runs one group, chunk by chunk (steps 2 and 3 of the module doc).
-    fn commit_group(&self, group: Vec<(u64, Request)>) -> Vec<(u64, Result<Committed>)> {
-        let mut writer = lock(&self.writer);
-        let mut results = Vec::with_capacity(group.len());
+    /// Step 2 and 3 of the module doc for one group, under the writer lock.
+    fn apply_group(&self, group: Vec<(u64, Request)>) -> Applied {
+        let mut writer = self.pipeline.writer();
+        let mut applied = Applied {
+            needs_sync: group.iter().any(|(_, r)| r.sync),
+            ..Applied::new(writer.take_turn())
+        };
         let mut chunk: Vec<(u64, Request)> = Vec::new();
         for (ticket, request) in group {
             let alone = !matches!(request.proposal, Proposal::Write(_));
             if alone && !chunk.is_empty() {
-                results.extend(self.commit_chunk(&mut writer, std::mem::take(&mut chunk)));
+                self.commit_chunk(&mut writer, std::mem::take(&mut chunk), &mut applied);
             }
             chunk.push((ticket, request));
             if alone {
-                results.extend(self.commit_chunk(&mut writer, std::mem::take(&mut chunk)));
+                self.commit_chunk(&mut writer, std::mem::take(&mut chunk), &mut applied);
             }
         }
         if !chunk.is_empty() {
-            results.extend(self.commit_chunk(&mut writer, chunk));
+            self.commit_chunk(&mut writer, chunk, &mut applied);
         }
-        results
+        applied.revision = writer.last_revision;
+        applied
     }
 
-    /// Decides, logs, syncs, applies and publishes one chunk (step 3 of the module doc).
-    fn commit_chunk(
-        &self,
-        writer: &mut Writer,
-        chunk: Vec<(u64, Request)>,
-    ) -> Vec<(u64, Result<Committed>)> {
-        let tickets: Vec<u64> = chunk.iter().map(|(t, _)| *t).collect();
-        let fail_all = |e: &Error| tickets.iter().map(|&t| (t, Err(e.duplicate()))).collect();
-        if let Err(e) = self.check_usable() {
-            return fail_all(&e);
+    /// Step 4 of the module doc for one applied group, without the writer lock: its results.
+    fn finish_group(&self, mut applied: Applied) -> Answers {
+        // Sync, even when nothing of the group was logged: a transaction that committed nothing
+        // in a syncing mode read what earlier (buffered) commits wrote, and must not report what
+        // a crash could still take back. With nothing unsynced the sync does no I/O.
+        if applied.failure.is_none()
+            && applied.needs_sync
+            && let Err(e) = self.pipeline.sync_wal()
+        {
+            applied.failure = Some(self.poison(e));
+        }
+        let outcome = match applied.failure.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+        let wrote = applied.commits > 0;
+        let published = self.pipeline.publish(
+            applied.turn,
+            outcome,
+            wrote.then_some(applied.revision),
+            applied.commits,
+            &applied.changes,
+        );
+        match published {
+            Ok(()) => applied.results,
+            Err(e) => applied
+                .results
+                .into_iter()
+                .map(|(ticket, _)| (ticket, Err(e.duplicate())))
+                .collect(),
+        }
+    }
+
+    /// Decides, logs and applies one chunk into `applied` (step 3 of the module doc). After a
+    /// failure nothing more is logged: every member fails.
+    fn commit_chunk(&self, writer: &mut Writer, chunk: Vec<(u64, Request)>, applied: &mut Applied) {
+        if applied.failure.is_none()
+            && let Err(e) = self.check_usable()
+        {
+            applied.failure = Some(e);
+        }
+        if let Some(e) = &applied.failure {
+            let failed = chunk.into_iter().map(|(t, _)| (t, Err(e.duplicate())));
+            applied.results.extend(failed);
+            return;
         }
         let created_at_ms = self.options.clock.now_ms();
-        let needs_sync = chunk.iter().any(|(_, r)| r.sync);
         // Decide.
-        let published = writer.last_revision;
-        let mut revision = published;
+        let before = writer.last_revision;
+        let mut revision = before;
         let mut overlay = Overlay::default();
-        let mut results: Vec<(u64, Result<Committed>)> = Vec::new();
         let mut decided: Vec<Decided> = Vec::with_capacity(chunk.len());
         let members = chunk.len();
-        let view = DecideView::new(self, published);
+        let view = DecideView::new(self, before);
         for (n, (ticket, request)) in chunk.into_iter().enumerate() {
             match self.decide(request.proposal, &view, &overlay, revision, created_at_ms) {
                 Ok((body, answer)) => {
@@ -206,48 +259,48 @@ impl Inner {
                         answer,
                     });
                 }
-                Err(e) => results.push((ticket, Err(e))),
+                Err(e) => applied.results.push((ticket, Err(e))),
             }
         }
         // Log.
-        let mut applied: Vec<(u64, Committed, Vec<Entry>)> = Vec::with_capacity(decided.len());
-        for member in decided {
+        let mut logged: Vec<(u64, Committed, u64, Vec<Entry>)> = Vec::with_capacity(decided.len());
+        let mut members = decided.into_iter();
+        while let Some(member) = members.next() {
             let Some((revision, body, metas)) = member.body else {
-                results.push((member.ticket, Ok(member.answer)));
+                applied.results.push((member.ticket, Ok(member.answer)));
                 continue;
             };
             let range = match writer.wal.append(revision, created_at_ms, &body) {
                 Ok(range) => range,
-                Err(e) => return fail_all(&self.poison(e)),
+                Err(e) => {
+                    let e = self.poison(e);
+                    let earlier = logged.iter().map(|(ticket, ..)| *ticket);
+                    let rest = std::iter::once(member.ticket).chain(members.map(|m| m.ticket));
+                    let failed = earlier.chain(rest).map(|t| (t, Err(e.duplicate())));
+                    applied.results.extend(failed.collect::<Vec<_>>());
+                    applied.failure = Some(e);
+                    return;
+                }
             };
             let entries = into_entries(body, revision, range.start, created_at_ms, &metas);
-            applied.push((member.ticket, member.answer, entries));
+            logged.push((member.ticket, member.answer, revision, entries));
         }
-        // Sync, even when nothing of the chunk was logged: a transaction that committed nothing
-        // in a syncing mode read what earlier (buffered) commits wrote, and must not report what
-        // a crash could still take back. With nothing unsynced the sync does no I/O.
-        if needs_sync {
-            if let Err(e) = writer.wal.sync() {
-                return fail_all(&self.poison(e));
+        if logged.is_empty() {
+            return;
+        }
+        // Apply.
+        let active = self.versions.active();
+        for (ticket, answer, revision, entries) in logged {
+            if applied.turn.capture {
+                applied.changes.push((revision, entries.clone()));
             }
-            self.commit_syncs.fetch_add(1, Ordering::Relaxed);
-        }
-        if applied.is_empty() {
-            return results;
-        }
-        // Apply, then publish.
-        let active = Arc::clone(lock(&self.state).active());
-        let count = u64::try_from(applied.len()).unwrap_or(u64::MAX);
-        for (ticket, answer, entries) in applied {
             for entry in entries {
                 active.insert(entry);
             }
-            results.push((ticket, Ok(answer)));
+            applied.results.push((ticket, Ok(answer)));
+            applied.commits = applied.commits.saturating_add(1);
         }
         writer.last_revision = revision;
-        self.commits.fetch_add(count, Ordering::Relaxed);
-        self.visible.store(revision, Ordering::Release);
-        results
     }
 
     /// The decide stage for one proposal, after the chunk's earlier members (`overlay`, and

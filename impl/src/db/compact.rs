@@ -23,7 +23,6 @@
 use std::sync::Arc;
 
 use crate::compaction::policy::{level as level_inputs, span_of, task};
-use std::sync::atomic::Ordering;
 
 use crate::compaction::{CompactionStream, CompactionTask, Retention, pick};
 use crate::error::{Error, Result};
@@ -31,7 +30,8 @@ use crate::iter::{BoxedSource, ConcatSource, HistoryMerge, Opener};
 use crate::range::{Direction, KeyRange};
 use crate::version::{FileMeta, Version, VersionEdit};
 
-use super::inner::{Inner, Tree, lock};
+use super::inner::Inner;
+use super::versions::Tree;
 
 impl Inner {
     /// Runs policy-chosen compactions until none is due. REQUIRES: work lock held.
@@ -80,7 +80,7 @@ impl Inner {
     /// readers and compaction see it.
     pub(crate) fn compact_history(&self, revision: u64) -> Result<()> {
         self.check_usable()?;
-        let current = self.visible.load(Ordering::Acquire);
+        let current = self.pipeline.visible();
         if revision > current {
             return Err(Error::FutureRevision {
                 requested: revision,
@@ -88,7 +88,7 @@ impl Inner {
             });
         }
         // Under the work lock, so that two calls cannot install horizons out of order.
-        let _work = lock(&self.work);
+        let _work = self.worker.work();
         let horizon = self.readers.horizon();
         if revision <= horizon {
             return Err(Error::Compacted {
@@ -96,7 +96,7 @@ impl Inner {
                 horizon,
             });
         }
-        lock(&self.writer).wal.sync().map_err(|e| self.poison(e))?;
+        self.pipeline.sync_wal().map_err(|e| self.poison(e))?;
         let tree = self.tree();
         let edit = VersionEdit {
             history_horizon: Some(revision),
@@ -113,7 +113,7 @@ impl Inner {
         if let Some(moved) = task.trivial_move() {
             let edit = VersionEdit {
                 remove: task.removed_files(),
-                ..self.edit_adding(&tree.version, moved.into_iter())
+                ..self.versions.edit_adding(&tree.version, moved.into_iter())
             };
             return self.install(tree, &edit, Vec::new(), false);
         }
@@ -160,7 +160,9 @@ impl Inner {
         ));
         let edit = VersionEdit {
             remove: task.removed_files(),
-            ..self.edit_adding(&tree.version, added.iter().map(|(m, _)| m.clone()))
+            ..self
+                .versions
+                .edit_adding(&tree.version, added.iter().map(|(m, _)| m.clone()))
         };
         // Sabotage for negative controls (feature `failpoints`): delete the inputs before the
         // manifest that stops listing them is durable.
@@ -207,7 +209,6 @@ pub fn range_task(version: &Version, range: &KeyRange, level: usize) -> Option<C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::inner::lock;
     use crate::{BackgroundMode, Db, Options};
 
     /// A backlog of frozen memtables with disjoint keys: the flush loop moves L0 down between
@@ -228,7 +229,7 @@ mod tests {
             assert!(inner.freeze(true).unwrap());
         }
         {
-            let _work = lock(&inner.work);
+            let _work = inner.worker.work();
             inner.flush_frozen().unwrap();
         }
         let stats = db.stats();

@@ -5,11 +5,14 @@
 //!    old one is synced only if a sync comes before the flush ends) to get boundary `B`, the
 //!    offset where the frozen memtable's records end; move the
 //!    active memtable to the frozen list with `B`; start an empty active memtable.
-//! 2. Flush the oldest frozen memtable (work lock held): write its newest version of every key,
-//!    tombstones kept, to SST `n` (a fresh number), sync the file, `sync_dir`. With background
+//! 2. Flush the oldest frozen memtable (work lock held): wait until every commit in it is
+//!    published (a commit is applied before its WAL sync, and must not reach an SST before it is
+//!    acknowledged), write the versions readers may still see, tombstones kept, to SST `n` (a
+//!    fresh number), sync the file, `sync_dir`. With background
 //!    threads the next frozen memtable's SST is written while this one's file syncs.
 //! 3. Persist a manifest adding `n` at L0 with `walOffset = B`, `lastRevision`, `nextFileNumber`
-//!    ([`crate::manifest::persist`]). Only now is the flush durable.
+//!    and, if [`crate::HistoryRetention`] asks for one, a higher `historyHorizon`
+//!    ([`crate::manifest::persist`]). Only now is the flush durable (and the horizon raised).
 //! 4. Install the new tree and drop the frozen memtable in one step under the state lock.
 //! 5. Remove WAL segments wholly below `B`: the writer forgets them under the writer lock, the
 //!    unlinks and the `sync_dir` follow without it, so commits never wait on them.
@@ -27,14 +30,13 @@ use std::sync::Arc;
 use crate::compaction::{CompactionStream, Retention};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
-use crate::manifest;
-use crate::memtable::MemTable;
 use crate::options::BackgroundMode;
 
 use crate::sst::{Table, TableWriter, UnsyncedTable, table_options};
-use crate::version::{FileMeta, Version, VersionEdit};
+use crate::version::{FileMeta, VersionEdit};
 
-use super::inner::{Frozen, Inner, Tree, lock};
+use super::inner::Inner;
+use super::versions::{Frozen, Tree};
 
 /// One SST being written.
 struct Output {
@@ -49,9 +51,9 @@ impl Inner {
     /// Step 1: freezes the active memtable if it holds anything (and, unless `force`, only if it
     /// passed `memtable_size_bytes`). Returns whether it froze one.
     pub(crate) fn freeze(&self, force: bool) -> Result<bool> {
-        let mut writer = lock(&self.writer);
+        let mut writer = self.pipeline.writer();
         self.check_usable()?;
-        let active = Arc::clone(lock(&self.state).active());
+        let active = self.versions.active();
         let full = active.approximate_size_bytes() >= self.options.memtable_size_bytes;
         if active.is_empty() || !(force || full) {
             return Ok(false);
@@ -60,13 +62,7 @@ impl Inner {
             self.poison(Error::failpoint("flush::before_wal_rotate"))
         ));
         let boundary = writer.wal.rotate().map_err(|e| self.poison(e))?;
-        let mut state = lock(&self.state);
-        let frozen = Frozen {
-            mem: active,
-            wal_boundary: boundary,
-            last_revision: writer.last_revision,
-        };
-        state.freeze(frozen, Arc::new(MemTable::new()));
+        self.versions.freeze_active(boundary, writer.last_revision);
         Ok(true)
     }
 
@@ -84,7 +80,7 @@ impl Inner {
         // The oldest frozen memtable's tables, if written ahead while the previous one synced.
         let mut written_ahead: Option<Vec<WrittenTable>> = None;
         loop {
-            let Some(oldest) = lock(&self.state).frozen().first().cloned() else {
+            let Some(oldest) = self.versions.frozen(0) else {
                 return Ok(());
             };
             self.check_usable()?;
@@ -93,7 +89,7 @@ impl Inner {
                 None => self.write_memtable(&oldest).map_err(|e| self.poison(e))?,
             };
             // Looked up only now: writers may have frozen another memtable meanwhile.
-            let next = lock(&self.state).frozen().get(1).cloned();
+            let next = self.versions.frozen(1);
             let (synced, ahead) = match next.filter(|_| overlap) {
                 Some(next) => std::thread::scope(|scope| {
                     let syncing = std::thread::Builder::new()
@@ -124,6 +120,7 @@ impl Inner {
     /// at or above the read floor, the newest below it), tombstones kept, written to new L0
     /// tables.
     fn write_memtable(&self, frozen: &Frozen) -> Result<Vec<WrittenTable>> {
+        self.pipeline.wait_published(frozen.last_revision)?;
         let retention = Retention {
             floor: self.readers.floor(),
             bottommost: false,
@@ -140,40 +137,32 @@ impl Inner {
             "flush::after_sst_written"
         )));
         let tree = self.tree();
+        let last_revision = tree.version.last_revision().max(frozen.last_revision);
+        let now_ms = || self.options.clock.now_ms();
+        let horizon = (self.retention).horizon_at(now_ms, last_revision, self.readers.horizon());
         let edit = VersionEdit {
             wal_offset: Some(frozen.wal_boundary),
-            last_revision: Some(tree.version.last_revision().max(frozen.last_revision)),
-            ..self.edit_adding(&tree.version, added.iter().map(|(m, _)| m.clone()))
+            last_revision: Some(last_revision),
+            history_horizon: horizon,
+            ..self
+                .versions
+                .edit_adding(&tree.version, added.iter().map(|(m, _)| m.clone()))
         };
         self.install(&tree, &edit, added, true)?;
+        if let Some(horizon) = horizon {
+            self.readers.raise_horizon(horizon);
+        }
         // Detached under the writer lock, removed after it: commits never wait on the unlinks.
-        let obsolete = lock(&self.writer)
+        let obsolete = self
+            .pipeline
+            .writer()
             .wal
             .detach_segments_below(frozen.wal_boundary)?;
         obsolete.remove().map(|_| ())
     }
 
-    /// An edit adding `files` and moving `next_file_number` past every number allocated so far.
-    pub(crate) fn edit_adding(
-        &self,
-        version: &Version,
-        files: impl Iterator<Item = FileMeta>,
-    ) -> VersionEdit {
-        let next = self
-            .next_file_number
-            .load(std::sync::atomic::Ordering::Acquire)
-            .max(version.next_file_number());
-        VersionEdit {
-            add: files.collect(),
-            next_file_number: Some(next),
-            ..VersionEdit::default()
-        }
-    }
-
-    /// Persists `tree.version + edit` as the manifest, then installs it with the readers of
-    /// `added` cached (dropping the oldest frozen memtable if `drop_frozen`). The files it no
-    /// longer lists are marked obsolete: the last tree listing one removes it. REQUIRES: work
-    /// lock held and `tree` is the current tree.
+    /// [`super::versions::VersionSet::install`], then wakes stalled writers (a flush drops a frozen memtable, a
+    /// compaction lowers L0). REQUIRES: work lock held and `tree` is the current tree.
     pub(crate) fn install(
         &self,
         tree: &Tree,
@@ -181,28 +170,7 @@ impl Inner {
         added: Vec<(FileMeta, Arc<Table>)>,
         drop_frozen: bool,
     ) -> Result<()> {
-        let version = tree.version.apply(edit)?;
-        manifest::persist(
-            self.vfs.as_ref(),
-            &self.dir,
-            &manifest::to_manifest(&version),
-        )?;
-        for (meta, table) in added {
-            tree.tables.insert(meta.number, table);
-        }
-        // A file both removed and added changed level (a trivial move): it stays live.
-        let next = Tree::new(version, &tree.files, Arc::clone(&tree.tables));
-        for (number, file) in &tree.files {
-            if !next.files.contains_key(number) {
-                file.mark_obsolete();
-            }
-        }
-        let mut state = lock(&self.state);
-        state.tree = Arc::new(next);
-        if drop_frozen {
-            state.drop_oldest_frozen();
-        }
-        drop(state);
+        self.versions.install(tree, edit, added, drop_frozen)?;
         self.wake_stalled_writers();
         Ok(())
     }
@@ -235,7 +203,7 @@ impl Inner {
                 if let Some(out) = current.take() {
                     done.push(out);
                 }
-                let number = self.allocate_file_number();
+                let number = self.versions.allocate_file_number();
                 let path = self.sst_path(number);
                 let writer =
                     TableWriter::create(self.vfs.as_ref(), &path, table_options(&self.options))?;

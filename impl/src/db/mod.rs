@@ -1,13 +1,17 @@
 //! [`Db`]: the handle applications use. A thin coordinator: each operation is one call into a
 //! module that owns one protocol.
 //!
+//! - `inner`: the components below, and the lock order between them.
+//! - `health`, `versions`, `pipeline`: closed/poisoned; the memtables and files readers see;
+//!   the commit pipeline's state (queue, WAL writer, syncs, publishing order, observers).
 //! - `open`: recovery (lock, manifest, tables, leftovers, WAL replay).
-//! - `commit`: the write pipeline and group commit (durability modes): decide, log, sync,
-//!   apply, publish, per chunk of proposals.
+//! - `commit`: the write pipeline's protocol and group commit (durability modes): decide, log,
+//!   apply per chunk of proposals; sync, publish and notify per group.
 //! - `decide`: the version metadata of a write's ops; `txn_view`: the read view transactions
 //!   are decided against (the pure evaluation is [`crate::txn`]).
 //! - `read`: point reads and lazy scans, at the newest revision or an older one.
-//! - `readers`: the history horizon and the revisions live readers pin (compaction's floor).
+//! - `readers`: the history horizon and the revisions live readers pin (compaction's floor);
+//!   `retention`: where automatic history retention moves the horizon at a flush.
 //! - `snapshot`, `transaction`: [`Snapshot`] and the optimistic [`Transaction`].
 //! - `tables`: the bounded cache of open table readers.
 //! - `flush`: freezing memtables and writing them to L0.
@@ -33,26 +37,30 @@ mod commit;
 mod compact;
 mod decide;
 mod flush;
+mod health;
 mod inner;
 mod open;
+mod pipeline;
 mod read;
 mod readers;
+mod retention;
 mod snapshot;
 mod stats;
 mod tables;
 mod transaction;
 mod txn_view;
+mod versions;
 
 pub use batch::{WriteBatch, WriteOptions};
 pub use compact::range_task;
 pub use open::LOCK_FILE_NAME;
+pub use pipeline::CommitObserver;
 pub use read::{Scan, ScanOptions, Versioned, key_range};
 pub use snapshot::Snapshot;
 pub use stats::Stats;
 pub use transaction::Transaction;
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -89,30 +97,29 @@ impl Drop for Handle {
 impl Handle {
     fn close(&self) -> Result<()> {
         let inner = &self.inner;
-        if inner.closed.load(Ordering::Acquire) {
+        if inner.health.is_closed() {
             return Ok(());
         }
         let mut result = match inner.check_usable() {
             Ok(()) => flush_all(inner),
             Err(e) => Err(e),
         };
-        inner.request_shutdown();
+        inner.worker.request_shutdown();
         if let Some(worker) = lock(&self.worker).take()
             && worker.join().is_err()
             && result.is_ok()
         {
             result = Err(Error::Closed);
         }
-        if inner.check_usable().is_ok() {
-            let mut writer = lock(&inner.writer);
-            if let Err(e) = writer.wal.sync() {
-                let e = inner.poison(e);
-                if result.is_ok() {
-                    result = Err(e);
-                }
+        if inner.check_usable().is_ok()
+            && let Err(e) = inner.pipeline.sync_wal()
+        {
+            let e = inner.poison(e);
+            if result.is_ok() {
+                result = Err(e);
             }
         }
-        inner.closed.store(true, Ordering::Release);
+        inner.health.close();
         drop(lock(&inner.dir_lock).take());
         result
     }
@@ -121,7 +128,7 @@ impl Handle {
 /// Freezes the active memtable and flushes every frozen one.
 fn flush_all(inner: &Inner) -> Result<()> {
     inner.freeze(true)?;
-    let _work = lock(&inner.work);
+    let _work = inner.worker.work();
     inner.flush_frozen()
 }
 
@@ -344,7 +351,7 @@ impl Db {
     fn snapshot_at(&self, revision: Option<u64>) -> Result<Snapshot> {
         let inner = self.inner();
         inner.check_open()?;
-        let current = inner.visible.load(Ordering::Acquire);
+        let current = inner.pipeline.visible();
         let requested = revision.unwrap_or(current);
         if requested > current {
             return Err(Error::FutureRevision { requested, current });
@@ -367,6 +374,43 @@ impl Db {
         self.inner().readers.horizon()
     }
 
+    /// Registers `observer`, told of every commit above the returned revision, in revision
+    /// order, once each, with every version the commit wrote (the notify stage of the commit
+    /// pipeline; see [`CommitObserver`]). Every commit up to the returned revision is readable
+    /// when this returns, so a caller can read history up to it and take the rest from the
+    /// observer, with no gap and no duplicate.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use kvstore::{CommitObserver, entry::Entry};
+    ///
+    /// #[derive(Default)]
+    /// struct Log(Mutex<Vec<(u64, Vec<u8>)>>);
+    /// impl CommitObserver for Log {
+    ///     fn committed(&self, revision: u64, changes: &[Entry]) {
+    ///         let mut log = self.0.lock().unwrap();
+    ///         log.extend(changes.iter().map(|e| (revision, e.key.clone())));
+    ///     }
+    /// }
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = kvstore::Db::open(dir.path(), kvstore::Options::default())?;
+    /// db.put(b"before", b"v")?;
+    /// let log = Arc::new(Log::default());
+    /// let after = db.observe(log.clone())?;
+    /// let revision = db.put(b"k", b"v")?;
+    /// assert!(revision > after);
+    /// assert_eq!(*log.0.lock().unwrap(), vec![(revision, b"k".to_vec())]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn observe(&self, observer: Arc<dyn CommitObserver>) -> Result<u64> {
+        let inner = self.inner();
+        inner.check_open()?;
+        let after = inner.pipeline.observe(observer);
+        inner.pipeline.wait_published(after)?;
+        Ok(after)
+    }
+
     /// Writes the memtable to an SST now (and, inline, compacts if due).
     pub fn flush(&self) -> Result<()> {
         let inner = self.inner();
@@ -386,7 +430,7 @@ impl Db {
         let inner = self.inner();
         inner.check_usable()?;
         flush_all(inner)?;
-        let _work = lock(&inner.work);
+        let _work = inner.worker.work();
         inner.compact_range_locked(&range)
     }
 
@@ -394,8 +438,7 @@ impl Db {
     pub fn sync(&self) -> Result<()> {
         let inner = self.inner();
         inner.check_usable()?;
-        let mut writer = lock(&inner.writer);
-        writer.wal.sync().map_err(|e| inner.poison(e))
+        inner.pipeline.sync_wal().map_err(|e| inner.poison(e))
     }
 
     /// Flushes, stops background work, syncs and releases the lock. Other clones of this handle
@@ -407,24 +450,13 @@ impl Db {
     /// Sizes and counters of the database now.
     pub fn stats(&self) -> Stats {
         let inner = self.inner();
-        let (memtable_bytes, frozen, tree) = {
-            let state = lock(&inner.state);
-            let frozen_bytes = state.frozen().iter().fold(0u64, |s, f| {
-                s.saturating_add(f.mem.approximate_size_bytes())
-            });
-            (
-                state
-                    .active()
-                    .approximate_size_bytes()
-                    .saturating_add(frozen_bytes),
-                state.frozen().len(),
-                Arc::clone(&state.tree),
-            )
-        };
+        let (memtable_bytes, frozen) = inner.versions.memtable_bytes();
+        let tree = inner.tree();
         let (wal_end_offset, wal_synced_offset) = {
-            let writer = lock(&inner.writer);
+            let writer = inner.pipeline.writer();
             (writer.wal.end_offset(), writer.wal.synced_offset())
         };
+        let (commits, commit_syncs) = inner.pipeline.counters();
         let version = &tree.version;
         Stats {
             files_per_level: (0..version.num_levels())
@@ -435,15 +467,15 @@ impl Db {
                 .collect(),
             memtable_bytes,
             frozen_memtables: frozen,
-            last_revision: inner.visible.load(Ordering::Acquire),
+            last_revision: inner.pipeline.visible(),
             cache_hits: inner.cache.hits(),
             cache_misses: inner.cache.misses(),
             open_tables: tree.tables.len(),
             wal_bytes: wal_end_offset.saturating_sub(version.wal_offset()),
             wal_end_offset,
             wal_synced_offset,
-            commits: inner.commits.load(Ordering::Relaxed),
-            commit_syncs: inner.commit_syncs.load(Ordering::Relaxed),
+            commits,
+            commit_syncs,
         }
     }
 }

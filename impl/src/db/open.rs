@@ -20,8 +20,7 @@
 //! 6. Open the WAL writer at the recovered end and remove segments below `walOffset`.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::format::manifest::{MANIFEST_FILE_NAME, MANIFEST_TMP_FILE_NAME, Manifest};
@@ -33,12 +32,17 @@ use crate::sst::BlockCache;
 use crate::vfs::Vfs;
 use crate::wal::{self, WalWriter};
 
+use super::background::Worker;
 use super::batch::into_entries;
 use super::decide::metas;
-use super::inner::{Inner, State, Tree, Writer};
+use super::health::Health;
+use super::inner::Inner;
+use super::pipeline::Pipeline;
 use super::read::tree_meta;
 use super::readers::Readers;
+use super::retention::Retention;
 use super::tables::TableCache;
+use super::versions::{Tree, VersionSet};
 
 /// The lock file's name in the database directory.
 pub const LOCK_FILE_NAME: &str = "LOCK";
@@ -109,26 +113,20 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
         options.wal_segment_size_bytes,
     )?;
     wal.remove_segments_below(tree.version.wal_offset())?;
-    let next_file_number = tree.version.next_file_number();
     Ok(Inner {
+        versions: VersionSet::new(Arc::clone(&vfs), dir, memtable, tree),
+        pipeline: Pipeline::new(wal, last_revision),
         vfs,
         dir: dir.to_path_buf(),
         cache,
-        state: Mutex::new(State::new(Arc::new(memtable), Arc::new(tree))),
-        writer: Mutex::new(Writer { wal, last_revision }),
-        queue: Mutex::default(),
-        queue_cv: Condvar::new(),
-        work: Mutex::new(()),
-        bg: Mutex::default(),
-        bg_cv: Condvar::new(),
-        stall_cv: Condvar::new(),
-        visible: AtomicU64::new(last_revision),
+        health: Health::default(),
+        worker: Worker::default(),
         readers: Readers::new(horizon),
-        next_file_number: AtomicU64::new(next_file_number),
-        commits: AtomicU64::new(0),
-        commit_syncs: AtomicU64::new(0),
-        failed: Mutex::new(None),
-        closed: AtomicBool::new(false),
+        retention: Retention::new(
+            options.history_retention,
+            || options.clock.now_ms(),
+            last_revision,
+        ),
         dir_lock: Mutex::new(Some(dir_lock)),
         options,
     })

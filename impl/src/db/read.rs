@@ -26,8 +26,9 @@ use crate::limits::check_key;
 use crate::range::{Direction, KeyRange};
 use crate::sst::Table;
 
-use super::inner::{Inner, ReadView, Tree};
+use super::inner::Inner;
 use super::readers::Pin;
+use super::versions::{ReadView, Tree};
 
 /// How a scan walks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -12,7 +12,8 @@ use crate::iter::{MergeIter, ScanSpec, Tombstones};
 use crate::range::{Direction, KeyRange};
 use crate::txn::StateView;
 
-use super::inner::{Inner, ReadView};
+use super::inner::Inner;
+use super::versions::ReadView;
 
 /// See the module doc.
 pub(crate) struct DecideView<'a> {

@@ -179,7 +179,7 @@ impl std::fmt::Debug for UnsyncedTable {
 
 impl UnsyncedTable {
     /// `sync_data`s the file and returns the table's summary. The caller syncs the directory.
-    pub fn sync(mut self) -> Result<TableSummary> {
+    pub fn sync(self) -> Result<TableSummary> {
         self.file
             .sync_data()
             .map_err(|e| Error::io("sync_data", &self.path, e))?;

@@ -72,17 +72,19 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     fn lock(&self, path: &Path) -> io::Result<Box<dyn VfsLock>>;
 }
 
-/// An open file: appended to by one writer, read at offsets by any number of readers.
+/// An open file: appended to by one writer, read at offsets by any number of readers, and synced
+/// by any thread, also while the writer appends (a sync makes durable at least every byte
+/// appended before it began).
 pub trait VfsFile: Send + Sync + fmt::Debug {
     /// Fills `buf` with the bytes at `offset..offset + buf.len()`.
     /// Fails with [`io::ErrorKind::UnexpectedEof`] if the file is shorter than that.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
 
     /// Appends all of `data` at the end of the file. Not durable until [`VfsFile::sync_data`].
-    fn append(&mut self, data: &[u8]) -> io::Result<()>;
+    fn append(&self, data: &[u8]) -> io::Result<()>;
 
     /// Makes every byte appended so far, and the file's length, durable (`fdatasync`).
-    fn sync_data(&mut self) -> io::Result<()>;
+    fn sync_data(&self) -> io::Result<()>;
 
     /// The file's current length in bytes, including bytes not yet durable.
     fn size(&self) -> io::Result<u64>;

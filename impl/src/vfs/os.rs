@@ -115,11 +115,11 @@ impl VfsFile for OsFile {
         self.file.read_exact_at(buf, offset)
     }
 
-    fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        self.file.write_all(data)
+    fn append(&self, data: &[u8]) -> io::Result<()> {
+        (&self.file).write_all(data)
     }
 
-    fn sync_data(&mut self) -> io::Result<()> {
+    fn sync_data(&self) -> io::Result<()> {
         self.file.sync_data()
     }
 

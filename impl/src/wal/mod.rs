@@ -63,7 +63,7 @@ pub mod writer;
 use std::path::{Path, PathBuf};
 
 pub use recovery::{RecoveredWal, recover};
-pub use writer::{ObsoleteSegments, WalWriter};
+pub use writer::{ObsoleteSegments, SyncPoint, WalWriter};
 
 use crate::error::{Error, Result};
 use crate::format::wal::{parse_segment_file_name, segment_file_name};

@@ -7,15 +7,19 @@
 //! - `segments` lists every segment file this writer knows on disk, ascending; its last entry is
 //!   the active segment, which is never removed.
 //! - `unsynced` holds the older segments a rotation left with records beyond `synced_offset`,
-//!   oldest first; each is still in `segments`. [`WalWriter::sync`] syncs them before the active
-//!   segment, so `synced_offset` (and every record's `synced_through`) never covers a byte that
-//!   is not durable. A segment removed because its records are in a durable SST is dropped from
-//!   `unsynced` and never synced: in `Buffered` mode a flushed memtable's WAL never reaches the
-//!   disk.
-//! - `dir_synced` is false from the creation of a segment by [`WalWriter::rotate`] until a
-//!   `sync_dir` of the WAL directory succeeded after it. [`WalWriter::sync`] does that `sync_dir`
-//!   after syncing the data and before advancing `synced_offset`, so no record is reported durable
-//!   while the name of the segment holding it could still vanish in a crash.
+//!   oldest first; each is still in `segments`. A sync ([`WalWriter::sync`], or a
+//!   [`SyncPoint`] run without the writer's lock) syncs them before the active segment, and
+//!   `synced_offset` (and every record's `synced_through`) advances only after it succeeded, so
+//!   it never covers a byte that is not durable. A segment removed because its records are in a
+//!   durable SST is dropped from `unsynced` and never synced: in `Buffered` mode a flushed
+//!   memtable's WAL never reaches the disk.
+//! - `dir_synced` is false from the creation of a segment by [`WalWriter::rotate`] until a sync
+//!   point that includes a `sync_dir` of the WAL directory is taken after it. The sync does that
+//!   `sync_dir` after syncing the data and before `synced_offset` advances, so no record is
+//!   reported durable while the name of the segment holding it could still vanish in a crash.
+//! - Sync points are run one at a time, each taken after the previous one finished (the caller
+//!   serializes them): a point taken while another runs could otherwise report bytes durable
+//!   that only the other one's older segments hold.
 //! - Once `poisoned` (it holds the first failed I/O's error), no I/O is issued again: every call
 //!   returns [`Error::Poisoned`] carrying that error.
 
@@ -41,8 +45,8 @@ pub struct WalWriter {
     vfs: Arc<dyn Vfs>,
     dir: PathBuf,
     segment_size_bytes: u64,
-    /// The active segment.
-    file: Box<dyn VfsFile>,
+    /// The active segment (shared with a [`SyncPoint`] syncing it).
+    file: Arc<dyn VfsFile>,
     /// Its path.
     path: PathBuf,
     /// Its base offset.
@@ -51,8 +55,8 @@ pub struct WalWriter {
     synced_offset: u64,
     /// Every segment on disk, ascending; the last is the active one.
     segments: Vec<u64>,
-    /// Older segments with records not yet synced: (base, path, open file), oldest first.
-    unsynced: Vec<(u64, PathBuf, Box<dyn VfsFile>)>,
+    /// Older segments with records not yet synced, oldest first.
+    unsynced: Vec<UnsyncedSegment>,
     /// Whether every segment name this writer created is durable (see the module doc).
     dir_synced: bool,
     /// The record being appended, encoded in place; reused from append to append.
@@ -81,7 +85,7 @@ impl WalWriter {
         let resumed = match recovered.segments.last() {
             Some(&last) => {
                 let path = segment_path(dir, last);
-                let mut file = vfs.open(&path).map_err(|e| Error::io("open", &path, e))?;
+                let file = vfs.open(&path).map_err(|e| Error::io("open", &path, e))?;
                 let size = file.size().map_err(|e| Error::io("size", &path, e))?;
                 let seg_end = last.saturating_add(size);
                 if seg_end > end {
@@ -123,7 +127,7 @@ impl WalWriter {
             vfs,
             dir: dir.to_path_buf(),
             segment_size_bytes,
-            file,
+            file: Arc::from(file),
             path,
             base,
             end_offset: end,
@@ -186,34 +190,50 @@ impl WalWriter {
     }
 
     /// `sync_data` on every older segment a rotation left unsynced, oldest first, then on the
-    /// active segment; on success `synced_offset = end_offset`. On failure
-    /// the writer is poisoned: this call returns [`Error::Io`], every later one
-    /// [`Error::Poisoned`] carrying it, and the fsync is never retried. A sync with nothing new to sync
-    /// returns `Ok` without I/O.
+    /// active segment (then `sync_dir` if a segment was created since the last sync); on success
+    /// `synced_offset = end_offset`. On failure the writer is poisoned: this call returns
+    /// [`Error::Io`], every later one [`Error::Poisoned`] carrying it, and the fsync is never
+    /// retried. A sync with nothing new to sync returns `Ok` without I/O.
     pub fn sync(&mut self) -> Result<()> {
+        if let Some(point) = self.sync_point()? {
+            self.finish_sync(&point, point.run())?;
+        }
+        Ok(())
+    }
+
+    /// What a sync must do to make every record appended so far durable, to run without this
+    /// writer (so that appends go on meanwhile), then to report with
+    /// [`WalWriter::finish_sync`]; `None` if everything is already synced. REQUIRES: no other
+    /// sync point is running (see the module doc).
+    pub fn sync_point(&mut self) -> Result<Option<SyncPoint>> {
         self.check_usable()?;
         if self.synced_offset == self.end_offset {
-            return Ok(());
+            return Ok(None);
         }
-        for (_, path, file) in &mut self.unsynced {
-            if let Err(e) = file.sync_data() {
-                let e = Error::io("sync_data", path, e);
-                self.poisoned = Some(e.duplicate());
-                return Err(e);
+        let mut files: Vec<(PathBuf, Arc<dyn VfsFile>)> = std::mem::take(&mut self.unsynced)
+            .into_iter()
+            .map(|segment| (segment.path, segment.file))
+            .collect();
+        files.push((self.path.clone(), Arc::clone(&self.file)));
+        let dir = (!self.dir_synced).then(|| (Arc::clone(&self.vfs), self.dir.clone()));
+        self.dir_synced = true;
+        Ok(Some(SyncPoint {
+            files,
+            dir,
+            end_offset: self.end_offset,
+        }))
+    }
+
+    /// Records how `point` (taken by [`WalWriter::sync_point`]) ended: on success the records
+    /// up to its end are durable; a failure poisons the writer and is returned.
+    pub fn finish_sync(&mut self, point: &SyncPoint, outcome: Result<()>) -> Result<()> {
+        match outcome {
+            Ok(()) => {
+                self.synced_offset = self.synced_offset.max(point.end_offset);
+                Ok(())
             }
+            Err(e) => Err(self.poison(e)),
         }
-        self.unsynced.clear();
-        if let Err(e) = self.file.sync_data() {
-            return Err(self.poison(Error::io("sync_data", &self.path, e)));
-        }
-        if !self.dir_synced {
-            if let Err(e) = self.vfs.sync_dir(&self.dir) {
-                return Err(self.poison(Error::io("sync_dir", &self.dir, e)));
-            }
-            self.dir_synced = true;
-        }
-        self.synced_offset = self.end_offset;
-        Ok(())
     }
 
     /// The logical offset the next record will start at.
@@ -248,10 +268,14 @@ impl WalWriter {
             Err(e) => return Err(self.poison(Error::io("create", &path, e))),
         };
         self.dir_synced = false;
-        let old_file = std::mem::replace(&mut self.file, file);
+        let old_file = std::mem::replace(&mut self.file, Arc::from(file));
         let old_path = std::mem::replace(&mut self.path, path);
         if self.synced_offset < base {
-            self.unsynced.push((self.base, old_path, old_file));
+            self.unsynced.push(UnsyncedSegment {
+                base: self.base,
+                path: old_path,
+                file: old_file,
+            });
         }
         self.base = base;
         self.segments.push(base);
@@ -279,13 +303,13 @@ impl WalWriter {
         let first_kept = self.segments.first().copied().unwrap_or(u64::MAX);
         let (handles, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unsynced)
             .into_iter()
-            .partition(|(base, _, _)| *base < first_kept);
+            .partition(|segment| segment.base < first_kept);
         self.unsynced = kept;
         Ok(ObsoleteSegments {
             vfs: Arc::clone(&self.vfs),
             dir: self.dir.clone(),
             paths: bases.iter().map(|&b| segment_path(&self.dir, b)).collect(),
-            handles: handles.into_iter().map(|(_, _, file)| file).collect(),
+            handles: handles.into_iter().map(|segment| segment.file).collect(),
         })
     }
 
@@ -313,6 +337,43 @@ impl WalWriter {
     }
 }
 
+/// An older segment a rotation left with records not yet synced.
+#[derive(Debug)]
+struct UnsyncedSegment {
+    base: u64,
+    path: PathBuf,
+    file: Arc<dyn VfsFile>,
+}
+
+/// One sync of the log, taken by [`WalWriter::sync_point`]: the segment files to `sync_data`,
+/// oldest first, and the directory to sync after them if a segment name is not yet durable.
+#[derive(Debug)]
+pub struct SyncPoint {
+    files: Vec<(PathBuf, Arc<dyn VfsFile>)>,
+    dir: Option<(Arc<dyn Vfs>, PathBuf)>,
+    end_offset: u64,
+}
+
+impl SyncPoint {
+    /// The logical offset every record below which this sync makes durable.
+    pub fn end_offset(&self) -> u64 {
+        self.end_offset
+    }
+
+    /// Syncs the files, then the directory. Stops at the first failure, which it returns.
+    pub fn run(&self) -> Result<()> {
+        for (path, file) in &self.files {
+            file.sync_data()
+                .map_err(|e| Error::io("sync_data", path, e))?;
+        }
+        if let Some((vfs, dir)) = &self.dir {
+            vfs.sync_dir(dir)
+                .map_err(|e| Error::io("sync_dir", dir, e))?;
+        }
+        Ok(())
+    }
+}
+
 /// Segments a [`WalWriter`] no longer tracks, to be removed from the directory (see
 /// [`WalWriter::detach_segments_below`]). Dropped without [`ObsoleteSegments::remove`], they
 /// stay on disk until the next open removes them (recovery treats segments below the
@@ -322,7 +383,7 @@ pub struct ObsoleteSegments {
     dir: PathBuf,
     paths: Vec<PathBuf>,
     /// Handles a rotation left open on some of them; closed after the unlinks.
-    handles: Vec<Box<dyn VfsFile>>,
+    handles: Vec<Arc<dyn VfsFile>>,
 }
 
 impl std::fmt::Debug for ObsoleteSegments {

@@ -1,0 +1,288 @@
+//! [`Pipeline`]: the commit pipeline's state and locks. The protocol that drives it is in
+//! `commit`; this module owns who may do what, and in which order.
+//!
+//! Locks, in the only order they are ever nested:
+//! - `queue`: the group-commit queue; held only to enqueue, to take a group, to hand leadership
+//!   on, or to post results.
+//! - `syncing` → `writer`: `syncing` serializes WAL syncs and is held across one (a
+//!   [`SyncPoint`] is taken and finished under brief holds of `writer`, and run without it).
+//! - `writer` → `published`: `writer` is held by the leader that decides, logs and applies a
+//!   group (never across a sync); `published` by whoever takes its publishing turn, while it
+//!   calls the observers.
+//!
+//! Invariants:
+//! - Revisions are assigned under `writer`, in WAL order, one per commit that writes;
+//!   `Writer::last_revision` is the newest applied (in a memtable), `visible` the newest
+//!   published, and `visible <= last_revision`.
+//! - Every group takes a turn under `writer`, in the order the groups were applied; turns are
+//!   published strictly in that order, so `visible` only grows and observers see revisions in
+//!   order, each once. A group that failed (its append or its sync, or an earlier group's) fails
+//!   every later turn, whose members then fail too: nothing is published past a commit that may
+//!   be lost.
+//! - An observer registered with [`Pipeline::observe`] is told of every revision above the
+//!   applied one at its registration, in order, once each, and of no other: every group applied
+//!   after it captures its changes for observers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::wal::WalWriter;
+
+use super::commit::{Answers, Committed, Request};
+use super::inner::{lock, wait};
+
+/// Told of every committed revision's changes, in revision order, once each, after the commit is
+/// published (readable) and as durable as its durability mode promises. Called while the
+/// pipeline holds its publishing turn: it must return quickly (hand the changes to another
+/// thread) and must not commit to the database itself.
+pub trait CommitObserver: Send + Sync {
+    /// The commit of `revision` wrote `changes` (every version it created, tombstones included,
+    /// in the order the commit wrote them).
+    fn committed(&self, revision: u64, changes: &[Entry]);
+}
+
+/// The WAL writer and the revision counter, owned by whoever holds the writer lock.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    pub(crate) wal: WalWriter,
+    /// The last revision assigned (and applied).
+    pub(crate) last_revision: u64,
+    /// The next publishing turn to hand out.
+    next_turn: u64,
+    /// Whether groups must capture their changes for observers.
+    observed: bool,
+}
+
+impl Writer {
+    /// Takes the next publishing turn: the group holding the writer lock publishes after every
+    /// group that took one before it.
+    pub(crate) fn take_turn(&mut self) -> Turn {
+        let turn = Turn {
+            number: self.next_turn,
+            capture: self.observed,
+        };
+        self.next_turn = self.next_turn.wrapping_add(1);
+        turn
+    }
+}
+
+/// A group's place in the publishing order.
+#[derive(Debug)]
+pub(crate) struct Turn {
+    number: u64,
+    /// Whether the group must capture its changes for observers.
+    pub(crate) capture: bool,
+}
+
+/// The group-commit queue (under `Pipeline::queue`).
+#[derive(Debug, Default)]
+struct Queue {
+    pending: Vec<(u64, Request)>,
+    results: HashMap<u64, Result<Committed>>,
+    next_ticket: u64,
+    /// A leader is applying a group (under the writer lock).
+    leader_active: bool,
+}
+
+/// The publishing order's state (under `Pipeline::published`).
+struct Published {
+    /// The turn to publish next.
+    next_turn: u64,
+    /// The error of the first group that failed: every later turn fails with it.
+    failed: Option<Error>,
+    /// The observers, each with the revision above which it is told of commits.
+    observers: Vec<(u64, Arc<dyn CommitObserver>)>,
+}
+
+/// See the module doc.
+pub(crate) struct Pipeline {
+    queue: Mutex<Queue>,
+    queue_cv: Condvar,
+    writer: Mutex<Writer>,
+    syncing: Mutex<()>,
+    published: Mutex<Published>,
+    published_cv: Condvar,
+    visible: AtomicU64,
+    /// Commits acknowledged so far (this process).
+    commits: AtomicU64,
+    /// WAL syncs issued by the pipeline so far (this process).
+    syncs: AtomicU64,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("visible", &self.visible)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// The pipeline of a database whose WAL continues with `wal` after `last_revision`.
+    pub(crate) fn new(wal: WalWriter, last_revision: u64) -> Pipeline {
+        Pipeline {
+            queue: Mutex::default(),
+            queue_cv: Condvar::new(),
+            writer: Mutex::new(Writer {
+                wal,
+                last_revision,
+                next_turn: 0,
+                observed: false,
+            }),
+            syncing: Mutex::new(()),
+            published: Mutex::new(Published {
+                next_turn: 0,
+                failed: None,
+                observers: Vec::new(),
+            }),
+            published_cv: Condvar::new(),
+            visible: AtomicU64::new(last_revision),
+            commits: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+        }
+    }
+
+    /// Queues `request` and waits for its result. While no leader applies a group and requests
+    /// wait, the caller leads: it takes every waiting request, runs `apply` on them (under the
+    /// writer lock, which `apply` takes), hands leadership on, runs `finish` on what `apply`
+    /// returned (sync and publish, without it) and posts the answers.
+    pub(crate) fn submit<A>(
+        &self,
+        request: Request,
+        apply: impl Fn(Vec<(u64, Request)>) -> A,
+        finish: impl Fn(A) -> Answers,
+    ) -> Result<Committed> {
+        let mut queue = lock(&self.queue);
+        let ticket = queue.next_ticket;
+        queue.next_ticket = queue.next_ticket.wrapping_add(1);
+        queue.pending.push((ticket, request));
+        loop {
+            if let Some(result) = queue.results.remove(&ticket) {
+                return result;
+            }
+            if !queue.leader_active && !queue.pending.is_empty() {
+                queue.leader_active = true;
+                let group = std::mem::take(&mut queue.pending);
+                drop(queue);
+                let applied = apply(group);
+                // The next leader may apply while this group syncs.
+                lock(&self.queue).leader_active = false;
+                self.queue_cv.notify_all();
+                let answers = finish(applied);
+                queue = lock(&self.queue);
+                queue.results.extend(answers);
+                self.queue_cv.notify_all();
+                continue;
+            }
+            queue = wait(&self.queue_cv, queue);
+        }
+    }
+
+    /// The writer lock (see the module doc).
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {
+        lock(&self.writer)
+    }
+
+    /// The newest published revision: every commit up to it is readable, whole.
+    pub(crate) fn visible(&self) -> u64 {
+        self.visible.load(Ordering::Acquire)
+    }
+
+    /// Commits acknowledged and WAL syncs issued so far (this process).
+    pub(crate) fn counters(&self) -> (u64, u64) {
+        (
+            self.commits.load(Ordering::Relaxed),
+            self.syncs.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Makes every record appended before this call durable: waits for a sync running now,
+    /// then syncs whatever it did not cover, with the writer lock held only to take and finish
+    /// the sync point. A failure poisons the WAL writer and is returned.
+    pub(crate) fn sync_wal(&self) -> Result<()> {
+        let wanted = self.writer().wal.end_offset();
+        let _syncing = lock(&self.syncing);
+        let point = {
+            let mut writer = self.writer();
+            if writer.wal.synced_offset() >= wanted {
+                return Ok(());
+            }
+            writer.wal.sync_point()?
+        };
+        let Some(point) = point else {
+            return Ok(());
+        };
+        let outcome = point.run();
+        self.writer().wal.finish_sync(&point, outcome)?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Waits for `turn`, then publishes it: if its group succeeded (`outcome`) and every earlier
+    /// one did, `revision` (the group's last, if it wrote) becomes visible and the observers are
+    /// told of `changes`. Otherwise it fails with the group's error, or a [`Error::Poisoned`]
+    /// carrying the earlier group's, and so does every later turn. `commits` is how many of its
+    /// members committed.
+    pub(crate) fn publish(
+        &self,
+        turn: Turn,
+        outcome: Result<()>,
+        revision: Option<u64>,
+        commits: u64,
+        changes: &[(u64, Vec<Entry>)],
+    ) -> Result<()> {
+        let mut published = lock(&self.published);
+        while published.next_turn != turn.number {
+            published = wait(&self.published_cv, published);
+        }
+        published.next_turn = published.next_turn.wrapping_add(1);
+        self.published_cv.notify_all();
+        if let Some(failed) = &published.failed {
+            return Err(Error::poisoned(failed));
+        }
+        if let Err(e) = outcome {
+            published.failed = Some(e.duplicate());
+            return Err(e);
+        }
+        if let Some(revision) = revision {
+            self.visible.store(revision, Ordering::Release);
+            self.commits.fetch_add(commits, Ordering::Relaxed);
+            for (revision, entries) in changes {
+                for (after, observer) in &published.observers {
+                    if revision > after {
+                        observer.committed(*revision, entries);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until `revision` is published; the failure that means it never will be, if one
+    /// does.
+    pub(crate) fn wait_published(&self, revision: u64) -> Result<()> {
+        let mut published = lock(&self.published);
+        loop {
+            if self.visible() >= revision {
+                return Ok(());
+            }
+            if let Some(failed) = &published.failed {
+                return Err(Error::poisoned(failed));
+            }
+            published = wait(&self.published_cv, published);
+        }
+    }
+
+    /// Registers `observer`; returns the revision above which it is told of every commit (see
+    /// the module doc). Does not wait for that revision to be published.
+    pub(crate) fn observe(&self, observer: Arc<dyn CommitObserver>) -> u64 {
+        let mut writer = self.writer();
+        writer.observed = true;
+        let after = writer.last_revision;
+        lock(&self.published).observers.push((after, observer));
+        after
+    }
+}
