@@ -161,8 +161,9 @@ impl Inner {
         obsolete.remove().map(|_| ())
     }
 
-    /// [`super::versions::VersionSet::install`], then wakes stalled writers (a flush drops a frozen memtable, a
-    /// compaction lowers L0). REQUIRES: work lock held and `tree` is the current tree.
+    /// [`super::versions::VersionSet::install`], then wakes stalled writers (a flush drops a
+    /// frozen memtable, a compaction lowers L0). REQUIRES: work lock held and `tree` is the
+    /// current tree.
     pub(crate) fn install(
         &self,
         tree: &Tree,
