@@ -66,6 +66,13 @@ pub enum Error {
         /// The first key found written since the snapshot.
         key: Vec<u8>,
     },
+    /// A watcher fell further behind than its buffer holds: it delivered every event before
+    /// `resume_from` and ended; a new watch from `resume_from` continues with no gap.
+    #[error("watcher fell behind its buffer; resume from revision {resume_from}")]
+    WatcherLagged {
+        /// The revision of the first event not delivered.
+        resume_from: u64,
+    },
     /// Every revision up to `u64::MAX` is used: no further commit can be numbered.
     #[error("revision counter exhausted")]
     RevisionsExhausted,
@@ -131,6 +138,9 @@ impl Error {
                 current: *current,
             },
             Self::Conflict { key } => Self::Conflict { key: key.clone() },
+            Self::WatcherLagged { resume_from } => Self::WatcherLagged {
+                resume_from: *resume_from,
+            },
             Self::RevisionsExhausted => Self::RevisionsExhausted,
             Self::Poisoned { cause } => Self::Poisoned {
                 cause: Box::new(cause.duplicate()),

@@ -77,6 +77,7 @@ pub mod txn;
 pub mod version;
 pub mod vfs;
 pub mod wal;
+pub mod watch;
 
 pub use db::{
     CommitObserver, Db, Scan, ScanOptions, Snapshot, Stats, Transaction, Versioned, WriteBatch,

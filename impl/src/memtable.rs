@@ -259,13 +259,12 @@ impl MemTable {
     /// A lazy forward scan of every version of every key (newest first within a key), what a
     /// flush writes. REQUIRES: no insert runs meanwhile (the memtable is frozen).
     pub fn history(self: &Arc<Self>) -> MemTableIter {
-        MemTableIter::new(
-            Arc::clone(self),
-            KeyRange::all(),
-            Direction::Forward,
-            u64::MAX,
-            true,
-        )
+        self.history_in(KeyRange::all())
+    }
+
+    /// Every version of the keys in `range`, in internal-key order (as [`MemTable::history`]).
+    pub fn history_in(self: &Arc<Self>, range: KeyRange) -> MemTableIter {
+        MemTableIter::new(Arc::clone(self), range, Direction::Forward, u64::MAX, true)
     }
 
     /// Sum of the sizes of every version inserted so far.

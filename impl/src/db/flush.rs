@@ -152,6 +152,7 @@ impl Inner {
         if let Some(horizon) = horizon {
             self.readers.raise_horizon(horizon);
         }
+        self.pipeline.mark_durable(frozen.last_revision);
         // Detached under the writer lock, removed after it: commits never wait on the unlinks.
         let obsolete = self
             .pipeline

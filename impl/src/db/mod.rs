@@ -18,6 +18,7 @@
 //! - `compact`: running compaction tasks (the policy is [`crate::compaction`]) and
 //!   `compact_history`.
 //! - `background`: the worker thread, inline mode, write stalls.
+//! - `watch`: starting watches (the hub of [`crate::watch`], the replay of history).
 //!
 //! Directory layout: `LOCK`, `manifest.json`, `wal-<20 digits>.log` segments and
 //! `<20 digits>.sst` tables (`spec/FORMAT.md`).
@@ -50,6 +51,7 @@ mod tables;
 mod transaction;
 mod txn_view;
 mod versions;
+mod watch;
 
 pub use batch::{WriteBatch, WriteOptions};
 pub use compact::range_task;
@@ -70,6 +72,7 @@ use crate::options::{BackgroundMode, Durability, Options};
 use crate::range::KeyRange;
 use crate::txn::{Compare, CompareOp, CompareTarget, OpResult, Txn, TxnOp, TxnResponse};
 use crate::vfs::{OsVfs, Vfs};
+use crate::watch::{WatchRequest, Watcher};
 
 use inner::{Inner, lock};
 
@@ -84,6 +87,8 @@ pub struct Db {
 struct Handle {
     inner: Arc<Inner>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The watch hub, once a watch started.
+    watches: Mutex<Option<watch::Watches>>,
 }
 
 impl Drop for Handle {
@@ -120,6 +125,9 @@ impl Handle {
             }
         }
         inner.health.close();
+        if let Some(watches) = lock(&self.watches).take() {
+            watches.shut_down();
+        }
         drop(lock(&inner.dir_lock).take());
         result
     }
@@ -160,6 +168,7 @@ impl Db {
             handle: Arc::new(Handle {
                 inner,
                 worker: Mutex::new(worker),
+                watches: Mutex::new(None),
             }),
         };
         // A recovered memtable may already be over its size.
@@ -409,6 +418,13 @@ impl Db {
         let after = inner.pipeline.observe(observer);
         inner.pipeline.wait_published(after)?;
         Ok(after)
+    }
+
+    /// Watches the keys of `request` (see [`crate::watch`]): from its start revision (history
+    /// replayed; `Err(Compacted)` below the horizon) or from the next commit, each revision's
+    /// events once durable, in order, until the watcher is cancelled or the database closes.
+    pub fn watch(&self, request: WatchRequest) -> Result<Watcher> {
+        watch::watch(&self.handle.inner, &self.handle.watches, request)
     }
 
     /// Writes the memtable to an SST now (and, inline, compacts if due).

@@ -42,6 +42,14 @@ pub trait CommitObserver: Send + Sync {
     /// The commit of `revision` wrote `changes` (every version it created, tombstones included,
     /// in the order the commit wrote them).
     fn committed(&self, revision: u64, changes: &[Entry]);
+
+    /// Every commit up to `revision` is durable: its WAL record synced, or its version in a
+    /// table a durable manifest names. Told in increasing order, under the same turn-taking as
+    /// [`CommitObserver::committed`]; a commit may be told durable before it is told committed
+    /// (a syncing commit is synced, then published). The default ignores it.
+    fn durable(&self, revision: u64) {
+        let _ = revision;
+    }
 }
 
 /// The WAL writer and the revision counter, owned by whoever holds the writer lock.
@@ -106,6 +114,8 @@ pub(crate) struct Pipeline {
     published: Mutex<Published>,
     published_cv: Condvar,
     visible: AtomicU64,
+    /// Every commit up to it is durable (under `published`, so observers hear of it in order).
+    durable: AtomicU64,
     /// Commits acknowledged so far (this process).
     commits: AtomicU64,
     /// WAL syncs issued by the pipeline so far (this process).
@@ -140,6 +150,7 @@ impl Pipeline {
             }),
             published_cv: Condvar::new(),
             visible: AtomicU64::new(last_revision),
+            durable: AtomicU64::new(last_revision),
             commits: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
         }
@@ -205,20 +216,35 @@ impl Pipeline {
     pub(crate) fn sync_wal(&self) -> Result<()> {
         let wanted = self.writer().wal.end_offset();
         let _syncing = lock(&self.syncing);
-        let point = {
+        let (point, last_revision) = {
             let mut writer = self.writer();
             if writer.wal.synced_offset() >= wanted {
                 return Ok(());
             }
-            writer.wal.sync_point()?
+            (writer.wal.sync_point()?, writer.last_revision)
         };
-        let Some(point) = point else {
-            return Ok(());
-        };
-        let outcome = point.run();
-        self.writer().wal.finish_sync(&point, outcome)?;
-        self.syncs.fetch_add(1, Ordering::Relaxed);
+        if let Some(point) = point {
+            let outcome = point.run();
+            self.writer().wal.finish_sync(&point, outcome)?;
+            self.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        self.mark_durable(last_revision);
         Ok(())
+    }
+
+    /// Every commit up to `revision` is durable: tells the observers if that is news.
+    pub(crate) fn mark_durable(&self, revision: u64) {
+        let published = lock(&self.published);
+        if self.durable.fetch_max(revision, Ordering::AcqRel) < revision {
+            for (_, observer) in &published.observers {
+                observer.durable(revision);
+            }
+        }
+    }
+
+    /// The newest revision every commit up to which is durable.
+    pub(crate) fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
     }
 
     /// Waits for `turn`, then publishes it: if its group succeeded (`outcome`) and every earlier

@@ -1,0 +1,154 @@
+//! Starting a watch: the database's watch hub on first use (registered as a commit observer,
+//! with its dispatcher thread), then the watcher, then its replay of history.
+//!
+//! Invariants:
+//! - The hub is registered once per open database and ends (every watcher with it) at close.
+//! - A watcher from revision `s` gets the revisions `s..=live_after` from its replay, read from
+//!   storage under a pin of `s` (so compaction keeps them while it reads), and the later ones
+//!   live: `live_after` is fixed under the hub's lock at registration, so none is missed or
+//!   delivered twice.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::iter::{BoxedSource, HistoryMerge};
+use crate::range::Direction;
+use crate::watch::{Hub, WatchRequest, WatchResponse, Watcher};
+
+use super::inner::{Inner, lock};
+use super::read::Versioned;
+use crate::watch::hub_internals::{PrevReader, WatcherShared, events_for};
+
+/// The watch hub of an open database and its dispatcher thread.
+#[derive(Debug)]
+pub(crate) struct Watches {
+    hub: Arc<Hub>,
+    dispatcher: JoinHandle<()>,
+}
+
+impl Watches {
+    /// Ends every watcher and waits for the dispatcher to stop.
+    pub(crate) fn shut_down(self) {
+        self.hub.shutdown();
+        // A dispatcher that panicked has nothing left to deliver: the watchers are ended.
+        let _ = self.dispatcher.join();
+    }
+}
+
+/// Starts a watch of `request` on `inner`, creating the hub in `watches` on first use.
+pub(crate) fn watch(
+    inner: &Arc<Inner>,
+    watches: &Mutex<Option<Watches>>,
+    request: WatchRequest,
+) -> Result<Watcher> {
+    inner.check_open()?;
+    if request.buffer_events_max == 0 {
+        return Err(Error::InvalidArgument(
+            "watch buffer_events_max must be at least 1".to_owned(),
+        ));
+    }
+    let hub = {
+        let mut watches = lock(watches);
+        match watches.as_ref() {
+            Some(started) => Arc::clone(&started.hub),
+            None => {
+                let started = start_hub(inner)?;
+                let hub = Arc::clone(&started.hub);
+                *watches = Some(started);
+                hub
+            }
+        }
+    };
+    let shared = hub.register(request);
+    let live_after = shared.live_after;
+    if let Some(start) = shared.request.start_revision
+        && start <= live_after
+    {
+        match inner.replay(&shared, start, live_after) {
+            Ok(replay) => shared.install_replay(replay),
+            Err(e) => {
+                shared.end(crate::watch::hub_internals::End::Cancelled);
+                return Err(e);
+            }
+        }
+    }
+    Ok(Watcher::new(shared, hub))
+}
+
+/// Creates the hub, registers it as an observer and starts its dispatcher.
+fn start_hub(inner: &Arc<Inner>) -> Result<Watches> {
+    let weak = Arc::downgrade(inner);
+    let prev: PrevReader = Box::new(move |key, revision| {
+        let inner = weak.upgrade().ok_or(Error::Closed)?;
+        Ok(inner
+            .get_entry(key, Some(revision))?
+            .and_then(Versioned::of))
+    });
+    let hub = Arc::new(Hub::new(prev));
+    let after = inner.pipeline.observe(Arc::clone(&hub) as _);
+    inner.pipeline.wait_published(after)?;
+    hub.begin(after, inner.pipeline.durable());
+    let running = Arc::clone(&hub);
+    let dispatcher = std::thread::Builder::new()
+        .name("kvstore-watch".to_owned())
+        .spawn(move || running.dispatch_loop())
+        .map_err(|e| Error::io("spawn", &inner.dir, e))?;
+    Ok(Watches { hub, dispatcher })
+}
+
+impl Inner {
+    /// The responses of `watcher` for the revisions `from..=to`, read from storage: every
+    /// version of its range in them, grouped by revision, each with the version before it.
+    fn replay(&self, watcher: &WatcherShared, from: u64, to: u64) -> Result<Vec<WatchResponse>> {
+        let _pin = self.readers.pin(from)?;
+        let view = self.read_view();
+        let range = &watcher.request.range;
+        let mut sources: Vec<BoxedSource> = Vec::new();
+        for mem in view.mems.iter() {
+            sources.push(Box::new(mem.history_in(range.clone())));
+        }
+        let version = &view.tree.version;
+        for level in 0..version.num_levels() {
+            for file in version.overlapping(level, range) {
+                let table = view.tree.table(&self.dir, file.number)?;
+                sources.push(Box::new(table.iter(range.clone(), Direction::Forward)));
+            }
+        }
+        let mut by_revision: BTreeMap<u64, Vec<crate::watch::WatchEvent>> = BTreeMap::new();
+        let mut push = |candidate: Entry, prev: Option<Entry>| -> Result<()> {
+            let prev = prev.and_then(Versioned::of);
+            let events = events_for(watcher, std::slice::from_ref(&candidate), |_| {
+                Ok(prev.clone())
+            })?;
+            by_revision
+                .entry(candidate.revision)
+                .or_default()
+                .extend(events);
+            Ok(())
+        };
+        // Versions come key by key, newest first: a candidate's previous version is the next
+        // entry when it has the same key.
+        let mut candidate: Option<Entry> = None;
+        for entry in HistoryMerge::new(sources) {
+            let entry = entry?;
+            if let Some(waiting) = candidate.take() {
+                let prev = (waiting.key == entry.key).then(|| entry.clone());
+                push(waiting, prev)?;
+            }
+            if (from..=to).contains(&entry.revision) {
+                candidate = Some(entry);
+            }
+        }
+        if let Some(waiting) = candidate {
+            push(waiting, None)?;
+        }
+        Ok(by_revision
+            .into_iter()
+            .filter(|(_, events)| !events.is_empty())
+            .map(|(revision, events)| WatchResponse::Events { revision, events })
+            .collect())
+    }
+}

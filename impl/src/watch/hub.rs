@@ -1,0 +1,221 @@
+//! [`Hub`]: the database's one [`CommitObserver`] for watches, and its dispatcher thread.
+//!
+//! The commit path only hands each published revision's changes to the hub (one push under the
+//! hub's lock); the dispatcher thread matches them against the watchers and fills their buffers,
+//! so watchers cost no thread each and the commit path does not wait for them.
+//!
+//! Invariants:
+//! - `queue` holds committed revisions not yet dispatched, in revision order; the dispatcher
+//!   takes a revision only once it is durable (`<= durable`), in order, so a watcher is offered
+//!   revisions in increasing order, each once, each only once durable.
+//! - `taken` is the newest revision the dispatcher took. A watcher registered under the lock with
+//!   `live_after = taken` is offered exactly the revisions after it (the dispatcher offers a
+//!   taken batch to the watchers registered when it took it), and replays the ones up to it.
+//! - `dispatched <= taken` is the newest revision offered to every watcher: a progress response
+//!   at it follows every event up to it in a watcher's buffer.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::db::{CommitObserver, Versioned};
+use crate::entry::Entry;
+use crate::error::Result;
+
+use super::watcher::{End, WatcherShared};
+use super::{EventKind, WatchEvent};
+
+/// Reads the version of a key a read at a revision sees (for `prev_kv`).
+pub(crate) type PrevReader = Box<dyn Fn(&[u8], u64) -> Result<Option<Versioned>> + Send + Sync>;
+
+/// The hub's state (under `Hub::state`).
+struct HubState {
+    queue: VecDeque<(u64, Arc<[Entry]>)>,
+    durable: u64,
+    taken: u64,
+    dispatched: u64,
+    watchers: Vec<Arc<WatcherShared>>,
+    shutdown: bool,
+}
+
+/// See the module doc.
+pub(crate) struct Hub {
+    state: Mutex<HubState>,
+    work: Condvar,
+    prev: PrevReader,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Hub {
+    /// A hub whose `prev` reads previous versions; [`Hub::begin`] before any watcher.
+    pub(crate) fn new(prev: PrevReader) -> Hub {
+        Hub {
+            state: Mutex::new(HubState {
+                queue: VecDeque::new(),
+                durable: 0,
+                taken: 0,
+                dispatched: 0,
+                watchers: Vec::new(),
+                shutdown: false,
+            }),
+            work: Condvar::new(),
+            prev,
+        }
+    }
+
+    /// Once registered as an observer: the commits up to `after` are not told to the hub (the
+    /// ones after are), and every commit up to `durable` is durable.
+    pub(crate) fn begin(&self, after: u64, durable: u64) {
+        let mut state = lock(&self.state);
+        state.taken = after;
+        state.dispatched = after;
+        state.durable = state.durable.max(durable);
+    }
+
+    /// Registers a watcher of `request`: returns it with the revision its replay must cover up
+    /// to (every later one is offered live).
+    pub(crate) fn register(&self, request: super::WatchRequest) -> Arc<WatcherShared> {
+        let mut state = lock(&self.state);
+        let shared = Arc::new(WatcherShared::new(request, state.taken));
+        if state.shutdown {
+            shared.end(End::Closed);
+        } else {
+            state.watchers.push(Arc::clone(&shared));
+        }
+        shared
+    }
+
+    /// Queues a progress response for `watcher` (see the module doc).
+    pub(crate) fn request_progress(&self, watcher: &WatcherShared) {
+        let state = lock(&self.state);
+        watcher.progress(state.dispatched.max(watcher.live_after));
+    }
+
+    /// Ends every watcher and stops the dispatcher.
+    pub(crate) fn shutdown(&self) {
+        let mut state = lock(&self.state);
+        state.shutdown = true;
+        for watcher in state.watchers.drain(..) {
+            watcher.end(End::Closed);
+        }
+        self.work.notify_all();
+    }
+
+    /// The dispatcher thread's loop, until [`Hub::shutdown`].
+    pub(crate) fn dispatch_loop(&self) {
+        loop {
+            let (batch, watchers) = {
+                let mut state = lock(&self.state);
+                loop {
+                    if state.shutdown {
+                        return;
+                    }
+                    let durable = state.durable;
+                    if state.queue.front().is_some_and(|(r, _)| *r <= durable) {
+                        break;
+                    }
+                    state = self
+                        .work
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                let ready = state
+                    .queue
+                    .iter()
+                    .take_while(|(r, _)| *r <= state.durable)
+                    .count();
+                let batch: Vec<(u64, Arc<[Entry]>)> = state.queue.drain(..ready).collect();
+                if let Some((last, _)) = batch.last() {
+                    state.taken = *last;
+                }
+                state.watchers.retain(|w| !w.is_ended());
+                (batch, state.watchers.clone())
+            };
+            for (revision, changes) in &batch {
+                for watcher in &watchers {
+                    if watcher.wants(*revision) {
+                        self.offer(watcher, *revision, changes);
+                    }
+                }
+            }
+            if let Some((last, _)) = batch.last() {
+                lock(&self.state).dispatched = *last;
+            }
+        }
+    }
+
+    /// Offers `watcher` its events of `changes`, committed at `revision`.
+    fn offer(&self, watcher: &WatcherShared, revision: u64, changes: &[Entry]) {
+        match events_for(watcher, changes, |key| (self.prev)(key, revision - 1)) {
+            Ok(events) if events.is_empty() => {}
+            Ok(events) => watcher.offer(revision, events),
+            Err(e) => watcher.end(End::Failed(e)),
+        }
+    }
+}
+
+/// The events of `changes` (one revision's entries) that `watcher` asked for, in key order;
+/// `prev` reads a key's previous version when the request wants it.
+pub(crate) fn events_for(
+    watcher: &WatcherShared,
+    changes: &[Entry],
+    prev: impl Fn(&[u8]) -> Result<Option<Versioned>>,
+) -> Result<Vec<WatchEvent>> {
+    let request = &watcher.request;
+    let mut events = Vec::new();
+    for entry in changes {
+        if !request.range.contains(&entry.key) {
+            continue;
+        }
+        let kind = if entry.is_tombstone() {
+            EventKind::Delete
+        } else {
+            EventKind::Put
+        };
+        let filtered = match kind {
+            EventKind::Put => request.no_put,
+            EventKind::Delete => request.no_delete,
+        };
+        if filtered {
+            continue;
+        }
+        let previous = if request.prev_kv {
+            prev(&entry.key)?
+        } else {
+            None
+        };
+        events.push(WatchEvent {
+            kind,
+            key: entry.key.clone(),
+            revision: entry.revision,
+            value: Versioned::of(entry.clone()),
+            prev: previous,
+        });
+    }
+    events.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(events)
+}
+
+impl CommitObserver for Hub {
+    fn committed(&self, revision: u64, changes: &[Entry]) {
+        let mut state = lock(&self.state);
+        state.queue.push_back((revision, Arc::from(changes)));
+        if revision <= state.durable {
+            self.work.notify_all();
+        }
+    }
+
+    fn durable(&self, revision: u64) {
+        let mut state = lock(&self.state);
+        state.durable = state.durable.max(revision);
+        self.work.notify_all();
+    }
+}
