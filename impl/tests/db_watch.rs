@@ -229,24 +229,33 @@ fn a_watch_resumes_after_a_reopen_from_the_last_revision_seen() {
 }
 
 #[test]
-fn a_start_below_the_horizon_is_compacted() {
+fn a_start_at_or_below_the_horizon_is_compacted() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), options(Durability::Sync)).unwrap();
     let first = db.put(b"a", b"1").unwrap();
-    let second = db.put(b"a", b"2").unwrap();
+    let second = db.delete(b"a").unwrap();
+    let third = db.put(b"a", b"3").unwrap();
     db.compact_history(second).unwrap();
-    let err = db
-        .watch(WatchRequest::key(b"a").from_revision(first))
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::Compacted { requested, horizon } if requested == first && horizon == second)
-    );
+    db.compact_range(KeyRange::all()).unwrap();
+    for start in [first, second] {
+        let err = db
+            .watch(WatchRequest::key(b"a").from_revision(start))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Compacted { requested, horizon } if requested == start && horizon == second),
+            "{err}"
+        );
+    }
     let watcher = db
-        .watch(WatchRequest::key(b"a").from_revision(second))
+        .watch(WatchRequest::key(b"a").from_revision(third))
         .unwrap();
     assert!(matches!(
         watcher.next().unwrap(),
-        Some(WatchResponse::Events { revision, .. }) if revision == second
+        Some(WatchResponse::Events { revision, .. }) if revision == third
+    ));
+    assert!(matches!(
+        db.watch(WatchRequest::key(b"a").from_revision(0)),
+        Err(Error::InvalidArgument(_))
     ));
 }
 

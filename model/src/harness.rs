@@ -24,10 +24,11 @@ use kvstore::{
 };
 use kvstore_faults::SimVfs;
 
-use crate::model::{Cell, Expect, Model, Mutation, RevisionError};
+use crate::model::{Cell, Expect, Model, Mutation, RevisionError, WatchedEvent};
 use crate::oracle::Oracle;
 use crate::sabotage::{Sabotage, Sabotaged};
 use kvstore::txn::{Compare, CompareOp, CompareTarget, Txn, TxnOp};
+use kvstore::watch::{WatchRequest, WatchResponse, Watcher};
 
 /// The database directory on the simulated disk.
 pub const DB_DIR: &str = "/db";
@@ -110,6 +111,14 @@ pub enum Step {
     Sync,
     /// `close()`, then open again and check recovery.
     Reopen,
+    /// A watch of every key from `back` revisions before the newest (at least the horizon),
+    /// replacing any held one; it is resumed after every recovery from the last revision it
+    /// delivered, and every event it delivered must survive the recovery.
+    Watch(u64),
+    /// Takes what the held watch delivered so far (it must survive any later crash), then
+    /// `sync()`, then reads it up to the newest revision and compares everything it delivered
+    /// since its start with the model's history; nothing without one.
+    CheckWatch,
 }
 
 /// What a step did, when it broke no rule.
@@ -307,6 +316,72 @@ pub fn check_snapshot(
     Ok(())
 }
 
+/// The campaigns' watch: every key, from `start`, with progress on request.
+fn watch_request(start: u64) -> WatchRequest {
+    WatchRequest {
+        progress_notify: true,
+        ..WatchRequest::new(KeyRange::all()).from_revision(start)
+    }
+}
+
+/// Every response `watcher` holds now, without waiting: its events.
+fn peek_watch(watcher: &Watcher) -> Result<Vec<WatchedEvent>, String> {
+    let mut events = Vec::new();
+    while let Some(response) = watcher.try_next().map_err(|e| e.to_string())? {
+        if let WatchResponse::Events {
+            revision,
+            events: batch,
+        } = response
+        {
+            events.extend(
+                batch
+                    .into_iter()
+                    .map(|e| (revision, e.key, e.value.map(|v| v.value))),
+            );
+        }
+    }
+    Ok(events)
+}
+
+/// Reads `watcher` until a progress response says every event through `through` came; returns
+/// the events, `(revision, key, value)`.
+fn drain_watch(watcher: &Watcher, through: u64) -> Result<Vec<WatchedEvent>, String> {
+    // The dispatcher is another thread: give it time (a stall, not slowness, is the failure).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut events = Vec::new();
+    let mut last_progress = None;
+    while std::time::Instant::now() < deadline {
+        watcher.request_progress().map_err(|e| e.to_string())?;
+        loop {
+            match watcher.next_timeout(std::time::Duration::from_secs(30)) {
+                Ok(Some(WatchResponse::Events {
+                    revision,
+                    events: batch,
+                })) => {
+                    events.extend(
+                        batch
+                            .into_iter()
+                            .map(|e| (revision, e.key, e.value.map(|v| v.value))),
+                    );
+                }
+                Ok(Some(WatchResponse::Progress { revision })) if revision >= through => {
+                    return Ok(events);
+                }
+                Ok(Some(WatchResponse::Progress { revision })) => {
+                    last_progress = Some(revision);
+                    break;
+                }
+                Ok(None) => return Err("the watch ended or stalled".to_owned()),
+                Err(e) => return Err(format!("the watch failed: {e}")),
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    Err(format!(
+        "the watch never reached revision {through} (its last progress: {last_progress:?})"
+    ))
+}
+
 /// [`read_all`] with the error as a message.
 pub fn observe(db: &Db) -> Result<Model, String> {
     read_all(db).map_err(|e| e.to_string())
@@ -322,6 +397,8 @@ pub struct Engine {
     recoveries: u64,
     /// The snapshot [`Step::TakeSnapshot`] holds and the model's state at its revision.
     snapshot: Option<(kvstore::Snapshot, Model)>,
+    /// The watch [`Step::Watch`] started (its events are recorded in the oracle).
+    watcher: Option<Watcher>,
 }
 
 impl Engine {
@@ -335,6 +412,7 @@ impl Engine {
             oracle,
             recoveries: 0,
             snapshot: None,
+            watcher: None,
         };
         engine.reopen()?;
         Ok(engine)
@@ -344,6 +422,7 @@ impl Engine {
     /// closed and the result is `Ok`.
     fn reopen(&mut self) -> Result<(), String> {
         self.snapshot = None;
+        self.watcher = None;
         self.db = None;
         let db = match Db::open_with_vfs(
             self.setup.vfs(&self.sim),
@@ -365,6 +444,13 @@ impl Engine {
             Ok(()) => {}
             Err(_) if self.sim.is_crashed() => return Ok(()),
             Err(e) => return Err(format!("after recovery: {e}")),
+        }
+        if let Some(resume) = self.oracle.watch_after_recovery()? {
+            match db.watch(watch_request(resume)) {
+                Ok(watcher) => self.watcher = Some(watcher),
+                Err(_) if self.sim.is_crashed() => return Ok(()),
+                Err(e) => return Err(format!("resuming the watch at {resume}: {e}")),
+            }
         }
         self.recoveries = self.recoveries.saturating_add(1);
         self.db = Some(db);
@@ -520,6 +606,40 @@ impl Engine {
                 }
                 None => Ok(()),
             },
+            Step::Watch(back) => {
+                let model = self.oracle.current();
+                // A watch starts above the horizon (`spec/SEMANTICS.md`, "Watches").
+                let start = model
+                    .revision()
+                    .saturating_sub(*back)
+                    .max(model.horizon().saturating_add(1))
+                    .max(1);
+                match db.watch(watch_request(start)) {
+                    Ok(watcher) => {
+                        self.watcher = Some(watcher);
+                        self.oracle.watch_started(start);
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Step::CheckWatch => match self.watcher.as_ref() {
+                None => Ok(()),
+                Some(watcher) => match peek_watch(watcher).and_then(|early| {
+                    // Delivered before this step's sync: they must survive any crash.
+                    self.oracle.watch_delivered(early);
+                    db.sync().map_err(|e| e.to_string())
+                }) {
+                    Ok(()) => {
+                        self.oracle.all_acknowledged_durable();
+                        let through = self.oracle.current().revision();
+                        let events = drain_watch(watcher, through)?;
+                        self.oracle.watch_delivered(events);
+                        self.oracle.watch_check(through)
+                    }
+                    Err(e) => Err(e),
+                },
+            },
             Step::Flush => self.durable_point(db.flush()),
             Step::Compact => self.durable_point(db.compact_range(KeyRange::all())),
             Step::Sync => self.durable_point(db.sync()),
@@ -568,6 +688,7 @@ impl Engine {
     pub fn crash(mut self) -> (SimVfs, Oracle) {
         self.sim.crash();
         self.snapshot = None;
+        self.watcher = None;
         self.db = None;
         (self.sim, self.oracle)
     }

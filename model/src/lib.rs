@@ -34,6 +34,6 @@ pub use harness::{
     Engine, Outcome, ReadError, Setup, Step, campaign_options, commit, observe, read_all, recover,
     run_workload,
 };
-pub use model::{BatchOp, Cell, Expect, Model, Mutation};
+pub use model::{BatchOp, Cell, Expect, Model, Mutation, WatchedEvent};
 pub use oracle::Oracle;
 pub use sabotage::{Sabotage, Sabotaged, campaign_catches};

@@ -18,6 +18,9 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+/// One event a watcher sees: `(revision, key, value)`, `None` for a delete.
+pub type WatchedEvent = (u64, Vec<u8>, Option<Vec<u8>>);
+
 /// One op inside a batch: `Some(value)` puts, `None` deletes.
 pub type BatchOp = (Vec<u8>, Option<Vec<u8>>);
 
@@ -258,6 +261,23 @@ impl Model {
         }
         self.horizon = horizon;
         Ok(())
+    }
+
+    /// What a watch of every key sees for the revisions `from..=to`: each version written in
+    /// them, `(revision, key, value)` (`None`: a delete), by revision, then key.
+    pub fn events(&self, from: u64, to: u64) -> Vec<WatchedEvent> {
+        let mut events: Vec<WatchedEvent> = self
+            .history
+            .iter()
+            .flat_map(|(key, versions)| {
+                versions
+                    .iter()
+                    .filter(|(r, _)| (from..=to).contains(r))
+                    .map(|(r, cell)| (*r, key.clone(), cell.as_ref().map(|c| c.value.clone())))
+            })
+            .collect();
+        events.sort();
+        events
     }
 
     /// Every key any commit ever wrote (put or delete).

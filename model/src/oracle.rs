@@ -13,7 +13,7 @@
 //! - Nothing is ever acknowledged after a failed commit without a recovery in between (a failed
 //!   write poisons the engine), so the durable point never moves past an unacknowledged commit.
 
-use crate::model::{Model, Mutation};
+use crate::model::{Model, Mutation, WatchedEvent};
 
 /// Expected state across crashes: the durable state and the trace after it.
 #[derive(Clone, Default, PartialEq, Eq, Hash, Debug)]
@@ -25,6 +25,15 @@ pub struct Oracle {
     acked: usize,
     /// The state after every acknowledged commit: what reads must return now.
     current: Model,
+    /// The watch of every key the campaign keeps, across crashes.
+    watched: Option<Watched>,
+}
+
+/// A watch of every key, kept across crashes: where it started and every event it delivered.
+#[derive(Clone, Default, PartialEq, Eq, Hash, Debug)]
+pub struct Watched {
+    start: u64,
+    seen: Vec<WatchedEvent>,
 }
 
 impl Oracle {
@@ -128,6 +137,64 @@ impl Oracle {
             }
         }
         Ok(())
+    }
+
+    /// A watch of every key started at revision `start` (replacing any earlier one).
+    pub fn watch_started(&mut self, start: u64) {
+        self.watched = Some(Watched {
+            start,
+            seen: Vec::new(),
+        });
+    }
+
+    /// The watch delivered `events`.
+    pub fn watch_delivered(&mut self, events: Vec<WatchedEvent>) {
+        if let Some(watched) = &mut self.watched {
+            watched.seen.extend(events);
+        }
+    }
+
+    /// Checks that the watch delivered exactly the model's events from its start through
+    /// `through`: none missing, none twice, none out of order.
+    pub fn watch_check(&self, through: u64) -> Result<(), String> {
+        let Some(watched) = &self.watched else {
+            return Ok(());
+        };
+        let want = self.current.events(watched.start, through);
+        if watched.seen != want {
+            return Err(format!(
+                "the watch from revision {} delivered {:?}, the model says {:?}",
+                watched.start, watched.seen, want
+            ));
+        }
+        Ok(())
+    }
+
+    /// After a recovery (and [`Oracle::recovered`]): every event the watch delivered must be in
+    /// the recovered history (no event for a commit the crash took back). Returns the revision
+    /// to resume the watch from, or `None` if there is no watch or it is no longer above the
+    /// horizon (where a watch must start).
+    pub fn watch_after_recovery(&mut self) -> Result<Option<u64>, String> {
+        let Some(watched) = &self.watched else {
+            return Ok(None);
+        };
+        let last_seen = watched.seen.last().map(|e| e.0);
+        if let Some(last) = last_seen {
+            let want = self.current.events(watched.start, last);
+            if watched.seen != want {
+                return Err(format!(
+                    "the watch delivered {:?}, but recovery holds {want:?}: an event for a \
+                     commit the crash took back",
+                    watched.seen
+                ));
+            }
+        }
+        let resume = last_seen.map_or(watched.start, |last| last.saturating_add(1));
+        if resume <= self.current.horizon() {
+            self.watched = None;
+            return Ok(None);
+        }
+        Ok(Some(resume))
     }
 
     /// What reads must return now (only meaningful while no commit has failed).

@@ -13,6 +13,7 @@
 //! | `compaction::tombstone_dropped_early` | a tombstone at or below the floor is dropped by a flush (not bottommost): the older value in L1 resurfaces | the recovered state (the deleted key is back), scans and gets after the flush |
 //! | `decide::stale_view` | every put's metadata is decided against an empty view of its key (`version` 1, `create_revision` its own) | the cells' metadata in the oracle's check of every recovery, gets and scans |
 //! | `readers::ignore_pins` | the read floor ignores pinned revisions: a compaction after `compact_history` passed a live snapshot drops what it sees | `Step::CheckSnapshot` |
+//! | `watch::ignore_durability` | the watch dispatcher delivers a revision's events as soon as it is published, before a `Buffered` commit is synced | the watch's events checked against each recovery (`Oracle::watch_after_recovery`): an event for a commit the crash took back |
 //!
 //! The first two run the durability workload ([`steps`]), the MVCC ones the history workload
 //! ([`history_steps`]); each workload also runs with no failpoint and must pass. The proptest
@@ -140,6 +141,22 @@ fn history_steps() -> Vec<Step> {
     steps
 }
 
+/// A watch of every key beside buffered puts, read (without waiting, then after a sync) every
+/// third put: what it delivered must survive every crash.
+fn watch_steps() -> Vec<Step> {
+    let mut steps = vec![Step::Watch(0)];
+    for i in 0..12u8 {
+        steps.push(Step::Write(
+            Mutation::Put(hkey(i % 3), vec![i; 64]),
+            Some(Durability::Buffered),
+        ));
+        if i % 3 == 2 {
+            steps.push(Step::CheckWatch);
+        }
+    }
+    steps
+}
+
 /// Configures `failpoint` with `actions` for the campaign of `steps`; panics unless the campaign
 /// reports a violation.
 fn caught(failpoint: &str, actions: &str, steps: &[Step]) {
@@ -203,6 +220,11 @@ fn a_read_floor_ignoring_snapshots_is_caught() {
     caught("readers::ignore_pins", "return", &history_steps());
 }
 
+#[test]
+fn a_watch_event_delivered_before_its_sync_is_caught() {
+    caught("watch::ignore_durability", "return", &watch_steps());
+}
+
 /// Panics unless the campaign of `steps` passes with no failpoint configured.
 fn passes(name: &str, steps: &[Step]) {
     let scenario = fail::FailScenario::setup();
@@ -234,6 +256,11 @@ fn the_same_campaign_passes_without_sabotage() {
 #[test]
 fn the_same_history_campaign_passes_without_sabotage() {
     passes("history", &history_steps());
+}
+
+#[test]
+fn the_same_watch_campaign_passes_without_sabotage() {
+    passes("watch", &watch_steps());
 }
 
 /// Cases the state machine gets to find `compaction::drop_old_versions`.

@@ -292,7 +292,7 @@ impl Inner {
         let active = self.versions.active();
         for (ticket, answer, revision, entries) in logged {
             if applied.turn.capture {
-                applied.changes.push((revision, entries.clone()));
+                applied.changes.push((revision, versions_created(&entries)));
             }
             for entry in entries {
                 active.insert(entry);
@@ -365,4 +365,18 @@ impl Inner {
         };
         Ok((body, answer))
     }
+}
+
+/// The versions a commit's `entries` (one per op, in op order) create: one per key, the last
+/// op's (a batch writing a key twice makes one version, `spec/SEMANTICS.md`), in op order.
+fn versions_created(entries: &[Entry]) -> Vec<Entry> {
+    let mut seen = std::collections::HashSet::new();
+    let mut created: Vec<Entry> = entries
+        .iter()
+        .rev()
+        .filter(|entry| seen.insert(entry.key.as_slice()))
+        .cloned()
+        .collect();
+    created.reverse();
+    created
 }

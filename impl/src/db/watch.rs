@@ -3,8 +3,11 @@
 //!
 //! Invariants:
 //! - The hub is registered once per open database and ends (every watcher with it) at close.
+//! - A watch starts above the history horizon (`s > horizon`, `s >= 1`): compaction keeps every
+//!   version above its floor, but a tombstone at the floor itself may go (a read there sees the
+//!   same without it), and a delete is an event.
 //! - A watcher from revision `s` gets the revisions `s..=live_after` from its replay, read from
-//!   storage under a pin of `s` (so compaction keeps them while it reads), and the later ones
+//!   storage under a pin of `s - 1` (so compaction keeps them while it reads), and the later ones
 //!   live: `live_after` is fixed under the hub's lock at registration, so none is missed or
 //!   delivered twice.
 
@@ -49,6 +52,21 @@ pub(crate) fn watch(
         return Err(Error::InvalidArgument(
             "watch buffer_events_max must be at least 1".to_owned(),
         ));
+    }
+    if let Some(start) = request.start_revision {
+        let horizon = inner.readers.horizon();
+        if start == 0 {
+            return Err(Error::InvalidArgument(
+                "watch start revision 0: revisions start at 1 (None watches from the next commit)"
+                    .to_owned(),
+            ));
+        }
+        if start <= horizon {
+            return Err(Error::Compacted {
+                requested: start,
+                horizon,
+            });
+        }
     }
     let hub = {
         let mut watches = lock(watches);
@@ -103,7 +121,16 @@ impl Inner {
     /// The responses of `watcher` for the revisions `from..=to`, read from storage: every
     /// version of its range in them, grouped by revision, each with the version before it.
     fn replay(&self, watcher: &WatcherShared, from: u64, to: u64) -> Result<Vec<WatchResponse>> {
-        let _pin = self.readers.pin(from)?;
+        // Pinned below `from`: compaction keeps every version above its floor, but may drop a
+        // tombstone at the floor itself (what a read there sees is the same without it), and a
+        // delete at `from` is an event.
+        let _pin = self.readers.pin(from - 1).map_err(|e| match e {
+            Error::Compacted { horizon, .. } => Error::Compacted {
+                requested: from,
+                horizon,
+            },
+            other => other,
+        })?;
         let view = self.read_view();
         let range = &watcher.request.range;
         let mut sources: Vec<BoxedSource> = Vec::new();

@@ -118,7 +118,7 @@ impl Hub {
                     if state.shutdown {
                         return;
                     }
-                    let durable = state.durable;
+                    let durable = deliverable(&state);
                     if state.queue.front().is_some_and(|(r, _)| *r <= durable) {
                         break;
                     }
@@ -127,10 +127,11 @@ impl Hub {
                         .wait(state)
                         .unwrap_or_else(PoisonError::into_inner);
                 }
+                let durable = deliverable(&state);
                 let ready = state
                     .queue
                     .iter()
-                    .take_while(|(r, _)| *r <= state.durable)
+                    .take_while(|(r, _)| *r <= durable)
                     .count();
                 let batch: Vec<(u64, Arc<[Entry]>)> = state.queue.drain(..ready).collect();
                 if let Some((last, _)) = batch.last() {
@@ -160,6 +161,13 @@ impl Hub {
             Err(e) => watcher.end(End::Failed(e)),
         }
     }
+}
+
+/// The newest revision the dispatcher may deliver: the durable one.
+fn deliverable(state: &HubState) -> u64 {
+    // Negative control: deliver events before they are durable.
+    fail::fail_point!("watch::ignore_durability", |_| u64::MAX);
+    state.durable
 }
 
 /// The events of `changes` (one revision's entries) that `watcher` asked for, in key order;
@@ -208,7 +216,7 @@ impl CommitObserver for Hub {
     fn committed(&self, revision: u64, changes: &[Entry]) {
         let mut state = lock(&self.state);
         state.queue.push_back((revision, Arc::from(changes)));
-        if revision <= state.durable {
+        if revision <= deliverable(&state) {
             self.work.notify_all();
         }
     }

@@ -88,6 +88,8 @@ fn step(keys: usize) -> impl Strategy<Value = Step> {
         1 => Just(Step::Compact),
         1 => Just(Step::Sync),
         1 => Just(Step::Reopen),
+        1 => (0u64..6).prop_map(Step::Watch),
+        1 => Just(Step::CheckWatch),
     ]
 }
 
