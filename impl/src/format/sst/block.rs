@@ -181,6 +181,13 @@ struct Slot {
     created_at_ms: u64,
 }
 
+/// Raw bytes per entry [`Block::parse`] sizes its slot list for: a 4 KiB block of the seed
+/// workload's entries (~270 bytes) needs no reallocation, where growing from empty reallocated
+/// three times per block (14 % of a parse); a block of larger entries leaves at most a quarter
+/// of its raw size unused (a 64-byte slot per 256 raw bytes).
+const SLOT_RAW_BYTES_ESTIMATE: usize = 256;
+const _: () = assert!(std::mem::size_of::<Slot>() * 4 <= SLOT_RAW_BYTES_ESTIMATE);
+
 impl Block {
     /// Decodes and checks every entry of `raw` (at least one, internal keys strictly
     /// increasing).
@@ -202,7 +209,7 @@ impl Block {
             FormatError::new(STRUCTURE, "entries", at as u64, kind)
         };
         let offset = |at: usize| u32::try_from(at).map_err(|_| too_large(at));
-        let mut slots: Vec<Slot> = Vec::new();
+        let mut slots: Vec<Slot> = Vec::with_capacity(raw.len() / SLOT_RAW_BYTES_ESTIMATE);
         let mut previous: Option<(&[u8], u64)> = None;
         let mut pos = 0usize;
         while let Some(rest) = raw.get(pos..).filter(|r| !r.is_empty()) {
