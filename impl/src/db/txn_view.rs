@@ -68,10 +68,11 @@ impl Spans {
     }
 }
 
-/// Whether `span` may hold `key`.
+/// Whether `span` may hold `key` (the upper end first: a key written in ascending order is
+/// above it, and then one comparison answers).
 fn covers(span: &Span, key: &[u8]) -> bool {
     span.as_ref()
-        .is_some_and(|(lo, hi)| lo.as_slice() <= key && key <= hi.as_slice())
+        .is_some_and(|(lo, hi)| key <= hi.as_slice() && lo.as_slice() <= key)
 }
 
 impl<'a> DecideView<'a> {
