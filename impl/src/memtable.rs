@@ -282,6 +282,14 @@ impl MemTable {
         self.map.is_empty()
     }
 
+    /// The smallest and the largest user key inserted so far (`None` while empty): one seek to
+    /// each end of the skip list.
+    pub fn key_span(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let smallest = self.map.front()?.key().key.clone();
+        let largest = self.map.back()?.key().key.clone();
+        Some((smallest, largest))
+    }
+
     /// The largest revision inserted, or 0 when empty.
     pub fn max_revision(&self) -> u64 {
         self.max_revision.load(Ordering::Acquire)

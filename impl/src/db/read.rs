@@ -234,23 +234,6 @@ impl Inner {
         self.entry_in(&view, key)
     }
 
-    /// The revision and metadata of the version of `key` `view` sees (a tombstone's included),
-    /// without copying its key or value.
-    pub(crate) fn meta_in(
-        &self,
-        view: &ReadView,
-        key: &[u8],
-    ) -> Result<Option<(u64, VersionMeta)>> {
-        if let Some(found) = view
-            .mems
-            .iter()
-            .find_map(|m| m.get_meta(key, view.revision))
-        {
-            return Ok(Some(found));
-        }
-        tree_meta(&view.tree, &self.dir, key, view.revision)
-    }
-
     /// The version of `key` `view` sees, tombstones included: the first memtable holding one,
     /// else the tables.
     pub(crate) fn entry_in(&self, view: &ReadView, key: &[u8]) -> Result<Option<Entry>> {

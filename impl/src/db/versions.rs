@@ -189,7 +189,7 @@ impl Tree {
             offset: 0,
             what: "live file has no entry in the tree".to_owned(),
         })?;
-        self.tables.get(&file.meta)
+        file.table()
     }
 
     /// The tree of `version`: its files' entries are taken from `previous` where they are live

@@ -109,7 +109,7 @@ impl MemTableIter {
     fn next_forward<'a>(
         map: &'a crossbeam_skiplist::SkipMap<InternalKey, Slot>,
         found: &Found<'a>,
-        current: Option<&(Found<'a>, Vec<Entry>)>,
+        current: Option<&(Found<'a>, usize)>,
         snapshot_rev: u64,
     ) -> Option<Found<'a>> {
         let next = found.next()?;
@@ -117,7 +117,7 @@ impl MemTableIter {
         if next.key().key != key {
             return Some(next);
         }
-        if current.is_some_and(|(_, visible)| !visible.is_empty()) {
+        if current.is_some_and(|&(_, taken)| taken > 0) {
             let past = Probe::after_versions(key);
             return map.lower_bound(Bound::Excluded(past.as_dyn()));
         }
@@ -137,35 +137,39 @@ impl MemTableIter {
         // skip-list entry (held, so it stays valid); it is copied only into the cursor, once
         // per refill.
         // History mode keeps every version of the key, in the walk's (newest first) order.
-        let mut current: Option<(Found<'_>, Vec<Entry>)> = None;
+        // The versions taken go straight to the buffer (`current` counts them), so a key costs
+        // no allocation of its own.
+        let mut current: Option<(Found<'_>, usize)> = None;
         while let Some(found) = at {
             let InternalKey { key, revision } = found.key();
             if current
                 .as_ref()
                 .is_none_or(|(first, _)| first.key().key != *key)
             {
-                if let Some((done, visible)) = current.take() {
-                    self.buffer.extend(visible);
-                    if self.buffer.len() >= REFILL_ENTRIES {
-                        self.cursor = Some(done.key().key.clone());
-                        return;
-                    }
+                if let Some((done, _)) = current.take()
+                    && self.buffer.len() >= REFILL_ENTRIES
+                {
+                    self.cursor = Some(done.key().key.clone());
+                    return;
                 }
                 if self.past_end(key) {
                     self.done = true;
                     return;
                 }
-                current = Some((found.clone(), Vec::new()));
+                current = Some((found.clone(), 0));
             }
             if *revision <= self.snapshot_rev
-                && let Some((_, visible)) = current.as_mut()
+                && let Some((_, taken)) = current.as_mut()
             {
                 let entry = to_entry(found.key(), found.value());
-                if self.history || visible.is_empty() {
-                    visible.push(entry);
-                } else if self.direction == Direction::Reverse {
+                if self.history || *taken == 0 {
+                    self.buffer.push_back(entry);
+                    *taken += 1;
+                } else if self.direction == Direction::Reverse
+                    && let Some(last) = self.buffer.back_mut()
+                {
                     // Oldest first: a later visible version of the key is newer.
-                    *visible = vec![entry];
+                    *last = entry;
                 }
             }
             at = match self.direction {
@@ -176,8 +180,7 @@ impl MemTableIter {
                 Direction::Reverse => found.prev(),
             };
         }
-        if let Some((done, visible)) = current {
-            self.buffer.extend(visible);
+        if let Some((done, _)) = current {
             self.cursor = Some(done.key().key.clone());
         }
         self.done = true;

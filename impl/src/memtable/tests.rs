@@ -188,6 +188,10 @@ mod against_a_model {
             let range = KeyRange::new(Bound::Included(lo_key.clone()), Bound::Excluded(hi_key.clone()));
             let got = keys_values(table.scan(range, direction, snapshot));
             prop_assert_eq!(got, expected(&versions, &lo_key, &hi_key, snapshot, direction));
+            // History: every version, keys ascending, each key's versions newest first.
+            let mut all: Vec<_> = versions.iter().map(|((k, r), v)| (k.clone(), *r, v.clone())).collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+            prop_assert_eq!(keys_values(table.history()), all);
         }
     }
 
