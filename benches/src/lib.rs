@@ -15,6 +15,7 @@
 //! - [`seed`]: the seed workload's phases and their report.
 //! - [`table`]: the Markdown tables of a run, peers as ratios to kvstore.
 //! - [`txn`]: the `txn` workload: counters incremented by optimistic transactions from 1-4 threads.
+//! - [`watch`]: the `watchbench` workload: watchers on overlapping prefixes while puts commit.
 //! - [`workcount`]: the small fixed workload the callgrind regression check counts.
 //!
 //! Invariants:
@@ -29,6 +30,7 @@ pub mod report_line;
 pub mod seed;
 pub mod table;
 pub mod txn;
+pub mod watch;
 pub mod workcount;
 pub mod workload;
 
