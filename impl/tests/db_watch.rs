@@ -372,3 +372,22 @@ fn cancel_ends_a_watcher_and_nothing_follows() {
         "no progress_notify asked"
     );
 }
+
+#[test]
+fn a_first_watch_makes_the_buffered_history_it_replays_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options(Durability::Buffered)).unwrap();
+    let first = db.put(b"k", b"v").unwrap();
+    let before = db.stats().wal_synced_offset;
+    let watcher = db
+        .watch(WatchRequest::key(b"k").from_revision(first))
+        .unwrap();
+    assert!(
+        db.stats().wal_synced_offset > before,
+        "replayed an unsynced commit"
+    );
+    assert!(matches!(
+        watcher.next_timeout(DELIVERY).unwrap(),
+        Some(WatchResponse::Events { revision, .. }) if revision == first
+    ));
+}

@@ -3,6 +3,8 @@
 //!
 //! Invariants:
 //! - The hub is registered once per open database and ends (every watcher with it) at close.
+//!   Every revision it replays or offers is durable: it starts with a WAL sync covering the
+//!   revisions before it, and then offers only what the pipeline says is durable.
 //! - A watch starts above the history horizon (`s > horizon`, `s >= 1`): compaction keeps every
 //!   version above its floor, but a tombstone at the floor itself may go (a read there sees the
 //!   same without it), and a delete is an event.
@@ -108,6 +110,9 @@ fn start_hub(inner: &Arc<Inner>) -> Result<Watches> {
     let hub = Arc::new(Hub::new(prev));
     let after = inner.pipeline.observe(Arc::clone(&hub) as _);
     inner.pipeline.wait_published(after)?;
+    // Watchers replay the revisions up to `after` from storage: they must be durable first (a
+    // `Buffered` commit may not be), as every event a watcher delivers.
+    inner.pipeline.sync_wal().map_err(|e| inner.poison(e))?;
     hub.begin(after, inner.pipeline.durable());
     let running = Arc::clone(&hub);
     let dispatcher = std::thread::Builder::new()
