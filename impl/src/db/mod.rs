@@ -74,7 +74,8 @@ use crate::txn::{Compare, CompareOp, CompareTarget, OpResult, Txn, TxnOp, TxnRes
 use crate::vfs::{OsVfs, Vfs};
 use crate::watch::{WatchRequest, Watcher};
 
-use inner::{Inner, lock};
+use inner::Inner;
+pub(crate) use inner::lock;
 
 /// An open database. Cheap to clone; see the module doc.
 #[derive(Clone, Debug)]

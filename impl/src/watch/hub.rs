@@ -15,9 +15,9 @@
 //!   at it follows every event up to it in a watcher's buffer.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
-use crate::db::{CommitObserver, Versioned};
+use crate::db::{CommitObserver, Versioned, lock};
 use crate::entry::Entry;
 use crate::error::Result;
 
@@ -48,10 +48,6 @@ impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub").finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Hub {

@@ -10,9 +10,10 @@
 //! - Once `end` is set it never changes, and no response is added after it.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::db::lock;
 use crate::error::{Error, Result};
 
 use super::hub::Hub;
@@ -48,10 +49,6 @@ pub(crate) struct WatcherShared {
     pub(crate) live_after: u64,
     buffer: Mutex<Buffer>,
     ready: Condvar,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl WatcherShared {
