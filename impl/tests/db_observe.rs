@@ -21,7 +21,7 @@ struct Recorder {
 }
 
 impl CommitObserver for Recorder {
-    fn committed(&self, revision: u64, changes: &[Entry]) {
+    fn committed(&self, revision: u64, changes: &Arc<[Entry]>) {
         if let Some(db) = self.db.lock().unwrap().as_ref() {
             let published = db.stats().last_revision;
             if published < revision {

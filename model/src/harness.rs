@@ -28,7 +28,7 @@ use crate::model::{Cell, Expect, Model, Mutation, RevisionError, WatchedEvent};
 use crate::oracle::Oracle;
 use crate::sabotage::{Sabotage, Sabotaged};
 use kvstore::txn::{Compare, CompareOp, CompareTarget, Txn, TxnOp};
-use kvstore::watch::{WatchRequest, WatchResponse, Watcher};
+use kvstore::watch::{WatchEvent, WatchRequest, WatchResponse, Watcher};
 
 /// The database directory on the simulated disk.
 pub const DB_DIR: &str = "/db";
@@ -324,6 +324,13 @@ fn watch_request(start: u64) -> WatchRequest {
     }
 }
 
+/// The events of one revision's watch response as the oracle records them.
+fn watched(revision: u64, batch: Vec<WatchEvent>) -> impl Iterator<Item = WatchedEvent> {
+    batch
+        .into_iter()
+        .map(move |e| (revision, e.key, e.value.map(|v| v.value)))
+}
+
 /// Every response `watcher` holds now, without waiting: its events.
 fn peek_watch(watcher: &Watcher) -> Result<Vec<WatchedEvent>, String> {
     let mut events = Vec::new();
@@ -333,11 +340,7 @@ fn peek_watch(watcher: &Watcher) -> Result<Vec<WatchedEvent>, String> {
             events: batch,
         } = response
         {
-            events.extend(
-                batch
-                    .into_iter()
-                    .map(|e| (revision, e.key, e.value.map(|v| v.value))),
-            );
+            events.extend(watched(revision, batch));
         }
     }
     Ok(events)
@@ -357,13 +360,7 @@ fn drain_watch(watcher: &Watcher, through: u64) -> Result<Vec<WatchedEvent>, Str
                 Ok(Some(WatchResponse::Events {
                     revision,
                     events: batch,
-                })) => {
-                    events.extend(
-                        batch
-                            .into_iter()
-                            .map(|e| (revision, e.key, e.value.map(|v| v.value))),
-                    );
-                }
+                })) => events.extend(watched(revision, batch)),
                 Ok(Some(WatchResponse::Progress { revision })) if revision >= through => {
                     return Ok(events);
                 }

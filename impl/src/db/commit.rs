@@ -33,6 +33,8 @@
 //! - A follower returns only the result the leader posted for its ticket; the queue is bounded by
 //!   the number of writer threads (each waits for its own result before enqueueing again).
 
+use std::sync::Arc;
+
 use crate::entry::{Entry, VersionMeta};
 use crate::error::{Error, Result};
 use crate::format::wal::WalBody;
@@ -101,7 +103,7 @@ struct Applied {
     /// Every member's result so far (final only once the group is published).
     results: Vec<(u64, Result<Committed>)>,
     /// Each applied commit's revision and entries, if the turn captures them for observers.
-    changes: Vec<(u64, Vec<Entry>)>,
+    changes: Vec<(u64, Arc<[Entry]>)>,
     /// How many members committed a revision.
     commits: u64,
     /// The last revision assigned once the group was applied.
@@ -292,7 +294,9 @@ impl Inner {
         let active = self.versions.active();
         for (ticket, answer, revision, entries) in logged {
             if applied.turn.capture {
-                applied.changes.push((revision, versions_created(&entries)));
+                applied
+                    .changes
+                    .push((revision, versions_created(&entries).into()));
             }
             for entry in entries {
                 active.insert(entry);

@@ -397,7 +397,7 @@ impl Db {
     /// #[derive(Default)]
     /// struct Log(Mutex<Vec<(u64, Vec<u8>)>>);
     /// impl CommitObserver for Log {
-    ///     fn committed(&self, revision: u64, changes: &[Entry]) {
+    ///     fn committed(&self, revision: u64, changes: &Arc<[Entry]>) {
     ///         let mut log = self.0.lock().unwrap();
     ///         log.extend(changes.iter().map(|e| (revision, e.key.clone())));
     ///     }

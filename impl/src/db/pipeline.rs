@@ -40,8 +40,9 @@ use super::inner::{lock, wait};
 /// thread) and must not commit to the database itself.
 pub trait CommitObserver: Send + Sync {
     /// The commit of `revision` wrote `changes` (every version it created, tombstones included,
-    /// in the order the commit wrote them).
-    fn committed(&self, revision: u64, changes: &[Entry]);
+    /// in the order the commit wrote them), shared: an observer that keeps them clones the `Arc`,
+    /// not the entries.
+    fn committed(&self, revision: u64, changes: &Arc<[Entry]>);
 
     /// Every commit up to `revision` is durable: its WAL record synced, or its version in a
     /// table a durable manifest names. Told in increasing order, under the same turn-taking as
@@ -258,7 +259,7 @@ impl Pipeline {
         outcome: Result<()>,
         revision: Option<u64>,
         commits: u64,
-        changes: &[(u64, Vec<Entry>)],
+        changes: &[(u64, Arc<[Entry]>)],
     ) -> Result<()> {
         let mut published = lock(&self.published);
         while published.next_turn != turn.number {

@@ -209,9 +209,9 @@ pub(crate) fn events_for(
 }
 
 impl CommitObserver for Hub {
-    fn committed(&self, revision: u64, changes: &[Entry]) {
+    fn committed(&self, revision: u64, changes: &Arc<[Entry]>) {
         let mut state = lock(&self.state);
-        state.queue.push_back((revision, Arc::from(changes)));
+        state.queue.push_back((revision, Arc::clone(changes)));
         if revision <= deliverable(&state) {
             self.work.notify_all();
         }
