@@ -26,6 +26,7 @@ step "failpoint sabotage: engine-level negative controls (feature failpoints of 
 cargo clippy -p kvstore-model --features failpoints --all-targets --locked -- -D warnings
 cargo test -p kvstore-model --features failpoints --test failpoint_sabotage --locked
 cargo test -p kvstore-model --features failpoints --test txn_sabotage --locked
+cargo test -p kvstore-model --features failpoints --test lease_sabotage --locked
 
 step "benchmark regression check (callgrind instruction count, bytes written)"
 bash ci/bench-check.sh

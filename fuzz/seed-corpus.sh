@@ -23,4 +23,12 @@ seed wal_decode wal_frame wal_record wal_replay
 seed sst_decode sst_table sst_entry
 seed manifest_decode manifest
 seed varint varint
+# lease_payload's input is the frame's type byte (5 or 6, whose parity picks grant or revoke)
+# and the payload: each lease record vector, unframed.
+mkdir -p fuzz/corpus/lease_payload
+for f in spec/vectors/wal_record/lease_*.hex; do
+    [ -e "$f" ] || continue
+    python3 -c 'import sys; b = bytes.fromhex("".join(sys.stdin.read().split())); sys.stdout.buffer.write(b[1:2] + b[12:-12])' \
+        < "$f" > "fuzz/corpus/lease_payload/vector-$(basename "${f%.hex}")"
+done
 mkdir -p fuzz/corpus/structured

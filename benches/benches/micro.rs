@@ -46,6 +46,7 @@ fn codecs(c: &mut Criterion) {
                 .map(|i| BatchOp::Put {
                     key: workload::key(i).to_vec(),
                     value: workload::value(SEED, i).to_vec(),
+                    lease: 0,
                 })
                 .collect(),
         ),
@@ -238,6 +239,7 @@ fn db_ops(c: &mut Criterion) {
                     batch,
                     WriteOptions {
                         durability: Some(durability),
+                        ..WriteOptions::default()
                     },
                 )
             })

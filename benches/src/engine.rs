@@ -125,6 +125,7 @@ impl Engine for KvstoreEngine {
             batch,
             WriteOptions {
                 durability: Some(durability),
+                ..WriteOptions::default()
             },
         )?;
         Ok(())
@@ -234,6 +235,7 @@ impl TxnEngine for KvstoreTxnEngine {
         };
         match tx.commit_with(WriteOptions {
             durability: Some(durability),
+            ..WriteOptions::default()
         }) {
             Ok(_) => Ok(true),
             Err(Error::Conflict { .. }) => Ok(false),

@@ -10,6 +10,7 @@
 //! - [`counting`]: [`counting::CountingVfs`], a `Vfs` wrapper that counts the bytes the engine writes.
 //! - [`engine`]: the small [`engine::Engine`] trait every measured store implements, and kvstore's;
 //!   [`engine::TxnEngine`], the same for optimistic transactions.
+//! - [`lease`]: the `leasebench` workload: one-key leases granted, kept alive and expired.
 //! - [`peers`]: the peer engines, each behind its cargo feature.
 //! - [`process`]: what the OS says about this process (peak RSS, bytes written) and a directory.
 //! - [`seed`]: the seed workload's phases and their report.
@@ -24,6 +25,7 @@
 
 pub mod counting;
 pub mod engine;
+pub mod lease;
 pub mod peers;
 pub mod process;
 pub mod report_line;

@@ -4,9 +4,10 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use kvstore::format::manifest::{self, FileMeta, Manifest};
+use kvstore::format::manifest::{self, FileMeta, LeaseMeta, Manifest};
 use kvstore::format::sst::{Compression, Entry, TableBuilder, TableOptions, decode_table};
 use kvstore::format::wal::{self, BatchOp, ReplayEnd, Segment, WalBody, WalRecord};
+use kvstore::format::{LEASE_ID_MAX, LEASE_TTL_MS_MAX};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 
@@ -42,9 +43,16 @@ fn mutate(bytes: &mut Vec<u8>, mutations: &[Mutation]) {
 
 #[derive(Debug, Arbitrary)]
 enum ArbOp {
-    Put(Vec<u8>, Vec<u8>),
+    Put(Vec<u8>, Vec<u8>, u64),
     Delete(Vec<u8>),
     Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    Grant(u64, u64),
+    Revoke(u64, std::collections::BTreeSet<Vec<u8>>),
+}
+
+/// An arbitrary number as a lease id the format carries (1..=LEASE_ID_MAX).
+fn lease_id(n: u64) -> u64 {
+    n % LEASE_ID_MAX + 1
 }
 
 #[derive(Debug, Arbitrary)]
@@ -64,6 +72,7 @@ enum Input {
     Manifest {
         files: Vec<(u64, u8, Vec<u8>, Vec<u8>, u64, u64, u64)>,
         head: (u64, u64, u64),
+        leases: BTreeMap<u64, u64>,
         mutations: Vec<Mutation>,
     },
 }
@@ -74,18 +83,35 @@ fn wal_case(ops: Vec<(ArbOp, u64)>, sync_every: u8, mutations: &[Mutation]) {
     let mut synced = 0u64;
     for (i, (op, created_at_ms)) in ops.into_iter().take(RECORDS_MAX).enumerate() {
         let body = match op {
-            ArbOp::Put(key, value) => WalBody::Put { key, value },
+            ArbOp::Put(key, value, lease) => WalBody::Put {
+                key,
+                value,
+                // Every fourth put without a lease (the field absent).
+                lease: if lease % 4 == 0 { 0 } else { lease_id(lease) },
+            },
             ArbOp::Delete(key) => WalBody::Delete { key },
             ArbOp::Batch(ops) if !ops.is_empty() => WalBody::Batch(
                 ops.into_iter()
                     .take(OPS_MAX)
                     .map(|(key, value)| match value {
-                        Some(value) => BatchOp::Put { key, value },
+                        Some(value) => BatchOp::Put {
+                            key,
+                            value,
+                            lease: 0,
+                        },
                         None => BatchOp::Delete { key },
                     })
                     .collect(),
             ),
             ArbOp::Batch(_) => continue,
+            ArbOp::Grant(lease, ttl_ms) => WalBody::LeaseGrant {
+                lease: lease_id(lease),
+                ttl_ms: ttl_ms % LEASE_TTL_MS_MAX + 1,
+            },
+            ArbOp::Revoke(lease, keys) => WalBody::LeaseRevoke {
+                lease: lease_id(lease),
+                keys: keys.into_iter().take(OPS_MAX).collect(),
+            },
         };
         let record = WalRecord {
             revision: i as u64 + 1,
@@ -184,6 +210,7 @@ fn sst_case(
 fn manifest_case(
     files: Vec<(u64, u8, Vec<u8>, Vec<u8>, u64, u64, u64)>,
     head: (u64, u64, u64),
+    leases: BTreeMap<u64, u64>,
     mutations: &[Mutation],
 ) {
     // A valid manifest: numbers unique and below nextFileNumber, and (each file's keys starting
@@ -219,6 +246,16 @@ fn manifest_case(
         last_revision: head.2,
         history_horizon: head.2 / 2,
         files,
+        leases: leases
+            .into_iter()
+            .map(|(id, ttl_ms)| {
+                let id = lease_id(id);
+                let ttl_ms = ttl_ms % LEASE_TTL_MS_MAX + 1;
+                (id, LeaseMeta { id, ttl_ms })
+            })
+            .collect::<BTreeMap<u64, LeaseMeta>>()
+            .into_values()
+            .collect(),
     };
     let mut bytes = manifest::encode(&m);
     assert_eq!(manifest::decode(&bytes), Ok(m));
@@ -243,7 +280,8 @@ fuzz_target!(|input: Input| {
         Input::Manifest {
             files,
             head,
+            leases,
             mutations,
-        } => manifest_case(files, head, &mutations),
+        } => manifest_case(files, head, leases, &mutations),
     }
 });

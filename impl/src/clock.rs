@@ -1,11 +1,12 @@
-//! [`Clock`]: where commit timestamps (`created_at_ms`) come from.
+//! [`Clock`]: where commit timestamps (`created_at_ms`) and lease deadlines come from.
 //!
 //! Invariants:
 //! - The engine reads the time only through the [`Clock`] in [`crate::options::Options`], so a
-//!   test or a campaign that installs a [`FixedClock`] or a [`LogicalClock`] gets the same bytes
-//!   from the same operations.
+//!   test or a campaign that installs a [`FixedClock`], a [`LogicalClock`] or a [`ManualClock`]
+//!   gets the same bytes from the same operations.
 //! - Timestamps are informational (they are stored, never compared for correctness): a clock that
-//!   goes backwards cannot break recovery or reads.
+//!   goes backwards cannot break recovery or reads. Lease deadlines are read from it and never
+//!   stored: a clock that jumps makes leases expire early or late, never breaks recovery.
 
 use std::fmt;
 use std::sync::Arc;
@@ -56,6 +57,28 @@ impl Clock for LogicalClock {
     }
 }
 
+/// A clock that stands still until told to move: for tests that decide when leases expire.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    /// A clock reading `start_ms`.
+    pub fn new(start_ms: u64) -> Self {
+        ManualClock(AtomicU64::new(start_ms))
+    }
+
+    /// Moves the clock `ms` forward.
+    pub fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// A shared clock as [`crate::options::Options`] holds it. Two handles are equal iff they share
 /// the same clock object.
 #[derive(Clone, Debug)]
@@ -96,6 +119,9 @@ mod tests {
         assert_eq!(FixedClock(7).now_ms(), 7);
         let c = LogicalClock::new(10);
         assert_eq!((c.now_ms(), c.now_ms()), (10, 11));
+        let m = ManualClock::new(5);
+        m.advance(3);
+        assert_eq!((m.now_ms(), m.now_ms()), (8, 8));
         assert!(SystemClock.now_ms() > 1_600_000_000_000);
         let a = SharedClock::default();
         assert_eq!(a, a.clone());

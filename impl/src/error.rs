@@ -73,6 +73,19 @@ pub enum Error {
         /// The revision of the first event not delivered.
         resume_from: u64,
     },
+    /// No lease with this id is granted (never granted, revoked, or expired: etcd's
+    /// `ErrLeaseNotFound`).
+    #[error("lease {id} not found")]
+    LeaseNotFound {
+        /// The lease asked for.
+        id: u64,
+    },
+    /// A grant asked for an id a granted lease already has (etcd's `ErrLeaseExists`).
+    #[error("lease {id} already exists")]
+    LeaseExists {
+        /// The id asked for.
+        id: u64,
+    },
     /// Every revision up to `u64::MAX` is used: no further commit can be numbered.
     #[error("revision counter exhausted")]
     RevisionsExhausted,
@@ -141,6 +154,8 @@ impl Error {
             Self::WatcherLagged { resume_from } => Self::WatcherLagged {
                 resume_from: *resume_from,
             },
+            Self::LeaseNotFound { id } => Self::LeaseNotFound { id: *id },
+            Self::LeaseExists { id } => Self::LeaseExists { id: *id },
             Self::RevisionsExhausted => Self::RevisionsExhausted,
             Self::Poisoned { cause } => Self::Poisoned {
                 cause: Box::new(cause.duplicate()),

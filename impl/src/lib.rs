@@ -35,7 +35,10 @@
 //! - [`version`]: the immutable set of live SST files per level and its pure edits.
 //! - [`compaction`]: the pure leveled policy (what to compact, when to stall) and the pure merge.
 //! - [`db`]: the [`Db`] handle: recovery, the commit pipeline, reads, flush, compaction.
-//! - [`clock`]: where commit timestamps come from (system, fixed or logical clock).
+//! - [`clock`]: where commit timestamps and lease deadlines come from (system, fixed, logical or
+//!   manual clock).
+//! - [`lease`]: leases' public shapes and the table the commit pipeline keeps.
+//! - [`watch`]: watchers of committed changes, delivered in order after they are durable.
 //! - [`manifest`]: the manifest store: load, atomic persist, conversion to and from [`version::Version`].
 //! - [`wal`]: the write-ahead log's I/O: segments on a [`vfs::Vfs`], append, sync, rotation, recovery.
 //!
@@ -66,6 +69,7 @@ pub mod entry;
 pub mod error;
 pub mod format;
 pub mod iter;
+pub mod lease;
 pub mod limits;
 pub mod manifest;
 pub mod memtable;
@@ -84,5 +88,6 @@ pub use db::{
     WriteOptions,
 };
 pub use error::Error;
+pub use lease::{LeaseExpiry, LeaseStatus};
 pub use options::{BackgroundMode, Durability, HistoryRetention, Options};
 pub use range::KeyRange;

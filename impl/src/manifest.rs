@@ -107,6 +107,7 @@ pub fn to_version(manifest: &Manifest, num_levels: usize, path: &Path) -> Result
         next_file_number: Some(manifest.next_file_number),
         last_revision: Some(manifest.last_revision),
         history_horizon: Some(manifest.history_horizon),
+        leases: Some(manifest.leases.as_slice().into()),
     };
     Version::new(num_levels)
         .apply(&edit)
@@ -133,6 +134,7 @@ pub fn to_manifest(version: &Version) -> Manifest {
         last_revision: version.last_revision(),
         history_horizon: version.history_horizon(),
         files,
+        leases: version.leases().to_vec(),
         ..Manifest::default()
     }
 }

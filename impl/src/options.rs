@@ -9,6 +9,7 @@
 
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
+use crate::lease::LeaseExpiry;
 
 /// Smallest memtable accepted: below this, flushes are so frequent that L0 fills at once.
 pub const MEMTABLE_SIZE_BYTES_MIN: u64 = 64 * 1024;
@@ -166,8 +167,11 @@ pub struct Options {
     /// old versions on disk. Servers speaking etcd's API choose [`HistoryRetention::Manual`],
     /// etcd's default.
     pub history_retention: HistoryRetention,
-    /// Where commit timestamps come from. Default the system clock; tests install a fixed or
-    /// logical one so the same operations write the same bytes.
+    /// How leases whose deadline passed are revoked. Default [`LeaseExpiry::Every`]`(100 ms)`.
+    pub lease_expiry: LeaseExpiry,
+    /// Where commit timestamps and lease deadlines come from. Default the system clock; tests
+    /// install a fixed, logical or manual one so the same operations write the same bytes and
+    /// leases expire when the test says.
     pub clock: SharedClock,
 }
 
@@ -192,6 +196,7 @@ impl Default for Options {
             durability: Durability::Sync,
             salvage_wal: false,
             history_retention: HistoryRetention::Revisions(10_000),
+            lease_expiry: LeaseExpiry::default(),
             clock: SharedClock::default(),
         }
     }

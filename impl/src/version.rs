@@ -19,7 +19,7 @@
 
 mod edit;
 
-pub use edit::{RemovedFile, VersionEdit};
+pub use edit::{LeaseMeta, RemovedFile, VersionEdit};
 
 use std::sync::Arc;
 
@@ -66,6 +66,8 @@ pub struct Version {
     next_file_number: u64,
     last_revision: u64,
     history_horizon: u64,
+    /// The leases the WAL below `wal_offset` left granted, by id.
+    leases: Arc<[LeaseMeta]>,
 }
 
 fn invalid(what: String) -> Error {
@@ -82,6 +84,7 @@ impl Version {
             next_file_number: 1,
             last_revision: 0,
             history_horizon: 0,
+            leases: Arc::from([]),
         }
     }
 
@@ -121,6 +124,12 @@ impl Version {
     /// going (etcd's compacted revision).
     pub fn history_horizon(&self) -> u64 {
         self.history_horizon
+    }
+
+    /// The leases granted and not revoked by the WAL records below [`Version::wal_offset`], by
+    /// id (the WAL from there on grants and revokes more).
+    pub fn leases(&self) -> &Arc<[LeaseMeta]> {
+        &self.leases
     }
 
     /// The files that may hold `key`, in the order a point read must consult them (newest first):
@@ -179,6 +188,9 @@ impl Version {
                 )));
             }
             next.history_horizon = h;
+        }
+        if let Some(leases) = &edit.leases {
+            next.leases = Arc::clone(leases);
         }
         if let Some(w) = edit.wal_offset {
             if w < self.wal_offset {

@@ -68,6 +68,7 @@ fn writer(db: &Db, thread: u8, rounds: u32) -> Expected {
             success: vec![TxnOp::Put {
                 key: key(3),
                 value: value.clone(),
+                lease: 0,
             }],
             failure: vec![],
         };

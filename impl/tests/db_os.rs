@@ -118,6 +118,7 @@ fn a_wal_revision_not_above_the_previous_names_its_segment_file_and_offset() {
             body: WalBody::Put {
                 key: b"k".to_vec(),
                 value: b"v".to_vec(),
+                lease: 0,
             },
         })
         .unwrap()
@@ -448,6 +449,7 @@ fn group_commit_from_many_threads_is_durable_and_shares_syncs() {
             b"y",
             WriteOptions {
                 durability: Some(Durability::Sync),
+                ..WriteOptions::default()
             },
         )
         .unwrap();

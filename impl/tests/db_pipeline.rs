@@ -184,6 +184,7 @@ fn the_next_group_is_decided_logged_and_applied_while_one_syncs_and_published_af
     // log and apply while the sync is blocked (the WAL grows), and then waits for its turn.
     let buffered = WriteOptions {
         durability: Some(Durability::Buffered),
+        ..WriteOptions::default()
     };
     let put_b = {
         let db = db.clone();
@@ -199,6 +200,7 @@ fn the_next_group_is_decided_logged_and_applied_while_one_syncs_and_published_af
         success: vec![TxnOp::Put {
             key: b"c".to_vec(),
             value: b"3".to_vec(),
+            lease: 0,
         }],
         failure: vec![],
     };

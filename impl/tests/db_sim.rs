@@ -241,6 +241,7 @@ fn buffered_writes_recover_as_a_prefix() {
         db.put(b"synced", b"1").unwrap();
         let buffered = WriteOptions {
             durability: Some(Durability::Buffered),
+            ..WriteOptions::default()
         };
         for i in 0..50u32 {
             db.put_with(format!("b{i:03}").as_bytes(), &[1; 100], buffered)

@@ -46,6 +46,7 @@ fn put(key: &[u8], value: &[u8]) -> TxnOp {
     TxnOp::Put {
         key: key.to_vec(),
         value: value.to_vec(),
+        lease: 0,
     }
 }
 

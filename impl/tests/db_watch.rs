@@ -100,6 +100,7 @@ fn live_events_are_ordered_unique_atomic_and_filtered() {
             .map(|i| TxnOp::Put {
                 key: vec![b't', i],
                 value: b"x".to_vec(),
+                lease: 0,
             })
             .collect(),
         ..Txn::default()
@@ -339,6 +340,7 @@ fn buffered_events_wait_for_the_sync_that_makes_them_durable() {
     assert_eq!(got, revision);
     let synced = WriteOptions {
         durability: Some(Durability::Sync),
+        ..WriteOptions::default()
     };
     let later = db.put_with(b"k", b"w", synced).unwrap();
     assert!(matches!(

@@ -38,10 +38,13 @@ fn record_json(r: &WalRecord) -> Value {
     });
     let obj = v.as_object_mut().unwrap();
     match &r.body {
-        WalBody::Put { key, value } => {
+        WalBody::Put { key, value, lease } => {
             obj.insert("type".into(), json!("put"));
             obj.insert("key_hex".into(), json!(hex::encode(key)));
             obj.insert("value_hex".into(), json!(hex::encode(value)));
+            if *lease != 0 {
+                obj.insert("lease".into(), json!(lease));
+            }
         }
         WalBody::Delete { key } => {
             obj.insert("type".into(), json!("delete"));
@@ -52,13 +55,30 @@ fn record_json(r: &WalRecord) -> Value {
             let ops: Vec<Value> = ops
                 .iter()
                 .map(|op| match op {
-                    BatchOp::Put { key, value } => {
-                        json!({"op": "put", "key_hex": hex::encode(key), "value_hex": hex::encode(value)})
+                    BatchOp::Put { key, value, lease } => {
+                        let mut op = json!({"op": "put", "key_hex": hex::encode(key), "value_hex": hex::encode(value)});
+                        if *lease != 0 {
+                            op.as_object_mut()
+                                .unwrap()
+                                .insert("lease".into(), json!(lease));
+                        }
+                        op
                     }
                     BatchOp::Delete { key } => json!({"op": "delete", "key_hex": hex::encode(key)}),
                 })
                 .collect();
             obj.insert("ops".into(), json!(ops));
+        }
+        WalBody::LeaseGrant { lease, ttl_ms } => {
+            obj.insert("type".into(), json!("lease_grant"));
+            obj.insert("lease".into(), json!(lease));
+            obj.insert("ttl_ms".into(), json!(ttl_ms));
+        }
+        WalBody::LeaseRevoke { lease, keys } => {
+            obj.insert("type".into(), json!("lease_revoke"));
+            obj.insert("lease".into(), json!(lease));
+            let keys: Vec<String> = keys.iter().map(hex::encode).collect();
+            obj.insert("keys_hex".into(), json!(keys));
         }
     }
     v
@@ -188,9 +208,14 @@ fn run(
                         "created_at_ms": f.created_at_ms})
                 })
                 .collect();
+            let leases: Vec<Value> = m
+                .leases
+                .iter()
+                .map(|l| json!({"id": l.id, "ttl_ms": l.ttl_ms}))
+                .collect();
             let json = json!({"format_version": m.format_version, "next_file_number": m.next_file_number,
                 "wal_offset": m.wal_offset, "last_revision": m.last_revision,
-                "history_horizon": m.history_horizon, "files": files});
+                "history_horizon": m.history_horizon, "files": files, "leases": leases});
             (json, Some(manifest::encode(&m)))
         }
         other => panic!("no decoder for vector directory {other}"),

@@ -32,6 +32,7 @@ fn body(i: u64) -> WalBody {
         WalBody::Put {
             key,
             value: vec![u8::try_from(i % 251).unwrap(); len],
+            lease: 0,
         }
     }
 }
@@ -319,6 +320,7 @@ fn oversized_record_gets_a_segment_of_its_own() {
     let big = WalBody::Put {
         key: b"k".to_vec(),
         value: vec![7; 1_000],
+        lease: 0,
     };
     let a = w.append(1, 0, &big).unwrap();
     let b = w.append(2, 0, &big).unwrap();

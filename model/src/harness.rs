@@ -16,19 +16,24 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
-use kvstore::clock::{FixedClock, SharedClock};
+use kvstore::clock::{Clock, FixedClock, ManualClock, SharedClock};
 use kvstore::vfs::Vfs;
 use kvstore::{
-    BackgroundMode, Db, Durability, HistoryRetention, KeyRange, Options, ScanOptions, WriteBatch,
-    WriteOptions,
+    BackgroundMode, Db, Durability, HistoryRetention, KeyRange, LeaseExpiry, Options, ScanOptions,
+    WriteBatch, WriteOptions,
 };
 use kvstore_faults::SimVfs;
 
-use crate::model::{Cell, Expect, Model, Mutation, RevisionError, WatchedEvent};
+use crate::model::{Expect, Model, Mutation, Refusal, RevisionError};
 use crate::oracle::Oracle;
+use crate::reads::cell;
+pub use crate::reads::{
+    HISTORY_READS_MAX, ReadError, check_history, check_read_at, check_snapshot, observe, read_all,
+};
 use crate::sabotage::{Sabotage, Sabotaged};
+use crate::watching::{drain_watch, peek_watch, watch_request};
 use kvstore::txn::{Compare, CompareOp, CompareTarget, Txn, TxnOp};
-use kvstore::watch::{WatchEvent, WatchRequest, WatchResponse, Watcher};
+use kvstore::watch::Watcher;
 
 /// The database directory on the simulated disk.
 pub const DB_DIR: &str = "/db";
@@ -53,6 +58,8 @@ pub fn campaign_options(durability: Durability) -> Options {
         clock: SharedClock::new(FixedClock(CLOCK_MS)),
         // The model's horizon moves only by `compact_history`, as the engine's then does.
         history_retention: HistoryRetention::Manual,
+        // Leases expire only at `Step::Expire`, by the engine's manual clock.
+        lease_expiry: LeaseExpiry::Manual,
         ..Options::default()
     }
 }
@@ -119,6 +126,14 @@ pub enum Step {
     /// `sync()`, then reads it up to the newest revision and compares everything it delivered
     /// since its start with the model's history; nothing without one.
     CheckWatch,
+    /// `keep_alive(lease)`, compared with the model (its TTL, or `LeaseNotFound` for a lease
+    /// not granted or past its deadline).
+    KeepAlive(u64),
+    /// Moves the engine's clock this many milliseconds forward.
+    Advance(u64),
+    /// `expire_leases()`: it must revoke exactly the leases the model says are due, in order,
+    /// each at the revision the model predicts.
+    Expire,
 }
 
 /// What a step did, when it broke no rule.
@@ -129,259 +144,6 @@ pub enum Outcome {
     /// It failed after the disk crashed (or with a sabotage installed): the engine is unusable
     /// until recovery.
     Failed,
-}
-
-/// Why [`read_all`] could not read a state.
-#[derive(Debug)]
-pub enum ReadError {
-    /// A read returned this engine error (e.g. `Error::Corruption`).
-    Engine(kvstore::Error),
-    /// The engine's reads disagree with each other (a scan and a point read).
-    Inconsistent(String),
-}
-
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReadError::Engine(e) => write!(f, "read failed: {e}"),
-            ReadError::Inconsistent(what) => f.write_str(what),
-        }
-    }
-}
-
-/// Reads the whole state of `db`: a full scan, each key's value and revision from a point read
-/// (which must agree with the scan), and the last revision. Keeps the engine's error, for
-/// campaigns that tell corruption reports from other failures.
-pub fn read_all(db: &Db) -> Result<Model, ReadError> {
-    let scan = db
-        .scan(KeyRange::all(), ScanOptions::default())
-        .map_err(ReadError::Engine)?;
-    let mut map = std::collections::BTreeMap::new();
-    for item in scan {
-        let (key, value) = item.map_err(ReadError::Engine)?;
-        let versioned = db
-            .get_versioned(&key)
-            .map_err(ReadError::Engine)?
-            .ok_or_else(|| {
-                ReadError::Inconsistent(format!("scan returned {key:?} but get does not"))
-            })?;
-        if versioned.value != value {
-            return Err(ReadError::Inconsistent(format!(
-                "scan and get disagree on {key:?}"
-            )));
-        }
-        map.insert(key, cell(versioned));
-    }
-    Ok(Model::from_parts(map, db.stats().last_revision))
-}
-
-fn cell(versioned: kvstore::Versioned) -> Cell {
-    Cell {
-        value: versioned.value,
-        revision: versioned.revision,
-        create_revision: versioned.create_revision,
-        version: versioned.version,
-    }
-}
-
-/// Revisions [`check_history`] reads at most: all of them for short histories, else an even
-/// sample including both ends.
-pub const HISTORY_READS_MAX: u64 = 4;
-
-/// Reads `db` as of `revision` (a scan at it, and a point read of each key it returns and of
-/// each key `model` ever held, which must agree) and compares it with `model.state_at(revision)`;
-/// a revision below the model's horizon must be refused with `Compacted`, one above its last
-/// revision with `FutureRevision`.
-pub fn check_read_at(db: &Db, model: &Model, revision: u64) -> Result<(), String> {
-    let expected = match model.state_at(revision) {
-        Ok(state) => state,
-        Err(refusal) => {
-            let got = db.scan(
-                KeyRange::all(),
-                ScanOptions {
-                    revision: Some(revision),
-                    ..ScanOptions::default()
-                },
-            );
-            return match (refusal, got) {
-                (RevisionError::Compacted, Err(kvstore::Error::Compacted { .. }))
-                | (RevisionError::Future, Err(kvstore::Error::FutureRevision { .. })) => Ok(()),
-                (refusal, Err(e)) => Err(format!(
-                    "read at {revision}: {e}, the model says {refusal:?}"
-                )),
-                (refusal, Ok(_)) => Err(format!(
-                    "read at {revision} accepted, the model says {refusal:?}"
-                )),
-            };
-        }
-    };
-    let opts = ScanOptions {
-        revision: Some(revision),
-        ..ScanOptions::default()
-    };
-    let mut map = std::collections::BTreeMap::new();
-    let scan = db
-        .scan(KeyRange::all(), opts)
-        .map_err(|e| format!("scan at {revision}: {e}"))?;
-    for row in scan.versioned() {
-        let (key, versioned) = row.map_err(|e| format!("scan at {revision}: {e}"))?;
-        map.insert(key, cell(versioned));
-    }
-    for key in model.keys_ever() {
-        let got = db
-            .get_at(key, revision)
-            .map_err(|e| format!("get_at({key:?}, {revision}): {e}"))?
-            .map(cell);
-        if got.as_ref() != map.get(key) {
-            return Err(format!(
-                "get_at({key:?}, {revision}) returned {got:?}, the scan at it {:?}",
-                map.get(key)
-            ));
-        }
-    }
-    let found = Model::from_parts(map, revision);
-    if found != expected {
-        return Err(format!(
-            "read at revision {revision}: {}",
-            expected.diff(&found)
-        ));
-    }
-    Ok(())
-}
-
-/// Reads `db` at every revision from the model's horizon to its last (at most
-/// [`HISTORY_READS_MAX`], evenly spread), one below the horizon and one past the last: every
-/// read the history promises, compared with the model.
-pub fn check_history(db: &Db, model: &Model) -> Result<(), String> {
-    let (low, high) = (model.horizon().max(1), model.revision());
-    let span = high.saturating_sub(low).saturating_add(1);
-    let step = span.div_ceil(HISTORY_READS_MAX).max(1);
-    let mut revisions: Vec<u64> = (low..=high)
-        .step_by(usize::try_from(step).unwrap_or(1))
-        .collect();
-    revisions.push(high);
-    revisions.push(high.saturating_add(1));
-    if model.horizon() > 1 {
-        revisions.push(model.horizon() - 1);
-    }
-    for revision in revisions {
-        check_read_at(db, model, revision)?;
-    }
-    if db.history_horizon() != model.horizon() {
-        return Err(format!(
-            "history horizon {}, the model says {}",
-            db.history_horizon(),
-            model.horizon()
-        ));
-    }
-    Ok(())
-}
-
-/// Reads `snapshot` whole (a scan, and a point read of each key `model` ever held, which must
-/// agree) and compares it with `expected`, the model's state at the snapshot's revision.
-pub fn check_snapshot(
-    snapshot: &kvstore::Snapshot,
-    expected: &Model,
-    model: &Model,
-) -> Result<(), String> {
-    let revision = snapshot.revision();
-    let mut map = std::collections::BTreeMap::new();
-    let scan = snapshot
-        .scan(KeyRange::all(), ScanOptions::default())
-        .map_err(|e| format!("scan of the snapshot at {revision}: {e}"))?;
-    for row in scan.versioned() {
-        let (key, versioned) =
-            row.map_err(|e| format!("scan of the snapshot at {revision}: {e}"))?;
-        map.insert(key, cell(versioned));
-    }
-    for key in model.keys_ever() {
-        let got = snapshot
-            .get_versioned(key)
-            .map_err(|e| format!("snapshot get({key:?}) at {revision}: {e}"))?
-            .map(cell);
-        if got.as_ref() != map.get(key) {
-            return Err(format!(
-                "snapshot get({key:?}) at {revision} returned {got:?}, its scan {:?}",
-                map.get(key)
-            ));
-        }
-    }
-    let found = Model::from_parts(map, revision);
-    if &found != expected {
-        return Err(format!(
-            "snapshot at revision {revision}: {}",
-            expected.diff(&found)
-        ));
-    }
-    Ok(())
-}
-
-/// The campaigns' watch: every key, from `start`, with progress on request.
-fn watch_request(start: u64) -> WatchRequest {
-    WatchRequest {
-        progress_notify: true,
-        ..WatchRequest::new(KeyRange::all()).from_revision(start)
-    }
-}
-
-/// The events of one revision's watch response as the oracle records them.
-fn watched(revision: u64, batch: Vec<WatchEvent>) -> impl Iterator<Item = WatchedEvent> {
-    batch
-        .into_iter()
-        .map(move |e| (revision, e.key, e.value.map(|v| v.value)))
-}
-
-/// Every response `watcher` holds now, without waiting: its events.
-fn peek_watch(watcher: &Watcher) -> Result<Vec<WatchedEvent>, String> {
-    let mut events = Vec::new();
-    while let Some(response) = watcher.try_next().map_err(|e| e.to_string())? {
-        if let WatchResponse::Events {
-            revision,
-            events: batch,
-        } = response
-        {
-            events.extend(watched(revision, batch));
-        }
-    }
-    Ok(events)
-}
-
-/// Reads `watcher` until a progress response says every event through `through` came; returns
-/// the events, `(revision, key, value)`.
-fn drain_watch(watcher: &Watcher, through: u64) -> Result<Vec<WatchedEvent>, String> {
-    // The dispatcher is another thread: give it time (a stall, not slowness, is the failure).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut events = Vec::new();
-    let mut last_progress = None;
-    while std::time::Instant::now() < deadline {
-        watcher.request_progress().map_err(|e| e.to_string())?;
-        loop {
-            match watcher.next_timeout(std::time::Duration::from_secs(30)) {
-                Ok(Some(WatchResponse::Events {
-                    revision,
-                    events: batch,
-                })) => events.extend(watched(revision, batch)),
-                Ok(Some(WatchResponse::Progress { revision })) if revision >= through => {
-                    return Ok(events);
-                }
-                Ok(Some(WatchResponse::Progress { revision })) => {
-                    last_progress = Some(revision);
-                    break;
-                }
-                Ok(None) => return Err("the watch ended or stalled".to_owned()),
-                Err(e) => return Err(format!("the watch failed: {e}")),
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_micros(200));
-    }
-    Err(format!(
-        "the watch never reached revision {through} (its last progress: {last_progress:?})"
-    ))
-}
-
-/// [`read_all`] with the error as a message.
-pub fn observe(db: &Db) -> Result<Model, String> {
-    read_all(db).map_err(|e| e.to_string())
 }
 
 /// The real engine beside its oracle.
@@ -396,12 +158,26 @@ pub struct Engine {
     snapshot: Option<(kvstore::Snapshot, Model)>,
     /// The watch [`Step::Watch`] started (its events are recorded in the oracle).
     watcher: Option<Watcher>,
+    /// The engine's clock ([`Step::Advance`] moves it): [`CLOCK_MS`] at the start of each
+    /// engine (a recovery starts it again, as a reboot may).
+    clock: Arc<ManualClock>,
 }
 
 impl Engine {
     /// Opens (recovering) the database on `sim` and checks what it holds against `oracle`. If the
     /// disk crashes during the open, the engine is returned closed ([`Engine::is_open`] false).
     pub fn open(sim: SimVfs, setup: Setup, oracle: Oracle) -> Result<Engine, String> {
+        Engine::open_at(sim, setup, oracle, CLOCK_MS)
+    }
+
+    /// [`Engine::open`] with the engine's clock at `now_ms` (a search that carries the time
+    /// from step to step).
+    pub fn open_at(
+        sim: SimVfs,
+        setup: Setup,
+        oracle: Oracle,
+        now_ms: u64,
+    ) -> Result<Engine, String> {
         let mut engine = Engine {
             sim,
             setup,
@@ -410,6 +186,7 @@ impl Engine {
             recoveries: 0,
             snapshot: None,
             watcher: None,
+            clock: Arc::new(ManualClock::new(now_ms)),
         };
         engine.reopen()?;
         Ok(engine)
@@ -421,11 +198,11 @@ impl Engine {
         self.snapshot = None;
         self.watcher = None;
         self.db = None;
-        let db = match Db::open_with_vfs(
-            self.setup.vfs(&self.sim),
-            DB_DIR,
-            self.setup.options.clone(),
-        ) {
+        let options = Options {
+            clock: SharedClock(Arc::clone(&self.clock) as Arc<dyn Clock>),
+            ..self.setup.options.clone()
+        };
+        let db = match Db::open_with_vfs(self.setup.vfs(&self.sim), DB_DIR, options) {
             Ok(db) => db,
             Err(_) if self.sim.is_crashed() => return Ok(()),
             Err(e) => return Err(format!("recovery failed on an uncrashed disk: {e}")),
@@ -437,6 +214,7 @@ impl Engine {
         };
         self.oracle.recovered(&found)?;
         self.oracle.recovered_horizon(db.history_horizon())?;
+        self.oracle.leases_restarted(self.clock.now_ms());
         match check_history(&db, self.oracle.current()) {
             Ok(()) => {}
             Err(_) if self.sim.is_crashed() => return Ok(()),
@@ -480,6 +258,11 @@ impl Engine {
         &self.oracle
     }
 
+    /// The engine's clock now.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
     /// Recoveries checked so far.
     pub fn recoveries(&self) -> u64 {
         self.recoveries
@@ -495,19 +278,42 @@ impl Engine {
         let result: Result<(), String> = match step {
             Step::Write(mutation, durability) => {
                 let durability = durability.unwrap_or(default);
+                let refusal = match self.oracle.in_doubt() {
+                    true => None,
+                    false => self.oracle.current().refusal(mutation),
+                };
                 self.oracle.issue(mutation.clone());
                 let opts = WriteOptions {
                     durability: Some(durability),
+                    ..WriteOptions::default()
                 };
-                match commit(&db, mutation, opts) {
-                    Ok(revision) => {
+                match (commit(&db, mutation, opts), refusal) {
+                    (Ok(revision), None) => {
                         self.oracle
                             .acknowledge(revision, durability != Durability::Buffered)?;
+                        if let Mutation::Grant(id, ttl_ms) = mutation {
+                            self.oracle.lease_granted(*id, *ttl_ms, self.clock.now_ms());
+                        }
                         Ok(())
                     }
-                    Err(e) => Err(e.to_string()),
+                    (Err(kvstore::Error::LeaseNotFound { .. }), Some(Refusal::LeaseNotFound))
+                    | (Err(kvstore::Error::LeaseExists { .. }), Some(Refusal::LeaseExists)) => {
+                        self.oracle.refused()
+                    }
+                    (Ok(_), Some(refusal)) => {
+                        return Err(format!(
+                            "{mutation:?} succeeded, the model says {refusal:?}"
+                        ));
+                    }
+                    (Err(e), _) => Err(e.to_string()),
                 }
             }
+            Step::KeepAlive(id) => self.keep_alive(&db, *id),
+            Step::Advance(ms) => {
+                self.clock.advance(*ms);
+                Ok(())
+            }
+            Step::Expire => self.expire(&db),
             Step::Get(key) => match db.get_versioned(key) {
                 Ok(found) => {
                     let found = found.map(cell);
@@ -670,6 +476,52 @@ impl Engine {
         }
     }
 
+    /// [`Step::KeepAlive`]. A mismatch with the model is an `Err`: a violation unless the disk
+    /// crashed.
+    fn keep_alive(&mut self, db: &Db, id: u64) -> Result<(), String> {
+        let got = db.keep_alive(id);
+        if self.oracle.in_doubt() {
+            return got.map(|_| ()).map_err(|e| e.to_string());
+        }
+        let want = self.oracle.keep_alive(id, self.clock.now_ms());
+        match (got, want) {
+            (Ok(ttl), Some(ttl_ms)) if ttl == std::time::Duration::from_millis(ttl_ms) => Ok(()),
+            (Err(kvstore::Error::LeaseNotFound { .. }), None) => Ok(()),
+            (Err(e), _) if self.sim.is_crashed() => Err(e.to_string()),
+            (got, want) => Err(format!(
+                "keep_alive({id}) returned {got:?}, the model says {want:?} (TTL ms, or not found)"
+            )),
+        }
+    }
+
+    /// [`Step::Expire`].
+    fn expire(&mut self, db: &Db) -> Result<(), String> {
+        let due = self.oracle.due(self.clock.now_ms());
+        let durable = self.setup.options.durability != Durability::Buffered;
+        match db.expire_leases() {
+            Ok(revoked) => {
+                let ids: Vec<u64> = revoked.iter().map(|(id, _)| *id).collect();
+                if !self.oracle.in_doubt() && ids != due {
+                    return Err(format!(
+                        "expire_leases() revoked {ids:?}, the model says {due:?} are due"
+                    ));
+                }
+                for (id, revision) in revoked {
+                    self.oracle.issue(Mutation::Revoke(id));
+                    self.oracle.acknowledge(revision, durable)?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Each revocation may or may not have committed.
+                for id in due {
+                    self.oracle.issue(Mutation::Revoke(id));
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+
     fn durable_point(&mut self, result: kvstore::error::Result<()>) -> Result<(), String> {
         match result {
             Ok(()) => {
@@ -733,6 +585,7 @@ pub fn commit(db: &Db, mutation: &Mutation, opts: WriteOptions) -> kvstore::erro
                         Some(value) => TxnOp::Put {
                             key: key.clone(),
                             value: value.clone(),
+                            lease: 0,
                         },
                         None => TxnOp::DeleteRange(KeyRange::key(key)),
                     })
@@ -750,6 +603,19 @@ pub fn commit(db: &Db, mutation: &Mutation, opts: WriteOptions) -> kvstore::erro
             db.delete_range_with(range, opts)
                 .map(|(revision, _)| revision)
         }
+        Mutation::PutLease(k, v, lease) => db.put_with(
+            k,
+            v,
+            WriteOptions {
+                lease: *lease,
+                ..opts
+            },
+        ),
+        // A grant takes no revision: it answers the one it read at, the newest.
+        Mutation::Grant(id, ttl_ms) => db
+            .grant_id(*id, std::time::Duration::from_millis(*ttl_ms))
+            .map(|_| db.stats().last_revision),
+        Mutation::Revoke(id) => db.revoke(*id),
     }
 }
 

@@ -4,10 +4,13 @@
 //! the equipment of the crash-recovery campaigns that check the real engine, running on
 //! `kvstore_faults::SimVfs`, against it.
 //!
-//! - [`Model`]: a `BTreeMap` of key to (value, revision), one revision per commit, atomic batches.
+//! - [`Model`]: a `BTreeMap` of key to (value, revision, lease), one revision per commit that
+//!   writes, atomic batches, every version down to the horizon, the granted leases.
 //! - [`Oracle`]: the model's state at the last durable point plus the trace issued after it;
 //!   a recovered database must equal the state after some prefix of that trace.
 //! - [`Engine`]: the real `Db` on a `SimVfs` driven step by step beside an oracle.
+//! - [`reads`]: a whole engine state read back (with its leases), reads at older revisions and
+//!   snapshots, compared with the model; `watching`: the campaigns' watch.
 //! - [`Sabotaged`]: a `Vfs` with a deliberate durability bug, for negative controls.
 //! - [`Budget`]: CI or deep (`KVSTORE_CAMPAIGN=deep`).
 //! - [`campaign_catches`]: the negative controls' check that a planted bug is reported.
@@ -16,6 +19,8 @@
 //! scripted workloads, every persistence model, crashes during recovery), `tests/state_machine.rs`
 //! (proptest), `tests/stateright.rs` (exhaustive search), `tests/stateright_txn.rs` (exhaustive
 //! search over two clients incrementing counters in optimistic transactions, with crashes),
+//! `tests/stateright_lease.rs` (exhaustive search over lease grants, leased puts, expiries and a
+//! watcher's resume, with crashes; its planted bugs: `tests/lease_sabotage.rs`),
 //! `tests/negative_controls.rs` (planted durability bugs that must be reported),
 //! `tests/failpoint_sabotage.rs` and `tests/txn_sabotage.rs` (bugs planted in the engine by
 //! failpoints, feature `failpoints`), `tests/real_crash.rs` (SIGKILL of a real process
@@ -26,14 +31,16 @@ pub mod budget;
 pub mod harness;
 pub mod model;
 pub mod oracle;
+pub mod reads;
 pub mod rng;
 pub mod sabotage;
+mod watching;
 
 pub use budget::Budget;
 pub use harness::{
-    Engine, Outcome, ReadError, Setup, Step, campaign_options, commit, observe, read_all, recover,
-    run_workload,
+    CLOCK_MS, Engine, Outcome, ReadError, Setup, Step, campaign_options, commit, observe, read_all,
+    recover, run_workload,
 };
-pub use model::{BatchOp, Cell, Expect, Model, Mutation, WatchedEvent};
+pub use model::{BatchOp, Cell, Expect, Model, Mutation, Refusal, WatchedEvent};
 pub use oracle::Oracle;
 pub use sabotage::{Sabotage, Sabotaged, campaign_catches};

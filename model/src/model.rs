@@ -12,8 +12,12 @@
 //!   A put over a live key keeps its `create_revision` and adds 1 to its `version`; a put over an
 //!   absent key creates it (`create_revision` = the commit's revision, `version` 1); every op of a
 //!   batch is decided against the state before the batch (`spec/SEMANTICS.md`, "Versions").
-//! - Two models are equal when their live state (keys, cells, last revision) is: that is what a
-//!   read observes; the history is checked through [`Model::state_at`].
+//! - Leases (`spec/SEMANTICS.md`, "Leases"): a grant takes no revision; a put naming a lease
+//!   attaches its key (the cell carries the lease); a revocation deletes every live key naming
+//!   the lease in one revision (none if there is none) and removes it. A lease op the engine
+//!   refuses ([`Model::refusal`]) changes nothing. Deadlines are not state: the oracle keeps them.
+//! - Two models are equal when their live state (keys, cells, last revision, granted leases) is:
+//!   that is what a read observes; the history is checked through [`Model::state_at`].
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -46,6 +50,21 @@ pub enum Mutation {
     },
     /// `Db::delete_range([start, end))`: every live key of the range, one revision if any.
     DeleteRange(Vec<u8>, Vec<u8>),
+    /// `Db::put_with_lease(key, value, lease)`.
+    PutLease(Vec<u8>, Vec<u8>, u64),
+    /// `Db::grant_id(lease, ttl_ms)`: no revision.
+    Grant(u64, u64),
+    /// `Db::revoke(lease)`, or its expiry: its keys deleted in one revision (none without keys).
+    Revoke(u64),
+}
+
+/// Why the engine refuses a lease op before logging it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Refusal {
+    /// `Error::LeaseNotFound`: the lease is not granted.
+    LeaseNotFound,
+    /// `Error::LeaseExists`: a grant of a granted id.
+    LeaseExists,
 }
 
 /// What a txn compare requires of a key.
@@ -75,6 +94,8 @@ impl Mutation {
                 .chain(success.iter().chain(failure).map(|(k, _)| k.clone()))
                 .collect(),
             Mutation::DeleteRange(start, end) => vec![start.clone(), end.clone()],
+            Mutation::PutLease(k, _, _) => vec![k.clone()],
+            Mutation::Grant(..) | Mutation::Revoke(_) => Vec::new(),
         }
     }
 }
@@ -91,6 +112,8 @@ pub struct Cell {
     pub create_revision: u64,
     /// Puts since that creation, 1 for the creating one.
     pub version: u64,
+    /// The lease the key is attached to (0: none).
+    pub lease: u64,
 }
 
 /// Why a read at a revision is refused.
@@ -111,11 +134,13 @@ pub struct Model {
     /// Per key, every version: (revision, the cell, or `None` for a delete), oldest first.
     history: BTreeMap<Vec<u8>, Vec<(u64, Option<Cell>)>>,
     horizon: u64,
+    /// The granted leases: id and TTL in ms.
+    leases: BTreeMap<u64, u64>,
 }
 
 impl PartialEq for Model {
     fn eq(&self, other: &Model) -> bool {
-        self.map == other.map && self.revision == other.revision
+        self.map == other.map && self.revision == other.revision && self.leases == other.leases
     }
 }
 
@@ -125,6 +150,7 @@ impl std::hash::Hash for Model {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.map.hash(state);
         self.revision.hash(state);
+        self.leases.hash(state);
     }
 }
 
@@ -143,6 +169,42 @@ impl Model {
         }
     }
 
+    /// The same state with `leases` granted (for a state read back from an engine).
+    pub fn with_leases(mut self, leases: BTreeMap<u64, u64>) -> Model {
+        self.leases = leases;
+        self
+    }
+
+    /// The granted leases: id and TTL in ms.
+    pub fn leases(&self) -> &BTreeMap<u64, u64> {
+        &self.leases
+    }
+
+    /// The live keys attached to `lease`, in key order.
+    pub fn attached(&self, lease: u64) -> Vec<Vec<u8>> {
+        self.map
+            .iter()
+            .filter(|(_, cell)| cell.lease == lease)
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    /// Why the engine refuses `mutation` now, if it does.
+    pub fn refusal(&self, mutation: &Mutation) -> Option<Refusal> {
+        match mutation {
+            Mutation::PutLease(_, _, lease) if *lease != 0 && !self.leases.contains_key(lease) => {
+                Some(Refusal::LeaseNotFound)
+            }
+            Mutation::Revoke(lease) if !self.leases.contains_key(lease) => {
+                Some(Refusal::LeaseNotFound)
+            }
+            Mutation::Grant(lease, _) if self.leases.contains_key(lease) => {
+                Some(Refusal::LeaseExists)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether `expect` holds for `key` now.
     pub fn holds(&self, key: &[u8], expect: &Expect) -> bool {
         let live = self.map.get(key);
@@ -156,14 +218,38 @@ impl Model {
     /// Commits `mutation`; returns its revision: the previous one plus one, or the previous one
     /// for a txn or delete range that writes nothing.
     pub fn apply(&mut self, mutation: &Mutation) -> u64 {
+        if self.refusal(mutation).is_some() {
+            return self.revision;
+        }
         let live_deletes = |ops: &[BatchOp]| -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
             ops.iter()
                 .filter(|(k, v)| v.is_some() || self.map.contains_key(k))
                 .cloned()
                 .collect()
         };
+        let mut lease = 0;
         let ops: Vec<BatchOp> = match mutation {
             Mutation::Put(key, value) => vec![(key.clone(), Some(value.clone()))],
+            Mutation::PutLease(key, value, id) => {
+                lease = *id;
+                vec![(key.clone(), Some(value.clone()))]
+            }
+            Mutation::Grant(id, ttl_ms) => {
+                self.leases.insert(*id, *ttl_ms);
+                return self.revision;
+            }
+            Mutation::Revoke(id) => {
+                self.leases.remove(id);
+                let ops: Vec<BatchOp> = self
+                    .attached(*id)
+                    .into_iter()
+                    .map(|key| (key, None))
+                    .collect();
+                if ops.is_empty() {
+                    return self.revision;
+                }
+                ops
+            }
             Mutation::Delete(key) => vec![(key.clone(), None)],
             Mutation::Batch(ops) => ops.clone(),
             Mutation::Txn {
@@ -210,6 +296,7 @@ impl Model {
                     revision,
                     create_revision,
                     version,
+                    lease,
                 }
             });
             decided.insert(key, cell);
@@ -322,6 +409,9 @@ impl Model {
                 self.revision, other.revision
             ));
         }
+        if self.leases != other.leases {
+            out.push(format!("leases {:?} vs {:?}", self.leases, other.leases));
+        }
         let keys: std::collections::BTreeSet<&Vec<u8>> =
             self.map.keys().chain(other.map.keys()).collect();
         for key in keys {
@@ -368,11 +458,12 @@ fn show_cell(cell: Option<&Cell>) -> String {
         || "absent".to_owned(),
         |c| {
             format!(
-                "{}@{} (created {}, version {})",
+                "{}@{} (created {}, version {}, lease {})",
                 show(&c.value),
                 c.revision,
                 c.create_revision,
-                c.version
+                c.version,
+                c.lease
             )
         },
     )
@@ -399,7 +490,8 @@ mod tests {
                 value: b"3".to_vec(),
                 revision: 3,
                 create_revision: 1,
-                version: 2
+                version: 2,
+                lease: 0,
             })
         );
         assert_eq!(m.scan(Bound::Unbounded, Bound::Excluded(b"b")).len(), 1);
@@ -431,5 +523,33 @@ mod tests {
         assert_eq!(at(&m, 2), Err(RevisionError::Compacted));
         assert_eq!(m.compact_history(3), Err(RevisionError::Compacted));
         assert_eq!(m.compact_history(9), Err(RevisionError::Future));
+    }
+
+    #[test]
+    fn a_revocation_deletes_its_keys_in_one_revision_and_refusals_change_nothing() {
+        let mut m = Model::new();
+        let put = |k: &str, lease| Mutation::PutLease(k.as_bytes().to_vec(), b"v".to_vec(), lease);
+        assert_eq!(m.refusal(&put("a", 1)), Some(Refusal::LeaseNotFound));
+        assert_eq!(m.apply(&put("a", 1)), 0);
+        assert_eq!(
+            m.apply(&Mutation::Grant(1, 50)),
+            0,
+            "a grant takes no revision"
+        );
+        assert_eq!(
+            m.refusal(&Mutation::Grant(1, 50)),
+            Some(Refusal::LeaseExists)
+        );
+        assert_eq!(m.apply(&put("a", 1)), 1);
+        assert_eq!(m.apply(&put("b", 1)), 2);
+        assert_eq!(m.apply(&put("b", 0)), 3, "detached");
+        assert_eq!(m.attached(1), vec![b"a".to_vec()]);
+        assert_eq!(m.apply(&Mutation::Revoke(1)), 4);
+        assert_eq!(m.get(b"a"), None);
+        assert!(m.get(b"b").is_some());
+        assert!(m.leases().is_empty());
+        assert_eq!(m.events(4, 4), vec![(4, b"a".to_vec(), None)]);
+        m.apply(&Mutation::Grant(2, 5));
+        assert_eq!(m.apply(&Mutation::Revoke(2)), 4, "no keys, no revision");
     }
 }

@@ -13,6 +13,8 @@
 //! - Nothing is ever acknowledged after a failed commit without a recovery in between (a failed
 //!   write poisons the engine), so the durable point never moves past an unacknowledged commit.
 
+use std::collections::BTreeMap;
+
 use crate::model::{Model, Mutation, WatchedEvent};
 
 /// Expected state across crashes: the durable state and the trace after it.
@@ -27,6 +29,9 @@ pub struct Oracle {
     current: Model,
     /// The watch of every key the campaign keeps, across crashes.
     watched: Option<Watched>,
+    /// Each lease's deadline by the campaign's clock, for the leases `current` grants (an entry
+    /// of a lease no longer granted is ignored). Not durable: a recovery restarts them.
+    deadlines: BTreeMap<u64, u64>,
 }
 
 /// A watch of every key, kept across crashes: where it started and every event it delivered.
@@ -154,6 +159,11 @@ impl Oracle {
         }
     }
 
+    /// Every event the watch delivered since it started (none without one).
+    pub fn watched_events(&self) -> &[WatchedEvent] {
+        self.watched.as_ref().map_or(&[], |w| w.seen.as_slice())
+    }
+
     /// Checks that the watch delivered exactly the model's events from its start through
     /// `through`: none missing, none twice, none out of order.
     pub fn watch_check(&self, through: u64) -> Result<(), String> {
@@ -195,6 +205,47 @@ impl Oracle {
             return Ok(None);
         }
         Ok(Some(resume))
+    }
+
+    /// Lease `id` was granted (acknowledged) for `ttl_ms` at `now_ms`.
+    pub fn lease_granted(&mut self, id: u64, ttl_ms: u64, now_ms: u64) {
+        self.deadlines.insert(id, now_ms.saturating_add(ttl_ms));
+    }
+
+    /// What `keep_alive(id)` at `now_ms` must return: the TTL (and the deadline moves), or
+    /// `None` if the lease is not granted or its deadline passed (`LeaseNotFound`).
+    pub fn keep_alive(&mut self, id: u64, now_ms: u64) -> Option<u64> {
+        let ttl_ms = *self.current.leases().get(&id)?;
+        let deadline = self.deadlines.get_mut(&id)?;
+        if *deadline <= now_ms {
+            return None;
+        }
+        *deadline = now_ms.saturating_add(ttl_ms);
+        Some(ttl_ms)
+    }
+
+    /// The granted leases whose deadline is at or before `now_ms`, in the order an expiry
+    /// revokes them (deadline, then id).
+    pub fn due(&self, now_ms: u64) -> Vec<u64> {
+        let mut due: Vec<(u64, u64)> = self
+            .current
+            .leases()
+            .keys()
+            .filter_map(|id| Some((*self.deadlines.get(id)?, *id)))
+            .filter(|(deadline, _)| *deadline <= now_ms)
+            .collect();
+        due.sort_unstable();
+        due.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// After a recovery at `now_ms`: every granted lease has its whole TTL again.
+    pub fn leases_restarted(&mut self, now_ms: u64) {
+        self.deadlines = self
+            .current
+            .leases()
+            .iter()
+            .map(|(&id, &ttl_ms)| (id, now_ms.saturating_add(ttl_ms)))
+            .collect();
     }
 
     /// What reads must return now (only meaningful while no commit has failed).

@@ -14,11 +14,14 @@
 //! | `decide::stale_view` | every put's metadata is decided against an empty view of its key (`version` 1, `create_revision` its own) | the cells' metadata in the oracle's check of every recovery, gets and scans |
 //! | `readers::ignore_pins` | the read floor ignores pinned revisions: a compaction after `compact_history` passed a live snapshot drops what it sees | `Step::CheckSnapshot` |
 //! | `watch::ignore_durability` | the watch dispatcher delivers a revision's events as soon as it is published, before a `Buffered` commit is synced | the watch's events checked against each recovery (`Oracle::watch_after_recovery`): an event for a commit the crash took back |
+//! | `lease::revoke_keeps_keys` | a revocation (an expiry) commits without deleting its lease's keys | the scan and gets after the expiry (the keys must be gone), and recovery (a key naming a lease that is not granted) |
+//! | `lease::forget_on_recovery` | recovery ignores the leases the manifest lists (granted before the last flush) | the lease table read back at every recovery (`read_all`), and the keys still naming the forgotten lease |
 //!
 //! The first two run the durability workload ([`steps`]), the MVCC ones the history workload
-//! ([`history_steps`]); each workload also runs with no failpoint and must pass. The proptest
+//! ([`history_steps`]), the watch one [`watch_steps`], the lease ones [`lease_steps`]; each workload also runs with no failpoint and must pass. The proptest
 //! state machine (`tests/state_machine.rs`, whose generators and runner live in
-//! `tests/machine/`) must also find `compaction::drop_old_versions` and shrink it.
+//! `tests/machine/`) must also find `compaction::drop_old_versions` and
+//! `lease::revoke_keeps_keys` and shrink them.
 //!
 //! The fail registry is process-global: every test holds a `fail::FailScenario` (whose `setup`
 //! takes the crate's global scenario lock and clears every failpoint, and whose drop clears them
@@ -157,6 +160,34 @@ fn watch_steps() -> Vec<Step> {
     steps
 }
 
+/// Leases: two granted, keys attached to both (large values, so the memtable fills), a flush (the
+/// manifest lists both), a keep-alive, the clock past the first's deadline, an expiry (it
+/// revokes the first: its keys go in one revision), a reopen (the second comes back from the
+/// manifest with its keys), then the second revoked.
+fn lease_steps() -> Vec<Step> {
+    let lease_put =
+        |i: u8, lease: u64| Step::Write(Mutation::PutLease(hkey(i), vec![i; 2500], lease), None);
+    vec![
+        Step::Write(Mutation::Grant(1, 20), None),
+        Step::Write(Mutation::Grant(2, 50), None),
+        lease_put(0, 1),
+        lease_put(1, 1),
+        lease_put(2, 2),
+        Step::Flush,
+        lease_put(3, 2),
+        Step::KeepAlive(2),
+        Step::Advance(30),
+        Step::KeepAlive(1),
+        Step::Expire,
+        Step::Scan,
+        Step::Get(hkey(0)),
+        Step::Reopen,
+        Step::Scan,
+        Step::Write(Mutation::Revoke(2), None),
+        Step::Scan,
+    ]
+}
+
 /// Configures `failpoint` with `actions` for the campaign of `steps`; panics unless the campaign
 /// reports a violation.
 fn caught(failpoint: &str, actions: &str, steps: &[Step]) {
@@ -225,6 +256,16 @@ fn a_watch_event_delivered_before_its_sync_is_caught() {
     caught("watch::ignore_durability", "return", &watch_steps());
 }
 
+#[test]
+fn an_expired_lease_whose_keys_stay_readable_is_caught() {
+    caught("lease::revoke_keeps_keys", "return", &lease_steps());
+}
+
+#[test]
+fn a_lease_forgotten_by_recovery_is_caught() {
+    caught("lease::forget_on_recovery", "return", &lease_steps());
+}
+
 /// Panics unless the campaign of `steps` passes with no failpoint configured.
 fn passes(name: &str, steps: &[Step]) {
     let scenario = fail::FailScenario::setup();
@@ -263,17 +304,20 @@ fn the_same_watch_campaign_passes_without_sabotage() {
     passes("watch", &watch_steps());
 }
 
-/// Cases the state machine gets to find `compaction::drop_old_versions`.
+#[test]
+fn the_same_lease_campaign_passes_without_sabotage() {
+    passes("lease", &lease_steps());
+}
+
+/// Cases the state machine gets to find a planted bug.
 const MACHINE_CASES_MAX: u32 = 2000;
 
 /// The state machine (`tests/state_machine.rs`, its generators and runner shared through
-/// `tests/machine/`) must find `compaction::drop_old_versions` and shrink it.
-#[test]
-fn the_state_machine_finds_and_shrinks_dropped_old_versions() {
+/// `tests/machine/`) must find `failpoint` and shrink it.
+fn the_state_machine_finds(failpoint: &str) {
     let scenario = fail::FailScenario::setup();
     let started = Instant::now();
-    fail::cfg("compaction::drop_old_versions", "return")
-        .unwrap_or_else(|e| panic!("fail::cfg: {e}"));
+    fail::cfg(failpoint, "return").unwrap_or_else(|e| panic!("fail::cfg: {e}"));
     let mut runner = TestRunner::new(Config {
         cases: MACHINE_CASES_MAX,
         failure_persistence: None,
@@ -285,14 +329,23 @@ fn the_state_machine_finds_and_shrinks_dropped_old_versions() {
     });
     scenario.teardown();
     match result {
-        Ok(()) => panic!(
-            "the state machine did not notice compaction::drop_old_versions in \
-             {MACHINE_CASES_MAX} cases"
-        ),
+        Ok(()) => {
+            panic!("the state machine did not notice {failpoint} in {MACHINE_CASES_MAX} cases")
+        }
         Err(e) => eprintln!(
-            "[failpoint sabotage compaction::drop_old_versions] the state machine caught and \
-             shrank it in {:.1}s: {e}",
+            "[failpoint sabotage {failpoint}] the state machine caught and shrank it in {:.1}s: \
+             {e}",
             started.elapsed().as_secs_f64()
         ),
     }
+}
+
+#[test]
+fn the_state_machine_finds_and_shrinks_dropped_old_versions() {
+    the_state_machine_finds("compaction::drop_old_versions");
+}
+
+#[test]
+fn the_state_machine_finds_and_shrinks_a_revocation_keeping_its_keys() {
+    the_state_machine_finds("lease::revoke_keeps_keys");
 }

@@ -117,6 +117,7 @@ fn child() {
     let db = Db::open(&dir, options()).unwrap_or_else(|e| panic!("child: open failed: {e}"));
     let opts = WriteOptions {
         durability: Some(Durability::Sync),
+        ..WriteOptions::default()
     };
     for index in start.. {
         if lie {

@@ -1,7 +1,8 @@
 //! proptest state machine: random sequences of put, delete, batch, etcd txn (compares on value,
 //! absence and version; both branches), delete range, get, scan, reads at older revisions,
 //! history compaction, a snapshot taken and checked later (held across the ops in
-//! between), flush, compact, sync, reopen and crash (at a random I/O op inside the next operation, under a random
+//! between), a watch, leases (grants, puts attached to them, keep-alives, revocations, the clock
+//! moving and expiries), flush, compact, sync, reopen and crash (at a random I/O op inside the next operation, under a random
 //! persistence model) against the real `Db` on `SimVfs` and the model side by side, on 2-4 keys so
 //! they collide. Every read is compared with the model, every acknowledged revision with the
 //! model's, every recovery with the oracle. A failure shrinks and prints the seed and the ops.

@@ -98,19 +98,36 @@ write("wal_frame", "reserved_not_zero", frame(1, seed_payload, reserved=1), err(
 write("wal_frame", "length_over_limit", frame(1, b"", length=0x08000001), err("length_too_large", 4))
 write("wal_frame", "length_past_eof", frame(1, b"", length=0x07FFFFFF)[:12], err("truncated", 12))
 write("wal_frame", "empty_payload", frame(2, b""), {"type": 2, "payload_hex": "", "consumed": 24})
+# Types 5 (lease grant) and 6 (lease revoke) frame like any other type (WAL v1 revision 2); 7
+# (checkpoint) stays reserved. The framing does not look at the payload.
+for name, t in [("lease_grant_type", 5), ("lease_revoke_type", 6)]:
+    b = frame(t, seed_payload); write("wal_frame", name, b, {"type": t, "payload_hex": seed_payload.hex(), "consumed": len(b)})
+write("wal_frame", "reserved_type_checkpoint", frame(7, seed_payload), err("unknown_tag", 1))
 
 # ---------- WAL records (frame + MessagePack payload) ----------
 def head(rev, created, synced):
     return mp_str("revision") + mp_uint(rev) + mp_str("created_at_ms") + mp_uint(created) + mp_str("synced_through") + mp_uint(synced)
-def put_payload(rev, created, synced, k, v):
-    return mp_map(5) + head(rev, created, synced) + mp_str("key") + mp_bin(k) + mp_str("value") + mp_bin(v)
+def lease_field(lease):
+    return mp_str("lease") + mp_uint(lease) if lease else b""  # absent = no lease; 0 is never written
+def put_payload(rev, created, synced, k, v, lease=0):
+    return (mp_map(6 if lease else 5) + head(rev, created, synced) + mp_str("key") + mp_bin(k) + mp_str("value") + mp_bin(v)
+            + lease_field(lease))
 def del_payload(rev, created, synced, k):
     return mp_map(4) + head(rev, created, synced) + mp_str("key") + mp_bin(k)
 def batch_payload(rev, created, synced, ops):
     out = mp_map(4) + head(rev, created, synced) + mp_str("ops") + mp_arr(len(ops))
     for op in ops:
-        if op[0] == "put": out += mp_map(3) + mp_str("op") + mp_str("put") + mp_str("key") + mp_bin(op[1]) + mp_str("value") + mp_bin(op[2])
+        if op[0] == "put":
+            lease = op[3] if len(op) > 3 else 0
+            out += (mp_map(4 if lease else 3) + mp_str("op") + mp_str("put") + mp_str("key") + mp_bin(op[1]) + mp_str("value") + mp_bin(op[2])
+                    + lease_field(lease))
         else: out += mp_map(2) + mp_str("op") + mp_str("delete") + mp_str("key") + mp_bin(op[1])
+    return out
+def grant_payload(rev, created, synced, lease, ttl_ms):
+    return mp_map(5) + head(rev, created, synced) + mp_str("lease") + mp_uint(lease) + mp_str("ttl_ms") + mp_uint(ttl_ms)
+def revoke_payload(rev, created, synced, lease, keys):
+    out = mp_map(5) + head(rev, created, synced) + mp_str("lease") + mp_uint(lease) + mp_str("keys") + mp_arr(len(keys))
+    for k in keys: out += mp_bin(k)
     return out
 def rec_json(rtype, rev, created, synced, consumed, **kw):
     d = {"type": rtype, "revision": rev, "created_at_ms": created, "synced_through": synced}
@@ -165,6 +182,68 @@ write("wal_record", "map_claims_more_fields", frame(2, p), err("truncated", 12 +
 pre = mp_map(4) + head(1, 0, 0) + mp_str("ops")
 p = pre + b"\xdc" + u16(100) + mp_map(2) + mp_str("op") + mp_str("delete") + mp_str("key") + mp_bin(b"k")
 write("wal_record", "ops_count_above_remaining", frame(3, p), err("length_too_large", 12 + len(pre)))
+
+# Leases (WAL v1 revision 2, FORMAT § 3.3, § 3.4). A put's `lease` is written last, after `value`;
+# absent means no lease (the expected JSON then has no "lease" either).
+LEASE_ID_MAX = 2**63 - 1
+LEASE_TTL_MS_MAX = 9_000_000_000_000
+p = put_payload(4, T + 3, 0, b"foo", b"bar", lease=7); b = frame(1, p)
+write("wal_record", "put_with_lease", b, rec_json("put", 4, T + 3, 0, len(b), key_hex=b"foo".hex(), value_hex=b"bar".hex(), lease=7))
+p = put_payload(4, T + 3, 0, b"foo", b"bar", lease=LEASE_ID_MAX); b = frame(1, p)
+write("wal_record", "put_with_lease_id_max", b, rec_json("put", 4, T + 3, 0, len(b), key_hex=b"foo".hex(), value_hex=b"bar".hex(), lease=LEASE_ID_MAX))
+ops = [("put", b"a", b"1", 0x1234), ("delete", b"b"), ("put", b"c", b"")]
+p = batch_payload(5, T + 4, 0, ops); b = frame(3, p)
+write("wal_record", "batch_with_leased_put", b, rec_json("batch", 5, T + 4, 0, len(b), ops=[
+    {"op": "put", "key_hex": "61", "value_hex": "31", "lease": 0x1234}, {"op": "delete", "key_hex": "62"}, {"op": "put", "key_hex": "63", "value_hex": ""}]))
+# A grant changes no key: it carries the revision before it (here 5).
+p = grant_payload(5, T + 5, 0, 7, 60000); b = frame(5, p)
+write("wal_record", "lease_grant", b, rec_json("lease_grant", 5, T + 5, 0, len(b), lease=7, ttl_ms=60000))
+p = grant_payload(5, T + 5, 0, LEASE_ID_MAX, LEASE_TTL_MS_MAX); b = frame(5, p)
+write("wal_record", "lease_grant_max_values", b, rec_json("lease_grant", 5, T + 5, 0, len(b), lease=LEASE_ID_MAX, ttl_ms=LEASE_TTL_MS_MAX))
+keys = [b"", b"a", b"ab", b"b"]  # strictly increasing bytewise: the empty key first, a prefix before its extension
+p = revoke_payload(6, T + 6, 0, 7, keys); b = frame(6, p)
+write("wal_record", "lease_revoke_with_keys", b, rec_json("lease_revoke", 6, T + 6, 0, len(b), lease=7, keys_hex=[k.hex() for k in keys]))
+p = revoke_payload(6, T + 6, 0, 9, []); b = frame(6, p)
+write("wal_record", "lease_revoke_no_keys", b, rec_json("lease_revoke", 6, T + 6, 0, len(b), lease=9, keys_hex=[]))
+# Errors. A lease or ttl_ms out of range is invalid_value at the integer's type byte.
+pre = mp_map(5) + head(1, 0, 0) + mp_str("lease")
+write("wal_record", "lease_grant_lease_zero", frame(5, pre + mp_uint(0) + mp_str("ttl_ms") + mp_uint(60000)), err("invalid_value", 12 + len(pre)))
+write("wal_record", "lease_grant_lease_above_max", frame(5, pre + mp_uint(LEASE_ID_MAX + 1) + mp_str("ttl_ms") + mp_uint(60000)), err("invalid_value", 12 + len(pre)))
+pre = mp_map(5) + head(1, 0, 0) + mp_str("lease") + mp_uint(7) + mp_str("ttl_ms")
+write("wal_record", "lease_grant_ttl_zero", frame(5, pre + mp_uint(0)), err("invalid_value", 12 + len(pre)))
+write("wal_record", "lease_grant_ttl_above_max", frame(5, pre + mp_uint(LEASE_TTL_MS_MAX + 1)), err("invalid_value", 12 + len(pre)))
+# A missing field is invalid_value at offset 0 of the payload, after the map's last entry.
+p = mp_map(4) + head(1, 0, 0) + mp_str("lease") + mp_uint(7)
+write("wal_record", "lease_grant_missing_ttl_ms", frame(5, p), err("invalid_value", 12))
+p = mp_map(4) + head(1, 0, 0) + mp_str("lease") + mp_uint(7)
+write("wal_record", "lease_revoke_missing_keys", frame(6, p), err("invalid_value", 12))
+# `keys` in a grant is a field the record type does not have: invalid_value at its name.
+pre = grant_payload(1, 0, 0, 7, 60000); pre = mp_map(6) + pre[1:]
+write("wal_record", "lease_grant_with_keys", frame(5, pre + mp_str("keys") + mp_arr(0)), err("invalid_value", 12 + len(pre)))
+# A key of `keys` not above the one before it is key_order at that key's bin type byte.
+pre = mp_map(5) + head(1, 0, 0) + mp_str("lease") + mp_uint(7) + mp_str("keys") + mp_arr(3) + mp_bin(b"a") + mp_bin(b"c")
+write("wal_record", "lease_revoke_keys_out_of_order", frame(6, pre + mp_bin(b"b")), err("key_order", 12 + len(pre)))
+pre = mp_map(5) + head(1, 0, 0) + mp_str("lease") + mp_uint(7) + mp_str("keys") + mp_arr(2) + mp_bin(b"a")
+write("wal_record", "lease_revoke_keys_repeated", frame(6, pre + mp_bin(b"a")), err("key_order", 12 + len(pre)))
+# A `keys` count above the bytes after the array header / 2 is length_too_large at the array's
+# type byte, before any allocation: 100 keys claimed, 3 bytes (one key) follow.
+pre = mp_map(5) + head(1, 0, 0) + mp_str("lease") + mp_uint(7) + mp_str("keys")
+write("wal_record", "lease_revoke_keys_count_above_remaining", frame(6, pre + b"\xdc" + u16(100) + mp_bin(b"k")), err("length_too_large", 12 + len(pre)))
+# A put's lease 0 is never written: invalid_value at the integer's type byte (also in a put op).
+pre = mp_map(6) + put_payload(1, 0, 0, b"k", b"v")[1:] + mp_str("lease")
+write("wal_record", "put_lease_zero", frame(1, pre + mp_uint(0)), err("invalid_value", 12 + len(pre)))
+pre = (mp_map(4) + head(1, 0, 0) + mp_str("ops") + mp_arr(1) + mp_map(4) + mp_str("op") + mp_str("put") + mp_str("key") + mp_bin(b"k")
+       + mp_str("value") + mp_bin(b"v") + mp_str("lease"))
+write("wal_record", "batch_put_op_lease_zero", frame(3, pre + mp_uint(0)), err("invalid_value", 12 + len(pre)))
+# `lease` in a delete record or a delete op is an unknown field: invalid_value at that name (in an
+# op, judged after the op map, since the `op` name may come after it).
+pre = mp_map(5) + del_payload(1, 0, 0, b"k")[1:]
+write("wal_record", "delete_with_lease", frame(2, pre + mp_str("lease") + mp_uint(7)), err("invalid_value", 12 + len(pre)))
+pre = mp_map(4) + head(1, 0, 0) + mp_str("ops") + mp_arr(1) + mp_map(3) + mp_str("op") + mp_str("delete") + mp_str("key") + mp_bin(b"k")
+write("wal_record", "delete_op_with_lease", frame(3, pre + mp_str("lease") + mp_uint(7)), err("invalid_value", 12 + len(pre)))
+pre = mp_map(4) + head(1, 0, 0) + mp_str("ops") + mp_arr(1) + mp_map(3)
+p = pre + mp_str("lease") + mp_uint(7) + mp_str("op") + mp_str("delete") + mp_str("key") + mp_bin(b"k")
+write("wal_record", "delete_op_with_lease_before_op", frame(3, p), err("invalid_value", 12 + len(pre)))
 
 # ---------- WAL replay (one segment; parameters in the expected JSON) ----------
 def rec(rtype, rev, synced, key=b"k", value=b"v"):
@@ -328,13 +407,14 @@ def manifest_bytes(body_obj=None, body_text=None, crc=None, extra=""):
     return ('{"body":' + body + ',"crc32c":' + str(c) + extra + "}\n").encode()
 
 FILE = {"file": "00000000000000000007.sst", "level": 0, "minKeyHex": "6170706c65", "maxKeyHex": "636865727279", "size": 4242, "walOffset": 512, "createdAt": T}
-BODY = {"formatVersion": 2, "nextFileNumber": 8, "walOffset": 512, "lastRevision": 3, "historyHorizon": 2, "files": [FILE]}
+BODY = {"formatVersion": 3, "nextFileNumber": 8, "walOffset": 512, "lastRevision": 3, "historyHorizon": 2, "files": [FILE], "leases": []}
 def mjson(body):
     return {"format_version": body["formatVersion"], "next_file_number": body["nextFileNumber"], "wal_offset": body["walOffset"],
             "last_revision": body["lastRevision"], "history_horizon": body["historyHorizon"], "files": [{"file": f["file"], "level": f["level"], "min_key_hex": f["minKeyHex"],
-            "max_key_hex": f["maxKeyHex"], "size": f["size"], "wal_offset": f["walOffset"], "created_at_ms": f["createdAt"]} for f in body["files"]]}
+            "max_key_hex": f["maxKeyHex"], "size": f["size"], "wal_offset": f["walOffset"], "created_at_ms": f["createdAt"]} for f in body["files"]],
+            "leases": [{"id": l["id"], "ttl_ms": l["ttlMs"]} for l in body["leases"]]}
 write("manifest", "one_file", manifest_bytes(BODY), mjson(BODY), raw=True)
-EMPTY = {"formatVersion": 2, "nextFileNumber": 1, "walOffset": 0, "lastRevision": 0, "historyHorizon": 0, "files": []}
+EMPTY = {"formatVersion": 3, "nextFileNumber": 1, "walOffset": 0, "lastRevision": 0, "historyHorizon": 0, "files": [], "leases": []}
 write("manifest", "empty", manifest_bytes(EMPTY), mjson(EMPTY), raw=True)
 pretty = json.dumps(BODY, indent=2)
 write("manifest", "pretty_body_whitespace", manifest_bytes(body_text=pretty), dict(mjson(BODY), canonical=False), raw=True)
@@ -342,11 +422,14 @@ mb = manifest_bytes(BODY); body_at = len(b'{"body":')
 write("manifest", "bad_checksum", manifest_bytes(BODY, crc=crc32c(json.dumps(BODY, separators=(",", ":")).encode()) ^ 1), err("bad_checksum", body_at), raw=True)
 rot = mb.replace(b'"size":4242', b'"size":4243')
 write("manifest", "bit_rot_in_body", rot, err("bad_checksum", body_at), raw=True)
-b2 = dict(BODY, formatVersion=3)
+b2 = dict(BODY, formatVersion=4)
 write("manifest", "unsupported_version", manifest_bytes(b2), err("unsupported_version", body_at), raw=True)
 # A version-1 manifest (kvstore before MVCC: no historyHorizon) is refused by its version.
-b1 = {k: v for k, v in BODY.items() if k != "historyHorizon"}; b1["formatVersion"] = 1
+b1 = {k: v for k, v in BODY.items() if k not in ("historyHorizon", "leases")}; b1["formatVersion"] = 1
 write("manifest", "version_1", manifest_bytes(b1), err("unsupported_version", body_at), raw=True)
+# A valid format-2 manifest (before leases: no `leases`) is refused by its version too.
+bv2 = {k: v for k, v in BODY.items() if k != "leases"}; bv2["formatVersion"] = 2
+write("manifest", "version_2", manifest_bytes(bv2), err("unsupported_version", body_at), raw=True)
 b3 = dict(BODY, files=[dict(FILE, minKeyHex="636865727279", maxKeyHex="6170706c65")])
 write("manifest", "min_key_above_max_key", manifest_bytes(b3), err("key_order", body_at), raw=True)
 b4 = dict(BODY, files=[dict(FILE, minKeyHex="6170706C65")])
@@ -361,9 +444,9 @@ write("manifest", "seed_shape_without_checksum", json.dumps({"files": [], "walOf
 write("manifest", "truncated", mb[:40], err("bad_json", 39), raw=True)
 write("manifest", "not_json", b"\x00\xff", err("bad_json", 0), raw=True)
 # The version is read before the schema: a later version's new field is unsupported_version.
-b8 = dict(BODY, formatVersion=3, newField=[1, 2])
+b8 = dict(BODY, formatVersion=4, newField=[1, 2])
 write("manifest", "future_version_unknown_field", manifest_bytes(b8), err("unsupported_version", body_at), raw=True)
-b9 = {k: v for k, v in BODY.items() if k != "lastRevision"}; b9["formatVersion"] = 3
+b9 = {k: v for k, v in BODY.items() if k != "lastRevision"}; b9["formatVersion"] = 4
 write("manifest", "future_version_missing_field", manifest_bytes(b9), err("unsupported_version", body_at), raw=True)
 b10 = dict(BODY, files=[dict(FILE, file="7.sst")])
 write("manifest", "sst_name_not_20_digits", manifest_bytes(b10), err("invalid_value", body_at), raw=True)
@@ -378,4 +461,29 @@ b14 = dict(BODY, files=[f(5, 2, b"b", b"c"), f(6, 2, b"a", b"b")])
 write("manifest", "shared_boundary_key_at_level_2", manifest_bytes(b14), err("key_order", body_at), raw=True)
 b15 = dict(BODY, files=[f(4, 0, b"a", b"z"), f(5, 0, b"b", b"c"), f(6, 1, b"a", b"b"), f(7, 1, b"c", b"z"), f(3, 2, b"a", b"z")])
 write("manifest", "overlap_at_level_0_and_across_levels", manifest_bytes(b15), mjson(b15), raw=True)
+# Leases (format 3): strictly increasing ids, id in 1..=LEASE_ID_MAX, ttlMs in 1..=LEASE_TTL_MS_MAX;
+# check-order step 8, invalid_value at the body's `{`.
+def lease(i, ttl): return {"id": i, "ttlMs": ttl}
+b16 = dict(BODY, leases=[lease(7, 60000), lease(LEASE_ID_MAX, LEASE_TTL_MS_MAX)])
+write("manifest", "two_leases", manifest_bytes(b16), mjson(b16), raw=True)
+b17 = dict(BODY, leases=[lease(9, 60000), lease(7, 60000)])
+write("manifest", "lease_ids_decreasing", manifest_bytes(b17), err("invalid_value", body_at), raw=True)
+b18 = dict(BODY, leases=[lease(7, 60000), lease(7, 1000)])
+write("manifest", "lease_ids_repeated", manifest_bytes(b18), err("invalid_value", body_at), raw=True)
+b19 = dict(BODY, leases=[lease(0, 60000)])
+write("manifest", "lease_id_zero", manifest_bytes(b19), err("invalid_value", body_at), raw=True)
+b20 = dict(BODY, leases=[lease(LEASE_ID_MAX + 1, 60000)])
+write("manifest", "lease_id_above_max", manifest_bytes(b20), err("invalid_value", body_at), raw=True)
+b21 = dict(BODY, leases=[lease(7, 0)])
+write("manifest", "lease_ttl_zero", manifest_bytes(b21), err("invalid_value", body_at), raw=True)
+b22 = dict(BODY, leases=[lease(7, LEASE_TTL_MS_MAX + 1)])
+write("manifest", "lease_ttl_above_max", manifest_bytes(b22), err("invalid_value", body_at), raw=True)
+# Step 7 (a file overlap, key_order) comes before step 8 (a bad lease).
+b23 = dict(b13, leases=[lease(0, 60000)])
+write("manifest", "file_overlap_before_bad_lease", manifest_bytes(b23), err("key_order", body_at), raw=True)
+# An unknown member in a leases element is a schema error (step 5): bad_json where the parser
+# stopped, the closing quote of the unknown member's name (as `seed_shape_without_checksum`).
+b24 = dict(BODY, leases=[dict(lease(7, 60000), extra=1)])
+mb24 = manifest_bytes(b24)
+write("manifest", "lease_unknown_member", mb24, err("bad_json", mb24.index(b'"extra"') + len('"extra"') - 1), raw=True)
 print("vectors written under", ROOT)

@@ -102,20 +102,27 @@ fn inspect_wal(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
         base,
     );
     for (offset, r) in &out.records {
+        let put = |key: &[u8], value: &[u8], lease: u64| match lease {
+            0 => format!("put {} = {}", show(key), show(value)),
+            lease => format!("put {} = {} lease {lease}", show(key), show(value)),
+        };
         let what = match &r.body {
-            WalBody::Put { key, value } => format!("put {} = {}", show(key), show(value)),
+            WalBody::Put { key, value, lease } => put(key, value, *lease),
             WalBody::Delete { key } => format!("delete {}", show(key)),
             WalBody::Batch(ops) => {
                 let ops: Vec<String> = ops
                     .iter()
                     .map(|op| match op {
-                        BatchOp::Put { key, value } => {
-                            format!("put {} = {}", show(key), show(value))
-                        }
+                        BatchOp::Put { key, value, lease } => put(key, value, *lease),
                         BatchOp::Delete { key } => format!("delete {}", show(key)),
                     })
                     .collect();
                 format!("batch [{}]", ops.join(", "))
+            }
+            WalBody::LeaseGrant { lease, ttl_ms } => format!("grant lease {lease} ttl {ttl_ms} ms"),
+            WalBody::LeaseRevoke { lease, keys } => {
+                let keys: Vec<String> = keys.iter().map(|k| show(k)).collect();
+                format!("revoke lease {lease} deleting [{}]", keys.join(", "))
             }
         };
         println!(

@@ -3,13 +3,15 @@
 //! Invariants:
 //! - A body reaches the WAL only after [`validate`] accepted it: every key within
 //!   `KEY_LEN_MIN..=KEY_LEN_MAX`, every value within `VALUE_LEN_MAX`, a batch non-empty, at most
-//!   `WAL_BATCH_OPS_MAX` ops and small enough to encode, so a WAL append can only fail for I/O
-//!   reasons (and such a failure is fatal).
-//! - [`entries_of`] gives one entry per distinct key, the batch's last op on that key winning.
+//!   `WAL_BATCH_OPS_MAX` ops and small enough to encode, every lease id within `LEASE_ID_MAX`
+//!   (whether the lease is granted is the decide stage's to check), so a WAL append can only
+//!   fail for I/O reasons (and such a failure is fatal).
+//! - [`into_entries`] gives one entry per op (per key of a revocation), in op order.
 
 use crate::entry::{Entry, VersionMeta};
 use crate::error::{Error, Result};
 use crate::format::wal::{BatchOp, WAL_BATCH_OPS_MAX, WAL_PAYLOAD_LEN_MAX, WalBody};
+use crate::lease::LEASE_ID_MAX;
 use crate::limits::{check_key, check_value};
 use crate::options::Durability;
 
@@ -33,9 +35,16 @@ impl WriteBatch {
 
     /// Adds a put of `value` at `key`.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> &mut Self {
+        self.put_with_lease(key, value, 0)
+    }
+
+    /// Adds a put of `value` at `key` attached to `lease` (0: none). The batch fails whole with
+    /// [`Error::LeaseNotFound`] if the lease is not granted when it commits.
+    pub fn put_with_lease(&mut self, key: &[u8], value: &[u8], lease: u64) -> &mut Self {
         self.ops.push(BatchOp::Put {
             key: key.to_vec(),
             value: value.to_vec(),
+            lease,
         });
         self
     }
@@ -66,16 +75,33 @@ impl WriteBatch {
 pub struct WriteOptions {
     /// Durability of this write; `None` uses the database's default.
     pub durability: Option<Durability>,
+    /// The lease a [`crate::Db::put_with`] attaches its key to (0: none, the default). The put
+    /// fails with [`Error::LeaseNotFound`] if the lease is not granted when it commits. Other
+    /// writes ignore it (a batch names a lease per put: [`WriteBatch::put_with_lease`]).
+    pub lease: u64,
 }
 
-/// Rejects a body the engine must not log (see the module invariants).
+/// Refuses a lease id the format cannot carry (0 is "no lease", accepted where a put takes one).
+pub(crate) fn check_lease_id(lease: u64) -> Result<()> {
+    if lease > LEASE_ID_MAX {
+        return Err(Error::InvalidArgument(format!(
+            "lease id {lease} is above LEASE_ID_MAX = {LEASE_ID_MAX}"
+        )));
+    }
+    Ok(())
+}
+
+/// Rejects a body the engine must not log (see the module invariants). Lease records are built
+/// by the engine from arguments [`crate::Db::grant`] checked.
 pub(crate) fn validate(body: &WalBody) -> Result<()> {
     match body {
-        WalBody::Put { key, value } => {
+        WalBody::Put { key, value, lease } => {
             check_key(key)?;
-            check_value(value)
+            check_value(value)?;
+            check_lease_id(*lease)
         }
         WalBody::Delete { key } => check_key(key),
+        WalBody::LeaseGrant { .. } | WalBody::LeaseRevoke { .. } => Ok(()),
         WalBody::Batch(ops) => {
             if ops.is_empty() {
                 return Err(Error::InvalidArgument("empty batch".to_owned()));
@@ -89,9 +115,10 @@ pub(crate) fn validate(body: &WalBody) -> Result<()> {
             let mut total = RECORD_OVERHEAD_BYTES;
             for op in ops {
                 let len = match op {
-                    BatchOp::Put { key, value } => {
+                    BatchOp::Put { key, value, lease } => {
                         check_key(key)?;
                         check_value(value)?;
+                        check_lease_id(*lease)?;
                         key.len().saturating_add(value.len())
                     }
                     BatchOp::Delete { key } => {
@@ -156,13 +183,15 @@ pub(crate) fn into_entries(
         }
     };
     match body {
-        WalBody::Put { key, value } => vec![entry(key, Some(value))],
+        WalBody::Put { key, value, .. } => vec![entry(key, Some(value))],
         WalBody::Delete { key } => vec![entry(key, None)],
+        WalBody::LeaseGrant { .. } => Vec::new(),
+        WalBody::LeaseRevoke { keys, .. } => keys.into_iter().map(|key| entry(key, None)).collect(),
         WalBody::Batch(ops) => {
             // Same (key, revision) inserted twice: the memtable keeps the later one.
             ops.into_iter()
                 .map(|op| match op {
-                    BatchOp::Put { key, value } => entry(key, Some(value)),
+                    BatchOp::Put { key, value, .. } => entry(key, Some(value)),
                     BatchOp::Delete { key } => entry(key, None),
                 })
                 .collect()

@@ -38,12 +38,13 @@ use std::sync::Arc;
 use crate::entry::{Entry, VersionMeta};
 use crate::error::{Error, Result};
 use crate::format::wal::WalBody;
+use crate::lease::{LeaseEffect, LeaseTable};
 use crate::options::Durability;
 use crate::range::KeyRange;
 use crate::txn::{Txn, TxnResponse, conflict, evaluate};
 
 use super::batch::{into_entries, validate};
-use super::decide::{Overlay, metas};
+use super::decide::{Overlay, check_leases, metas};
 use super::inner::Inner;
 use super::pipeline::{Turn, Writer};
 use super::txn_view::DecideView;
@@ -55,6 +56,11 @@ pub(crate) enum Proposal {
     Write(WalBody),
     /// An etcd `Txn`.
     Txn(Txn),
+    /// A lease granted for `ttl_ms`: `lease`, or an id the engine chooses.
+    Grant { lease: Option<u64>, ttl_ms: u64 },
+    /// A lease revoked, its keys deleted in one revision. With `due_at` (an expiry), only if
+    /// its deadline is at or before that time; otherwise nothing happens.
+    Revoke { lease: u64, due_at: Option<u64> },
     /// An optimistic transaction: its writes, if nothing it read at `snapshot` was written since.
     Optimistic {
         snapshot: u64,
@@ -71,6 +77,21 @@ pub(crate) enum Committed {
     Revision(u64),
     /// A txn's response.
     Txn(TxnResponse),
+    /// The id of the lease a grant granted.
+    Granted(u64),
+    /// A revocation's revision (of its deletes, or the one it read at if it had no key).
+    Revoked(u64),
+}
+
+impl Committed {
+    /// The revision a write, a txn or a revocation committed at (or read at).
+    pub(crate) fn into_revision(self) -> Result<u64> {
+        match self {
+            Committed::Revision(revision) | Committed::Revoked(revision) => Ok(revision),
+            Committed::Txn(response) => Ok(response.revision),
+            Committed::Granted(_) => Err(unexpected_answer()),
+        }
+    }
 }
 
 /// One queued commit.
@@ -130,10 +151,8 @@ impl Inner {
     /// Commits `body` with `durability`; returns its revision. See the module doc.
     pub(crate) fn commit(&self, body: WalBody, durability: Durability) -> Result<u64> {
         validate(&body)?;
-        match self.propose(Proposal::Write(body), durability)? {
-            Committed::Revision(revision) => Ok(revision),
-            Committed::Txn(response) => Ok(response.revision),
-        }
+        self.propose(Proposal::Write(body), durability)?
+            .into_revision()
     }
 
     /// Runs `txn` with `durability`. See the module doc.
@@ -141,29 +160,41 @@ impl Inner {
         txn.validate()?;
         match self.propose(Proposal::Txn(txn), durability)? {
             Committed::Txn(response) => Ok(response),
-            Committed::Revision(revision) => Ok(TxnResponse {
-                succeeded: true,
-                revision,
-                results: Vec::new(),
-            }),
+            Committed::Revision(_) | Committed::Granted(_) | Committed::Revoked(_) => {
+                Err(unexpected_answer())
+            }
         }
     }
 
     /// Queues `proposal` and waits for its result (steps 1, 2 and 4 of the module doc).
     pub(crate) fn propose(&self, proposal: Proposal, durability: Durability) -> Result<Committed> {
+        let mut results = self.propose_all(vec![proposal], durability)?;
+        results.pop().unwrap_or_else(|| Err(unexpected_answer()))
+    }
+
+    /// Queues `proposals` together (one group, one sync, if no leader is busy) and waits for
+    /// their results, in order.
+    pub(crate) fn propose_all(
+        &self,
+        proposals: Vec<Proposal>,
+        durability: Durability,
+    ) -> Result<Vec<Result<Committed>>> {
         self.check_usable()?;
         self.stall_writes();
         let sync = durability != Durability::Buffered;
-        let request = Request { proposal, sync };
-        let result = self.pipeline.submit(
-            request,
+        let requests = proposals
+            .into_iter()
+            .map(|proposal| Request { proposal, sync })
+            .collect();
+        let results = self.pipeline.submit_all(
+            requests,
             |group| self.apply_group(group),
             |applied| self.finish_group(applied),
         );
-        if result.is_ok() {
+        if results.iter().any(Result::is_ok) {
             self.after_commit();
         }
-        result
+        Ok(results)
     }
 
     /// Step 2 and 3 of the module doc for one group, under the writer lock.
@@ -246,7 +277,14 @@ impl Inner {
         let members = chunk.len();
         let view = DecideView::new(self, before);
         for (n, (ticket, request)) in chunk.into_iter().enumerate() {
-            match self.decide(request.proposal, &view, &overlay, revision, created_at_ms) {
+            let at = Decision {
+                view: &view,
+                overlay: &overlay,
+                leases: &writer.leases,
+                revision,
+                created_at_ms,
+            };
+            match self.decide(request.proposal, &at) {
                 Ok((body, answer)) => {
                     if let Some((next, body, metas)) = &body {
                         // Only a later member of the chunk reads the overlay.
@@ -265,7 +303,8 @@ impl Inner {
             }
         }
         // Log.
-        let mut logged: Vec<(u64, Committed, u64, Vec<Entry>)> = Vec::with_capacity(decided.len());
+        let mut logged: Vec<(u64, Committed, u64, Vec<Entry>, LeaseEffect)> =
+            Vec::with_capacity(decided.len());
         let mut members = decided.into_iter();
         while let Some(member) = members.next() {
             let Some((revision, body, metas)) = member.body else {
@@ -284,15 +323,22 @@ impl Inner {
                     return;
                 }
             };
+            let effect = LeaseEffect::of(&body);
             let entries = into_entries(body, revision, range.start, created_at_ms, &metas);
-            logged.push((member.ticket, member.answer, revision, entries));
+            logged.push((member.ticket, member.answer, revision, entries, effect));
         }
         if logged.is_empty() {
             return;
         }
         // Apply.
         let active = self.versions.active();
-        for (ticket, answer, revision, entries) in logged {
+        for (ticket, answer, revision, entries, effect) in logged {
+            writer.leases.apply(effect, &entries, created_at_ms);
+            applied.results.push((ticket, Ok(answer)));
+            if entries.is_empty() {
+                // A grant, or a revocation without keys: no version, no revision.
+                continue;
+            }
             if applied.turn.capture {
                 applied
                     .changes
@@ -301,25 +347,28 @@ impl Inner {
             for entry in entries {
                 active.insert(entry);
             }
-            applied.results.push((ticket, Ok(answer)));
             applied.commits = applied.commits.saturating_add(1);
         }
         writer.last_revision = revision;
     }
 
-    /// The decide stage for one proposal, after the chunk's earlier members (`overlay`, and
-    /// `revision`, the last one they took) over the published `view`: what it logs (if
-    /// anything) and what it answers once published.
+    /// The decide stage for one proposal at `at`: what it logs (if anything) and what it
+    /// answers once published.
     fn decide(
         &self,
         proposal: Proposal,
-        view: &DecideView<'_>,
-        overlay: &Overlay,
-        revision: u64,
-        created_at_ms: u64,
+        at: &Decision<'_, '_>,
     ) -> Result<(Option<Logged>, Committed)> {
+        let Decision {
+            view,
+            overlay,
+            leases,
+            revision,
+            created_at_ms,
+        } = *at;
         let next = revision.checked_add(1).ok_or(Error::RevisionsExhausted)?;
         let decide_write = |body: WalBody| -> Result<Logged> {
+            check_leases(&body, leases, overlay)?;
             let before = |key: &[u8]| match overlay.get(key) {
                 Some(meta) => Ok(Some(meta)),
                 None => view.newest_meta(key),
@@ -345,6 +394,34 @@ impl Inner {
                 };
                 (body, Committed::Txn(response))
             }
+            Proposal::Grant { lease, ttl_ms } => {
+                let lease = match lease {
+                    Some(id) if leases.contains(id) => return Err(Error::LeaseExists { id }),
+                    Some(id) => id,
+                    None => leases.unused_id()?,
+                };
+                let body = WalBody::LeaseGrant { lease, ttl_ms };
+                (
+                    Some((revision, body, Vec::new())),
+                    Committed::Granted(lease),
+                )
+            }
+            Proposal::Revoke { lease, due_at } => {
+                let revocable = match due_at {
+                    Some(now_ms) => leases.is_due(lease, now_ms),
+                    None => leases.contains(lease),
+                };
+                let keys = match leases.keys_of(lease) {
+                    Some(keys) if revocable => revoked_keys(keys),
+                    _ if due_at.is_some() => return Ok((None, Committed::Revision(revision))),
+                    _ => return Err(Error::LeaseNotFound { id: lease }),
+                };
+                // A revocation that deletes nothing takes no revision.
+                let at = if keys.is_empty() { revision } else { next };
+                let body = WalBody::LeaseRevoke { lease, keys };
+                let metas = metas(&body, at, |_| Ok(None))?;
+                (Some((at, body, metas)), Committed::Revoked(at))
+            }
             Proposal::Optimistic {
                 snapshot,
                 reads,
@@ -369,6 +446,31 @@ impl Inner {
         };
         Ok((body, answer))
     }
+}
+
+/// Where a proposal is decided: over the published `view`, after the chunk's earlier members
+/// (`overlay`, and `revision`, the last one they took), with the writer's `leases`.
+#[derive(Clone, Copy)]
+struct Decision<'v, 'a> {
+    view: &'a DecideView<'v>,
+    overlay: &'a Overlay,
+    leases: &'a LeaseTable,
+    revision: u64,
+    created_at_ms: u64,
+}
+
+/// The keys a revocation deletes: every key attached to the lease.
+fn revoked_keys(keys: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    // Sabotage for negative controls (feature `failpoints`): a revocation that deletes none of
+    // its lease's keys (they stay readable, naming a lease that is gone).
+    fail::fail_point!("lease::revoke_keeps_keys", |_| Vec::new());
+    keys
+}
+
+/// A proposal answered with another kind of answer than it asks for: the decide stage answers
+/// each kind of proposal with its own kind.
+fn unexpected_answer() -> Error {
+    Error::InvalidArgument("internal: a commit was answered with another kind of answer".to_owned())
 }
 
 /// The versions a commit's `entries` (one per op, in op order) create: one per key, the last

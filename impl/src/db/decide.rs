@@ -7,7 +7,11 @@
 //!   commit once.
 //! - A put over a live version keeps its `create_revision` and adds 1 to its `version`; a put
 //!   over nothing or a tombstone creates the key (`create_revision` = the commit's revision,
-//!   `version` 1); a delete gets [`VersionMeta::TOMBSTONE`].
+//!   `version` 1); a put's version carries the put's lease (0: none); a delete, and each key a
+//!   lease revocation deletes, gets [`VersionMeta::TOMBSTONE`].
+//! - A put may name only a granted lease, and the keys attached to one lease stay within one
+//!   revocation record ([`check_leases`], counting the chunk's earlier members, which may
+//!   overcount a key put twice: a refusal near the limit, never an unencodable revocation).
 //! - The same function runs at commit time and at WAL replay, so a recovered version carries
 //!   exactly the metadata it was acknowledged with (replay sees the state before each record, by
 //!   the prefix rule of recovery).
@@ -19,11 +23,14 @@ use rustc_hash::FxHashMap;
 use crate::entry::VersionMeta;
 use crate::error::Result;
 use crate::format::wal::{BatchOp, WalBody};
+use crate::lease::LeaseTable;
 
-/// Metas of the newest version of keys written by commits decided but not yet applied.
+/// Metas of the newest version of keys written by commits decided but not yet applied, and the
+/// key bytes and keys those commits attach to each lease.
 #[derive(Debug, Default)]
 pub(crate) struct Overlay {
     newest: FxHashMap<Vec<u8>, VersionMeta>,
+    leased: FxHashMap<u64, (usize, usize)>,
 }
 
 impl Overlay {
@@ -37,7 +44,15 @@ impl Overlay {
         for (key, meta) in op_keys(body).zip(metas) {
             self.newest.insert(key.to_vec(), *meta);
         }
+        for (key, lease) in leased_puts(body) {
+            let pending = self.leased.entry(lease).or_default();
+            *pending = added(*pending, (key.len().saturating_add(8), 1));
+        }
     }
+}
+
+fn added(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
+    (a.0.saturating_add(b.0), a.1.saturating_add(b.1))
 }
 
 /// The keys of `body`'s ops, in order.
@@ -47,7 +62,39 @@ fn op_keys(body: &WalBody) -> Box<dyn Iterator<Item = &[u8]> + '_> {
         WalBody::Batch(ops) => Box::new(ops.iter().map(|op| match op {
             BatchOp::Put { key, .. } | BatchOp::Delete { key } => &key[..],
         })),
+        WalBody::LeaseGrant { .. } => Box::new(std::iter::empty()),
+        WalBody::LeaseRevoke { keys, .. } => Box::new(keys.iter().map(Vec::as_slice)),
     }
+}
+
+/// The `(key, lease)` of each put of `body` that names a lease.
+fn leased_puts(body: &WalBody) -> Box<dyn Iterator<Item = (&[u8], u64)> + '_> {
+    match body {
+        WalBody::Put { key, lease, .. } if *lease != 0 => {
+            Box::new(std::iter::once((&key[..], *lease)))
+        }
+        WalBody::Batch(ops) => Box::new(ops.iter().filter_map(|op| match op {
+            BatchOp::Put { key, lease, .. } if *lease != 0 => Some((&key[..], *lease)),
+            BatchOp::Put { .. } | BatchOp::Delete { .. } => None,
+        })),
+        _ => Box::new(std::iter::empty()),
+    }
+}
+
+/// Refuses `body` if one of its puts names a lease `leases` does not hold, or would attach
+/// more to a lease than one revocation may delete, counting what the chunk's earlier members
+/// (`overlay`) and the body's earlier ops attach.
+pub(crate) fn check_leases(body: &WalBody, leases: &LeaseTable, overlay: &Overlay) -> Result<()> {
+    let mut pending: FxHashMap<u64, (usize, usize)> = FxHashMap::default();
+    for (key, lease) in leased_puts(body) {
+        let before = match pending.get(&lease) {
+            Some(p) => *p,
+            None => overlay.leased.get(&lease).copied().unwrap_or_default(),
+        };
+        let adds = leases.check_attach(lease, key, before)?;
+        pending.insert(lease, added(before, adds));
+    }
+    Ok(())
 }
 
 /// The meta of each op of `body` committed at `revision`, in op order. `before(key)` is the meta
@@ -58,24 +105,31 @@ pub(crate) fn metas(
     revision: u64,
     mut before: impl FnMut(&[u8]) -> Result<Option<VersionMeta>>,
 ) -> Result<Vec<VersionMeta>> {
-    let put = |key: &[u8], before: &mut dyn FnMut(&[u8]) -> Result<Option<VersionMeta>>| {
-        // Sabotage for negative controls (feature `failpoints`): decide against a stale, empty
-        // view of the key (neither the memtable nor the tables consulted): every put creates it.
-        fail::fail_point!("decide::stale_view", |_| Ok(VersionMeta::after_put(
-            None, revision, 0
-        )));
-        Ok(VersionMeta::after_put(before(key)?.as_ref(), revision, 0))
-    };
+    let put =
+        |key: &[u8], lease: u64, before: &mut dyn FnMut(&[u8]) -> Result<Option<VersionMeta>>| {
+            // Sabotage for negative controls (feature `failpoints`): decide against a stale, empty
+            // view of the key (neither the memtable nor the tables consulted): every put creates it.
+            fail::fail_point!("decide::stale_view", |_| Ok(VersionMeta::after_put(
+                None, revision, lease
+            )));
+            Ok(VersionMeta::after_put(
+                before(key)?.as_ref(),
+                revision,
+                lease,
+            ))
+        };
     match body {
-        WalBody::Put { key, .. } => Ok(vec![put(key, &mut before)?]),
+        WalBody::Put { key, lease, .. } => Ok(vec![put(key, *lease, &mut before)?]),
         WalBody::Delete { .. } => Ok(vec![VersionMeta::TOMBSTONE]),
         WalBody::Batch(ops) => ops
             .iter()
             .map(|op| match op {
-                BatchOp::Put { key, .. } => put(key, &mut before),
+                BatchOp::Put { key, lease, .. } => put(key, *lease, &mut before),
                 BatchOp::Delete { .. } => Ok(VersionMeta::TOMBSTONE),
             })
             .collect(),
+        WalBody::LeaseGrant { .. } => Ok(Vec::new()),
+        WalBody::LeaseRevoke { keys, .. } => Ok(vec![VersionMeta::TOMBSTONE; keys.len()]),
     }
 }
 
@@ -87,6 +141,7 @@ mod tests {
         BatchOp::Put {
             key: key.to_vec(),
             value: b"v".to_vec(),
+            lease: 0,
         }
     }
 

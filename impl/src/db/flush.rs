@@ -5,13 +5,13 @@
 //!    old one is synced only if a sync comes before the flush ends) to get boundary `B`, the
 //!    offset where the frozen memtable's records end; move the
 //!    active memtable to the frozen list with `B`; start an empty active memtable.
-//! 2. Flush the oldest frozen memtable (work lock held): wait until every commit in it is
-//!    published (a commit is applied before its WAL sync, and must not reach an SST before it is
-//!    acknowledged), write the versions readers may still see, tombstones kept, to SST `n` (a
+//! 2. Flush the oldest frozen memtable (work lock held): wait until every commit in it, and every
+//!    lease grant and revocation before its boundary, is published (a commit is applied before
+//!    its WAL sync, and must not reach an SST or a manifest before it is acknowledged), write the versions readers may still see, tombstones kept, to SST `n` (a
 //!    fresh number), sync the file, `sync_dir`. With background
 //!    threads the next frozen memtable's SST is written while this one's file syncs.
-//! 3. Persist a manifest adding `n` at L0 with `walOffset = B`, `lastRevision`, `nextFileNumber`
-//!    and, if [`crate::HistoryRetention`] asks for one, a higher `historyHorizon`
+//! 3. Persist a manifest adding `n` at L0 with `walOffset = B`, `lastRevision`, `nextFileNumber`,
+//!    the leases as of `B` (taken at the freeze) and, if [`crate::HistoryRetention`] asks for one, a higher `historyHorizon`
 //!    ([`crate::manifest::persist`]). Only now is the flush durable (and the horizon raised).
 //! 4. Install the new tree and drop the frozen memtable in one step under the state lock.
 //! 5. Remove WAL segments wholly below `B`: the writer forgets them under the writer lock, the
@@ -62,7 +62,7 @@ impl Inner {
             self.poison(Error::failpoint("flush::before_wal_rotate"))
         ));
         let boundary = writer.wal.rotate().map_err(|e| self.poison(e))?;
-        self.versions.freeze_active(boundary, writer.last_revision);
+        self.versions.freeze_active(boundary, &writer);
         Ok(true)
     }
 
@@ -120,7 +120,7 @@ impl Inner {
     /// at or above the read floor, the newest below it), tombstones kept, written to new L0
     /// tables.
     fn write_memtable(&self, frozen: &Frozen) -> Result<Vec<WrittenTable>> {
-        self.pipeline.wait_published(frozen.last_revision)?;
+        self.pipeline.wait_turns_published(frozen.turns)?;
         let retention = Retention {
             floor: self.readers.floor(),
             bottommost: false,
@@ -144,6 +144,7 @@ impl Inner {
             wal_offset: Some(frozen.wal_boundary),
             last_revision: Some(last_revision),
             history_horizon: horizon,
+            leases: Some(Arc::clone(&frozen.leases)),
             ..self
                 .versions
                 .edit_adding(&tree.version, added.iter().map(|(m, _)| m.clone()))

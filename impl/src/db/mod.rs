@@ -19,6 +19,7 @@
 //!   `compact_history`.
 //! - `background`: the worker thread, inline mode, write stalls.
 //! - `watch`: starting watches (the hub of [`crate::watch`], the replay of history).
+//! - `lease`: leases on the handle (grant, keep alive, revoke, expire) and the expiry thread.
 //!
 //! Directory layout: `LOCK`, `manifest.json`, `wal-<20 digits>.log` segments and
 //! `<20 digits>.sst` tables (`spec/FORMAT.md`).
@@ -40,6 +41,7 @@ mod decide;
 mod flush;
 mod health;
 mod inner;
+mod lease;
 mod open;
 mod pipeline;
 mod read;
@@ -68,6 +70,7 @@ use std::thread::JoinHandle;
 
 use crate::error::{Error, Result};
 use crate::format::wal::WalBody;
+use crate::lease::LeaseExpiry;
 use crate::options::{BackgroundMode, Durability, Options};
 use crate::range::KeyRange;
 use crate::txn::{Compare, CompareOp, CompareTarget, OpResult, Txn, TxnOp, TxnResponse};
@@ -88,6 +91,8 @@ pub struct Db {
 struct Handle {
     inner: Arc<Inner>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The lease expiry thread, if [`crate::LeaseExpiry::Every`].
+    expiry: Mutex<Option<lease::ExpiryThread>>,
     /// The watch hub, once a watch started.
     watches: Mutex<Option<watch::Watches>>,
 }
@@ -105,6 +110,9 @@ impl Handle {
         let inner = &self.inner;
         if inner.health.is_closed() {
             return Ok(());
+        }
+        if let Some(expiry) = lock(&self.expiry).take() {
+            expiry.stop();
         }
         let mut result = match inner.check_usable() {
             Ok(()) => flush_all(inner),
@@ -165,10 +173,17 @@ impl Db {
             }
             BackgroundMode::Inline => None,
         };
+        let expiry = match inner.options.lease_expiry {
+            LeaseExpiry::Every(every) => {
+                Some(lease::ExpiryThread::start(Arc::clone(&inner), every)?)
+            }
+            LeaseExpiry::Manual => None,
+        };
         let db = Db {
             handle: Arc::new(Handle {
                 inner,
                 worker: Mutex::new(worker),
+                expiry: Mutex::new(expiry),
                 watches: Mutex::new(None),
             }),
         };
@@ -195,6 +210,7 @@ impl Db {
         let body = WalBody::Put {
             key: key.to_vec(),
             value: value.to_vec(),
+            lease: opts.lease,
         };
         self.inner().commit(body, self.durability(opts))
     }
@@ -270,7 +286,7 @@ impl Db {
     /// // Create `k` only if it does not exist (etcd's idiom: its version is 0).
     /// let create = Txn {
     ///     compares: vec![Compare::key(b"k", CompareOp::Equal, CompareTarget::Version(0))],
-    ///     success: vec![TxnOp::Put { key: b"k".to_vec(), value: b"v".to_vec() }],
+    ///     success: vec![TxnOp::Put { key: b"k".to_vec(), value: b"v".to_vec(), lease: 0 }],
     ///     failure: vec![],
     /// };
     /// assert!(db.txn(create.clone())?.succeeded);
@@ -305,6 +321,7 @@ impl Db {
             success: vec![TxnOp::Put {
                 key: key.to_vec(),
                 value: new.to_vec(),
+                lease: 0,
             }],
             failure: Vec::new(),
         };

@@ -14,10 +14,15 @@
 //!    in a flush or compaction before (or after) its manifest was persisted.
 //! 5. Recover the WAL from the manifest's `walOffset` (a torn tail is truncated durably; proven
 //!    corruption is an error unless `salvage_wal`), and replay each record into a fresh memtable,
-//!    a batch all at once. Revisions must be strictly increasing and above the manifest's
-//!    `lastRevision` (else [`Error::Corruption`] naming the segment file and the record's offset
-//!    in it); the counter resumes at the largest one seen.
+//!    a batch all at once, and each lease grant and revocation into the lease table the manifest
+//!    lists. The revisions of records that change keys must be strictly increasing and above the
+//!    manifest's `lastRevision`, and a record that changes none must carry the revision before it
+//!    (else [`Error::Corruption`] naming the segment file and the record's offset in it); the
+//!    counter resumes at the largest one seen.
 //! 6. Open the WAL writer at the recovered end and remove segments below `walOffset`.
+//! 7. If any lease is granted, attach to it the live keys whose newest version names it (a
+//!    scan of every live key; a key naming a lease not granted is [`Error::Corruption`]). Every
+//!    lease's deadline is its whole TTL from now: deadlines are not durable.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -25,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 use crate::format::manifest::{MANIFEST_FILE_NAME, MANIFEST_TMP_FILE_NAME, Manifest};
 use crate::format::wal::{WalRecord, parse_segment_file_name};
+use crate::lease::{LeaseEffect, LeaseTable};
 use crate::manifest::{self, parse_sst_file_name};
 use crate::memtable::MemTable;
 use crate::options::Options;
@@ -91,11 +97,17 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
         );
     }
     let horizon = version.history_horizon();
+    let now_ms = options.clock.now_ms();
+    let mut leases = LeaseTable::new(manifest_leases(version), now_ms);
     let (memtable, last_revision) = replay(
         std::mem::take(&mut recovered.records),
         &tree,
-        dir,
-        &recovered.segments,
+        &mut leases,
+        now_ms,
+        Where {
+            dir,
+            segments: &recovered.segments,
+        },
     )?;
     if horizon > last_revision {
         return Err(Error::Corruption {
@@ -113,9 +125,10 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
         options.wal_segment_size_bytes,
     )?;
     wal.remove_segments_below(tree.version.wal_offset())?;
-    Ok(Inner {
+    let any_lease = !leases.is_empty();
+    let inner = Inner {
         versions: VersionSet::new(Arc::clone(&vfs), dir, memtable, tree),
-        pipeline: Pipeline::new(wal, last_revision),
+        pipeline: Pipeline::new(wal, last_revision, leases),
         vfs,
         dir: dir.to_path_buf(),
         cache,
@@ -129,7 +142,44 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
         ),
         dir_lock: Mutex::new(Some(dir_lock)),
         options,
-    })
+    };
+    if any_lease {
+        inner.attach_leased_keys()?;
+    }
+    Ok(inner)
+}
+
+/// The leases the manifest lists.
+fn manifest_leases(version: &crate::version::Version) -> &[crate::format::manifest::LeaseMeta] {
+    // Sabotage for negative controls (feature `failpoints`): recovery forgets the manifest's
+    // leases (those granted before the last flush).
+    fail::fail_point!("lease::forget_on_recovery", |_| &[]);
+    version.leases()
+}
+
+/// Where the replayed records are: the directory and the bases of the live segments,
+/// ascending, so an error names the segment file holding the record (the last one whose base
+/// is at or below its offset: a record never spans segments) and the record's offset in it.
+struct Where<'a> {
+    dir: &'a Path,
+    segments: &'a [u64],
+}
+
+impl Where<'_> {
+    fn corruption(&self, offset: u64, what: String) -> Error {
+        let base = self
+            .segments
+            .iter()
+            .rev()
+            .find(|&&b| b <= offset)
+            .copied()
+            .unwrap_or(0);
+        Error::Corruption {
+            file: wal::segment_path(self.dir, base),
+            offset: offset - base,
+            what: format!("wal record (logical offset {offset}): {what}"),
+        }
+    }
 }
 
 /// Step 2 of the module doc.
@@ -182,41 +232,45 @@ fn remove_leftovers(
     Ok(())
 }
 
-/// Step 5 of the module doc: the recovered memtable and the last revision. Each record's
-/// version metadata is decided again, against the tables and the records replayed before it.
-/// `segments` are the bases of the live segments, ascending, so an error names the segment file
-/// holding the record (the last one whose base is at or below its offset: a record never spans
-/// segments) and the record's offset in that file.
+/// Step 5 of the module doc: the recovered memtable and the last revision; `leases` gets the
+/// grants (with deadlines counted from `now_ms`) and revocations (keys are attached at step 7). Each record's version metadata
+/// is decided again, against the tables and the records replayed before it.
 fn replay(
     records: Vec<(u64, WalRecord)>,
     tree: &Tree,
-    dir: &Path,
-    segments: &[u64],
+    leases: &mut LeaseTable,
+    now_ms: u64,
+    at: Where<'_>,
 ) -> Result<(MemTable, u64)> {
     let mut last_revision = tree.version.last_revision();
     let memtable = MemTable::new();
     for (offset, record) in records {
-        if record.revision <= last_revision {
-            let base = segments
-                .iter()
-                .rev()
-                .find(|&&b| b <= offset)
-                .copied()
-                .unwrap_or(0);
-            return Err(Error::Corruption {
-                file: wal::segment_path(dir, base),
-                offset: offset - base,
-                what: format!(
-                    "wal record (logical offset {offset}): revision {} is not above {last_revision}, \
-                     the manifest's lastRevision or the previous record's revision",
+        let changes_keys = record.body.changes_keys();
+        if changes_keys && record.revision <= last_revision {
+            return Err(at.corruption(
+                offset,
+                format!(
+                    "revision {} is not above {last_revision}, the manifest's lastRevision or the \
+                     previous record's revision",
                     record.revision
                 ),
-            });
+            ));
+        }
+        if !changes_keys && record.revision != last_revision {
+            return Err(at.corruption(
+                offset,
+                format!(
+                    "a record that changes no key carries revision {}, not {last_revision}, the \
+                     manifest's lastRevision or the previous record's revision",
+                    record.revision
+                ),
+            ));
         }
         last_revision = record.revision;
+        let effect = LeaseEffect::of(&record.body);
         let before = |key: &[u8]| match memtable.get_meta(key, u64::MAX) {
             Some((_, meta)) => Ok(Some(meta)),
-            None => Ok(tree_meta(tree, dir, key, u64::MAX)?.map(|(_, meta)| meta)),
+            None => Ok(tree_meta(tree, at.dir, key, u64::MAX)?.map(|(_, meta)| meta)),
         };
         let metas = metas(&record.body, record.revision, before)?;
         let entries = into_entries(
@@ -226,6 +280,8 @@ fn replay(
             record.created_at_ms,
             &metas,
         );
+        // Keys are attached at step 7, from what the replay leaves.
+        leases.apply(effect, &[], now_ms);
         for entry in entries {
             memtable.insert(entry);
         }

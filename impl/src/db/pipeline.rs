@@ -29,6 +29,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::entry::Entry;
 use crate::error::{Error, Result};
+use crate::lease::LeaseTable;
 use crate::wal::WalWriter;
 
 use super::commit::{Answers, Committed, Request};
@@ -53,12 +54,15 @@ pub trait CommitObserver: Send + Sync {
     }
 }
 
-/// The WAL writer and the revision counter, owned by whoever holds the writer lock.
+/// The WAL writer, the revision counter and the lease table, owned by whoever holds the writer
+/// lock.
 #[derive(Debug)]
 pub(crate) struct Writer {
     pub(crate) wal: WalWriter,
     /// The last revision assigned (and applied).
     pub(crate) last_revision: u64,
+    /// The leases as of the last applied commit.
+    pub(crate) leases: LeaseTable,
     /// The next publishing turn to hand out.
     next_turn: u64,
     /// Whether groups must capture their changes for observers.
@@ -75,6 +79,12 @@ impl Writer {
         };
         self.next_turn = self.next_turn.wrapping_add(1);
         turn
+    }
+
+    /// How many turns were taken so far: once as many are published, every group applied
+    /// before this call is.
+    pub(crate) fn turns_taken(&self) -> u64 {
+        self.next_turn
     }
 }
 
@@ -132,14 +142,16 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    /// The pipeline of a database whose WAL continues with `wal` after `last_revision`.
-    pub(crate) fn new(wal: WalWriter, last_revision: u64) -> Pipeline {
+    /// The pipeline of a database whose WAL continues with `wal` after `last_revision`, with
+    /// `leases` granted.
+    pub(crate) fn new(wal: WalWriter, last_revision: u64, leases: LeaseTable) -> Pipeline {
         Pipeline {
             queue: Mutex::default(),
             queue_cv: Condvar::new(),
             writer: Mutex::new(Writer {
                 wal,
                 last_revision,
+                leases,
                 next_turn: 0,
                 observed: false,
             }),
@@ -157,23 +169,32 @@ impl Pipeline {
         }
     }
 
-    /// Queues `request` and waits for its result. While no leader applies a group and requests
-    /// wait, the caller leads: it takes every waiting request, runs `apply` on them (under the
-    /// writer lock, which `apply` takes), hands leadership on, runs `finish` on what `apply`
-    /// returned (sync and publish, without it) and posts the answers.
-    pub(crate) fn submit<A>(
+    /// Queues `requests`, in order, and waits for their results. While no leader applies a
+    /// group and requests wait, the caller leads: it takes every waiting request, runs `apply`
+    /// on them (under the writer lock, which `apply` takes), hands leadership on, runs `finish`
+    /// on what `apply` returned (sync and publish, without it) and posts the answers.
+    pub(crate) fn submit_all<A>(
         &self,
-        request: Request,
+        requests: Vec<Request>,
         apply: impl Fn(Vec<(u64, Request)>) -> A,
         finish: impl Fn(A) -> Answers,
-    ) -> Result<Committed> {
+    ) -> Vec<Result<Committed>> {
         let mut queue = lock(&self.queue);
-        let ticket = queue.next_ticket;
-        queue.next_ticket = queue.next_ticket.wrapping_add(1);
-        queue.pending.push((ticket, request));
+        let first = queue.next_ticket;
+        for request in requests {
+            let ticket = queue.next_ticket;
+            queue.next_ticket = queue.next_ticket.wrapping_add(1);
+            queue.pending.push((ticket, request));
+        }
+        let tickets: Vec<u64> = (0..queue.next_ticket.wrapping_sub(first))
+            .map(|n| first.wrapping_add(n))
+            .collect();
         loop {
-            if let Some(result) = queue.results.remove(&ticket) {
-                return result;
+            if tickets.iter().all(|t| queue.results.contains_key(t)) {
+                return tickets
+                    .iter()
+                    .filter_map(|t| queue.results.remove(t))
+                    .collect();
             }
             if !queue.leader_active && !queue.pending.is_empty() {
                 queue.leader_active = true;
@@ -301,6 +322,34 @@ impl Pipeline {
             }
             published = wait(&self.published_cv, published);
         }
+    }
+
+    /// Waits until the first `turns` turns are published (see [`Writer::turns_taken`]); the
+    /// failure that means they never will be, if one does.
+    pub(crate) fn wait_turns_published(&self, turns: u64) -> Result<()> {
+        let mut published = lock(&self.published);
+        loop {
+            if let Some(failed) = &published.failed {
+                return Err(Error::poisoned(failed));
+            }
+            if published.next_turn >= turns {
+                return Ok(());
+            }
+            published = wait(&self.published_cv, published);
+        }
+    }
+
+    /// Runs `read` on the lease table under the writer lock, then waits until every group
+    /// applied before it is published, so what it returns is as visible (and as durable as
+    /// promised) as the commits it reflects: a lease read never reports a grant or a
+    /// revocation a failed sync could still take back.
+    pub(crate) fn read_leases<T>(&self, read: impl FnOnce(&mut LeaseTable) -> T) -> Result<T> {
+        let (value, turns) = {
+            let mut writer = self.writer();
+            (read(&mut writer.leases), writer.turns_taken())
+        };
+        self.wait_turns_published(turns)?;
+        Ok(value)
     }
 
     /// Registers `observer`; returns the revision above which it is told of every commit (see

@@ -19,7 +19,7 @@ use crate::limits::{check_key, check_value};
 use crate::range::KeyRange;
 
 use super::batch::validate;
-use super::commit::{Committed, Proposal};
+use super::commit::Proposal;
 use super::read::ScanOptions;
 use super::snapshot::Snapshot;
 use super::{Db, WriteOptions};
@@ -120,7 +120,11 @@ impl Transaction {
             .writes
             .into_iter()
             .map(|(key, value)| match value {
-                Some(value) => BatchOp::Put { key, value },
+                Some(value) => BatchOp::Put {
+                    key,
+                    value,
+                    lease: 0,
+                },
                 None => BatchOp::Delete { key },
             })
             .collect();
@@ -138,9 +142,9 @@ impl Transaction {
             writes,
         };
         let durability = self.db.durability(opts);
-        match self.db.inner().propose(proposal, durability)? {
-            Committed::Revision(revision) => Ok(revision),
-            Committed::Txn(response) => Ok(response.revision),
-        }
+        self.db
+            .inner()
+            .propose(proposal, durability)?
+            .into_revision()
     }
 }

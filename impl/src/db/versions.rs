@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
-use crate::format::manifest::sst_file_name;
+use crate::format::manifest::{LeaseMeta, sst_file_name};
 use crate::manifest;
 use crate::memtable::MemTable;
 use crate::sst::Table;
@@ -31,6 +31,7 @@ use crate::version::{FileMeta, Version, VersionEdit};
 use crate::vfs::Vfs;
 
 use super::inner::lock;
+use super::pipeline::Writer;
 use super::tables::{LiveFile, TableCache};
 
 /// See the module doc.
@@ -96,15 +97,17 @@ impl VersionSet {
         (bytes, state.frozen.len())
     }
 
-    /// Freezes the active memtable (its records end at WAL offset `wal_boundary`; its newest
-    /// revision is at most `last_revision`) and starts an empty one. REQUIRES: the caller
-    /// holds the pipeline's writer lock, so no commit is half-inserted.
-    pub(crate) fn freeze_active(&self, wal_boundary: u64, last_revision: u64) {
+    /// Freezes the active memtable (its records end at WAL offset `wal_boundary`; the writer's
+    /// state then is `writer`) and starts an empty one. REQUIRES: the caller holds the
+    /// pipeline's writer lock (`writer`), so no commit is half-inserted.
+    pub(crate) fn freeze_active(&self, wal_boundary: u64, writer: &Writer) {
         let mut state = lock(&self.state);
         let frozen = Frozen {
             mem: Arc::clone(&state.active),
             wal_boundary,
-            last_revision,
+            last_revision: writer.last_revision,
+            turns: writer.turns_taken(),
+            leases: writer.leases.granted(),
         };
         state.freeze(frozen, Arc::new(MemTable::new()));
     }
@@ -226,6 +229,11 @@ pub(crate) struct Frozen {
     pub(crate) wal_boundary: u64,
     /// The last revision assigned when it was frozen.
     pub(crate) last_revision: u64,
+    /// The publishing turns taken when it was frozen: once they are published, so is every
+    /// commit in it.
+    pub(crate) turns: u64,
+    /// The leases granted by the WAL records below `wal_boundary`.
+    pub(crate) leases: Arc<[LeaseMeta]>,
 }
 
 /// What readers see, swapped under one lock.

@@ -1,8 +1,9 @@
 //! `manifest.json` (`spec/FORMAT.md` § Manifest):
 //!
 //! ```text
-//! {"body":{"formatVersion":2,"nextFileNumber":N,"walOffset":N,"lastRevision":N,"historyHorizon":N,
-//!          "files":[{"file":S,"level":N,"minKeyHex":S,"maxKeyHex":S,"size":N,"walOffset":N,"createdAt":N},...]},
+//! {"body":{"formatVersion":3,"nextFileNumber":N,"walOffset":N,"lastRevision":N,"historyHorizon":N,
+//!          "files":[{"file":S,"level":N,"minKeyHex":S,"maxKeyHex":S,"size":N,"walOffset":N,"createdAt":N},...],
+//!          "leases":[{"id":N,"ttlMs":N},...]},
 //!  "crc32c":N}
 //! ```
 //!
@@ -13,16 +14,17 @@
 //! hex is lowercase and even-length; keys are at most `KEY_LEN_MAX`; `minKey <= maxKey`; file
 //! names are `<20 digits>.sst` ([`parse_sst_file_name`]), unique, numbered below
 //! `nextFileNumber`; levels are `0..=LEVEL_MAX`; files at levels >= 1 do not overlap within their
-//! level; the whole file is at most `MANIFEST_LEN_MAX` bytes.
+//! level; lease ids are `1..=LEASE_ID_MAX` and strictly increasing, TTLs `1..=LEASE_TTL_MS_MAX`;
+//! the whole file is at most `MANIFEST_LEN_MAX` bytes.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::checksum::crc32c;
-use super::{FormatError, FormatErrorKind, KEY_LEN_MAX};
+use super::{FormatError, FormatErrorKind, KEY_LEN_MAX, LEASE_ID_MAX, LEASE_TTL_MS_MAX};
 
 /// The manifest format version this implementation writes and reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+pub const MANIFEST_FORMAT_VERSION: u32 = 3;
 /// The manifest's file name in the database directory.
 pub const MANIFEST_FILE_NAME: &str = "manifest.json";
 /// The temporary name written, fsynced, then renamed over [`MANIFEST_FILE_NAME`].
@@ -50,6 +52,8 @@ pub struct Manifest {
     pub history_horizon: u64,
     /// Live SST files.
     pub files: Vec<FileMeta>,
+    /// The leases granted and not revoked by the WAL records below `wal_offset`, by id.
+    pub leases: Vec<LeaseMeta>,
 }
 
 impl Default for Manifest {
@@ -62,6 +66,7 @@ impl Default for Manifest {
             last_revision: 0,
             history_horizon: 0,
             files: Vec::new(),
+            leases: Vec::new(),
         }
     }
 }
@@ -83,6 +88,15 @@ pub struct FileMeta {
     pub wal_offset: u64,
     /// Creation time, unix milliseconds.
     pub created_at_ms: u64,
+}
+
+/// One lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeaseMeta {
+    /// Its id, `1..=LEASE_ID_MAX`.
+    pub id: u64,
+    /// Its time to live, ms, `1..=LEASE_TTL_MS_MAX`.
+    pub ttl_ms: u64,
 }
 
 /// The file name of SST number `n`: 20 zero-padded decimal digits and `.sst`.
@@ -116,6 +130,7 @@ struct BodyJson {
     last_revision: u64,
     history_horizon: u64,
     files: Vec<FileJson>,
+    leases: Vec<LeaseJson>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -128,6 +143,13 @@ struct FileJson {
     size: u64,
     wal_offset: u64,
     created_at: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LeaseJson {
+    id: u64,
+    ttl_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +258,14 @@ pub fn encode(manifest: &Manifest) -> Vec<u8> {
                 created_at: f.created_at_ms,
             })
             .collect(),
+        leases: manifest
+            .leases
+            .iter()
+            .map(|l| LeaseJson {
+                id: l.id,
+                ttl_ms: l.ttl_ms,
+            })
+            .collect(),
     };
     #[expect(
         clippy::expect_used,
@@ -316,6 +346,7 @@ pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
         });
     }
     check_no_overlap(&files, body_at)?;
+    let leases = check_leases(&body.leases, body_at)?;
     Ok(Manifest {
         format_version: body.format_version,
         next_file_number: body.next_file_number,
@@ -323,7 +354,43 @@ pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
         last_revision: body.last_revision,
         history_horizon: body.history_horizon,
         files,
+        leases,
     })
+}
+
+/// Check-order step 8: each lease's id, then its TTL, in range; ids strictly increasing.
+fn check_leases(leases: &[LeaseJson], at: u64) -> Result<Vec<LeaseMeta>, FormatError> {
+    let mut previous = 0;
+    let mut checked = Vec::with_capacity(leases.len());
+    for lease in leases {
+        if !(1..=LEASE_ID_MAX).contains(&lease.id) {
+            return Err(invalid(
+                "leases.id",
+                at,
+                "lease id outside 1..=LEASE_ID_MAX",
+            ));
+        }
+        if !(1..=LEASE_TTL_MS_MAX).contains(&lease.ttl_ms) {
+            return Err(invalid(
+                "leases.ttlMs",
+                at,
+                "TTL outside 1..=LEASE_TTL_MS_MAX",
+            ));
+        }
+        if lease.id <= previous {
+            return Err(invalid(
+                "leases.id",
+                at,
+                "lease ids not strictly increasing",
+            ));
+        }
+        previous = lease.id;
+        checked.push(LeaseMeta {
+            id: lease.id,
+            ttl_ms: lease.ttl_ms,
+        });
+    }
+    Ok(checked)
 }
 
 #[cfg(test)]
@@ -362,9 +429,10 @@ mod tests {
             any::<u64>(),
             any::<u64>(),
             prop::collection::btree_map(0..u64::MAX / 2, file, 0..5),
+            prop::collection::btree_map(1..=LEASE_ID_MAX, 1..=LEASE_TTL_MS_MAX, 0..4),
         )
             .prop_map(
-                |(extra, wal_offset, last_revision, history_horizon, files)| {
+                |(extra, wal_offset, last_revision, history_horizon, files, leases)| {
                     let next_file_number = files
                         .keys()
                         .next_back()
@@ -386,6 +454,10 @@ mod tests {
                                 f.max_key[0] = first;
                                 f
                             })
+                            .collect(),
+                        leases: leases
+                            .into_iter()
+                            .map(|(id, ttl_ms)| LeaseMeta { id, ttl_ms })
                             .collect(),
                     }
                 },
@@ -421,6 +493,7 @@ mod tests {
             last_revision: 9,
             history_horizon: 4,
             files: vec![],
+            leases: vec![LeaseMeta { id: 7, ttl_ms: 100 }],
         };
         let mut bytes = encode(&m);
         let pos = bytes.windows(3).position(|w| w == b"100").unwrap();

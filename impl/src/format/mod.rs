@@ -28,4 +28,8 @@ pub use error::{FormatError, FormatErrorKind};
 pub const KEY_LEN_MAX: usize = 64 * 1024;
 /// Longest value accepted anywhere in the format.
 pub const VALUE_LEN_MAX: usize = 64 * 1024 * 1024;
+/// Largest lease id (etcd's lease ids are positive `int64`); 0 means "no lease".
+pub const LEASE_ID_MAX: u64 = i64::MAX as u64;
+/// Longest lease TTL, ms: etcd's maximum of 9·10^9 seconds.
+pub const LEASE_TTL_MS_MAX: u64 = 9_000_000_000_000;
 const _: () = assert!(KEY_LEN_MAX < VALUE_LEN_MAX && VALUE_LEN_MAX < u32::MAX as usize);

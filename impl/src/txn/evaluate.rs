@@ -159,13 +159,13 @@ impl Branch {
     fn run(&mut self, op: &TxnOp, view: &dyn StateView, commit: (u64, u64)) -> Result<OpResult> {
         let (revision, created_at_ms) = commit;
         match op {
-            TxnOp::Put { key, value } => {
+            TxnOp::Put { key, value, lease } => {
                 if self.own.contains_key(key) || self.deleted.iter().any(|r| r.contains(key)) {
                     return Err(Self::duplicate());
                 }
                 let prev = self.get(key, view)?;
                 let prev_meta = prev.as_ref().map(Versioned::meta);
-                let meta = VersionMeta::after_put(prev_meta.as_ref(), revision, 0);
+                let meta = VersionMeta::after_put(prev_meta.as_ref(), revision, *lease);
                 let version = Versioned {
                     value: value.clone(),
                     revision,
@@ -178,6 +178,7 @@ impl Branch {
                 self.writes.push(BatchOp::Put {
                     key: key.clone(),
                     value: value.clone(),
+                    lease: *lease,
                 });
                 Ok(OpResult::Put { prev })
             }

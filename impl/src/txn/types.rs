@@ -83,6 +83,9 @@ pub enum TxnOp {
         key: Vec<u8>,
         /// The value.
         value: Vec<u8>,
+        /// The lease to attach the key to (0: none). A lease not granted when the txn is
+        /// decided fails the whole txn with [`Error::LeaseNotFound`], as in etcd.
+        lease: u64,
     },
     /// Delete every live key of `range` (a single key: [`KeyRange::key`]).
     DeleteRange(KeyRange),
@@ -122,9 +125,14 @@ impl Txn {
             }
         }
         for op in self.success.iter().chain(&self.failure) {
-            if let TxnOp::Put { key, value } = op {
+            if let TxnOp::Put { key, value, lease } = op {
                 check_key(key)?;
                 crate::limits::check_value(value)?;
+                if *lease > crate::lease::LEASE_ID_MAX {
+                    return Err(Error::InvalidArgument(format!(
+                        "lease id {lease} is above LEASE_ID_MAX"
+                    )));
+                }
             }
         }
         Ok(())

@@ -5,7 +5,10 @@
 //!   and a live flush or compaction go through the same checks.
 //! - `None` in a scalar field means "unchanged".
 
+use std::sync::Arc;
+
 use super::FileMeta;
+pub use crate::format::manifest::LeaseMeta;
 
 /// A file leaving the live set: its level and number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,4 +34,6 @@ pub struct VersionEdit {
     pub last_revision: Option<u64>,
     /// New history horizon (the oldest revision reads may ask for).
     pub history_horizon: Option<u64>,
+    /// The leases as of the new `wal_offset` (set with it by a flush).
+    pub leases: Option<Arc<[LeaseMeta]>>,
 }

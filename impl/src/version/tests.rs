@@ -246,6 +246,7 @@ fn materialize(v: &Version, spec: &EditSpec) -> VersionEdit {
         last_revision: shift(v.last_revision(), spec.last_revision_delta).map(|r| r + 6),
         wal_offset: shift(v.wal_offset(), spec.wal_offset_delta),
         history_horizon: shift(v.history_horizon(), spec.history_horizon_delta),
+        leases: None,
     }
 }
 

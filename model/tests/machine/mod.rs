@@ -72,7 +72,19 @@ fn mutation(keys: usize) -> impl Strategy<Value = Mutation> {
             let (start, end) = if a <= b { (a, b) } else { (b, a) };
             Mutation::DeleteRange(start, [end, vec![0]].concat())
         }),
+        2 => (key(keys), value(), lease()).prop_map(|(k, v, l)| Mutation::PutLease(k, v, l)),
+        1 => (1..=LEASES, prop_oneof![Just(20u64), Just(50)])
+            .prop_map(|(l, ttl)| Mutation::Grant(l, ttl)),
+        1 => lease().prop_map(Mutation::Revoke),
     ]
+}
+
+/// Lease ids the campaign uses (1..=LEASES); a grant of a granted one is refused.
+const LEASES: u64 = 2;
+
+/// A lease id, sometimes 0 (no lease, or one never granted for a revoke).
+fn lease() -> impl Strategy<Value = u64> {
+    0..=LEASES
 }
 
 fn step(keys: usize) -> impl Strategy<Value = Step> {
@@ -90,6 +102,9 @@ fn step(keys: usize) -> impl Strategy<Value = Step> {
         1 => Just(Step::Reopen),
         1 => (0u64..6).prop_map(Step::Watch),
         1 => Just(Step::CheckWatch),
+        1 => lease().prop_map(Step::KeepAlive),
+        1 => prop_oneof![Just(10u64), Just(30)].prop_map(Step::Advance),
+        1 => Just(Step::Expire),
     ]
 }
 

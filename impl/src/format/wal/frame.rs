@@ -3,7 +3,8 @@
 //! ```text
 //! offset  size  field
 //! 0       1     version        = 1
-//! 1       1     type           1 put, 2 delete, 3 batch (4 txn commit, 5 lease, 6 checkpoint reserved)
+//! 1       1     type           1 put, 2 delete, 3 batch, 5 lease grant, 6 lease revoke
+//!                              (4 txn commit, 7 checkpoint reserved)
 //! 2       2     reserved       = 0
 //! 4       4     length         payload bytes, u32 BE, <= WAL_PAYLOAD_LEN_MAX
 //! 8       4     adler32        Adler-32 of the payload, u32 BE
@@ -28,8 +29,8 @@ const _: () = assert!(WAL_PAYLOAD_LEN_MAX <= u32::MAX as usize);
 
 const HEADER: &str = "wal record header";
 
-/// Record types. Numbers are frozen; 4 (transaction commit), 5 (lease) and 6 (checkpoint) are
-/// reserved for future versions and rejected by v1 readers.
+/// Record types. Numbers are frozen; 4 (transaction commit) and 7 (checkpoint) are reserved for
+/// future versions and rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordType {
     /// One put.
@@ -38,15 +39,21 @@ pub enum RecordType {
     Delete = 2,
     /// An atomic batch of puts and deletes sharing one revision.
     Batch = 3,
+    /// A lease granted.
+    LeaseGrant = 5,
+    /// A lease revoked, with the deletes of its keys.
+    LeaseRevoke = 6,
 }
 
 impl RecordType {
-    /// The type for a tag byte, if v1 defines it.
+    /// The type for a tag byte, if the format defines it.
     pub fn from_u8(tag: u8) -> Option<Self> {
         match tag {
             1 => Some(Self::Put),
             2 => Some(Self::Delete),
             3 => Some(Self::Batch),
+            5 => Some(Self::LeaseGrant),
+            6 => Some(Self::LeaseRevoke),
             _ => None,
         }
     }

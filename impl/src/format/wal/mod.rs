@@ -3,10 +3,13 @@
 //! ([`replay()`]).
 //!
 //! Invariants:
-//! - One record = one commit = one revision; a record never spans two segments.
+//! - One record = one commit; a record that changes keys takes one revision, one that changes
+//!   none (a lease grant, a revoke of a lease without keys) takes none. A record never spans two
+//!   segments.
 //! - Logical offset of a byte = segment base offset + its position in the segment.
 
 pub mod frame;
+mod msgpack;
 pub mod payload;
 pub mod replay;
 
@@ -112,6 +115,7 @@ mod tests {
         let body = WalBody::Put {
             key: vec![b'k'; crate::format::KEY_LEN_MAX + 1],
             value: b"v".to_vec(),
+            lease: 0,
         };
         let e = encode_record_into(&mut out, 1, 2, 3, &body).unwrap_err();
         assert!(

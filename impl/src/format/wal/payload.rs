@@ -1,33 +1,43 @@
 //! WAL payloads: one MessagePack map per record (`spec/FORMAT.md` § WAL payloads).
 //!
 //! ```text
-//! put    (type 1): {"revision": uint, "created_at_ms": uint, "synced_through": uint, "key": bin, "value": bin}
-//! delete (type 2): {"revision": uint, "created_at_ms": uint, "synced_through": uint, "key": bin}
-//! batch  (type 3): {"revision": uint, "created_at_ms": uint, "synced_through": uint, "ops": [op, ...]}
-//!   op: {"op": "put", "key": bin, "value": bin} | {"op": "delete", "key": bin}
+//! put    (type 1): {"revision", "created_at_ms", "synced_through", "key": bin, "value": bin [, "lease": uint]}
+//! delete (type 2): {"revision", "created_at_ms", "synced_through", "key": bin}
+//! batch  (type 3): {"revision", "created_at_ms", "synced_through", "ops": [op, ...]}
+//!   op: {"op": "put", "key": bin, "value": bin [, "lease": uint]} | {"op": "delete", "key": bin}
+//! lease grant  (type 5): {"revision", "created_at_ms", "synced_through", "lease": uint, "ttl_ms": uint}
+//! lease revoke (type 6): {"revision", "created_at_ms", "synced_through", "lease": uint, "keys": [bin, ...]}
 //! ```
 //!
 //! Invariants:
 //! - Writers emit the fields in the order above with the smallest MessagePack encodings (what
-//!   `rmp` writes), so one record has one encoding. Readers accept any field order and any width
-//!   of integer, string, bin, map and array headers, and reject unknown, duplicate or missing
-//!   fields, signed or float integers, and bytes after the map.
-//! - Keys are 0..=KEY_LEN_MAX bytes, values 0..=VALUE_LEN_MAX, a batch has 1..=WAL_BATCH_OPS_MAX ops.
+//!   `rmp` writes), and a put's `lease` only when it is not 0, so one record has one encoding.
+//!   Readers accept any field order and any width of integer, string, bin, map and array
+//!   headers, and reject unknown, duplicate or missing fields, signed or float integers, and
+//!   bytes after the map.
+//! - Keys are 0..=KEY_LEN_MAX bytes, values 0..=VALUE_LEN_MAX, a batch has 1..=WAL_BATCH_OPS_MAX
+//!   ops, a revoke 0..=WAL_BATCH_OPS_MAX keys in strictly increasing order; a lease id is
+//!   1..=LEASE_ID_MAX and a TTL 1..=LEASE_TTL_MS_MAX.
 
 use super::frame::RecordType;
-use crate::format::{FormatError, FormatErrorKind, KEY_LEN_MAX, Reader, VALUE_LEN_MAX};
+use super::msgpack::{
+    Mp, STRUCTURE, missing, put_bin, put_str, put_uint, set, too_large, unknown, w,
+};
+use crate::format::{
+    FormatError, FormatErrorKind, KEY_LEN_MAX, LEASE_ID_MAX, LEASE_TTL_MS_MAX, Reader,
+    VALUE_LEN_MAX,
+};
 
-/// Most ops in one batch record.
+/// Most ops in one batch record, and most keys in one revoke record.
 pub const WAL_BATCH_OPS_MAX: usize = 1 << 20;
-/// Most entries in any payload map (the batch record's 4, a put's 5).
+/// Most entries in any payload map (a leased put has 6).
 const MAP_LEN_MAX: usize = 8;
 
-const STRUCTURE: &str = "wal payload";
-
-/// One committed write: all its ops share `revision`.
+/// One record: all its ops share `revision`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WalRecord {
-    /// The commit's revision (global u64 counter, one per commit).
+    /// The commit's revision (global u64 counter, one per commit that changes keys); for a
+    /// record that changes none ([`WalBody::changes_keys`]), the revision before it.
     pub revision: u64,
     /// Wall-clock time of the commit, unix milliseconds.
     pub created_at_ms: u64,
@@ -47,6 +57,8 @@ pub enum WalBody {
         key: Vec<u8>,
         /// The value.
         value: Vec<u8>,
+        /// The lease the key is attached to (0: none).
+        lease: u64,
     },
     /// Record type 2.
     Delete {
@@ -55,6 +67,20 @@ pub enum WalBody {
     },
     /// Record type 3: 1..=WAL_BATCH_OPS_MAX ops applied atomically, in order.
     Batch(Vec<BatchOp>),
+    /// Record type 5: a lease granted.
+    LeaseGrant {
+        /// Its id, 1..=LEASE_ID_MAX.
+        lease: u64,
+        /// Its time to live, ms, 1..=LEASE_TTL_MS_MAX.
+        ttl_ms: u64,
+    },
+    /// Record type 6: a lease revoked, and its keys deleted.
+    LeaseRevoke {
+        /// Its id, 1..=LEASE_ID_MAX.
+        lease: u64,
+        /// The live keys attached to it, strictly increasing: each gets a tombstone.
+        keys: Vec<Vec<u8>>,
+    },
 }
 
 impl WalBody {
@@ -64,6 +90,17 @@ impl WalBody {
             Self::Put { .. } => RecordType::Put,
             Self::Delete { .. } => RecordType::Delete,
             Self::Batch(_) => RecordType::Batch,
+            Self::LeaseGrant { .. } => RecordType::LeaseGrant,
+            Self::LeaseRevoke { .. } => RecordType::LeaseRevoke,
+        }
+    }
+
+    /// Whether the record writes a version of some key, and so takes a revision of its own.
+    pub fn changes_keys(&self) -> bool {
+        match self {
+            Self::Put { .. } | Self::Delete { .. } | Self::Batch(_) => true,
+            Self::LeaseGrant { .. } => false,
+            Self::LeaseRevoke { keys, .. } => !keys.is_empty(),
         }
     }
 }
@@ -77,16 +114,14 @@ pub enum BatchOp {
         key: Vec<u8>,
         /// The value.
         value: Vec<u8>,
+        /// The lease the key is attached to (0: none).
+        lease: u64,
     },
     /// Delete `key`.
     Delete {
         /// The key.
         key: Vec<u8>,
     },
-}
-
-fn too_large(field: &'static str, len: usize, max: usize) -> FormatError {
-    FormatError::new(STRUCTURE, field, 0, FormatErrorKind::too_large(len, max))
 }
 
 fn check_key(key: &[u8]) -> Result<(), FormatError> {
@@ -105,35 +140,31 @@ fn check_value(value: &[u8]) -> Result<(), FormatError> {
     }
 }
 
-// Writing to a Vec cannot fail; rmp's error type is still a Result, which we map away.
-fn w<T, E>(r: Result<T, E>) -> Result<(), FormatError> {
-    r.map(|_| ()).map_err(|_| {
-        FormatError::new(
-            STRUCTURE,
-            "encode",
-            0,
-            FormatErrorKind::InvalidValue { reason: "write" },
-        )
-    })
+fn invalid(field: &'static str, reason: &'static str) -> FormatError {
+    FormatError::new(
+        STRUCTURE,
+        field,
+        0,
+        FormatErrorKind::InvalidValue { reason },
+    )
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), FormatError> {
-    w(rmp::encode::write_str(out, s))
+/// Whether `lease` may be written as a lease id (0, "no lease", never is).
+fn lease_in_range(lease: u64) -> bool {
+    (1..=LEASE_ID_MAX).contains(&lease)
 }
 
-fn put_uint(out: &mut Vec<u8>, name: &str, v: u64) -> Result<(), FormatError> {
-    put_str(out, name)?;
-    w(rmp::encode::write_uint(out, v))
-}
-
-fn put_bin(out: &mut Vec<u8>, name: &str, v: &[u8]) -> Result<(), FormatError> {
-    put_str(out, name)?;
-    w(rmp::encode::write_bin(out, v))
+fn check_lease(lease: u64) -> Result<(), FormatError> {
+    if lease_in_range(lease) {
+        Ok(())
+    } else {
+        Err(invalid("lease", "lease id outside 1..=LEASE_ID_MAX"))
+    }
 }
 
 /// Encodes the MessagePack payload of `record` (canonical form). Fails with `LengthTooLarge`
 /// when a key, value, op count or the payload exceeds its limit, or `InvalidValue` for an empty
-/// batch.
+/// batch, a lease id or TTL out of range, or a revoke's keys out of order.
 pub fn encode_payload(record: &WalRecord) -> Result<Vec<u8>, FormatError> {
     let mut out = Vec::new();
     encode_payload_into(
@@ -144,6 +175,19 @@ pub fn encode_payload(record: &WalRecord) -> Result<Vec<u8>, FormatError> {
         &record.body,
     )?;
     Ok(out)
+}
+
+/// Writes a put's `key`, `value` and (when not 0) `lease` fields.
+fn put_fields(out: &mut Vec<u8>, key: &[u8], value: &[u8], lease: u64) -> Result<(), FormatError> {
+    check_key(key)?;
+    check_value(value)?;
+    put_bin(out, "key", key)?;
+    put_bin(out, "value", value)?;
+    if lease != 0 {
+        check_lease(lease)?;
+        put_uint(out, "lease", lease)?;
+    }
+    Ok(())
 }
 
 /// [`encode_payload`] of the record these fields and `body` would make, appended to `out`: for a
@@ -158,7 +202,10 @@ pub fn encode_payload_into(
 ) -> Result<(), FormatError> {
     let start = out.len();
     let map_len = match body {
-        WalBody::Put { .. } => 5,
+        WalBody::Put { lease: 0, .. }
+        | WalBody::LeaseGrant { .. }
+        | WalBody::LeaseRevoke { .. } => 5,
+        WalBody::Put { .. } => 6,
         WalBody::Delete { .. } | WalBody::Batch(_) => 4,
     };
     w(rmp::encode::write_map_len(out, map_len))?;
@@ -166,26 +213,14 @@ pub fn encode_payload_into(
     put_uint(out, "created_at_ms", created_at_ms)?;
     put_uint(out, "synced_through", synced_through)?;
     match body {
-        WalBody::Put { key, value } => {
-            check_key(key)?;
-            check_value(value)?;
-            put_bin(out, "key", key)?;
-            put_bin(out, "value", value)?;
-        }
+        WalBody::Put { key, value, lease } => put_fields(out, key, value, *lease)?,
         WalBody::Delete { key } => {
             check_key(key)?;
             put_bin(out, "key", key)?;
         }
         WalBody::Batch(ops) => {
             if ops.is_empty() {
-                return Err(FormatError::new(
-                    STRUCTURE,
-                    "ops",
-                    0,
-                    FormatErrorKind::InvalidValue {
-                        reason: "empty batch",
-                    },
-                ));
+                return Err(invalid("ops", "empty batch"));
             }
             if ops.len() > WAL_BATCH_OPS_MAX {
                 return Err(too_large("ops", ops.len(), WAL_BATCH_OPS_MAX));
@@ -194,14 +229,14 @@ pub fn encode_payload_into(
             w(rmp::encode::write_array_len(out, ops.len() as u32))?;
             for op in ops {
                 match op {
-                    BatchOp::Put { key, value } => {
-                        check_key(key)?;
-                        check_value(value)?;
-                        w(rmp::encode::write_map_len(out, 3))?;
+                    BatchOp::Put { key, value, lease } => {
+                        w(rmp::encode::write_map_len(
+                            out,
+                            if *lease == 0 { 3 } else { 4 },
+                        ))?;
                         put_str(out, "op")?;
                         put_str(out, "put")?;
-                        put_bin(out, "key", key)?;
-                        put_bin(out, "value", value)?;
+                        put_fields(out, key, value, *lease)?;
                     }
                     BatchOp::Delete { key } => {
                         check_key(key)?;
@@ -213,6 +248,30 @@ pub fn encode_payload_into(
                 }
             }
         }
+        WalBody::LeaseGrant { lease, ttl_ms } => {
+            check_lease(*lease)?;
+            if !(1..=LEASE_TTL_MS_MAX).contains(ttl_ms) {
+                return Err(invalid("ttl_ms", "TTL outside 1..=LEASE_TTL_MS_MAX"));
+            }
+            put_uint(out, "lease", *lease)?;
+            put_uint(out, "ttl_ms", *ttl_ms)?;
+        }
+        WalBody::LeaseRevoke { lease, keys } => {
+            check_lease(*lease)?;
+            if keys.len() > WAL_BATCH_OPS_MAX {
+                return Err(too_large("keys", keys.len(), WAL_BATCH_OPS_MAX));
+            }
+            if keys.windows(2).any(|pair| matches!(pair, [a, b] if a >= b)) {
+                return Err(invalid("keys", "keys not strictly increasing"));
+            }
+            put_uint(out, "lease", *lease)?;
+            put_str(out, "keys")?;
+            w(rmp::encode::write_array_len(out, keys.len() as u32))?;
+            for key in keys {
+                check_key(key)?;
+                w(rmp::encode::write_bin(out, key))?;
+            }
+        }
     }
     let len = out.len().saturating_sub(start);
     if len > super::WAL_PAYLOAD_LEN_MAX {
@@ -221,141 +280,47 @@ pub fn encode_payload_into(
     Ok(())
 }
 
-/// A MessagePack reader over the subset the payload schema uses.
-struct Mp<'a> {
-    r: Reader<'a>,
-}
-
-impl<'a> Mp<'a> {
-    fn bad(&self, field: &'static str, at: usize, expected: &'static str) -> FormatError {
-        self.r
-            .err(field, at, FormatErrorKind::BadMsgpack { expected })
-    }
-
-    fn len_be(&mut self, n: usize, field: &'static str) -> Result<usize, FormatError> {
-        Ok(match n {
-            1 => usize::from(self.r.u8(field)?),
-            2 => usize::from(self.r.u16(field)?),
-            _ => self.r.u32(field)? as usize,
-        })
-    }
-
-    fn map_len(&mut self, field: &'static str) -> Result<usize, FormatError> {
-        let at = self.r.pos();
-        let m = self.r.u8(field)?;
-        match m {
-            0x80..=0x8f => Ok(usize::from(m & 0x0f)),
-            0xde => self.len_be(2, field),
-            0xdf => self.len_be(4, field),
-            _ => Err(self.bad(field, at, "map")),
-        }
-    }
-
-    fn array_len(&mut self, field: &'static str) -> Result<usize, FormatError> {
-        let at = self.r.pos();
-        let m = self.r.u8(field)?;
-        match m {
-            0x90..=0x9f => Ok(usize::from(m & 0x0f)),
-            0xdc => self.len_be(2, field),
-            0xdd => self.len_be(4, field),
-            _ => Err(self.bad(field, at, "array")),
-        }
-    }
-
-    fn str(&mut self, field: &'static str) -> Result<&'a [u8], FormatError> {
-        let at = self.r.pos();
-        let m = self.r.u8(field)?;
-        let len = match m {
-            0xa0..=0xbf => usize::from(m & 0x1f),
-            0xd9 => self.len_be(1, field)?,
-            0xda => self.len_be(2, field)?,
-            0xdb => self.len_be(4, field)?,
-            _ => return Err(self.bad(field, at, "str")),
-        };
-        self.r.take(len, field)
-    }
-
-    fn bin(&mut self, field: &'static str, max: usize) -> Result<Vec<u8>, FormatError> {
-        let at = self.r.pos();
-        let m = self.r.u8(field)?;
-        let len = match m {
-            0xc4 => self.len_be(1, field)?,
-            0xc5 => self.len_be(2, field)?,
-            0xc6 => self.len_be(4, field)?,
-            _ => return Err(self.bad(field, at, "bin")),
-        };
-        self.r.check_len(field, at, len, max)?;
-        Ok(self.r.take(len, field)?.to_vec())
-    }
-
-    fn uint(&mut self, field: &'static str) -> Result<u64, FormatError> {
-        let at = self.r.pos();
-        let m = self.r.u8(field)?;
-        Ok(match m {
-            0x00..=0x7f => u64::from(m),
-            0xcc => u64::from(self.r.u8(field)?),
-            0xcd => u64::from(self.r.u16(field)?),
-            0xce => u64::from(self.r.u32(field)?),
-            0xcf => self.r.u64(field)?,
-            _ => return Err(self.bad(field, at, "unsigned integer")),
-        })
+/// A `lease` value: 1..=LEASE_ID_MAX, else `invalid_value` at its type byte.
+fn decode_lease(mp: &mut Mp<'_>) -> Result<u64, FormatError> {
+    let at = mp.r.pos();
+    let lease = mp.uint("lease")?;
+    if lease_in_range(lease) {
+        Ok(lease)
+    } else {
+        Err(mp.r.err(
+            "lease",
+            at,
+            FormatErrorKind::InvalidValue {
+                reason: "lease id outside 1..=LEASE_ID_MAX",
+            },
+        ))
     }
 }
 
-fn dup(at: usize, field: &'static str) -> FormatError {
-    FormatError::new(
-        STRUCTURE,
-        field,
-        at as u64,
-        FormatErrorKind::InvalidValue {
-            reason: "duplicate field",
-        },
-    )
-}
-
-/// Reads a field's value with `read` into `slot`. A field seen before is a duplicate, reported
-/// at its name (`at`) before its value is read.
-fn set<T>(
-    slot: &mut Option<T>,
-    at: usize,
-    field: &'static str,
-    read: impl FnOnce() -> Result<T, FormatError>,
-) -> Result<(), FormatError> {
-    if slot.is_some() {
-        return Err(dup(at, field));
+/// A `ttl_ms` value: 1..=LEASE_TTL_MS_MAX, else `invalid_value` at its type byte.
+fn decode_ttl(mp: &mut Mp<'_>) -> Result<u64, FormatError> {
+    let at = mp.r.pos();
+    let ttl_ms = mp.uint("ttl_ms")?;
+    if (1..=LEASE_TTL_MS_MAX).contains(&ttl_ms) {
+        Ok(ttl_ms)
+    } else {
+        Err(mp.r.err(
+            "ttl_ms",
+            at,
+            FormatErrorKind::InvalidValue {
+                reason: "TTL outside 1..=LEASE_TTL_MS_MAX",
+            },
+        ))
     }
-    *slot = Some(read()?);
-    Ok(())
-}
-
-fn missing(at: usize, field: &'static str) -> FormatError {
-    FormatError::new(
-        STRUCTURE,
-        field,
-        at as u64,
-        FormatErrorKind::InvalidValue {
-            reason: "missing field",
-        },
-    )
-}
-
-fn unknown(at: usize) -> FormatError {
-    FormatError::new(
-        STRUCTURE,
-        "name",
-        at as u64,
-        FormatErrorKind::InvalidValue {
-            reason: "unknown field",
-        },
-    )
 }
 
 fn decode_op(mp: &mut Mp<'_>) -> Result<BatchOp, FormatError> {
     let start = mp.r.pos();
     let n = mp.map_len("op")?;
     mp.r.check_len("op", start, n, MAP_LEN_MAX)?;
-    let (mut op, mut key, mut value) = (None, None, None);
-    let mut value_at = start;
+    let (mut op, mut key, mut value, mut lease) = (None, None, None, None);
+    // Where a delete op's first put-only field (`value` or `lease`) was named, if it had one.
+    let mut put_only_at = None;
     for _ in 0..n {
         let at = mp.r.pos();
         match mp.str("name")? {
@@ -371,19 +336,27 @@ fn decode_op(mp: &mut Mp<'_>) -> Result<BatchOp, FormatError> {
             })?,
             b"key" => set(&mut key, at, "key", || mp.bin("key", KEY_LEN_MAX))?,
             b"value" => {
-                value_at = at;
+                put_only_at.get_or_insert(at);
                 set(&mut value, at, "value", || mp.bin("value", VALUE_LEN_MAX))?
+            }
+            b"lease" => {
+                put_only_at.get_or_insert(at);
+                set(&mut lease, at, "lease", || decode_lease(mp))?
             }
             _ => return Err(unknown(at)),
         }
     }
     let is_put = op.ok_or_else(|| missing(start, "op"))?;
     let key = key.ok_or_else(|| missing(start, "key"))?;
-    match (is_put, value) {
-        (true, Some(value)) => Ok(BatchOp::Put { key, value }),
-        (true, None) => Err(missing(start, "value")),
-        (false, None) => Ok(BatchOp::Delete { key }),
-        (false, Some(_)) => Err(unknown(value_at)),
+    match (is_put, value, put_only_at) {
+        (true, Some(value), _) => Ok(BatchOp::Put {
+            key,
+            value,
+            lease: lease.unwrap_or(0),
+        }),
+        (true, None, _) => Err(missing(start, "value")),
+        (false, _, Some(at)) => Err(unknown(at)),
+        (false, _, None) => Ok(BatchOp::Delete { key }),
     }
 }
 
@@ -410,9 +383,43 @@ fn decode_ops(mp: &mut Mp<'_>) -> Result<Vec<BatchOp>, FormatError> {
     Ok(list)
 }
 
+/// The `keys` array of a revoke, from its header on: strictly increasing.
+fn decode_keys(mp: &mut Mp<'_>) -> Result<Vec<Vec<u8>>, FormatError> {
+    let len_at = mp.r.pos();
+    let count = mp.array_len("keys")?;
+    // Each key takes at least 2 bytes (a bin8 header and its length).
+    let max = WAL_BATCH_OPS_MAX.min(mp.r.remaining() / 2);
+    mp.r.check_len("keys", len_at, count, max)?;
+    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let at = mp.r.pos();
+        let key = mp.bin("keys", KEY_LEN_MAX)?;
+        if keys.last().is_some_and(|last| *last >= key) {
+            return Err(mp.r.err("keys", at, FormatErrorKind::KeyOrder));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Which fields each record type has beyond the three every record has.
+fn has_field(record_type: RecordType, name: &[u8]) -> bool {
+    use RecordType as T;
+    matches!(
+        (name, record_type),
+        (b"key", T::Put | T::Delete)
+            | (b"value", T::Put)
+            | (b"lease", T::Put | T::LeaseGrant | T::LeaseRevoke)
+            | (b"ops", T::Batch)
+            | (b"ttl_ms", T::LeaseGrant)
+            | (b"keys", T::LeaseRevoke)
+    )
+}
+
 /// Decodes the payload of a frame of type `record_type`. The whole slice must be one map. After
 /// the map, missing fields are reported (at offset 0, in the order revision, created_at_ms,
-/// synced_through, then key, value or ops), then bytes after the map.
+/// synced_through, then the type's own fields in the order of the module doc), then bytes after
+/// the map.
 pub fn decode_payload(record_type: RecordType, bytes: &[u8]) -> Result<WalRecord, FormatError> {
     let mut mp = Mp {
         r: Reader::new(bytes, STRUCTURE),
@@ -421,25 +428,25 @@ pub fn decode_payload(record_type: RecordType, bytes: &[u8]) -> Result<WalRecord
     mp.r.check_len("record", 0, n, MAP_LEN_MAX)?;
     let (mut revision, mut created, mut synced) = (None, None, None);
     let (mut key, mut value, mut ops) = (None, None, None);
+    let (mut lease, mut ttl_ms, mut keys) = (None, None, None);
     for _ in 0..n {
         let at = mp.r.pos();
         let name = mp.str("name")?;
-        match (name, record_type) {
-            (b"revision", _) => set(&mut revision, at, "revision", || mp.uint("revision"))?,
-            (b"created_at_ms", _) => set(&mut created, at, "created_at_ms", || {
+        match name {
+            b"revision" => set(&mut revision, at, "revision", || mp.uint("revision"))?,
+            b"created_at_ms" => set(&mut created, at, "created_at_ms", || {
                 mp.uint("created_at_ms")
             })?,
-            (b"synced_through", _) => set(&mut synced, at, "synced_through", || {
+            b"synced_through" => set(&mut synced, at, "synced_through", || {
                 mp.uint("synced_through")
             })?,
-            (b"key", RecordType::Put | RecordType::Delete) => {
-                set(&mut key, at, "key", || mp.bin("key", KEY_LEN_MAX))?
-            }
-            (b"value", RecordType::Put) => {
-                set(&mut value, at, "value", || mp.bin("value", VALUE_LEN_MAX))?
-            }
-            (b"ops", RecordType::Batch) => set(&mut ops, at, "ops", || decode_ops(&mut mp))?,
-            _ => return Err(unknown(at)),
+            _ if !has_field(record_type, name) => return Err(unknown(at)),
+            b"key" => set(&mut key, at, "key", || mp.bin("key", KEY_LEN_MAX))?,
+            b"value" => set(&mut value, at, "value", || mp.bin("value", VALUE_LEN_MAX))?,
+            b"lease" => set(&mut lease, at, "lease", || decode_lease(&mut mp))?,
+            b"ops" => set(&mut ops, at, "ops", || decode_ops(&mut mp))?,
+            b"ttl_ms" => set(&mut ttl_ms, at, "ttl_ms", || decode_ttl(&mut mp))?,
+            _ => set(&mut keys, at, "keys", || decode_keys(&mut mp))?,
         }
     }
     let revision = revision.ok_or_else(|| missing(0, "revision"))?;
@@ -449,11 +456,20 @@ pub fn decode_payload(record_type: RecordType, bytes: &[u8]) -> Result<WalRecord
         RecordType::Put => WalBody::Put {
             key: key.ok_or_else(|| missing(0, "key"))?,
             value: value.ok_or_else(|| missing(0, "value"))?,
+            lease: lease.unwrap_or(0),
         },
         RecordType::Delete => WalBody::Delete {
             key: key.ok_or_else(|| missing(0, "key"))?,
         },
         RecordType::Batch => WalBody::Batch(ops.ok_or_else(|| missing(0, "ops"))?),
+        RecordType::LeaseGrant => WalBody::LeaseGrant {
+            lease: lease.ok_or_else(|| missing(0, "lease"))?,
+            ttl_ms: ttl_ms.ok_or_else(|| missing(0, "ttl_ms"))?,
+        },
+        RecordType::LeaseRevoke => WalBody::LeaseRevoke {
+            lease: lease.ok_or_else(|| missing(0, "lease"))?,
+            keys: keys.ok_or_else(|| missing(0, "keys"))?,
+        },
     };
     mp.r.finish("record")?;
     Ok(WalRecord {
@@ -473,15 +489,37 @@ pub(crate) mod tests {
         prop::collection::vec(any::<u8>(), 0..max)
     }
 
+    fn lease() -> impl Strategy<Value = u64> {
+        prop_oneof![Just(0), 1..=LEASE_ID_MAX]
+    }
+
     pub(crate) fn record() -> impl Strategy<Value = WalRecord> {
         let op = prop_oneof![
-            (bytes(8), bytes(16)).prop_map(|(key, value)| BatchOp::Put { key, value }),
+            (bytes(8), bytes(16), lease()).prop_map(|(key, value, lease)| BatchOp::Put {
+                key,
+                value,
+                lease
+            }),
             bytes(8).prop_map(|key| BatchOp::Delete { key }),
         ];
         let body = prop_oneof![
-            (bytes(8), bytes(300)).prop_map(|(key, value)| WalBody::Put { key, value }),
+            (bytes(8), bytes(300), lease()).prop_map(|(key, value, lease)| WalBody::Put {
+                key,
+                value,
+                lease
+            }),
             bytes(8).prop_map(|key| WalBody::Delete { key }),
             prop::collection::vec(op, 1..5).prop_map(WalBody::Batch),
+            (1..=LEASE_ID_MAX, 1..=LEASE_TTL_MS_MAX)
+                .prop_map(|(lease, ttl_ms)| WalBody::LeaseGrant { lease, ttl_ms }),
+            (
+                1..=LEASE_ID_MAX,
+                prop::collection::btree_set(bytes(8), 0..5)
+            )
+                .prop_map(|(lease, keys)| WalBody::LeaseRevoke {
+                    lease,
+                    keys: keys.into_iter().collect(),
+                }),
         ];
         (any::<u64>(), any::<u64>(), any::<u64>(), body).prop_map(
             |(revision, created_at_ms, synced_through, body)| WalRecord {
@@ -501,8 +539,10 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn decode_never_panics(t in 1u8..=3, bytes in bytes(96)) {
-            let _ = decode_payload(RecordType::from_u8(t).unwrap(), &bytes);
+        fn decode_never_panics(t in 1u8..=6, bytes in bytes(96)) {
+            if let Some(t) = RecordType::from_u8(t) {
+                let _ = decode_payload(t, &bytes);
+            }
         }
 
         #[test]
@@ -511,6 +551,42 @@ pub(crate) mod tests {
             let i = i.index(bytes.len());
             bytes[i] = b;
             let _ = decode_payload(r.body.record_type(), &bytes);
+        }
+    }
+
+    #[test]
+    fn the_encoder_refuses_what_the_decoder_would() {
+        let record = |body| WalRecord {
+            revision: 1,
+            created_at_ms: 2,
+            synced_through: 0,
+            body,
+        };
+        let refused = [
+            WalBody::LeaseGrant {
+                lease: 0,
+                ttl_ms: 1,
+            },
+            WalBody::LeaseGrant {
+                lease: LEASE_ID_MAX + 1,
+                ttl_ms: 1,
+            },
+            WalBody::LeaseGrant {
+                lease: 1,
+                ttl_ms: LEASE_TTL_MS_MAX + 1,
+            },
+            WalBody::LeaseRevoke {
+                lease: 1,
+                keys: vec![b"b".to_vec(), b"a".to_vec()],
+            },
+            WalBody::Put {
+                key: b"k".to_vec(),
+                value: Vec::new(),
+                lease: u64::MAX,
+            },
+        ];
+        for body in refused {
+            assert!(encode_payload(&record(body.clone())).is_err(), "{body:?}");
         }
     }
 }

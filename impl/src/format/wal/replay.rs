@@ -198,6 +198,7 @@ mod tests {
             body: WalBody::Put {
                 key: b"k".to_vec(),
                 value: vec![b'v'; 10],
+                lease: 0,
             },
         }
     }
