@@ -293,6 +293,14 @@ impl Options {
             WAL_SEGMENT_SIZE_BYTES_MIN,
             u64::MAX,
         )?;
+        if let LeaseExpiry::Every(interval) = self.lease_expiry {
+            check_range(
+                "lease_expiry interval (ms)",
+                interval.as_millis(),
+                1,
+                u128::from(u32::MAX),
+            )?;
+        }
         Ok(())
     }
 
@@ -326,6 +334,9 @@ mod tests {
     fn each_out_of_range_field_is_rejected_by_name() {
         let cases: Vec<(&str, Mutation)> = vec![
             ("memtable_size_bytes", |o| o.memtable_size_bytes = 1),
+            ("lease_expiry", |o| {
+                o.lease_expiry = LeaseExpiry::Every(std::time::Duration::ZERO)
+            }),
             ("sst_block_size_bytes", |o| {
                 o.sst_block_size_bytes = 2 * BLOCK_SIZE_BYTES_MAX
             }),

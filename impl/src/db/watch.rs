@@ -152,9 +152,7 @@ impl Inner {
         let mut by_revision: BTreeMap<u64, Vec<crate::watch::WatchEvent>> = BTreeMap::new();
         let mut push = |candidate: Entry, prev: Option<Entry>| -> Result<()> {
             let prev = prev.and_then(Versioned::of);
-            let events = events_for(watcher, std::slice::from_ref(&candidate), |_| {
-                Ok(prev.clone())
-            })?;
+            let events = events_for(watcher, &[&candidate], |_| Ok(prev.clone()))?;
             by_revision
                 .entry(candidate.revision)
                 .or_default()

@@ -13,6 +13,9 @@
 //!   taken batch to the watchers registered when it took it), and replays the ones up to it.
 //! - `dispatched <= taken` is the newest revision offered to every watcher: a progress response
 //!   at it follows every event up to it in a watcher's buffer.
+//! - The dispatcher sorts each revision's changes by key once; a watcher's events are then found
+//!   by a binary search for its range's start and a walk to its end, so matching a revision
+//!   costs each watcher `O(log changes + its events)`, not a look at every change.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -20,6 +23,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use crate::db::{CommitObserver, Versioned, lock};
 use crate::entry::Entry;
 use crate::error::Result;
+use crate::range::Position;
 
 use super::watcher::{End, WatcherShared};
 use super::{EventKind, WatchEvent};
@@ -137,9 +141,11 @@ impl Hub {
                 (batch, state.watchers.clone())
             };
             for (revision, changes) in &batch {
+                let mut sorted: Vec<&Entry> = changes.iter().collect();
+                sorted.sort_unstable_by(|a, b| a.key.cmp(&b.key));
                 for watcher in &watchers {
                     if watcher.wants(*revision) {
-                        self.offer(watcher, *revision, changes);
+                        self.offer(watcher, *revision, &sorted);
                     }
                 }
             }
@@ -149,8 +155,8 @@ impl Hub {
         }
     }
 
-    /// Offers `watcher` its events of `changes`, committed at `revision`.
-    fn offer(&self, watcher: &WatcherShared, revision: u64, changes: &[Entry]) {
+    /// Offers `watcher` its events of `changes` (sorted by key), committed at `revision`.
+    fn offer(&self, watcher: &WatcherShared, revision: u64, changes: &[&Entry]) {
         match events_for(watcher, changes, |key| (self.prev)(key, revision - 1)) {
             Ok(events) if events.is_empty() => {}
             Ok(events) => watcher.offer(revision, events),
@@ -166,19 +172,23 @@ fn deliverable(state: &HubState) -> u64 {
     state.durable
 }
 
-/// The events of `changes` (one revision's entries) that `watcher` asked for, in key order;
-/// `prev` reads a key's previous version when the request wants it.
+/// The events of `changes` (one revision's entries, sorted by key, each key once) that
+/// `watcher` asked for, in key order; `prev` reads a key's previous version when the request
+/// wants it.
 pub(crate) fn events_for(
     watcher: &WatcherShared,
-    changes: &[Entry],
+    changes: &[&Entry],
     prev: impl Fn(&[u8]) -> Result<Option<Versioned>>,
 ) -> Result<Vec<WatchEvent>> {
     let request = &watcher.request;
     let mut events = Vec::new();
-    for entry in changes {
-        if !request.range.contains(&entry.key) {
-            continue;
-        }
+    let first = changes.partition_point(|e| request.range.position(&e.key) == Position::Below);
+    let in_range = changes
+        .get(first..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|e| request.range.position(&e.key) == Position::Inside);
+    for entry in in_range {
         let kind = if entry.is_tombstone() {
             EventKind::Delete
         } else {
@@ -200,11 +210,10 @@ pub(crate) fn events_for(
             kind,
             key: entry.key.clone(),
             revision: entry.revision,
-            value: Versioned::of(entry.clone()),
+            value: Versioned::of((*entry).clone()),
             prev: previous,
         });
     }
-    events.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(events)
 }
 
@@ -221,5 +230,65 @@ impl CommitObserver for Hub {
         let mut state = lock(&self.state);
         state.durable = state.durable.max(revision);
         self.work.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::VersionMeta;
+    use crate::range::KeyRange;
+    use std::ops::Bound;
+
+    fn put(key: &str) -> Entry {
+        Entry {
+            key: key.as_bytes().to_vec(),
+            revision: 7,
+            meta: VersionMeta::after_put(None, 7, 0),
+            value: Some(b"v".to_vec()),
+            wal_offset: 0,
+            created_at_ms: 0,
+        }
+    }
+
+    fn keys_seen(range: KeyRange, changes: &[&Entry]) -> Vec<String> {
+        let watcher = WatcherShared::new(super::super::WatchRequest::new(range), 0);
+        let events = events_for(&watcher, changes, |_| Ok(None)).unwrap();
+        events
+            .into_iter()
+            .map(|e| String::from_utf8(e.key).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_watcher_gets_exactly_the_sorted_changes_in_its_range() {
+        let entries: Vec<Entry> = ["a", "b", "ba", "bz", "c", "d"].map(put).into();
+        let sorted: Vec<&Entry> = entries.iter().collect();
+        let range = |start: &str, end: Bound<&str>| {
+            KeyRange::new(
+                Bound::Included(start.as_bytes().to_vec()),
+                end.map(|e| e.as_bytes().to_vec()),
+            )
+        };
+        assert_eq!(
+            keys_seen(KeyRange::prefix(b"b"), &sorted),
+            ["b", "ba", "bz"]
+        );
+        assert_eq!(keys_seen(KeyRange::key(b"a"), &sorted), ["a"]);
+        assert_eq!(keys_seen(KeyRange::key(b"d"), &sorted), ["d"]);
+        assert_eq!(
+            keys_seen(KeyRange::key(b"bb"), &sorted),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            keys_seen(range("e", Bound::Unbounded), &sorted),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            keys_seen(range("ba", Bound::Excluded("c")), &sorted),
+            ["ba", "bz"]
+        );
+        assert_eq!(keys_seen(KeyRange::all(), &sorted).len(), 6);
+        assert_eq!(keys_seen(KeyRange::all(), &[]), Vec::<String>::new());
     }
 }
