@@ -1,4 +1,4 @@
-//! Exhaustive search with stateright over the commit pipeline's protocol (`impl/src/db/commit.rs`
+//! Exhaustive search with stateright over the commit pipeline's protocol (`impl/engine/src/db/commit.rs`
 //! and `pipeline.rs`), where interleaving is the whole question: groups are applied (decided,
 //! logged, applied, under the writer lock, in any order the leaders come), each takes a
 //! publishing turn as it is applied; a syncing group takes the sync lock, captures the WAL's end,

@@ -2,7 +2,6 @@
 //! prints the decoded structure; `--db DIR put|get|del|scan|stats|flush|compact` operate on a
 //! database ([`db_cmd`]). Exit code 0 on success, 1 on an error or when `get` finds nothing.
 
-#[path = "kvstore/db_cmd.rs"]
 mod db_cmd;
 
 use std::path::{Path, PathBuf};

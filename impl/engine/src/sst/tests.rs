@@ -1,5 +1,5 @@
 //! Unit tests on [`crate::vfs::OsVfs`]; the property, corruption and simulated-disk tests are in
-//! `impl/tests/sst_io.rs`.
+//! `impl/engine/tests/sst_io.rs`.
 
 use std::ops::Bound;
 use std::path::Path;

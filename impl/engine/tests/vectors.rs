@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/vectors")
 }
 
 fn err_json(e: &FormatError) -> Value {

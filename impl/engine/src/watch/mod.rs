@@ -7,7 +7,7 @@
 //! - `hub`: the database's one observer of the commit pipeline and its dispatcher thread, which
 //!   hands each durable revision's changes to every matching watcher.
 //!
-//! Guarantees (each a test in `impl/tests/db_watch.rs`): ordered by revision; unique (no event
+//! Guarantees (each a test in `impl/engine/tests/db_watch.rs`): ordered by revision; unique (no event
 //! twice); reliable (no gap in a watcher's lifetime); atomic (every event of one revision in one
 //! [`WatchResponse`]); resumable (a watch from revision R, also after a restart, continues with no
 //! gap and no duplicate); bookmarkable (progress responses carry the revision every event up to
