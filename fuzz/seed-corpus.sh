@@ -23,6 +23,7 @@ seed wal_decode wal_frame wal_record wal_replay
 seed sst_decode sst_table sst_entry
 seed manifest_decode manifest
 seed varint varint
+seed export_decode export
 # lease_payload's input is the frame's type byte (5 or 6, whose parity picks grant or revoke)
 # and the payload: each lease record vector, unframed.
 mkdir -p fuzz/corpus/lease_payload

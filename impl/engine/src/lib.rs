@@ -84,8 +84,8 @@ pub mod wal;
 pub mod watch;
 
 pub use db::{
-    CommitObserver, Db, Scan, ScanOptions, Snapshot, Stats, Transaction, Versioned, WriteBatch,
-    WriteOptions,
+    CommitObserver, Db, ExportSummary, Scan, ScanOptions, Snapshot, Stats, Transaction, Versioned,
+    WriteBatch, WriteOptions,
 };
 pub use error::Error;
 pub use lease::{LeaseExpiry, LeaseStatus};

@@ -20,6 +20,7 @@
 //! - `background`: the worker thread, inline mode, write stalls.
 //! - `watch`: starting watches (the hub of [`crate::watch`], the replay of history).
 //! - `lease`: leases on the handle (grant, keep alive, revoke, expire) and the expiry thread.
+//! - `export`, `import`: the retained history as an export stream, and back into a new database.
 //!
 //! Directory layout: `LOCK`, `manifest.json`, `wal-<20 digits>.log` segments and
 //! `<20 digits>.sst` tables (`spec/FORMAT.md`).
@@ -38,8 +39,10 @@ mod batch;
 mod commit;
 mod compact;
 mod decide;
+mod export;
 mod flush;
 mod health;
+mod import;
 mod inner;
 mod lease;
 mod open;
@@ -57,6 +60,7 @@ mod watch;
 
 pub use batch::{WriteBatch, WriteOptions};
 pub use compact::range_task;
+pub use export::ExportSummary;
 pub use open::LOCK_FILE_NAME;
 pub use pipeline::CommitObserver;
 pub use read::{Scan, ScanOptions, Versioned, key_range};

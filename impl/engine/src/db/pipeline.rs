@@ -29,6 +29,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::entry::Entry;
 use crate::error::{Error, Result};
+use crate::format::manifest::LeaseMeta;
 use crate::lease::LeaseTable;
 use crate::wal::WalWriter;
 
@@ -344,9 +345,22 @@ impl Pipeline {
     /// promised) as the commits it reflects: a lease read never reports a grant or a
     /// revocation a failed sync could still take back.
     pub(crate) fn read_leases<T>(&self, read: impl FnOnce(&mut LeaseTable) -> T) -> Result<T> {
+        self.read_applied(|writer| read(&mut writer.leases))
+    }
+
+    /// The granted leases and the last revision, read together (as [`Pipeline::read_leases`]
+    /// reads): every key a version up to that revision attaches is attached to one of them.
+    pub(crate) fn leases_at_last_revision(&self) -> Result<(Arc<[LeaseMeta]>, u64)> {
+        self.read_applied(|writer| (writer.leases.granted(), writer.last_revision))
+    }
+
+    /// Runs `read` under the writer lock, then waits until every group applied before it is
+    /// published.
+    fn read_applied<T>(&self, read: impl FnOnce(&mut Writer) -> T) -> Result<T> {
         let (value, turns) = {
             let mut writer = self.writer();
-            (read(&mut writer.leases), writer.turns_taken())
+            let value = read(&mut writer);
+            (value, writer.turns_taken())
         };
         self.wait_turns_published(turns)?;
         Ok(value)

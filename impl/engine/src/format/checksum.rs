@@ -17,6 +17,12 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
     crc32c::crc32c(bytes)
 }
 
+/// The CRC32C of the bytes `crc` covered followed by `bytes`: `crc32c(a ++ b) ==
+/// crc32c_append(crc32c(a), b)`, for a checksum computed as a stream goes by.
+pub fn crc32c_append(crc: u32, bytes: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc, bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,6 +33,7 @@ mod tests {
         assert_eq!(adler32(b""), 1);
         // RFC 3720 B.4: 32 bytes of zeros.
         assert_eq!(crc32c(&[0u8; 32]), 0x8a91_36aa);
+        assert_eq!(crc32c_append(crc32c(b"ab"), b"cd"), crc32c(b"abcd"));
         assert_eq!(crc32c(b"123456789"), 0xe306_9283);
     }
 }

@@ -13,9 +13,11 @@
 //! - [`wal`]: WAL record framing, MessagePack payloads, and the pure replay classifier.
 //! - [`sst`]: SST entries, blocks, bloom filter, index, footer and the table builder/decoder.
 //! - [`manifest`]: `manifest.json` with its CRC32C-protected body.
+//! - [`export`]: the export stream (a database's retained history at one revision).
 
 pub mod checksum;
 mod error;
+pub mod export;
 pub mod manifest;
 pub mod sst;
 pub mod varint;
