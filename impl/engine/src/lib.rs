@@ -20,27 +20,28 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Modules, one concept each:
-//! - [`vfs`]: the filesystem seam and [`vfs::OsVfs`], the only code that touches `std::fs`.
-//! - [`format`](mod@format): pure encoders and decoders of every on-disk byte (`spec/FORMAT.md`); no I/O.
-//! - [`error`]: the one error type of the crate.
-//! - [`limits`]: named bounds on key and value lengths.
+//! The embedder's modules:
+//! - [`db`]: the [`Db`] handle: recovery, the commit pipeline, reads, transactions, watches,
+//!   leases, export and import, flush, compaction.
 //! - [`options`]: every tunable, its default and its validation; durability modes.
-//! - [`entry`]: one version of one key, the unit every layer passes around.
+//! - [`error`]: the one error type of the crate.
 //! - [`range`]: key ranges (inclusive/exclusive/unbounded, prefix) and scan direction.
-//! - [`memtable`]: the concurrent, snapshot-readable in-memory table of the newest writes.
-//! - [`sst`]: SST files on a [`vfs::Vfs`]: the streaming writer, the verified reader, range scans
-//!   and the block cache.
-//! - [`iter`]: the sorted entry-source contract and the k-way merging scan.
-//! - [`version`]: the immutable set of live SST files per level and its pure edits.
-//! - [`compaction`]: the pure leveled policy (what to compact, when to stall) and the pure merge.
-//! - [`db`]: the [`Db`] handle: recovery, the commit pipeline, reads, flush, compaction.
+//! - [`txn`]: etcd's `Txn` shapes (compares, ops, results).
+//! - [`watch`]: watchers of committed changes, delivered in order after they are durable.
+//! - [`lease`]: leases' public shapes.
+//! - [`entry`]: one version of one key, as observers get it.
 //! - [`clock`]: where commit timestamps and lease deadlines come from (system, fixed, logical or
 //!   manual clock).
-//! - [`lease`]: leases' public shapes and the table the commit pipeline keeps.
-//! - [`watch`]: watchers of committed changes, delivered in order after they are durable.
-//! - [`manifest`]: the manifest store: load, atomic persist, conversion to and from [`version::Version`].
-//! - [`wal`]: the write-ahead log's I/O: segments on a [`vfs::Vfs`], append, sync, rotation, recovery.
+//! - [`limits`]: named bounds on key and value lengths.
+//! - [`vfs`]: the filesystem seam and [`vfs::OsVfs`], the only code that touches `std::fs`.
+//! - [`format`](mod@format): pure encoders and decoders of every on-disk byte (`spec/FORMAT.md`); no I/O.
+//!
+//! The engine's internals are public only for its tests, campaigns and benchmarks, hidden from
+//! these docs and unstable: `memtable` (the concurrent, snapshot-readable in-memory table),
+//! `sst` (tables on a `Vfs`: writer, verified reader, block cache), `iter` (sorted sources and the
+//! merging scan), `version` (the live files per level and their edits), `compaction` (the pure
+//! leveled policy and merge), `manifest` (load and atomic persist), `wal` (the log's segments,
+//! append, sync, rotation, recovery) and `prefix`.
 //!
 //! Invariants kept crate-wide:
 //! - Library code never panics on input or on-disk bytes: it returns [`Error`]. `unwrap`, `expect`,
@@ -62,26 +63,39 @@
     )
 )]
 
+// The embedder's API: the handle and what it takes and returns, the codecs of the spec, and the
+// filesystem seam.
 pub mod clock;
-pub mod compaction;
 pub mod db;
 pub mod entry;
 pub mod error;
 pub mod format;
-pub mod iter;
 pub mod lease;
 pub mod limits;
-pub mod manifest;
-pub mod memtable;
 pub mod options;
-pub mod prefix;
 pub mod range;
-pub mod sst;
 pub mod txn;
-pub mod version;
 pub mod vfs;
-pub mod wal;
 pub mod watch;
+
+// The engine's internals: public only for its own tests, the campaigns and the benchmarks, and
+// unstable (hidden from the docs; they may change in any release).
+#[doc(hidden)]
+pub mod compaction;
+#[doc(hidden)]
+pub mod iter;
+#[doc(hidden)]
+pub mod manifest;
+#[doc(hidden)]
+pub mod memtable;
+#[doc(hidden)]
+pub mod prefix;
+#[doc(hidden)]
+pub mod sst;
+#[doc(hidden)]
+pub mod version;
+#[doc(hidden)]
+pub mod wal;
 
 pub use db::{
     CommitObserver, Db, ExportSummary, Scan, ScanOptions, Snapshot, Stats, Transaction, Versioned,
