@@ -486,4 +486,141 @@ write("manifest", "file_overlap_before_bad_lease", manifest_bytes(b23), err("key
 b24 = dict(BODY, leases=[dict(lease(7, 60000), extra=1)])
 mb24 = manifest_bytes(b24)
 write("manifest", "lease_unknown_member", mb24, err("bad_json", mb24.index(b'"extra"') + len('"extra"') - 1), raw=True)
+# ---------- export stream (FORMAT § 6) ----------
+# header (32 bytes) := "KVEXPORT" version:u8 reserved:[u8;7] revision:u64 horizon:u64
+# chunk := kind:u8 length:u32 payload crc32c:u32 (over kind, length, payload)
+# kinds: 1 versions (SST entries, § 4.2, wal_offset 0), 2 leases, 0xFF trailer
+# trailer payload := versions:u64 leases:u64 stream_crc32c:u32 (CRC32C of every byte before it)
+EXPORT_HEADER_LEN = 32
+EXPORT_CHUNK_LEN_MAX = 16 * 1024 * 1024
+def ex_header(rev, horizon, magic=b"KVEXPORT", version=1, reserved=bytes(7)):
+    h = magic + u8(version) + reserved + u64(rev) + u64(horizon); assert len(h) == EXPORT_HEADER_LEN
+    return h
+def ex_chunk(kind, payload, length=None, crc=None):
+    body = u8(kind) + u32(len(payload) if length is None else length) + payload
+    return body + u32(crc32c(body) if crc is None else crc)
+def ex_entries(E): return b"".join(entry(*e) for e in E)
+def ex_versions(E): return ex_chunk(1, ex_entries(E))
+def ex_leases_payload(leases, count=None):
+    out = varint(len(leases) if count is None else count)
+    for i, t in leases: out += varint(i) + varint(t)
+    return out
+def ex_leases(leases): return ex_chunk(2, ex_leases_payload(leases))
+def ex_trailer_payload(before, versions, leases, crc=None):
+    return u64(versions) + u64(leases) + u32(crc32c(before) if crc is None else crc)
+def ex_stream(rev, horizon, chunks, versions, leases, crc=None, header=None):
+    """Header, `chunks`, and a trailer counting `versions` and `leases` (stream CRC `crc` if given)."""
+    s = (header or ex_header(rev, horizon)) + b"".join(chunks)
+    return s + ex_chunk(0xFF, ex_trailer_payload(s, versions, leases, crc))
+def ex_json(rev, horizon, E, leases, **kw):
+    return dict({"revision": rev, "horizon": horizon, "versions": [ejson(*e) for e in E],
+                 "leases": [{"id": i, "ttl_ms": t} for i, t in leases]}, **kw)
+# Entries are (key, value or None, revision, wal_offset (0), created_at_ms, create_revision, version, lease)
+# as `entry`/`ejson` take them (defaults: a value is a first version, a tombstone's metadata is 0).
+
+# Valid, canonical (what the reference encoder writes): header, one versions chunk (far below the
+# 1 MiB cut), one leases chunk (always), trailer.
+write("export", "empty", ex_stream(0, 0, [ex_leases([])], 0, 0), ex_json(0, 0, [], []))
+# One key, horizon 2 at revision 4: the versions above the horizon (4, the tombstone at 3) and the
+# newest at or below it (2, the key's second put since its creation at 1); the live value is
+# leased to 7, which the leases chunk holds.
+E_ONE = [(b"k", b"v3", 4, 0, T + 4, 4, 1, 7), (b"k", None, 3, 0, T + 3), (b"k", b"v2", 2, 0, T + 2, 1, 2)]
+L_ONE = [(7, 60000)]
+V_ONE = ex_versions(E_ONE); LC_ONE = ex_leases(L_ONE)
+one_key = ex_stream(4, 2, [V_ONE, LC_ONE], 3, 1)
+write("export", "one_key_versions_tombstone_lease", one_key, ex_json(4, 2, E_ONE, L_ONE))
+# Several keys at revision 10, horizon 5. History: 1 put a; 2 put b; 3 put a; 4 delete b; 5 put c
+# (lease 3); 6 put a (lease 9); 7 put ab = ""; 8 put b; 9 put c (lease 3); 10 put "" (the empty
+# key). Kept: every version above 5, and the newest at or below 5 of a (3) and c (5); b's tombstone
+# at 4 is dropped (no older version of b is kept), as are a@1 and b@2. create_revision survives
+# the versions it names (a's is 1). Lease 12 is granted and names no key; the largest id and TTL.
+E_SEV = [(b"", b"e", 10, 0, T + 10),
+         (b"a", b"3", 6, 0, T + 6, 1, 3, 9), (b"a", b"2", 3, 0, T + 3, 1, 2),
+         (b"ab", b"", 7, 0, T + 7),
+         (b"b", b"y", 8, 0, T + 8),
+         (b"c", b"r", 9, 0, T + 9, 5, 2, 3), (b"c", b"q", 5, 0, T + 5, 5, 1, 3)]
+L_SEV = [(3, 30000), (9, 120000), (12, 1000), (LEASE_ID_MAX, LEASE_TTL_MS_MAX)]
+write("export", "several_keys_leases_horizon", ex_stream(10, 5, [ex_versions(E_SEV), ex_leases(L_SEV)], len(E_SEV), len(L_SEV)),
+      ex_json(10, 5, E_SEV, L_SEV))
+# Valid, not canonical: versions cut into two chunks (between two versions of one key; order is
+# checked across chunks), and a stream without a leases chunk (it is optional; no key is leased).
+write("export", "two_versions_chunks", ex_stream(10, 5, [ex_versions(E_SEV[:2]), ex_versions(E_SEV[2:]), ex_leases(L_SEV)], len(E_SEV), len(L_SEV)),
+      ex_json(10, 5, E_SEV, L_SEV, canonical=False))
+E_NL = [(b"x", b"2", 2, 0, T + 2, 1, 2), (b"x", b"1", 1, 0, T + 1)]
+write("export", "no_leases_chunk", ex_stream(2, 0, [ex_versions(E_NL)], 2, 0), ex_json(2, 0, E_NL, [], canonical=False))
+
+# Errors. Offsets are stream offsets; inside a payload, the payload's offset plus the error's
+# offset in it (§ 6). The header: magic at 0, version at 8, reserved at 9, horizon at 24.
+def ex_err(name, data, kind, offset): write("export", name, data, err(kind, offset))
+ex_err("bad_magic", ex_stream(4, 2, [V_ONE, LC_ONE], 3, 1, header=ex_header(4, 2, magic=b"KVEXPORX")), "bad_magic", 0)
+ex_err("version_2", ex_stream(4, 2, [V_ONE, LC_ONE], 3, 1, header=ex_header(4, 2, version=2)), "unsupported_version", 8)
+ex_err("reserved_byte_set", ex_stream(4, 2, [V_ONE, LC_ONE], 3, 1, header=ex_header(4, 2, reserved=bytes(6) + b"\x01")), "reserved_not_zero", 9)
+ex_err("horizon_above_revision", ex_stream(4, 5, [V_ONE, LC_ONE], 3, 1), "invalid_value", 24)
+# Chunk heads: kind at the chunk's first byte, length at the byte after it; the length is checked
+# before the chunk's presence (here 3 entries follow a head claiming 16 MiB + 1).
+H = EXPORT_HEADER_LEN
+ex_err("unknown_chunk_kind", ex_stream(4, 2, [ex_chunk(3, b"\x00"), V_ONE, LC_ONE], 3, 1), "unknown_tag", H)
+ex_err("chunk_length_above_max", ex_header(4, 2) + u8(1) + u32(EXPORT_CHUNK_LEN_MAX + 1) + ex_entries(E_ONE), "length_too_large", H + 1)
+# A payload bit flipped after the chunk's CRC was computed (the stream CRC covers the flipped byte,
+# so only the chunk CRC is wrong): bad_checksum at the chunk's first byte.
+bad = bytearray(V_ONE); bad[5 + 4 + 1 + 4] ^= 0x01  # first byte of the first value, "v3"
+ex_err("chunk_crc_wrong", ex_stream(4, 2, [bytes(bad), LC_ONE], 3, 1), "bad_checksum", H)
+# Trailer: the chunk starts after the header, the versions chunk and the leases chunk.
+TR = H + len(V_ONE) + len(LC_ONE)
+assert len(one_key) == TR + 5 + 20 + 4
+ex_err("stream_crc_wrong", ex_stream(4, 2, [V_ONE, LC_ONE], 3, 1, crc=crc32c(one_key[:TR]) ^ 1), "bad_checksum", TR)
+ex_err("trailer_versions_count_wrong", ex_stream(4, 2, [V_ONE, LC_ONE], 4, 1), "invalid_value", TR)
+ex_err("trailer_leases_count_wrong", ex_stream(4, 2, [V_ONE, LC_ONE], 3, 0), "invalid_value", TR)
+tp = ex_trailer_payload(one_key[:TR], 3, 1)
+ex_err("trailer_payload_21_bytes", one_key[:TR] + ex_chunk(0xFF, tp + b"\x00"), "invalid_value", TR)
+ex_err("trailer_payload_19_bytes", one_key[:TR] + ex_chunk(0xFF, tp[:19]), "invalid_value", TR)
+# Truncation: at the first byte of the chunk that does not fit, or at the end of the stream when
+# no chunk starts there.
+ex_err("ends_mid_chunk", one_key[:H + 10], "truncated", H)
+ex_err("ends_mid_chunk_head", one_key[:TR + 3], "truncated", TR)
+ex_err("ends_mid_trailer", one_key[:-1], "truncated", TR)
+ex_err("ends_without_trailer", one_key[:TR], "truncated", TR)
+ex_err("ends_after_header", one_key[:H], "truncated", H)
+ex_err("bytes_after_trailer", one_key + b"\x00", "trailing_bytes", len(one_key))
+# Versions: order, uniqueness and the revision bound are checked per entry, at the entry's first
+# byte (the error's offset in the payload; as SST blocks report key_order at the entry).
+P = H + 5  # the first chunk's payload
+E_ASC = list(reversed(E_ONE))  # k@2, k@3, k@4: the tombstone at 3 is the first out of order
+ex_err("versions_ascending_revisions", ex_stream(4, 2, [ex_versions(E_ASC), LC_ONE], 3, 1), "key_order", P + len(entry(*E_ASC[0])))
+E_OOK = [(b"b", b"1", 2, 0, T + 2), (b"a", b"1", 1, 0, T + 1)]
+ex_err("keys_descending", ex_stream(2, 0, [ex_versions(E_OOK), ex_leases([])], 2, 0), "key_order", P + len(entry(*E_OOK[0])))
+# The same (key, revision) at the end of one chunk and the start of the next.
+V_A = ex_versions(E_ONE[:2]); V_B = ex_versions(E_ONE[1:])
+ex_err("repeated_key_revision_across_chunks", ex_stream(4, 2, [V_A, V_B, LC_ONE], 4, 1), "key_order", H + len(V_A) + 5)
+E_ABOVE = [(b"a", b"1", 2, 0, T + 2), (b"b", b"1", 5, 0, T + 5)]
+ex_err("version_above_header_revision", ex_stream(4, 0, [ex_versions(E_ABOVE), ex_leases([])], 2, 0), "invalid_value", P + len(entry(*E_ABOVE[0])))
+E_WAL = [E_ONE[0], (b"k", None, 3, 77, T + 3), E_ONE[2]]
+ex_err("wal_offset_not_zero", ex_stream(4, 2, [ex_versions(E_WAL), LC_ONE], 3, 1), "invalid_value", P + len(entry(*E_WAL[0])))
+# An empty versions chunk: invalid_value at its (empty) payload's offset.
+ex_err("empty_versions_chunk", ex_stream(4, 2, [ex_chunk(1, b""), V_ONE, LC_ONE], 3, 1), "invalid_value", P)
+# An entry that runs past its chunk's payload: the payload ends after the second entry's value_len
+# (a tombstone's), so its missing bytes begin at the revision varint, the payload's end; the
+# chunk's CRC and the next chunk follow, and are not read as the entry.
+pl = entry(*E_ONE[0]) + entry(*E_ONE[1])[:4 + 1 + 4]
+ex_err("entry_runs_past_payload", ex_stream(4, 2, [ex_chunk(1, pl), LC_ONE], 2, 1), "truncated", P + len(pl))
+# Chunk sequence: a versions chunk after the leases chunk, a second leases chunk: invalid_value at
+# that chunk's first byte.
+ex_err("versions_chunk_after_leases_chunk", ex_stream(4, 2, [LC_ONE, V_ONE], 3, 1), "invalid_value", H + len(LC_ONE))
+ex_err("two_leases_chunks", ex_stream(4, 2, [V_ONE, LC_ONE, LC_ONE], 3, 1), "invalid_value", H + len(V_ONE) + len(LC_ONE))
+# Leases payload (after V_ONE): count varint, then (id, ttl_ms) pairs; a bad id at its varint.
+LP = H + len(V_ONE) + 5
+def ex_leases_case(name, payload, nleases, kind, offset):
+    ex_err(name, ex_stream(4, 2, [V_ONE, ex_chunk(2, payload)], 3, nleases), kind, offset)
+ex_leases_case("lease_id_zero", ex_leases_payload([(0, 60000), (7, 60000)]), 2, "invalid_value", LP + 1)
+first = varint(9) + varint(60000)
+ex_leases_case("lease_ids_decreasing", ex_leases_payload([(9, 60000), (7, 60000)]), 2, "invalid_value", LP + 1 + len(first))
+first = varint(7) + varint(60000)
+ex_leases_case("lease_ids_repeated", ex_leases_payload([(7, 60000), (7, 1000)]), 2, "invalid_value", LP + 1 + len(first))
+# A count above (payload bytes after the count) / 2 (each lease takes at least two bytes) is
+# length_too_large at the count, before any allocation: 3 claimed, 4 bytes (one lease) follow.
+p = ex_leases_payload([(7, 60000)], count=3); assert len(p) - 1 == 4
+ex_leases_case("lease_count_above_remaining", p, 3, "length_too_large", LP)
+p = ex_leases_payload(L_ONE)
+ex_leases_case("leases_trailing_bytes", p + b"\x00", 1, "trailing_bytes", LP + len(p))
+
 print("vectors written under", ROOT)

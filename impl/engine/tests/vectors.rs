@@ -5,7 +5,7 @@
 
 use kvstore::format::sst::{self, Entry};
 use kvstore::format::wal::{self, BatchOp, ReplayEnd, Segment, WalBody, WalRecord};
-use kvstore::format::{FormatError, manifest, varint};
+use kvstore::format::{FormatError, export, manifest, varint};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -217,6 +217,17 @@ fn run(
                 "wal_offset": m.wal_offset, "last_revision": m.last_revision,
                 "history_horizon": m.history_horizon, "files": files, "leases": leases});
             (json, Some(manifest::encode(&m)))
+        }
+        "export" => {
+            let c = export::decode_stream(input)?;
+            let leases: Vec<Value> = c
+                .leases
+                .iter()
+                .map(|l| json!({"id": l.id, "ttl_ms": l.ttl_ms}))
+                .collect();
+            let json = json!({"revision": c.header.revision, "horizon": c.header.horizon,
+                "versions": c.versions.iter().map(entry_json).collect::<Vec<_>>(), "leases": leases});
+            (json, Some(export::encode_stream(&c)))
         }
         other => panic!("no decoder for vector directory {other}"),
     })

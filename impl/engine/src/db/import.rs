@@ -114,11 +114,9 @@ impl ImportReader<'_> {
                 return Err(out_of_place("a versions chunk after the leases chunk"));
             }
             ChunkKind::Versions => {
-                let entries = decode_versions(payload, payload_at).map_err(|e| self.corrupt(&e))?;
+                let entries = decode_versions(payload, payload_at, &mut self.order)
+                    .map_err(|e| self.corrupt(&e))?;
                 for entry in &entries {
-                    self.order
-                        .check(entry, payload_at)
-                        .map_err(|e| self.corrupt(&e))?;
                     if self.last_key.as_deref() != Some(entry.key.as_slice()) {
                         self.last_key = Some(entry.key.clone());
                         if entry.value.is_some() && entry.lease != 0 {

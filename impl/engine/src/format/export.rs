@@ -11,8 +11,8 @@
 //!
 //! Invariants: every length is checked against `EXPORT_CHUNK_LEN_MAX` and the bytes present
 //! before anything is allocated; a decoded versions chunk holds only checked entries (§ 4.2's
-//! checks, `wal_offset` 0); the ordering rules that span chunks are the caller's
-//! ([`VersionOrder`]), so that it can check them as it streams.
+//! checks, `wal_offset` 0, and the order across chunks that the caller's [`VersionOrder`]
+//! carries from chunk to chunk as it streams), each error at the entry's first byte.
 
 use super::checksum::crc32c;
 use super::manifest::LeaseMeta;
@@ -175,9 +175,13 @@ pub fn check_chunk_crc(chunk: &[u8], at: u64) -> Result<(), FormatError> {
     Ok(())
 }
 
-/// The entries of a versions payload that starts at stream offset `at`, each checked (§ 4.2, and
-/// `wal_offset` 0).
-pub fn decode_versions(payload: &[u8], at: u64) -> Result<Vec<Entry>, FormatError> {
+/// The entries of a versions payload that starts at stream offset `at`, each checked as it is
+/// decoded (§ 4.2, `wal_offset` 0, then `order`), and reported at its own first byte.
+pub fn decode_versions(
+    payload: &[u8],
+    at: u64,
+    order: &mut VersionOrder,
+) -> Result<Vec<Entry>, FormatError> {
     if payload.is_empty() {
         return Err(invalid("versions", at, "an empty versions chunk"));
     }
@@ -193,7 +197,9 @@ pub fn decode_versions(payload: &[u8], at: u64) -> Result<Vec<Entry>, FormatErro
                 "an exported version's wal_offset is 0",
             ));
         }
-        entries.push(entry.to_entry());
+        let entry = entry.to_entry();
+        order.check(&entry, entry_at)?;
+        entries.push(entry);
         pos = pos.saturating_add(used);
     }
     Ok(entries)
@@ -432,10 +438,8 @@ pub fn decode_stream(bytes: &[u8]) -> Result<ExportContents, FormatError> {
                 ));
             }
             ChunkKind::Versions => {
-                for entry in decode_versions(payload, payload_at)? {
-                    order.check(&entry, payload_at)?;
-                    contents.versions.push(entry);
-                }
+                let entries = decode_versions(payload, payload_at, &mut order)?;
+                contents.versions.extend(entries);
             }
             ChunkKind::Leases if seen_leases => {
                 return Err(invalid("kind", at, "a second leases chunk"));
@@ -557,7 +561,12 @@ mod tests {
             Ok((ChunkKind::Versions, payload.len()))
         );
         check_chunk_crc(&chunk, 0).unwrap();
-        assert_eq!(decode_versions(&payload, 5).unwrap().len(), 2);
+        assert_eq!(
+            decode_versions(&payload, 5, &mut VersionOrder::new(9))
+                .unwrap()
+                .len(),
+            2
+        );
         let last = chunk.len() - 1;
         chunk[last] ^= 1;
         assert_eq!(
