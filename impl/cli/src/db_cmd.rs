@@ -1,35 +1,61 @@
-//! The database commands of the CLI: `put`, `get`, `del`, `scan`, `stats`, `flush`, `compact`,
-//! each one open, one operation, one close. Keys and values are UTF-8 arguments; output bytes
-//! are printed as UTF-8 (lossy).
+//! The database commands of the CLI, each one open, one operation, one close: reads and writes
+//! (binary-safe, see [`crate::bytes`]), history (`--rev`, `compact-history`), leases, a watch,
+//! export and import, and maintenance.
+//!
+//! Exit codes (the tool's contract with scripts): 0 done or found, 1 not found, 2 usage (clap),
+//! 3 any error (the message on stderr). A database directory that does not hold a database is an
+//! error unless `--create` says to make one.
 
 use std::ops::Bound;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Subcommand;
-use kvstore::{Db, KeyRange, Options, ScanOptions};
+use kvstore::watch::{EventKind, WatchRequest, WatchResponse};
+use kvstore::{Db, KeyRange, Options, ScanOptions, Versioned};
+
+use crate::bytes::{Format, Input, InputError, Out, PipeClosed, escape, json_bytes};
+
+/// Exit code: not found.
+pub const EXIT_NOT_FOUND: u8 = 1;
+/// Exit code: an error.
+pub const EXIT_ERROR: u8 = 3;
 
 /// A database command.
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
-    /// Set KEY to VALUE.
+    /// Set KEY to VALUE (`-`: stdin, `@PATH`: a file's bytes). Prints the revision.
+    ///
+    /// Example: `kvstore --db d put photo @cat.png`, `echo -n v | kvstore --db d put k -`.
     Put {
         /// The key.
         key: String,
         /// The value.
         value: String,
+        /// Attach the key to this lease.
+        #[arg(long, default_value_t = 0)]
+        lease: u64,
     },
-    /// Print the value of KEY (exit code 1 if absent).
+    /// Print the value of KEY (exit code 1 if absent); `--rev` reads at an older revision.
+    ///
+    /// Example: `kvstore --db d -o raw get photo > cat.png`.
     Get {
         /// The key.
         key: String,
+        /// Read as of this revision.
+        #[arg(long)]
+        rev: Option<u64>,
     },
-    /// Delete KEY.
+    /// Delete KEY (exit code 1 if it was absent). Prints the revision.
     Del {
         /// The key.
         key: String,
     },
-    /// Print `key<TAB>value` lines for a range of keys.
+    /// Print the keys and values of a range, in key order: `key<TAB>value` lines (escaped text
+    /// unless `-o raw|hex|json`).
+    ///
+    /// Example: `kvstore --db d scan --prefix user/ --limit 10 -o json`.
     Scan {
         /// Only keys starting with this prefix.
         #[arg(long)]
@@ -43,9 +69,56 @@ pub enum DbCommand {
         /// Descending key order.
         #[arg(long)]
         reverse: bool,
-        /// At most this many lines.
+        /// At most this many rows.
         #[arg(long)]
         limit: Option<usize>,
+        /// Read as of this revision.
+        #[arg(long)]
+        rev: Option<u64>,
+        /// Print keys only.
+        #[arg(long)]
+        keys_only: bool,
+        /// Print the number of rows only.
+        #[arg(long)]
+        count: bool,
+    },
+    /// Forget the history below REV (etcd's compact): reads below it are refused afterwards.
+    CompactHistory {
+        /// The new history horizon.
+        rev: u64,
+    },
+    /// Leases: grant, keep alive, revoke, show, list.
+    #[command(subcommand)]
+    Lease(LeaseCommand),
+    /// Print the changes to a range as they commit, from `--rev` on (history first), until
+    /// `--count` events or Ctrl-C: `revision<TAB>PUT|DELETE<TAB>key[<TAB>value]` lines.
+    ///
+    /// Example: `kvstore --db d watch --prefix jobs/ --rev 1 --count 10`.
+    Watch {
+        /// Only keys starting with this prefix (default: every key).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Start at this revision (history from the store, then live).
+        #[arg(long)]
+        rev: Option<u64>,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Write the retained history at the newest revision to FILE (`-`: stdout), in the export
+    /// format (`spec/FORMAT.md` § 6), while writes may go on.
+    ///
+    /// Example: `kvstore --db d export backup.kvx`.
+    Export {
+        /// The file to write.
+        file: String,
+    },
+    /// Read an export from FILE (`-`: stdin) into a new database at `--db` (all or nothing).
+    ///
+    /// Example: `kvstore --db copy --create import backup.kvx`.
+    Import {
+        /// The file to read.
+        file: String,
     },
     /// Print files per level, sizes and counters.
     Stats,
@@ -55,65 +128,221 @@ pub enum DbCommand {
     Compact,
 }
 
-fn range_of(prefix: Option<&str>, start: Option<&str>, end: Option<&str>) -> KeyRange {
-    let mut range = prefix.map_or_else(KeyRange::all, |p| KeyRange::prefix(p.as_bytes()));
-    if let Some(s) = start {
+/// A lease command.
+#[derive(Debug, Subcommand)]
+pub enum LeaseCommand {
+    /// Grant a lease of TTL seconds; prints its id.
+    Grant {
+        /// Its time to live, seconds.
+        ttl: u64,
+    },
+    /// Refresh a lease's TTL once; prints the TTL.
+    KeepAlive {
+        /// The lease.
+        id: u64,
+    },
+    /// Revoke a lease, deleting its keys; prints the revision.
+    Revoke {
+        /// The lease.
+        id: u64,
+    },
+    /// Print a lease's TTL, time left and keys (exit code 1 if it is not granted).
+    Show {
+        /// The lease.
+        id: u64,
+    },
+    /// Print the granted leases' ids.
+    List,
+}
+
+/// How a command ended: a result for the exit code, or an error to print.
+type Outcome = Result<Done, Failure>;
+
+/// A command that ran.
+enum Done {
+    /// Exit 0.
+    Ok,
+    /// Exit 1 (with this message on stderr).
+    NotFound(String),
+}
+
+/// A command that failed: exit 3 with the message, or quietly (a closed pipe, exit 0).
+enum Failure {
+    Error(String),
+    PipeClosed,
+}
+
+impl From<kvstore::Error> for Failure {
+    fn from(e: kvstore::Error) -> Failure {
+        Failure::Error(e.to_string())
+    }
+}
+
+impl From<InputError> for Failure {
+    fn from(e: InputError) -> Failure {
+        Failure::Error(e.to_string())
+    }
+}
+
+impl From<PipeClosed> for Failure {
+    fn from(_: PipeClosed) -> Failure {
+        Failure::PipeClosed
+    }
+}
+
+/// What every database command is run with.
+pub struct Context<'a> {
+    /// The database directory.
+    pub dir: &'a Path,
+    /// Make the database if the directory holds none.
+    pub create: bool,
+    /// How arguments are written.
+    pub input: Input,
+    /// How output is shown.
+    pub format: Format,
+}
+
+fn error(message: String) -> ExitCode {
+    eprintln!("kvstore: {message}");
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// Whether `dir` holds a database (its manifest).
+fn holds_database(dir: &Path) -> bool {
+    dir.join(kvstore::format::manifest::MANIFEST_FILE_NAME)
+        .exists()
+}
+
+/// Runs `command` on the database of `ctx`; see the module doc for the exit codes.
+pub fn run(ctx: &Context<'_>, command: DbCommand) -> ExitCode {
+    if let DbCommand::Import { file } = &command {
+        return match import(ctx, file) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(Failure::Error(message)) => error(message),
+            Err(Failure::PipeClosed) => ExitCode::SUCCESS,
+        };
+    }
+    if !ctx.create && !holds_database(ctx.dir) {
+        return error(format!(
+            "no database at {} (pass --create to make one)",
+            ctx.dir.display()
+        ));
+    }
+    let db = match Db::open(ctx.dir, Options::default()) {
+        Ok(db) => db,
+        Err(e) => return error(format!("cannot open {}: {e}", ctx.dir.display())),
+    };
+    let mut out = Out::new();
+    let result = execute(&db, ctx, command, &mut out).and_then(|done| {
+        out.flush()?;
+        Ok(done)
+    });
+    let closed = db.close();
+    match (result, closed) {
+        (Err(Failure::PipeClosed), _) => ExitCode::SUCCESS,
+        (Err(Failure::Error(message)), _) => error(message),
+        // The command's effect is durable when it returned; a failed close is still reported.
+        (Ok(_), Err(e)) => error(format!("closing the database: {e}")),
+        (Ok(Done::Ok), Ok(())) => ExitCode::SUCCESS,
+        (Ok(Done::NotFound(message)), Ok(())) => {
+            eprintln!("kvstore: {message}");
+            ExitCode::from(EXIT_NOT_FOUND)
+        }
+    }
+}
+
+fn range_of(
+    input: &Input,
+    prefix: Option<&str>,
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Result<KeyRange, InputError> {
+    let mut range = match prefix {
+        Some(p) => KeyRange::prefix(&input.key(p)?),
+        None => KeyRange::all(),
+    };
+    if let Some(s) = start.map(|s| input.key(s)).transpose()? {
         let later = match &range.start {
-            Bound::Included(p) => s.as_bytes() > p.as_slice(),
+            Bound::Included(p) => s > *p,
             Bound::Excluded(_) | Bound::Unbounded => true,
         };
         if later {
-            range.start = Bound::Included(s.as_bytes().to_vec());
+            range.start = Bound::Included(s);
         }
     }
-    if let Some(e) = end {
+    if let Some(e) = end.map(|e| input.key(e)).transpose()? {
         let earlier = match &range.end {
-            Bound::Excluded(p) => e.as_bytes() < p.as_slice(),
+            Bound::Excluded(p) => e < *p,
             Bound::Included(_) | Bound::Unbounded => true,
         };
         if earlier {
-            range.end = Bound::Excluded(e.as_bytes().to_vec());
+            range.end = Bound::Excluded(e);
         }
     }
-    range
+    Ok(range)
 }
 
-/// Runs `command` on the database at `dir`.
-pub fn run(dir: &Path, command: DbCommand) -> ExitCode {
-    let db = match Db::open(dir, Options::default()) {
-        Ok(db) => db,
-        Err(e) => {
-            eprintln!("kvstore: cannot open {}: {e}", dir.display());
-            return ExitCode::FAILURE;
+/// One row as `format` shows it.
+fn row(out: &mut Out, key: &[u8], version: Option<&Versioned>, format: Format) -> Outcome {
+    match (format, version) {
+        (Format::Json, Some(v)) => out.line(&format!(
+            "{{{},{},\"revision\":{},\"create_revision\":{},\"version\":{},\"lease\":{}}}",
+            json_bytes("key", key),
+            json_bytes("value", &v.value),
+            v.revision,
+            v.create_revision,
+            v.version,
+            v.lease
+        ))?,
+        (Format::Json, None) => out.line(&format!("{{{}}}", json_bytes("key", key)))?,
+        (Format::Raw, Some(v)) => {
+            out.bytes(key)?;
+            out.bytes(b"\t")?;
+            out.bytes(&v.value)?;
+            out.bytes(b"\n")?;
         }
-    };
-    let result = execute(&db, command);
-    let closed = db.close();
-    match (result, closed) {
-        (Ok(code), Ok(())) => code,
-        (Err(e), _) | (Ok(_), Err(e)) => {
-            eprintln!("kvstore: {e}");
-            ExitCode::FAILURE
+        (Format::Hex, Some(v)) => {
+            out.line(&format!("{}\t{}", hex::encode(key), hex::encode(&v.value)))?
         }
+        (Format::Text, Some(v)) => out.line(&format!("{}\t{}", escape(key), escape(&v.value)))?,
+        (format, None) => out.shown(key, format)?,
     }
+    Ok(Done::Ok)
 }
 
-fn execute(db: &Db, command: DbCommand) -> kvstore::error::Result<ExitCode> {
+fn execute(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut Out) -> Outcome {
+    let input = &ctx.input;
     match command {
-        DbCommand::Put { key, value } => {
-            let revision = db.put(key.as_bytes(), value.as_bytes())?;
-            println!("revision {revision}");
+        DbCommand::Put { key, value, lease } => {
+            let (key, value) = (input.key(&key)?, input.value(&value)?);
+            let revision = if lease == 0 {
+                db.put(&key, &value)?
+            } else {
+                db.put_with_lease(&key, &value, lease)?
+            };
+            out.line(&format!("revision {revision}"))?;
         }
-        DbCommand::Get { key } => match db.get(key.as_bytes())? {
-            Some(value) => println!("{}", String::from_utf8_lossy(&value)),
-            None => {
-                eprintln!("kvstore: {key}: not found");
-                return Ok(ExitCode::FAILURE);
+        DbCommand::Get { key, rev } => {
+            let key = input.key(&key)?;
+            let found = match rev {
+                Some(rev) => db.get_at(&key, rev)?,
+                None => db.get_versioned(&key)?,
+            };
+            match found {
+                None => return Ok(Done::NotFound(format!("{}: not found", escape(&key)))),
+                Some(v) if ctx.format == Format::Json => {
+                    row(out, &key, Some(&v), Format::Json)?;
+                }
+                Some(v) => out.shown(&v.value, ctx.format)?,
             }
-        },
+        }
         DbCommand::Del { key } => {
-            let revision = db.delete(key.as_bytes())?;
-            println!("revision {revision}");
+            let key = input.key(&key)?;
+            let (revision, deleted) = db.delete_range(KeyRange::key(&key))?;
+            if deleted == 0 {
+                return Ok(Done::NotFound(format!("{}: not found", escape(&key))));
+            }
+            out.line(&format!("revision {revision}"))?;
         }
         DbCommand::Scan {
             prefix,
@@ -121,23 +350,48 @@ fn execute(db: &Db, command: DbCommand) -> kvstore::error::Result<ExitCode> {
             end,
             reverse,
             limit,
+            rev,
+            keys_only,
+            count,
         } => {
-            let range = range_of(prefix.as_deref(), start.as_deref(), end.as_deref());
-            for item in db.scan(
-                range,
-                ScanOptions {
-                    reverse,
-                    limit,
-                    revision: None,
-                },
-            )? {
-                let (k, v) = item?;
-                println!(
-                    "{}\t{}",
-                    String::from_utf8_lossy(&k),
-                    String::from_utf8_lossy(&v)
-                );
+            let range = range_of(input, prefix.as_deref(), start.as_deref(), end.as_deref())?;
+            let opts = ScanOptions {
+                reverse,
+                limit,
+                revision: rev,
+            };
+            let rows = db.scan(range, opts)?;
+            if count {
+                out.line(&rows.count_rows()?.to_string())?;
+            } else {
+                for item in rows.versioned() {
+                    let (key, version) = item?;
+                    let shown = (!keys_only).then_some(&version);
+                    row(out, &key, shown, ctx.format)?;
+                }
             }
+        }
+        DbCommand::CompactHistory { rev } => db.compact_history(rev)?,
+        DbCommand::Lease(command) => return lease(db, command, out),
+        DbCommand::Watch { prefix, rev, count } => return watch(db, ctx, prefix, rev, count, out),
+        DbCommand::Export { file } => {
+            let summary = if file == "-" {
+                db.export(&mut std::io::stdout().lock())?
+            } else {
+                let mut f = std::fs::File::create(&file)
+                    .map_err(|e| Failure::Error(format!("cannot create {file}: {e}")))?;
+                let summary = db.export(&mut f)?;
+                f.sync_all()
+                    .map_err(|e| Failure::Error(format!("cannot sync {file}: {e}")))?;
+                summary
+            };
+            eprintln!(
+                "exported revision {} (horizon {}): {} versions, {} leases, {} bytes",
+                summary.revision, summary.horizon, summary.versions, summary.leases, summary.bytes
+            );
+        }
+        DbCommand::Import { .. } => {
+            return Err(Failure::Error("import opens its own database".to_owned()));
         }
         DbCommand::Stats => {
             let s = db.stats();
@@ -147,16 +401,120 @@ fn execute(db: &Db, command: DbCommand) -> kvstore::error::Result<ExitCode> {
                 .zip(s.bytes_per_level.iter())
                 .enumerate()
             {
-                println!("L{level}: {files} files, {bytes} bytes");
+                out.line(&format!("L{level}: {files} files, {bytes} bytes"))?;
             }
-            println!("memtable_bytes: {}", s.memtable_bytes);
-            println!("last_revision: {}", s.last_revision);
-            println!("cache_hits: {}", s.cache_hits);
-            println!("cache_misses: {}", s.cache_misses);
-            println!("wal_bytes: {}", s.wal_bytes);
+            out.line(&format!("memtable_bytes: {}", s.memtable_bytes))?;
+            out.line(&format!("last_revision: {}", s.last_revision))?;
+            out.line(&format!("history_horizon: {}", db.history_horizon()))?;
+            out.line(&format!("cache_hits: {}", s.cache_hits))?;
+            out.line(&format!("cache_misses: {}", s.cache_misses))?;
+            out.line(&format!("wal_bytes: {}", s.wal_bytes))?;
         }
         DbCommand::Flush => db.flush()?,
         DbCommand::Compact => db.compact_range(KeyRange::all())?,
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Done::Ok)
+}
+
+fn lease(db: &Db, command: LeaseCommand, out: &mut Out) -> Outcome {
+    match command {
+        LeaseCommand::Grant { ttl } => {
+            let id = db.grant(Duration::from_secs(ttl))?;
+            out.line(&id.to_string())?;
+        }
+        LeaseCommand::KeepAlive { id } => {
+            let ttl = db.keep_alive(id)?;
+            out.line(&ttl.as_secs().to_string())?;
+        }
+        LeaseCommand::Revoke { id } => {
+            let revision = db.revoke(id)?;
+            out.line(&format!("revision {revision}"))?;
+        }
+        LeaseCommand::Show { id } => match db.time_to_live(id)? {
+            None => return Ok(Done::NotFound(format!("lease {id}: not found"))),
+            Some(status) => {
+                out.line(&format!(
+                    "lease {id}: granted {} s, {} s left",
+                    status.granted_ttl.as_secs(),
+                    status.remaining.as_secs()
+                ))?;
+                for key in status.keys {
+                    out.line(&escape(&key))?;
+                }
+            }
+        },
+        LeaseCommand::List => {
+            for id in db.leases()? {
+                out.line(&id.to_string())?;
+            }
+        }
+    }
+    Ok(Done::Ok)
+}
+
+fn watch(
+    db: &Db,
+    ctx: &Context<'_>,
+    prefix: Option<String>,
+    rev: Option<u64>,
+    count: Option<u64>,
+    out: &mut Out,
+) -> Outcome {
+    let range = match prefix {
+        Some(p) => KeyRange::prefix(&ctx.input.key(&p)?),
+        None => KeyRange::all(),
+    };
+    let mut request = WatchRequest::new(range);
+    request.start_revision = rev;
+    let watcher = db.watch(request)?;
+    let mut seen = 0u64;
+    while count.is_none_or(|c| seen < c) {
+        let Some(response) = watcher.next()? else {
+            break;
+        };
+        let WatchResponse::Events { revision, events } = response else {
+            continue;
+        };
+        for event in events {
+            let line = match (event.kind, &event.value) {
+                (EventKind::Put, Some(v)) => {
+                    format!(
+                        "{revision}\tPUT\t{}\t{}",
+                        escape(&event.key),
+                        escape(&v.value)
+                    )
+                }
+                _ => format!("{revision}\tDELETE\t{}", escape(&event.key)),
+            };
+            out.line(&line)?;
+            out.flush()?;
+            seen += 1;
+            if count.is_some_and(|c| seen >= c) {
+                break;
+            }
+        }
+    }
+    Ok(Done::Ok)
+}
+
+/// `import`: makes the database (no `--create` needed); the engine refuses one already written.
+fn import(ctx: &Context<'_>, file: &str) -> Result<(), Failure> {
+    let (db, summary) = if file == "-" {
+        Db::import(
+            ctx.dir,
+            Options::default(),
+            &mut std::io::stdin().lock(),
+            "stdin",
+        )?
+    } else {
+        let mut f = std::fs::File::open(file)
+            .map_err(|e| Failure::Error(format!("cannot open {file}: {e}")))?;
+        Db::import(ctx.dir, Options::default(), &mut f, file)?
+    };
+    db.close()?;
+    eprintln!(
+        "imported revision {} (horizon {}): {} versions, {} leases",
+        summary.revision, summary.horizon, summary.versions, summary.leases
+    );
+    Ok(())
 }

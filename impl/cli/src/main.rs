@@ -1,7 +1,9 @@
 //! The `kvstore` command-line tool: `inspect` decodes a WAL segment, an SST or a manifest and
-//! prints the decoded structure; `--db DIR put|get|del|scan|stats|flush|compact` operate on a
-//! database ([`db_cmd`]). Exit code 0 on success, 1 on an error or when `get` finds nothing.
+//! prints the decoded structure; `--db DIR <command>` operates on a database ([`db_cmd`]), with
+//! binary-safe arguments and output ([`bytes`]). Exit codes: 0 done or found, 1 not found, 2
+//! usage, 3 an error.
 
+mod bytes;
 mod db_cmd;
 
 use std::path::{Path, PathBuf};
@@ -17,11 +19,32 @@ use kvstore::vfs::{OsVfs, Vfs};
 const INSPECT_FILE_LEN_MAX: u64 = 1 << 30;
 
 #[derive(Debug, Parser)]
-#[command(name = "kvstore", version, about = "An embeddable LSM key/value store")]
+#[command(
+    name = "kvstore",
+    version,
+    about = "An embeddable LSM key/value store",
+    after_help = "Exit codes: 0 done or found, 1 not found, 2 usage, 3 an error.\n\
+                  Values: `-` reads stdin, `@PATH` a file, `@@x` is the text `@x`."
+)]
 struct Cli {
     /// The database directory (for every command but `inspect`).
     #[arg(long, global = true)]
     db: Option<PathBuf>,
+    /// Make the database if the directory holds none (otherwise that is an error).
+    #[arg(long, global = true)]
+    create: bool,
+    /// Keys and values on the command line are hex.
+    #[arg(long, global = true)]
+    hex: bool,
+    /// How keys and values are printed.
+    #[arg(
+        short = 'o',
+        long = "output",
+        global = true,
+        value_enum,
+        default_value_t
+    )]
+    output: bytes::Format,
     #[command(subcommand)]
     command: Command,
 }
@@ -223,10 +246,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Db(command) => match cli.db {
-            Some(dir) => db_cmd::run(&dir, command),
+            Some(dir) => {
+                let ctx = db_cmd::Context {
+                    dir: &dir,
+                    create: cli.create,
+                    input: bytes::Input { hex: cli.hex },
+                    format: cli.output,
+                };
+                db_cmd::run(&ctx, command)
+            }
             None => {
                 eprintln!("kvstore: this command needs --db DIR");
-                ExitCode::FAILURE
+                ExitCode::from(2)
             }
         },
         Command::Inspect { file, kind } => {
@@ -234,7 +265,7 @@ fn main() -> ExitCode {
                 Ok(b) => b,
                 Err(e) => {
                     eprintln!("kvstore: cannot read {}: {e}", file.display());
-                    return ExitCode::FAILURE;
+                    return ExitCode::from(db_cmd::EXIT_ERROR);
                 }
             };
             let result = match kind.or_else(|| guess_kind(&file, &bytes)) {
@@ -246,14 +277,14 @@ fn main() -> ExitCode {
                         "kvstore: cannot tell what {} is; pass --kind",
                         file.display()
                     );
-                    return ExitCode::FAILURE;
+                    return ExitCode::from(2);
                 }
             };
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("kvstore: {}: corruption: {e}", file.display());
-                    ExitCode::FAILURE
+                    ExitCode::from(db_cmd::EXIT_ERROR)
                 }
             }
         }

@@ -1,14 +1,18 @@
-//! The CLI's database commands end to end: output and exit codes.
+//! The CLI's database commands end to end: output, exit codes (0 done or found, 1 not found, 2
+//! usage, 3 error), binary-safe values in and out, a closed pipe, JSON output, leases, a watch,
+//! export and import.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+
+fn tool(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kvstore"));
+    command.arg("--db").arg(dir).arg("--create");
+    command
+}
 
 fn kv(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kvstore"))
-        .arg("--db")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
+    tool(dir).args(args).output().unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -46,10 +50,145 @@ fn put_get_del_scan_stats_flush_compact() {
 }
 
 #[test]
-fn errors_exit_one_with_a_message() {
+fn errors_exit_three_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("manifest.json"), b"not json").unwrap();
     let o = kv(dir.path(), &["get", "a"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("corruption"));
+    // A mistyped --db is an error, and makes nothing, without --create.
+    let missing = dir.path().join("no-such-db");
+    let o = Command::new(env!("CARGO_BIN_EXE_kvstore"))
+        .arg("--db")
+        .arg(&missing)
+        .args(["get", "a"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--create"));
+    assert!(!missing.exists());
+    let usage = kv(dir.path(), &["get"]);
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
+fn binary_values_go_in_and_come_out_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let png = [0x89, b'P', b'N', b'G', 0, b'\n', 0xff];
+    let file = d.join("value.bin");
+    std::fs::write(&file, png).unwrap();
+    assert!(
+        kv(d, &["put", "img", &format!("@{}", file.display())])
+            .status
+            .success()
+    );
+    let raw = kv(d, &["-o", "raw", "get", "img"]);
+    assert_eq!(raw.stdout, png);
+    let text = kv(d, &["get", "img"]);
+    assert_eq!(stdout(&text), "\\x89PNG\\x00\\n\\xff\n");
+    let hex = kv(d, &["-o", "hex", "get", "img"]);
+    assert_eq!(stdout(&hex), "89504e47000aff\n");
+    // From stdin, and keys in hex.
+    let mut child = tool(d)
+        .args(["--hex", "put", "00ff", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&[1, 2, 3]).unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let got = kv(d, &["--hex", "-o", "raw", "get", "00ff"]);
+    assert_eq!(got.stdout, [1, 2, 3]);
+    let json = kv(d, &["-o", "json", "scan"]);
+    let rows: Vec<serde_json::Value> = stdout(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["key_hex"], "00ff");
+    assert_eq!(rows[1]["key"], "img");
+    assert_eq!(rows[1]["value"], serde_json::Value::Null, "not UTF-8");
+    assert_eq!(rows[1]["value_hex"], "89504e47000aff");
+    assert_eq!(stdout(&kv(d, &["scan", "--count"])), "2\n");
+}
+
+#[test]
+fn a_closed_pipe_ends_a_scan_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let big = d.join("big");
+    std::fs::write(&big, vec![b'x'; 100_000]).unwrap();
+    for k in ["a", "b", "c"] {
+        assert!(
+            kv(d, &["put", k, &format!("@{}", big.display())])
+                .status
+                .success()
+        );
+    }
+    let mut child = tool(d)
+        .arg("scan")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("a\t"));
+    // The reader is gone (like `| head -1`): the tool stops quietly.
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(done.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&done.stderr).contains("panicked"));
+}
+
+#[test]
+fn leases_history_watch_export_and_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lease = stdout(&kv(d, &["lease", "grant", "60"])).trim().to_owned();
+    assert!(
+        kv(d, &["put", "session", "up", "--lease", &lease])
+            .status
+            .success()
+    );
+    assert!(kv(d, &["put", "k", "v1"]).status.success());
+    assert!(kv(d, &["put", "k", "v2"]).status.success());
+    let show = stdout(&kv(d, &["lease", "show", &lease]));
+    assert!(
+        show.contains("granted 60 s") && show.ends_with("session\n"),
+        "{show}"
+    );
+    assert_eq!(stdout(&kv(d, &["get", "k", "--rev", "2"])), "v1\n");
+    let watched = stdout(&kv(d, &["watch", "--rev", "1", "--count", "3"]));
+    assert_eq!(
+        watched,
+        "1\tPUT\tsession\tup\n2\tPUT\tk\tv1\n3\tPUT\tk\tv2\n"
+    );
+    let file = d.join("backup.kvx");
+    assert!(
+        kv(d, &["export", &file.display().to_string()])
+            .status
+            .success()
+    );
+    let copy = tempfile::tempdir().unwrap();
+    let imported = Command::new(env!("CARGO_BIN_EXE_kvstore"))
+        .arg("--db")
+        .arg(copy.path().join("db"))
+        .args(["import", &file.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    let c = copy.path().join("db");
+    assert_eq!(stdout(&kv(&c, &["get", "k", "--rev", "2"])), "v1\n");
+    assert_eq!(stdout(&kv(&c, &["lease", "list"])), format!("{lease}\n"));
+    // Revoking the lease deletes its key; a second revoke and a get of it are not found.
+    assert!(kv(&c, &["lease", "revoke", &lease]).status.success());
+    assert_eq!(kv(&c, &["get", "session"]).status.code(), Some(1));
+    assert_eq!(kv(&c, &["lease", "show", &lease]).status.code(), Some(1));
+    assert_eq!(kv(&c, &["del", "nothing"]).status.code(), Some(1));
+    // Importing into a written database is refused.
+    let again = kv(&c, &["import", &file.display().to_string()]);
+    assert_eq!(again.status.code(), Some(3));
 }
