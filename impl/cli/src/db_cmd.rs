@@ -16,6 +16,7 @@ use kvstore::watch::{EventKind, WatchRequest, WatchResponse};
 use kvstore::{Db, KeyRange, Options, ScanOptions, Versioned};
 
 use crate::bytes::{Format, Input, InputError, Out, PipeClosed, escape, json_bytes};
+use crate::load::{LoadFormat, dump, load};
 
 /// Exit code: not found.
 pub const EXIT_NOT_FOUND: u8 = 1;
@@ -120,6 +121,25 @@ pub enum DbCommand {
         /// The file to read.
         file: String,
     },
+    /// Put the keys and values of FILE (`-`: stdin) in atomic batches: JSON lines as `dump`
+    /// writes them, or `key<TAB>value` escaped text as `scan` prints it. A progress bar on a
+    /// terminal.
+    ///
+    /// Example: `kvstore --db d dump > all.jsonl && kvstore --db e --create load all.jsonl`.
+    Load {
+        /// The file to read.
+        file: String,
+        /// How its lines are written.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: LoadFormat,
+        /// Puts per committed batch.
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
+    },
+    /// Print every key and value of one snapshot as JSON lines (what `load` reads).
+    Dump,
+    /// An interactive shell on the database: every command here, one a line.
+    Shell,
     /// Print files per level, sizes and counters.
     Stats,
     /// Write the memtable to an SST.
@@ -232,23 +252,39 @@ pub fn run(ctx: &Context<'_>, command: DbCommand) -> ExitCode {
         Ok(db) => db,
         Err(e) => return error(format!("cannot open {}: {e}", ctx.dir.display())),
     };
-    let mut out = Out::new();
-    let result = execute(&db, ctx, command, &mut out).and_then(|done| {
-        out.flush()?;
-        Ok(done)
-    });
-    let closed = db.close();
-    match (result, closed) {
-        (Err(Failure::PipeClosed), _) => ExitCode::SUCCESS,
-        (Err(Failure::Error(message)), _) => error(message),
+    let code = if matches!(command, DbCommand::Shell) {
+        match crate::shell::run(&db, ctx) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(EXIT_ERROR),
+            Err(message) => error(message),
+        }
+    } else {
+        code_of(execute(&db, ctx, command, &mut Out::new()))
+    };
+    match db.close() {
         // The command's effect is durable when it returned; a failed close is still reported.
-        (Ok(_), Err(e)) => error(format!("closing the database: {e}")),
-        (Ok(Done::Ok), Ok(())) => ExitCode::SUCCESS,
-        (Ok(Done::NotFound(message)), Ok(())) => {
+        Err(e) => error(format!("closing the database: {e}")),
+        Ok(()) => code,
+    }
+}
+
+/// The exit code of a command's outcome, its message printed.
+fn code_of(outcome: Outcome) -> ExitCode {
+    match outcome {
+        Err(Failure::PipeClosed) => ExitCode::SUCCESS,
+        Err(Failure::Error(message)) => error(message),
+        Ok(Done::Ok) => ExitCode::SUCCESS,
+        Ok(Done::NotFound(message)) => {
             eprintln!("kvstore: {message}");
             ExitCode::from(EXIT_NOT_FOUND)
         }
     }
+}
+
+/// Runs `command` on the open `db` (a shell line): prints its output, or its message; returns
+/// whether it succeeded (found included).
+pub fn run_open(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut Out) -> bool {
+    code_of(execute(db, ctx, command, out)) == ExitCode::SUCCESS
 }
 
 fn range_of(
@@ -310,7 +346,14 @@ fn row(out: &mut Out, key: &[u8], version: Option<&Versioned>, format: Format) -
     Ok(Done::Ok)
 }
 
+/// Runs `command` and flushes what it printed.
 fn execute(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut Out) -> Outcome {
+    let done = execute_unflushed(db, ctx, command, out)?;
+    out.flush()?;
+    Ok(done)
+}
+
+fn execute_unflushed(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut Out) -> Outcome {
     let input = &ctx.input;
     match command {
         DbCommand::Put { key, value, lease } => {
@@ -390,8 +433,32 @@ fn execute(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut Out) -> Out
                 summary.revision, summary.horizon, summary.versions, summary.leases, summary.bytes
             );
         }
-        DbCommand::Import { .. } => {
-            return Err(Failure::Error("import opens its own database".to_owned()));
+        DbCommand::Load {
+            file,
+            format,
+            batch,
+        } => {
+            let batch = batch.max(1);
+            let (keys, revision) = if file == "-" {
+                load(db, &mut std::io::stdin().lock(), None, format, batch)
+            } else {
+                let mut f = std::fs::File::open(&file)
+                    .map_err(|e| Failure::Error(format!("cannot open {file}: {e}")))?;
+                let len = f.metadata().ok().map(|m| m.len());
+                load(db, &mut f, len, format, batch)
+            }
+            .map_err(Failure::Error)?;
+            eprintln!("loaded {keys} keys, last revision {revision}");
+        }
+        DbCommand::Dump => {
+            let count = dump(db, out)?.map_err(Failure::Error)?;
+            out.flush()?;
+            eprintln!("dumped {count} keys");
+        }
+        DbCommand::Import { .. } | DbCommand::Shell => {
+            return Err(Failure::Error(
+                "import and shell open the database themselves".to_owned(),
+            ));
         }
         DbCommand::Stats => {
             let s = db.stats();

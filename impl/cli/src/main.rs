@@ -5,6 +5,8 @@
 
 mod bytes;
 mod db_cmd;
+mod load;
+mod shell;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

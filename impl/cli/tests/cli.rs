@@ -192,3 +192,90 @@ fn leases_history_watch_export_and_import() {
     let again = kv(&c, &["import", &file.display().to_string()]);
     assert_eq!(again.status.code(), Some(3));
 }
+
+/// Runs `args` with `stdin` fed in.
+fn with_stdin(dir: &std::path::Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = tool(dir)
+        .args(args)
+        .env("HOME", dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_shell_runs_every_command_and_goes_on_after_a_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let session = b"put a 1\nput 'b c' \"two words\"\nget 'b c'\nbogus\nscan\nlease list\nexit\nput never 0\n";
+    let o = with_stdin(d, &["shell"], session);
+    let out = stdout(&o);
+    assert!(out.contains("revision 1\nrevision 2\ntwo words\n"), "{out}");
+    assert!(out.contains("a\t1\nb c\ttwo words\n"), "{out}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bogus"));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "a bad line makes the exit code an error"
+    );
+    // Nothing after `exit` ran; the history was saved.
+    assert_eq!(kv(d, &["get", "never"]).status.code(), Some(1));
+    let history = std::fs::read_to_string(d.join(".kvstore_history")).unwrap();
+    assert!(history.contains("put a 1"), "{history}");
+}
+
+#[test]
+fn dump_then_load_copies_every_key_and_a_bad_line_is_named() {
+    let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let value = from.path().join("v");
+    std::fs::write(&value, [0u8, 0x89, b'\n']).unwrap();
+    assert!(
+        kv(
+            from.path(),
+            &["put", "bin", &format!("@{}", value.display())]
+        )
+        .status
+        .success()
+    );
+    for i in 0..25 {
+        assert!(
+            kv(from.path(), &["put", &format!("k{i:02}"), &i.to_string()])
+                .status
+                .success()
+        );
+    }
+    let dumped = kv(from.path(), &["dump"]);
+    assert!(dumped.status.success());
+    let file = to.path().join("all.jsonl");
+    std::fs::write(&file, &dumped.stdout).unwrap();
+    let loaded = kv(
+        to.path(),
+        &["load", &file.display().to_string(), "--batch", "7"],
+    );
+    assert!(loaded.status.success(), "{loaded:?}");
+    // The same keys and values (revisions differ: the load commits in batches).
+    let rows = |dir: &std::path::Path| stdout(&kv(dir, &["-o", "hex", "scan"]));
+    assert_eq!(rows(to.path()), rows(from.path()));
+    assert_eq!(
+        stdout(&kv(to.path(), &["-o", "hex", "get", "bin"])),
+        "00890a\n"
+    );
+    assert_eq!(stdout(&kv(to.path(), &["scan", "--count"])), "26\n");
+    // Escaped text from stdin; a bad third line is named, the batches before it are kept.
+    let other = tempfile::tempdir().unwrap();
+    let o = with_stdin(
+        other.path(),
+        &["load", "-", "--format", "tsv", "--batch", "1"],
+        b"a\\x00\t1\nb\t\\x89\nno tab\nc\t3\n",
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("line 3"));
+    assert_eq!(
+        stdout(&kv(other.path(), &["-o", "hex", "scan", "--keys-only"])),
+        "6100\n62\n"
+    );
+}
