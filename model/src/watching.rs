@@ -23,6 +23,8 @@ fn watched(revision: u64, batch: Vec<WatchEvent>) -> impl Iterator<Item = Watche
 
 /// Every response `watcher` holds now, without waiting: its events.
 pub(crate) fn peek_watch(watcher: &Watcher) -> Result<Vec<WatchedEvent>, String> {
+    // Not a race with the dispatcher thread: everything deliverable now is buffered first.
+    watcher.settle();
     let mut events = Vec::new();
     while let Some(response) = watcher.try_next().map_err(|e| e.to_string())? {
         if let WatchResponse::Events {

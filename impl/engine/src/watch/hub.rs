@@ -39,12 +39,16 @@ struct HubState {
     dispatched: u64,
     watchers: Vec<Arc<WatcherShared>>,
     shutdown: bool,
+    /// The dispatcher is offering a batch it took (outside the lock).
+    offering: bool,
 }
 
 /// See the module doc.
 pub(crate) struct Hub {
     state: Mutex<HubState>,
     work: Condvar,
+    /// Signalled when the dispatcher finishes offering a batch.
+    offered: Condvar,
     prev: PrevReader,
 }
 
@@ -65,8 +69,10 @@ impl Hub {
                 dispatched: 0,
                 watchers: Vec::new(),
                 shutdown: false,
+                offering: false,
             }),
             work: Condvar::new(),
+            offered: Condvar::new(),
             prev,
         }
     }
@@ -107,6 +113,7 @@ impl Hub {
             watcher.end(End::Closed);
         }
         self.work.notify_all();
+        self.offered.notify_all();
     }
 
     /// The dispatcher thread's loop, until [`Hub::shutdown`].
@@ -137,6 +144,7 @@ impl Hub {
                 if let Some((last, _)) = batch.last() {
                     state.taken = *last;
                 }
+                state.offering = true;
                 state.watchers.retain(|w| !w.is_ended());
                 (batch, state.watchers.clone())
             };
@@ -149,9 +157,32 @@ impl Hub {
                     }
                 }
             }
+            let mut state = lock(&self.state);
             if let Some((last, _)) = batch.last() {
-                lock(&self.state).dispatched = *last;
+                state.dispatched = *last;
             }
+            state.offering = false;
+            self.offered.notify_all();
+        }
+    }
+
+    /// Waits until the dispatcher has offered every revision it may deliver now (every one
+    /// published and durable): what a watcher will get without another commit or sync is in its
+    /// buffer when this returns.
+    pub(crate) fn settle(&self) {
+        let mut state = lock(&self.state);
+        loop {
+            let ready = state
+                .queue
+                .front()
+                .is_some_and(|(r, _)| *r <= deliverable(&state));
+            if state.shutdown || !(state.offering || ready) {
+                return;
+            }
+            state = self
+                .offered
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 

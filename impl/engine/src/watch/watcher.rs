@@ -236,6 +236,13 @@ impl Watcher {
         Ok(())
     }
 
+    /// Waits until every event this watcher may be delivered now (its revision published and
+    /// durable) is in its buffer, so that a [`Watcher::try_next`] after it sees them: the
+    /// dispatcher is another thread, and a test (or a server flushing a stream) must not race it.
+    pub fn settle(&self) {
+        self.hub.settle();
+    }
+
     /// Ends the watch: [`Watcher::next`] returns what was buffered, then `Ok(None)`.
     pub fn cancel(&self) {
         self.shared.end(End::Cancelled);
