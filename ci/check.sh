@@ -7,6 +7,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
+step "tools: protoc (impl/server's build), etcd and etcdctl 3.4 (its tests' client and oracle)"
+if ! command -v protoc >/dev/null || ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y protobuf-compiler etcd-server etcd-client
+fi
+protoc --version
+etcd --version
+etcdctl version
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

@@ -6,6 +6,7 @@
 mod bytes;
 mod db_cmd;
 mod load;
+mod serve;
 mod shell;
 
 use std::path::{Path, PathBuf};
@@ -63,6 +64,8 @@ enum Command {
     },
     #[command(flatten)]
     Db(db_cmd::DbCommand),
+    /// Serve etcd v3.4's gRPC API (etcdctl, etcd clients) over the database until SIGTERM.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -247,6 +250,7 @@ fn read(path: &Path) -> std::io::Result<Vec<u8>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => serve::run(cli.db.as_deref(), args),
         Command::Db(command) => match cli.db {
             Some(dir) => {
                 let ctx = db_cmd::Context {

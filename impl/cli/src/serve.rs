@@ -1,0 +1,92 @@
+//! `kvstore --db DIR serve [--listen ADDR]`: serves etcd v3.4's gRPC API over the database
+//! (crate `kvstore-server`) until SIGTERM or Ctrl-C, then ends every stream, lets the calls in
+//! flight finish and closes the database. Logs go to stderr through `tracing` (filter with
+//! `RUST_LOG`, default `info`). Exit code 0 after a clean shutdown, 1 if the server could not
+//! start or the database did not close cleanly.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+use kvstore_server::{MAX_REQUEST_BYTES_DEFAULT, Server, ServerConfig};
+use tracing_subscriber::EnvFilter;
+
+/// The arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to serve gRPC on (etcd's client port by default).
+    #[arg(long, default_value = "127.0.0.1:2379")]
+    listen: SocketAddr,
+    /// The member name MemberList reports (etcd's `--name`).
+    #[arg(long, default_value = "default")]
+    name: String,
+    /// The largest write request accepted, in bytes (etcd's `--max-request-bytes`).
+    #[arg(long, default_value_t = MAX_REQUEST_BYTES_DEFAULT)]
+    max_request_bytes: usize,
+}
+
+/// Runs `serve` on the database in `db`.
+pub fn run(db: Option<&Path>, args: ServeArgs) -> ExitCode {
+    let Some(db) = db else {
+        eprintln!("kvstore: serve needs --db DIR");
+        return ExitCode::FAILURE;
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A subscriber set already (never, in the binary) is kept.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kvstore-serve")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("kvstore: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut config = ServerConfig::new(db, args.listen);
+    config.name = args.name;
+    config.max_request_bytes = args.max_request_bytes;
+    let served = runtime.block_on(async move {
+        let server = Server::bind(config).await?;
+        server.serve_until(shutdown_signal()).await
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "kvstore serve failed");
+            eprintln!("kvstore: serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

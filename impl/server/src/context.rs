@@ -1,0 +1,105 @@
+//! What every service shares: the database, the server's identity, its limits, the shutdown
+//! signal and the commit signal; and the one way services run blocking engine calls.
+//!
+//! Invariants:
+//! - Engine calls that may block (commits wait for their fsync, reads may read files) run
+//!   through [`Context::blocking`], on tokio's blocking pool.
+//! - [`Context::commits`] is notified after every commit the engine publishes and every
+//!   durability advance, from the engine's notify stage, without blocking it: watch streams
+//!   wait on it instead of polling at a fixed rate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvstore::entry::Entry;
+use kvstore::{CommitObserver, Db};
+use tokio::sync::{Notify, watch};
+use tonic::Status;
+
+use crate::error::{EtcdError, EtcdResult};
+use crate::identity::Identity;
+use crate::proto::etcdserverpb::ResponseHeader;
+
+/// Limits a request is checked against.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// etcd's `--max-request-bytes`: a write request whose encoding is longer is refused
+    /// with `etcdserver: request is too large`.
+    pub(crate) max_request_bytes: usize,
+    /// How often a watch created with `progress_notify` is told the revision when it had no
+    /// event (etcd's `--experimental-watch-progress-notify-interval`, 10 minutes by default).
+    pub(crate) watch_progress_interval: Duration,
+}
+
+/// The state every service holds (see the module doc).
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub(crate) db: Db,
+    pub(crate) identity: Identity,
+    pub(crate) limits: Limits,
+    /// Becomes `true` when the server shuts down: streams end.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// Notified after each published commit and durability advance.
+    pub(crate) commits: Arc<Notify>,
+}
+
+impl Context {
+    /// Runs `work` (blocking engine calls) on the blocking pool and turns its error into the
+    /// call's status.
+    pub(crate) async fn blocking<T, F>(self: &Arc<Self>, work: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Context) -> EtcdResult<T> + Send + 'static,
+    {
+        let context = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || work(&context)).await {
+            Ok(result) => result.map_err(Status::from),
+            Err(e) => Err(Status::internal(format!(
+                "kvstore: a blocking task failed: {e}"
+            ))),
+        }
+    }
+
+    /// The store's current revision (etcd's `KV().Rev()`).
+    pub(crate) fn current_revision(&self) -> EtcdResult<u64> {
+        Ok(self.db.snapshot()?.revision())
+    }
+
+    /// A response header at `revision`.
+    pub(crate) fn header(&self, revision: u64) -> ResponseHeader {
+        self.identity.header(revision)
+    }
+
+    /// A response header at the current revision.
+    pub(crate) fn current_header(&self) -> EtcdResult<ResponseHeader> {
+        Ok(self.header(self.current_revision()?))
+    }
+
+    /// Refuses a write request of `encoded_len` bytes over the request size limit (etcd checks
+    /// the raft entry the request becomes, a few bytes longer; see the README).
+    pub(crate) fn check_size(&self, encoded_len: usize) -> EtcdResult<()> {
+        if encoded_len > self.limits.max_request_bytes {
+            return Err(EtcdError::RequestTooLarge);
+        }
+        Ok(())
+    }
+
+    /// Whether the server is shutting down.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// The engine observer that notifies [`Context::commits`].
+#[derive(Debug)]
+pub(crate) struct CommitSignal(pub(crate) Arc<Notify>);
+
+impl CommitObserver for CommitSignal {
+    fn committed(&self, _revision: u64, _changes: &Arc<[Entry]>) {
+        self.0.notify_waiters();
+    }
+
+    fn durable(&self, _revision: u64) {
+        self.0.notify_waiters();
+    }
+}

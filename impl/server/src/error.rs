@@ -1,0 +1,190 @@
+//! Errors: [`ServeError`] for starting and stopping the server, and [`EtcdError`], what a call
+//! answers with, as etcd's gRPC code and message (etcd v3.4's `rpctypes/error.go`), so that
+//! clients that match on them (etcdctl, clientv3's `rpctypes.Err*`) recognise them.
+//!
+//! Invariants:
+//! - Every etcd error has exactly etcd's code and message; errors etcd has no equivalent for
+//!   (an engine limit, an unsupported request) say `kvstore:` instead of `etcdserver:`.
+//! - An engine failure that is not the request's fault (I/O, corruption, a poisoned database)
+//!   is never reported as the client's error: it is `INTERNAL` or `DATA_LOSS`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tonic::{Code, Status};
+
+/// Why the server could not start, or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Opening the database failed.
+    #[error("cannot open the database at {}: {source}", path.display())]
+    Open {
+        /// The database directory.
+        path: PathBuf,
+        /// What the engine said.
+        #[source]
+        source: kvstore::Error,
+    },
+    /// Binding the listening socket failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The gRPC transport failed while serving.
+    #[error("serving gRPC failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Closing the database at shutdown failed: what was acknowledged is durable, but the
+    /// final flush or sync did not complete.
+    #[error("closing the database failed: {0}")]
+    Close(#[source] kvstore::Error),
+    /// A blocking task of the server panicked or was cancelled.
+    #[error("a blocking task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// What a call answers with when it fails (see the module doc).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EtcdError {
+    #[error("etcdserver: key is not provided")]
+    EmptyKey,
+    #[error("etcdserver: key not found")]
+    KeyNotFound,
+    #[error("etcdserver: value is provided")]
+    ValueProvided,
+    #[error("etcdserver: lease is provided")]
+    LeaseProvided,
+    #[error("etcdserver: too many operations in txn request")]
+    TooManyOps,
+    #[error("etcdserver: duplicate key given in txn request")]
+    DuplicateKey,
+    #[error("etcdserver: mvcc: required revision has been compacted")]
+    Compacted,
+    #[error("etcdserver: mvcc: required revision is a future revision")]
+    FutureRev,
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+    #[error("etcdserver: too large lease TTL")]
+    LeaseTtlTooLarge,
+    #[error("etcdserver: request is too large")]
+    RequestTooLarge,
+    #[error("etcdserver: server stopped")]
+    Stopped,
+    /// Something etcd serves that kvstore does not yet.
+    #[error("kvstore: {0} is not supported yet")]
+    Unsupported(&'static str),
+    /// An argument etcd would take but the engine refuses (a key over the engine's limit, a
+    /// negative lease id...).
+    #[error("kvstore: {0}")]
+    Invalid(String),
+    /// A conditional write kept losing its race with other writers.
+    #[error("kvstore: {0}")]
+    Contended(String),
+    /// The engine failed for a reason that is not the request's (I/O, corruption, poisoned).
+    #[error("kvstore: {0}")]
+    Engine(kvstore::Error),
+}
+
+impl EtcdError {
+    /// etcd's gRPC code for it.
+    pub(crate) fn code(&self) -> Code {
+        match self {
+            EtcdError::EmptyKey
+            | EtcdError::KeyNotFound
+            | EtcdError::ValueProvided
+            | EtcdError::LeaseProvided
+            | EtcdError::TooManyOps
+            | EtcdError::DuplicateKey
+            | EtcdError::RequestTooLarge
+            | EtcdError::Invalid(_) => Code::InvalidArgument,
+            EtcdError::Compacted | EtcdError::FutureRev | EtcdError::LeaseTtlTooLarge => {
+                Code::OutOfRange
+            }
+            EtcdError::LeaseNotFound => Code::NotFound,
+            EtcdError::LeaseExists => Code::FailedPrecondition,
+            EtcdError::Stopped => Code::Unavailable,
+            EtcdError::Unsupported(_) => Code::Unimplemented,
+            EtcdError::Contended(_) => Code::Aborted,
+            EtcdError::Engine(kvstore::Error::Corruption { .. }) => Code::DataLoss,
+            EtcdError::Engine(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<EtcdError> for Status {
+    fn from(error: EtcdError) -> Status {
+        Status::new(error.code(), error.to_string())
+    }
+}
+
+impl From<kvstore::Error> for EtcdError {
+    fn from(error: kvstore::Error) -> EtcdError {
+        match error {
+            kvstore::Error::Compacted { .. } => EtcdError::Compacted,
+            kvstore::Error::FutureRevision { .. } => EtcdError::FutureRev,
+            kvstore::Error::LeaseNotFound { .. } => EtcdError::LeaseNotFound,
+            kvstore::Error::LeaseExists { .. } => EtcdError::LeaseExists,
+            kvstore::Error::Closed => EtcdError::Stopped,
+            kvstore::Error::InvalidArgument(message) => {
+                // The engine's txn checks say what etcd's do, in its words.
+                if message.contains("duplicate key given in txn request") {
+                    EtcdError::DuplicateKey
+                } else if message.contains("too many operations in txn request") {
+                    EtcdError::TooManyOps
+                } else {
+                    EtcdError::Invalid(message)
+                }
+            }
+            other => EtcdError::Engine(other),
+        }
+    }
+}
+
+/// The result of a call's work, before it becomes a gRPC status.
+pub(crate) type EtcdResult<T> = Result<T, EtcdError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_errors_keep_etcds_codes_and_messages() {
+        let status = Status::from(EtcdError::Compacted);
+        assert_eq!(status.code(), Code::OutOfRange);
+        assert_eq!(
+            status.message(),
+            "etcdserver: mvcc: required revision has been compacted"
+        );
+        let status = Status::from(EtcdError::LeaseNotFound);
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "etcdserver: requested lease not found");
+        let status = Status::from(EtcdError::TooManyOps);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "etcdserver: too many operations in txn request"
+        );
+    }
+
+    #[test]
+    fn engine_errors_map_to_etcds() {
+        let e = EtcdError::from(kvstore::Error::FutureRevision {
+            requested: 9,
+            current: 3,
+        });
+        assert!(matches!(e, EtcdError::FutureRev));
+        let e = EtcdError::from(kvstore::Error::InvalidArgument(
+            "duplicate key given in txn request".to_owned(),
+        ));
+        assert!(matches!(e, EtcdError::DuplicateKey));
+        let e = EtcdError::from(kvstore::Error::InvalidArgument("key is empty".to_owned()));
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert_eq!(e.to_string(), "kvstore: key is empty");
+    }
+}

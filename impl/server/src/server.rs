@@ -1,0 +1,244 @@
+//! Starting, serving and stopping: [`ServerConfig`], [`Server::bind`] (open the database, bind
+//! the socket) and [`Server::serve_until`] (answer until the shutdown future completes).
+//!
+//! Shutdown, in order: stop accepting connections; end every watch and keep-alive stream (each
+//! stream's task sees the shutdown flag and returns, which ends the response stream); let the
+//! calls in flight finish and the clients close their connections, for at most
+//! [`ServerConfig::shutdown_grace`]; close the database (flush, sync, release its lock).
+//!
+//! Invariants:
+//! - The database is opened with [`kvstore::HistoryRetention::Manual`] (etcd keeps every
+//!   revision until a Compact) unless the caller's [`ServerConfig::options`] say otherwise.
+//! - The database is closed exactly once, after the last call that could use it ended (or the
+//!   grace period passed), whatever way serving ended.
+//! - A request whose encoding exceeds `max_request_bytes` plus etcd's gRPC overhead allowance is
+//!   refused by the transport (`RESOURCE_EXHAUSTED`) before it is decoded; a write between
+//!   `max_request_bytes` and that is refused by its service (`request is too large`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvstore::{Db, Durability, HistoryRetention, Options};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::authority::AuthorityFix;
+use crate::cluster::ClusterService;
+use crate::context::{CommitSignal, Context, Limits};
+use crate::error::ServeError;
+use crate::identity::Identity;
+use crate::kv::KvService;
+use crate::lease::LeaseService;
+use crate::maintenance::MaintenanceService;
+use crate::proto::etcdserverpb::cluster_server::ClusterServer;
+use crate::proto::etcdserverpb::kv_server::KvServer;
+use crate::proto::etcdserverpb::lease_server::LeaseServer;
+use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use crate::proto::etcdserverpb::watch_server::WatchServer;
+use crate::watch::WatchService;
+
+pub use crate::lease::LEASE_TTL_MIN_SECS;
+
+/// etcd's default `--max-request-bytes`: 1.5 MiB.
+pub const MAX_REQUEST_BYTES_DEFAULT: usize = 1536 * 1024;
+
+/// What the transport accepts beyond `max_request_bytes` before it refuses a message
+/// undecoded (etcd's `grpcOverheadBytes`).
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// etcd's default progress notification interval for watches with `progress_notify`.
+pub const WATCH_PROGRESS_INTERVAL_DEFAULT: Duration = Duration::from_secs(10 * 60);
+
+/// How long shutdown waits by default for calls in flight (and clients to close their
+/// connections) before it closes the database anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How to run a server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The database directory (created if missing).
+    pub db_dir: PathBuf,
+    /// The address to listen on (port 0: any free port; see [`Server::local_addr`]).
+    pub listen: SocketAddr,
+    /// The member's name, as MemberList reports it (etcd's `--name`, default `default`).
+    pub name: String,
+    /// The engine's options: [`ServerConfig::new`] takes the defaults with every write synced
+    /// (as etcd's) and history kept until a Compact.
+    pub options: Options,
+    /// etcd's `--max-request-bytes`.
+    pub max_request_bytes: usize,
+    /// How often watches with `progress_notify` hear the revision when they had no event.
+    pub watch_progress_interval: Duration,
+    /// How long shutdown waits for calls in flight and open connections.
+    pub shutdown_grace: Duration,
+}
+
+impl ServerConfig {
+    /// A configuration serving `db_dir` on `listen` with etcd's defaults.
+    pub fn new(db_dir: impl Into<PathBuf>, listen: SocketAddr) -> ServerConfig {
+        ServerConfig {
+            db_dir: db_dir.into(),
+            listen,
+            name: "default".to_owned(),
+            options: Options {
+                durability: Durability::Sync,
+                history_retention: HistoryRetention::Manual,
+                ..Options::default()
+            },
+            max_request_bytes: MAX_REQUEST_BYTES_DEFAULT,
+            watch_progress_interval: WATCH_PROGRESS_INTERVAL_DEFAULT,
+            shutdown_grace: SHUTDOWN_GRACE,
+        }
+    }
+}
+
+/// A bound server with its database open; [`Server::serve_until`] runs it.
+#[derive(Debug)]
+pub struct Server {
+    context: Arc<Context>,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    grace: Duration,
+}
+
+impl Server {
+    /// Binds `config.listen` and opens the database. Does not serve yet.
+    pub async fn bind(config: ServerConfig) -> Result<Server, ServeError> {
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let commits = Arc::new(Notify::new());
+        let signal = Arc::new(CommitSignal(Arc::clone(&commits)));
+        let (dir, options) = (config.db_dir.clone(), config.options.clone());
+        let db = tokio::task::spawn_blocking(move || -> kvstore::error::Result<Db> {
+            let db = Db::open(&dir, options)?;
+            db.observe(signal)?;
+            Ok(db)
+        })
+        .await?
+        .map_err(|source| ServeError::Open {
+            path: config.db_dir.clone(),
+            source,
+        })?;
+        let (shutdown, shutdown_receiver) = watch::channel(false);
+        let identity = Identity::new(&config.name, &config.db_dir, format!("http://{local_addr}"));
+        tracing::info!(
+            db = %config.db_dir.display(),
+            %local_addr,
+            member_id = format_args!("{:x}", identity.member_id),
+            "database open, listening"
+        );
+        let context = Arc::new(Context {
+            db,
+            identity,
+            limits: Limits {
+                max_request_bytes: config.max_request_bytes,
+                watch_progress_interval: config
+                    .watch_progress_interval
+                    .max(Duration::from_millis(1)),
+            },
+            shutdown: shutdown_receiver,
+            commits,
+        });
+        Ok(Server {
+            context,
+            listener,
+            local_addr,
+            shutdown,
+            grace: config.shutdown_grace,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `signal` completes, then shuts down (see the module doc).
+    pub async fn serve_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Server {
+            context,
+            listener,
+            shutdown,
+            grace,
+            ..
+        } = self;
+        let decode_max = context
+            .limits
+            .max_request_bytes
+            .saturating_add(GRPC_OVERHEAD_BYTES);
+        let router = tonic::transport::Server::builder()
+            .add_service(
+                KvServer::new(KvService::new(Arc::clone(&context)))
+                    .max_decoding_message_size(decode_max)
+                    .max_encoding_message_size(usize::MAX),
+            )
+            .add_service(
+                WatchServer::new(WatchService::new(Arc::clone(&context)))
+                    .max_decoding_message_size(decode_max)
+                    .max_encoding_message_size(usize::MAX),
+            )
+            .add_service(
+                LeaseServer::new(LeaseService::new(Arc::clone(&context)))
+                    .max_decoding_message_size(decode_max),
+            )
+            .add_service(ClusterServer::new(ClusterService::new(Arc::clone(
+                &context,
+            ))))
+            .add_service(MaintenanceServer::new(MaintenanceService::new(Arc::clone(
+                &context,
+            ))));
+        let incoming = TcpListenerStream::new(listener).map(|stream| {
+            stream.map(|stream| {
+                // Small requests and responses: don't let Nagle hold them back.
+                let _ = stream.set_nodelay(true);
+                AuthorityFix::new(stream)
+            })
+        });
+        let (fired, fired_receiver) = tokio::sync::oneshot::channel::<()>();
+        let on_signal = async move {
+            signal.await;
+            tracing::info!("shutting down: ending streams, finishing calls in flight");
+            let _ = shutdown.send(true);
+            let _ = fired.send(());
+        };
+        let serving = router.serve_with_incoming_shutdown(incoming, on_signal);
+        tokio::pin!(serving);
+        let served = tokio::select! {
+            served = &mut serving => served.map_err(ServeError::from),
+            () = async {
+                if fired_receiver.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                tracing::warn!(?grace, "calls or connections still open after the grace period");
+                Ok(())
+            }
+        };
+        let db = context.db.clone();
+        drop(context);
+        let closed = tokio::task::spawn_blocking(move || db.close()).await;
+        tracing::info!("database closed");
+        served?;
+        closed?.map_err(ServeError::Close)
+    }
+}

@@ -1,0 +1,246 @@
+//! The differential test: the same etcdctl 3.4 session against a real etcd 3.4 and against
+//! `kvstore-server`, each on a fresh store; every command's exit status, stdout and error line
+//! must be equal once what is random or per-process is masked: cluster and member ids, the
+//! raft term, and lease ids (etcd picks them at random, kvstore counts them; each target's
+//! leases are named `<lease0>`, `<lease1>`... in grant order). Revisions are compared exactly.
+
+mod common;
+
+use common::{Ctl, Etcd, TestServer};
+use serde_json::Value;
+
+/// One command of the session: etcdctl's arguments, its stdin if any. `{leaseN}` in an
+/// argument is the target's N-th granted lease id (hex, as etcdctl prints it).
+struct Step {
+    args: &'static [&'static str],
+    stdin: Option<&'static str>,
+}
+
+const fn run(args: &'static [&'static str]) -> Step {
+    Step { args, stdin: None }
+}
+
+const fn stdin(args: &'static [&'static str], input: &'static str) -> Step {
+    Step {
+        args,
+        stdin: Some(input),
+    }
+}
+
+/// The session. Every read is JSON where its output carries revisions.
+const SESSION: &[Step] = &[
+    run(&["-w", "json", "get", "nothing"]),
+    run(&["put", "a", "1"]),
+    run(&["-w", "json", "put", "b", "2"]),
+    run(&["put", "c", "3"]),
+    run(&["-w", "json", "put", "a", "11", "--prev-kv"]),
+    run(&["put", "a/x", "ax"]),
+    run(&["put", "a/y", "ay"]),
+    run(&["-w", "json", "get", "a"]),
+    run(&["-w", "json", "get", "a", "--prefix"]),
+    run(&["-w", "json", "get", "a", "--prefix", "--limit=2"]),
+    run(&["-w", "json", "get", "a", "c"]),
+    run(&["-w", "json", "get", "b", "--from-key"]),
+    run(&["-w", "json", "get", "", "--prefix", "--rev=3"]),
+    run(&[
+        "-w",
+        "json",
+        "get",
+        "",
+        "--prefix",
+        "--sort-by=VERSION",
+        "--order=DESCEND",
+    ]),
+    run(&[
+        "-w",
+        "json",
+        "get",
+        "",
+        "--prefix",
+        "--sort-by=CREATE",
+        "--order=DESCEND",
+        "--limit=3",
+    ]),
+    run(&["-w", "json", "get", "", "--prefix", "--sort-by=MODIFY"]),
+    run(&[
+        "-w",
+        "json",
+        "get",
+        "",
+        "--prefix",
+        "--sort-by=VALUE",
+        "--order=DESCEND",
+    ]),
+    run(&["get", "", "--prefix", "--keys-only"]),
+    run(&["get", "a", "--prefix", "--print-value-only"]),
+    run(&["-w", "json", "put", "a", "--ignore-value"]),
+    run(&["put", "missing", "--ignore-value"]),
+    // Deletes.
+    run(&["-w", "json", "del", "nothing"]),
+    run(&["-w", "json", "del", "b", "--prev-kv"]),
+    run(&["-w", "json", "del", "a/", "--prefix", "--prev-kv"]),
+    run(&["-w", "json", "get", "", "--prefix"]),
+    // Txns: both branches, compares on every target, reads after writes in one txn, a delete
+    // of nothing after a write (the revisions of the responses inside).
+    stdin(
+        &["-w", "json", "txn"],
+        "val(\"a\") = \"11\"\nmod(\"a\") > \"1\"\n\nput t1 \"x\"\nget t1\ndel nothing\nget a --rev=2\n\nput t1 \"y\"\n\n",
+    ),
+    stdin(
+        &["-w", "json", "txn"],
+        "ver(\"a\") = \"5\"\n\nput t2 \"x\"\n\ndel nothing\nget t\n--prefix\n\n",
+    ),
+    stdin(
+        &["-w", "json", "txn"],
+        "create(\"absent\") = \"0\"\nval(\"absent\") = \"\"\n\nput yes \"1\"\n\nput no \"1\"\n\n",
+    ),
+    stdin(
+        &["-w", "json", "txn"],
+        "mod(\"c\") < \"5\"\nc(\"c\") = \"4\"\n\nget c\ndel c --prev-kv\nget c\n\n\n",
+    ),
+    stdin(&["txn"], "\nget \"\" --prefix --keys-only\n\n\n"),
+    stdin(&["-w", "json", "txn"], "\n\nput dup 1\nput dup 2\n\n"),
+    run(&["-w", "json", "get", "", "--prefix"]),
+    // Leases.
+    run(&["lease", "grant", "1000"]),
+    run(&["put", "leased", "v", "--lease={lease0}"]),
+    run(&["-w", "json", "get", "leased"]),
+    run(&["lease", "timetolive", "{lease0}", "--keys"]),
+    run(&["lease", "list"]),
+    run(&["lease", "keep-alive", "--once", "{lease0}"]),
+    run(&["-w", "json", "put", "leased", "w", "--ignore-lease"]),
+    run(&["-w", "json", "get", "leased"]),
+    run(&["lease", "revoke", "{lease0}"]),
+    run(&["-w", "json", "get", "leased"]),
+    run(&["lease", "timetolive", "{lease0}"]),
+    run(&["lease", "keep-alive", "--once", "{lease0}"]),
+    run(&["lease", "revoke", "{lease0}"]),
+    run(&["lease", "grant", "1"]),
+    run(&["put", "k", "v", "--lease=123abc"]),
+    // Compaction and errors.
+    run(&["-w", "json", "compaction", "5"]),
+    run(&["-w", "json", "get", "a", "--rev=5"]),
+    run(&["get", "a", "--rev=4"]),
+    run(&["compaction", "5"]),
+    run(&["get", "a", "--rev=1000"]),
+    run(&["compaction", "1000"]),
+    run(&["-w", "json", "get", "", "--prefix"]),
+];
+
+/// One target's side of the session: its etcdctl and the lease ids it granted.
+struct Target {
+    ctl: Ctl,
+    leases: Vec<String>,
+}
+
+impl Target {
+    fn new(ctl: Ctl) -> Target {
+        Target {
+            ctl,
+            leases: Vec::new(),
+        }
+    }
+
+    /// Runs one step; its output, normalized.
+    fn step(&mut self, step: &Step) -> String {
+        let args: Vec<String> = step.args.iter().map(|a| self.substitute(a)).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = match step.stdin {
+            Some(input) => self.ctl.run_stdin(&args, input),
+            None => self.ctl.run(&args),
+        };
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if args.starts_with(&["lease", "grant"])
+            && let Some(id) = stdout.split_whitespace().nth(1)
+        {
+            self.leases.push(id.to_owned());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+        // JSON where etcdctl printed JSON (some commands print text whatever -w says).
+        let stdout = match serde_json::from_str::<Value>(&stdout) {
+            Ok(mut value) if args.first() == Some(&"-w") => {
+                self.mask_json(&mut value);
+                value.to_string()
+            }
+            _ => self.mask_text(&stdout),
+        };
+        format!(
+            "exit {:?}\n{stdout}\n{}",
+            output.status.code(),
+            self.mask_text(&error.join("\n"))
+        )
+    }
+
+    /// A lease id field: the name of the lease it holds.
+    fn mask_lease(&self, value: &mut Value) {
+        let lease = self
+            .leases
+            .iter()
+            .position(|id| i64::from_str_radix(id, 16).is_ok_and(|id| value.as_i64() == Some(id)));
+        if let Some(i) = lease {
+            *value = Value::from(format!("<lease{i}>"));
+        }
+    }
+
+    fn substitute(&self, arg: &str) -> String {
+        let mut arg = arg.to_owned();
+        for (i, id) in self.leases.iter().enumerate() {
+            arg = arg.replace(&format!("{{lease{i}}}"), id);
+        }
+        arg
+    }
+
+    fn mask_text(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        // etcdctl prints lease ids as 16 hex digits.
+        for (i, id) in self.leases.iter().enumerate() {
+            text = text.replace(id, &format!("<lease{i}>"));
+        }
+        text
+    }
+
+    fn mask_json(&self, value: &mut Value) {
+        match value {
+            Value::Object(fields) => {
+                for (name, field) in fields.iter_mut() {
+                    if ["cluster_id", "member_id", "raft_term"].contains(&name.as_str()) {
+                        *field = Value::from("<masked>");
+                    } else if ["ID", "id", "lease"].contains(&name.as_str()) {
+                        self.mask_lease(field);
+                    } else {
+                        self.mask_json(field);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.mask_json(v)),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn etcdctl_session_matches_etcd() {
+    let etcd = Etcd::start();
+    let server = TestServer::start();
+    let mut oracle = Target::new(etcd.ctl());
+    let mut kvstore = Target::new(server.ctl());
+    let mut differences = Vec::new();
+    for step in SESSION {
+        let expected = oracle.step(step);
+        let got = kvstore.step(step);
+        if expected != got {
+            differences.push(format!(
+                "etcdctl {:?} (stdin {:?})\n  etcd:    {expected:?}\n  kvstore: {got:?}",
+                step.args, step.stdin
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} of {} commands differ:\n{}",
+        differences.len(),
+        SESSION.len(),
+        differences.join("\n")
+    );
+}
