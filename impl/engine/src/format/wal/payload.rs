@@ -280,38 +280,42 @@ pub fn encode_payload_into(
     Ok(())
 }
 
-/// A `lease` value: 1..=LEASE_ID_MAX, else `invalid_value` at its type byte.
-fn decode_lease(mp: &mut Mp<'_>) -> Result<u64, FormatError> {
+/// An unsigned `field` in `1..=max`, else `invalid_value` (`reason`) at its type byte.
+fn decode_in_range(
+    mp: &mut Mp<'_>,
+    field: &'static str,
+    max: u64,
+    reason: &'static str,
+) -> Result<u64, FormatError> {
     let at = mp.r.pos();
-    let lease = mp.uint("lease")?;
-    if lease_in_range(lease) {
-        Ok(lease)
+    let value = mp.uint(field)?;
+    if (1..=max).contains(&value) {
+        Ok(value)
     } else {
-        Err(mp.r.err(
-            "lease",
-            at,
-            FormatErrorKind::InvalidValue {
-                reason: "lease id outside 1..=LEASE_ID_MAX",
-            },
-        ))
+        Err(mp
+            .r
+            .err(field, at, FormatErrorKind::InvalidValue { reason }))
     }
 }
 
-/// A `ttl_ms` value: 1..=LEASE_TTL_MS_MAX, else `invalid_value` at its type byte.
+/// A `lease` value: 1..=LEASE_ID_MAX.
+fn decode_lease(mp: &mut Mp<'_>) -> Result<u64, FormatError> {
+    decode_in_range(
+        mp,
+        "lease",
+        LEASE_ID_MAX,
+        "lease id outside 1..=LEASE_ID_MAX",
+    )
+}
+
+/// A `ttl_ms` value: 1..=LEASE_TTL_MS_MAX.
 fn decode_ttl(mp: &mut Mp<'_>) -> Result<u64, FormatError> {
-    let at = mp.r.pos();
-    let ttl_ms = mp.uint("ttl_ms")?;
-    if (1..=LEASE_TTL_MS_MAX).contains(&ttl_ms) {
-        Ok(ttl_ms)
-    } else {
-        Err(mp.r.err(
-            "ttl_ms",
-            at,
-            FormatErrorKind::InvalidValue {
-                reason: "TTL outside 1..=LEASE_TTL_MS_MAX",
-            },
-        ))
-    }
+    decode_in_range(
+        mp,
+        "ttl_ms",
+        LEASE_TTL_MS_MAX,
+        "TTL outside 1..=LEASE_TTL_MS_MAX",
+    )
 }
 
 fn decode_op(mp: &mut Mp<'_>) -> Result<BatchOp, FormatError> {
