@@ -228,7 +228,7 @@ fn error(message: String) -> ExitCode {
 }
 
 /// Whether `dir` holds a database (its manifest).
-fn holds_database(dir: &Path) -> bool {
+pub fn holds_database(dir: &Path) -> bool {
     dir.join(kvstore::format::manifest::MANIFEST_FILE_NAME)
         .exists()
 }

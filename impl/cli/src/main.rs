@@ -250,7 +250,7 @@ fn read(path: &Path) -> std::io::Result<Vec<u8>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve::run(cli.db.as_deref(), args),
+        Command::Serve(args) => serve::run(cli.db.as_deref(), cli.create, args),
         Command::Db(command) => match cli.db {
             Some(dir) => {
                 let ctx = db_cmd::Context {

@@ -1,8 +1,9 @@
 //! `kvstore --db DIR serve [--listen ADDR]`: serves etcd v3.4's gRPC API over the database
 //! (crate `kvstore-server`) until SIGTERM or Ctrl-C, then ends every stream, lets the calls in
 //! flight finish and closes the database. Logs go to stderr through `tracing` (filter with
-//! `RUST_LOG`, default `info`). Exit code 0 after a clean shutdown, 1 if the server could not
-//! start or the database did not close cleanly.
+//! `RUST_LOG`, default `info`). Exit code 0 after a clean shutdown, 2 without `--db`, 3 if the
+//! directory holds no database (and `--create` was not given), the server could not start or
+//! the database did not close cleanly.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -26,12 +27,19 @@ pub struct ServeArgs {
     max_request_bytes: usize,
 }
 
-/// Runs `serve` on the database in `db`.
-pub fn run(db: Option<&Path>, args: ServeArgs) -> ExitCode {
+/// Runs `serve` on the database in `db` (made if missing when `create`).
+pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
     let Some(db) = db else {
         eprintln!("kvstore: serve needs --db DIR");
-        return ExitCode::FAILURE;
+        return ExitCode::from(2);
     };
+    if !create && !crate::db_cmd::holds_database(db) {
+        eprintln!(
+            "kvstore: no database at {} (pass --create to make one)",
+            db.display()
+        );
+        return ExitCode::from(crate::db_cmd::EXIT_ERROR);
+    }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // A subscriber set already (never, in the binary) is kept.
     let _ = tracing_subscriber::fmt()
@@ -47,7 +55,7 @@ pub fn run(db: Option<&Path>, args: ServeArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("kvstore: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(crate::db_cmd::EXIT_ERROR);
         }
     };
     let mut config = ServerConfig::new(db, args.listen);
@@ -62,7 +70,7 @@ pub fn run(db: Option<&Path>, args: ServeArgs) -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "kvstore serve failed");
             eprintln!("kvstore: serve: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(crate::db_cmd::EXIT_ERROR)
         }
     }
 }
