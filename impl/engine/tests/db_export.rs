@@ -94,8 +94,7 @@ fn an_import_reads_as_the_source_at_every_retained_revision() {
     );
     assert_eq!(copy.revoke(7).unwrap(), exported.revision + 1);
     assert_eq!(copy.get(b"key007").unwrap(), None);
-    // A second export of the copy (before the revocation) would be the same stream: check the
-    // round trip of an export's own import by exporting the source again.
+    // An export is a function of the state: the source, unchanged, exports the same bytes.
     let mut again = Vec::new();
     db.export(&mut again).unwrap();
     assert_eq!(again, stream);

@@ -469,7 +469,7 @@ fn revoked_keys(keys: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 
 /// A proposal answered with another kind of answer than it asks for: the decide stage answers
 /// each kind of proposal with its own kind.
-fn unexpected_answer() -> Error {
+pub(crate) fn unexpected_answer() -> Error {
     Error::InvalidArgument("internal: a commit was answered with another kind of answer".to_owned())
 }
 

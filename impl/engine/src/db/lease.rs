@@ -23,7 +23,7 @@ use crate::lease::{LEASE_TTL_MS_MAX, LeaseStatus};
 use crate::range::KeyRange;
 
 use super::batch::check_lease_id;
-use super::commit::{Committed, Proposal};
+use super::commit::{Committed, Proposal, unexpected_answer};
 use super::inner::{Inner, lock};
 use super::read::ScanOptions;
 use super::{Db, WriteOptions};
@@ -84,7 +84,7 @@ impl Db {
             .propose(proposal, self.durability(WriteOptions::default()))?
         {
             Committed::Granted(id) => Ok(id),
-            _ => Err(unexpected()),
+            _ => Err(unexpected_answer()),
         }
     }
 
@@ -136,7 +136,7 @@ impl Db {
             .propose(proposal, self.durability(WriteOptions::default()))?
         {
             Committed::Revoked(revision) => Ok(revision),
-            _ => Err(unexpected()),
+            _ => Err(unexpected_answer()),
         }
     }
 
@@ -214,14 +214,6 @@ impl Inner {
         }
         Ok(())
     }
-}
-
-/// A lease proposal answered with another kind of answer: the decide stage answers each kind
-/// of proposal with its own kind.
-fn unexpected() -> Error {
-    Error::InvalidArgument(
-        "internal: a lease commit was answered with another kind of answer".to_owned(),
-    )
 }
 
 /// The expiry thread of [`crate::LeaseExpiry::Every`].
