@@ -89,6 +89,9 @@ pub(crate) enum EtcdError {
     /// The engine failed for a reason that is not the request's (I/O, corruption, poisoned).
     #[error("kvstore: {0}")]
     Engine(kvstore::Error),
+    /// The temporary file a snapshot is spooled to could not be written or read back.
+    #[error("kvstore: spooling the snapshot to a temporary file failed: {0}")]
+    SnapshotSpool(#[source] std::io::Error),
 }
 
 impl EtcdError {
@@ -112,7 +115,7 @@ impl EtcdError {
             EtcdError::Unsupported(_) => Code::Unimplemented,
             EtcdError::Contended(_) => Code::Aborted,
             EtcdError::Engine(kvstore::Error::Corruption { .. }) => Code::DataLoss,
-            EtcdError::Engine(_) => Code::Internal,
+            EtcdError::Engine(_) | EtcdError::SnapshotSpool(_) => Code::Internal,
         }
     }
 }

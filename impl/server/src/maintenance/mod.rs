@@ -1,4 +1,5 @@
-//! The Maintenance service's Status and Alarm (etcd v3.4's `maintenanceServer`).
+//! The Maintenance service (etcd v3.4's `maintenanceServer`): Status, Alarm and Defragment
+//! here; Hash and HashKV in `hash`, Snapshot in `snapshot`.
 //!
 //! Status reports one member that leads itself: `leader` is the member id, `raftTerm` is
 //! [`crate::RAFT_TERM`], `raftIndex` and `raftAppliedIndex` are the store's (wire) revision (there is no
@@ -9,17 +10,28 @@
 //! Alarm: kvstore raises no alarm (no space quota, no corruption check across members), so a
 //! GET lists none; ACTIVATE and DEACTIVATE keep nothing and answer the same empty list.
 //!
+//! Defragment, which rewrites etcd's bolt file without its free pages, is a full compaction
+//! here: every table is merged down to the last level, dropping what the history horizon and
+//! deletions left unreachable. It answers when the compaction is done.
+//!
 //! Invariants: the header is the current revision, as etcd's `header.fill`.
+
+mod hash;
+mod snapshot;
 
 use std::sync::Arc;
 
+use kvstore::KeyRange;
 use tonic::{Request, Response, Status};
 
 use crate::context::Context;
 use crate::error::EtcdResult;
 use crate::identity::{Identity, RAFT_TERM, wire_i64};
 use crate::proto::etcdserverpb::maintenance_server::Maintenance;
-use crate::proto::etcdserverpb::{AlarmRequest, AlarmResponse, StatusRequest, StatusResponse};
+use crate::proto::etcdserverpb::{
+    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
+    HashKvResponse, HashRequest, HashResponse, SnapshotRequest, StatusRequest, StatusResponse,
+};
 
 /// The Maintenance service over a [`Context`].
 #[derive(Debug)]
@@ -74,5 +86,48 @@ impl Maintenance for MaintenanceService {
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
         self.context.blocking(status).await.map(Response::new)
+    }
+
+    async fn defragment(
+        &self,
+        _request: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
+        self.context
+            .blocking(|context| {
+                context.db.compact_range(KeyRange::all())?;
+                Ok(DefragmentResponse {
+                    header: Some(context.current_header()?),
+                })
+            })
+            .await
+            .map(Response::new)
+    }
+
+    async fn hash(&self, request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        let request = request.into_inner();
+        self.context
+            .blocking(move |context| hash::hash(context, &request))
+            .await
+            .map(Response::new)
+    }
+
+    async fn hash_kv(
+        &self,
+        request: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
+        let request = request.into_inner();
+        self.context
+            .blocking(move |context| hash::hash_kv(context, &request))
+            .await
+            .map(Response::new)
+    }
+
+    type SnapshotStream = snapshot::SnapshotStream;
+
+    async fn snapshot(
+        &self,
+        _request: Request<SnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
+        Ok(Response::new(snapshot::snapshot(&self.context)))
     }
 }
