@@ -1,6 +1,7 @@
 //! Failpoints at each protocol step of flush and compaction (`--features failpoints`): the step
 //! fails, the database is poisoned, and after a power cut every acknowledged write is recovered
-//! and no leftover file breaks the reopen.
+//! and no leftover file breaks the reopen. And the watch dispatcher held back while a compaction
+//! commits: the event it then offers still has its previous version.
 //!
 //! `cargo test -p kvstore --features failpoints --test db_failpoints`
 #![cfg(feature = "failpoints")]
@@ -9,7 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kvstore::clock::{FixedClock, SharedClock};
-use kvstore::{BackgroundMode, Db, KeyRange, Options, ScanOptions};
+use kvstore::watch::{WatchRequest, WatchResponse};
+use kvstore::{BackgroundMode, Db, HistoryRetention, KeyRange, Options, ScanOptions};
 use kvstore_faults::{PersistenceModel, SimVfs};
 
 fn open(vfs: &SimVfs) -> Db {
@@ -76,5 +78,48 @@ fn each_protocol_step_failure_poisons_and_recovers() {
         db.compact_range(KeyRange::all()).unwrap();
         assert_eq!(count(&db), expected + 1, "{point}");
     }
+    scenario.teardown();
+}
+
+/// A compaction committed before the watch dispatcher offers an event must not take the
+/// version before it: the event still comes with its `prev_kv`. Found by the server's
+/// differential test against etcd (a live watch was cancelled as compacted); without the
+/// dispatcher's pin the watcher ends with `Compacted` here.
+#[test]
+fn a_compaction_racing_the_watch_dispatcher_keeps_prev_kv() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        history_retention: HistoryRetention::Manual,
+        ..Options::default()
+    };
+    let db = Db::open(dir.path(), options).unwrap();
+    let watcher = db
+        .watch(WatchRequest {
+            prev_kv: true,
+            ..WatchRequest::new(KeyRange::all())
+        })
+        .unwrap();
+    let wait = std::time::Duration::from_secs(20);
+    let first = db.put(b"k", b"one").unwrap();
+    assert!(matches!(
+        watcher.next_timeout(wait).unwrap(),
+        Some(WatchResponse::Events { revision, .. }) if revision == first
+    ));
+    fail::cfg("watch::before_offer", "pause").unwrap();
+    let second = db.put(b"k", b"two").unwrap();
+    db.compact_history(second).unwrap();
+    db.compact_range(KeyRange::all()).unwrap();
+    fail::remove("watch::before_offer");
+    let response = watcher.next_timeout(wait);
+    let Ok(Some(WatchResponse::Events { revision, events })) = response else {
+        panic!("the event after the compaction: {response:?}");
+    };
+    assert_eq!(revision, second);
+    let prev: Vec<_> = events
+        .iter()
+        .map(|e| e.prev.as_ref().map(|v| v.value.clone()))
+        .collect();
+    assert_eq!(prev, vec![Some(b"one".to_vec())]);
     scenario.teardown();
 }

@@ -234,6 +234,16 @@ impl Inner {
         self.entry_in(&view, key)
     }
 
+    /// The version of `key` visible at `revision`, tombstones included, without the horizon
+    /// check. REQUIRES: the caller holds a pin at or below `revision` (so compaction kept what
+    /// a read there sees).
+    pub(crate) fn entry_held(&self, key: &[u8], revision: u64) -> Result<Option<Entry>> {
+        self.check_open()?;
+        let mut view = self.read_view();
+        view.revision = revision;
+        self.entry_in(&view, key)
+    }
+
     /// The version of `key` `view` sees, tombstones included: the first memtable holding one,
     /// else the tables.
     pub(crate) fn entry_in(&self, view: &ReadView, key: &[u8]) -> Result<Option<Entry>> {

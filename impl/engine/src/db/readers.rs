@@ -110,6 +110,25 @@ impl Pin {
     pub(crate) fn revision(&self) -> u64 {
         self.revision
     }
+
+    /// Moves the pin forward to `to` (no horizon check: the floor is held at this pin's
+    /// revision until the move, under the registry's lock). A `to` at or below the pinned
+    /// revision changes nothing.
+    pub(crate) fn advance(&mut self, to: u64) {
+        if to <= self.revision {
+            return;
+        }
+        let mut registry = lock(&self.readers.registry);
+        let count = registry.pinned.entry(to).or_insert(0);
+        *count = count.saturating_add(1);
+        if let Some(count) = registry.pinned.get_mut(&self.revision) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                registry.pinned.remove(&self.revision);
+            }
+        }
+        self.revision = to;
+    }
 }
 
 impl Drop for Pin {
@@ -151,7 +170,18 @@ mod tests {
             "a shared pin holds the floor below the horizon"
         );
         assert_eq!(shared.revision(), 7);
+        let mut moving = shared.duplicate();
+        moving.advance(8);
+        assert_eq!(r.floor(), 7, "the other pin of 7 still holds it");
         drop(shared);
+        assert_eq!(
+            r.floor(),
+            8,
+            "a pin moved forward below the horizon holds the floor"
+        );
+        moving.advance(2);
+        assert_eq!(moving.revision(), 8, "a pin never moves back");
+        drop(moving);
         assert_eq!(r.floor(), 9);
         r.raise_horizon(3);
         assert_eq!(r.horizon(), 9, "the horizon never goes back");

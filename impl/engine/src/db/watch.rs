@@ -14,7 +14,7 @@
 //!   delivered twice.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 
 use crate::entry::Entry;
@@ -25,6 +25,7 @@ use crate::watch::{Hub, WatchRequest, WatchResponse, Watcher};
 
 use super::inner::{Inner, lock};
 use super::read::Versioned;
+use super::readers::Pin;
 use crate::watch::hub_internals::{PrevReader, WatcherShared, events_for};
 
 /// The watch hub of an open database and its dispatcher thread.
@@ -98,16 +99,34 @@ pub(crate) fn watch(
     Ok(Watcher::new(shared, hub))
 }
 
+/// The dispatcher's reads of previous versions, under a pin at the newest revision it
+/// dispatched: a compaction committed before the dispatcher offers an event (it offers a
+/// revision only once durable, after its commit returned) cannot take the version before it.
+struct DispatchHistory {
+    inner: Weak<Inner>,
+    pin: Mutex<Pin>,
+}
+
+impl PrevReader for DispatchHistory {
+    fn prev(&self, key: &[u8], revision: u64) -> Result<Option<Versioned>> {
+        let inner = self.inner.upgrade().ok_or(Error::Closed)?;
+        Ok(inner.entry_held(key, revision)?.and_then(Versioned::of))
+    }
+
+    fn dispatched(&self, revision: u64) {
+        lock(&self.pin).advance(revision);
+    }
+}
+
 /// Creates the hub, registers it as an observer and starts its dispatcher.
 fn start_hub(inner: &Arc<Inner>) -> Result<Watches> {
-    let weak = Arc::downgrade(inner);
-    let prev: PrevReader = Box::new(move |key, revision| {
-        let inner = weak.upgrade().ok_or(Error::Closed)?;
-        Ok(inner
-            .get_entry(key, Some(revision))?
-            .and_then(Versioned::of))
-    });
-    let hub = Arc::new(Hub::new(prev));
+    // Pinned before the observer is registered: the first event offered is above it.
+    let pin = inner.readers.pin(inner.pipeline.visible())?;
+    let prev = DispatchHistory {
+        inner: Arc::downgrade(inner),
+        pin: Mutex::new(pin),
+    };
+    let hub = Arc::new(Hub::new(Box::new(prev)));
     let after = inner.pipeline.observe(Arc::clone(&hub) as _);
     inner.pipeline.wait_published(after)?;
     // Watchers replay the revisions up to `after` from storage: they must be durable first (a

@@ -28,8 +28,17 @@ use crate::range::Position;
 use super::watcher::{End, WatcherShared};
 use super::{EventKind, WatchEvent};
 
-/// Reads the version of a key a read at a revision sees (for `prev_kv`).
-pub(crate) type PrevReader = Box<dyn Fn(&[u8], u64) -> Result<Option<Versioned>> + Send + Sync>;
+/// What the dispatcher reads from the database for `prev_kv`: each event's previous version,
+/// with the history that needs held back from compaction until it is offered.
+pub(crate) trait PrevReader: Send + Sync {
+    /// The version of `key` a read at `revision` sees. `revision` is at or above the last
+    /// revision told to [`PrevReader::dispatched`] (or the hub's start), so it is readable
+    /// however far the history horizon moved since it was committed.
+    fn prev(&self, key: &[u8], revision: u64) -> Result<Option<Versioned>>;
+
+    /// Every commit up to `revision` was offered: older history is no longer needed.
+    fn dispatched(&self, revision: u64);
+}
 
 /// The hub's state (under `Hub::state`).
 struct HubState {
@@ -49,7 +58,7 @@ pub(crate) struct Hub {
     work: Condvar,
     /// Signalled when the dispatcher finishes offering a batch.
     offered: Condvar,
-    prev: PrevReader,
+    prev: Box<dyn PrevReader>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -60,7 +69,7 @@ impl std::fmt::Debug for Hub {
 
 impl Hub {
     /// A hub whose `prev` reads previous versions; [`Hub::begin`] before any watcher.
-    pub(crate) fn new(prev: PrevReader) -> Hub {
+    pub(crate) fn new(prev: Box<dyn PrevReader>) -> Hub {
         Hub {
             state: Mutex::new(HubState {
                 queue: VecDeque::new(),
@@ -148,6 +157,8 @@ impl Hub {
                 state.watchers.retain(|w| !w.is_ended());
                 (batch, state.watchers.clone())
             };
+            // Tests hold the dispatcher here (feature `failpoints`) to race it with commits.
+            fail::fail_point!("watch::before_offer");
             for (revision, changes) in &batch {
                 let mut sorted: Vec<&Entry> = changes.iter().collect();
                 sorted.sort_unstable_by(|a, b| a.key.cmp(&b.key));
@@ -156,6 +167,9 @@ impl Hub {
                         self.offer(watcher, *revision, &sorted);
                     }
                 }
+            }
+            if let Some((last, _)) = batch.last() {
+                self.prev.dispatched(*last);
             }
             let mut state = lock(&self.state);
             if let Some((last, _)) = batch.last() {
@@ -188,7 +202,7 @@ impl Hub {
 
     /// Offers `watcher` its events of `changes` (sorted by key), committed at `revision`.
     fn offer(&self, watcher: &WatcherShared, revision: u64, changes: &[&Entry]) {
-        match events_for(watcher, changes, |key| (self.prev)(key, revision - 1)) {
+        match events_for(watcher, changes, |key| self.prev.prev(key, revision - 1)) {
             Ok(events) if events.is_empty() => {}
             Ok(events) => watcher.offer(revision, events),
             Err(e) => watcher.end(End::Failed(e)),

@@ -38,6 +38,9 @@ struct Buffer {
     responses: VecDeque<WatchResponse>,
     /// Live events buffered now.
     live_events: usize,
+    /// The newest revision whose events were offered (revisions are offered in order, so
+    /// every event up to it is buffered or was taken).
+    offered: u64,
     end: Option<End>,
 }
 
@@ -59,6 +62,7 @@ impl WatcherShared {
             buffer: Mutex::new(Buffer {
                 responses: VecDeque::new(),
                 live_events: 0,
+                offered: 0,
                 end: None,
             }),
             ready: Condvar::new(),
@@ -97,6 +101,7 @@ impl WatcherShared {
             });
         } else {
             buffer.live_events = total;
+            buffer.offered = buffer.offered.max(revision);
             buffer
                 .responses
                 .push_back(WatchResponse::Events { revision, events });
@@ -104,10 +109,13 @@ impl WatcherShared {
         self.ready.notify_all();
     }
 
-    /// Appends a progress response at `revision` (every event up to it is already buffered).
+    /// Appends a progress response at `revision` (every event up to it is already buffered),
+    /// or at the newest revision offered to this watcher if that is later (the hub records a
+    /// batch as dispatched only after it offered all of it).
     pub(crate) fn progress(&self, revision: u64) {
         let mut buffer = lock(&self.buffer);
         if buffer.end.is_none() {
+            let revision = revision.max(buffer.offered);
             buffer
                 .responses
                 .push_back(WatchResponse::Progress { revision });

@@ -53,14 +53,13 @@ pub(crate) struct ReadPoint {
 
 impl ReadPoint {
     /// The read point of wire `revision` (the newest when `<= 0`); `ErrFutureRev` above the
-    /// newest. A revision below the history horizon fails when read (`ErrCompacted`).
+    /// newest, `ErrCompacted` below the history horizon (checked here, whatever the range, as
+    /// etcd checks it before reading; a compaction racing the read is caught by the read).
     pub(crate) fn new(context: &Context, revision: i64) -> EtcdResult<ReadPoint> {
         let snapshot = context.db.snapshot()?;
-        let current = snapshot.revision();
         let older = match requested_revision(revision) {
-            Some(r) if r > current => return Err(EtcdError::FutureRev),
-            Some(r) if r != current => Some(r),
-            _ => None,
+            Some(r) => check_revision(context, r, snapshot.revision())?,
+            None => None,
         };
         Ok(ReadPoint { snapshot, older })
     }
@@ -83,6 +82,23 @@ impl ReadPoint {
             None => self.snapshot.scan(range, ScanOptions::default())?,
         })
     }
+}
+
+/// Checks that engine revision `revision` can be read with `current` the newest: etcd's
+/// `ErrFutureRev` above it, `ErrCompacted` below the history horizon. `Some(revision)` if it is
+/// older than `current`, `None` if it is `current`.
+pub(crate) fn check_revision(
+    context: &Context,
+    revision: u64,
+    current: u64,
+) -> EtcdResult<Option<u64>> {
+    if revision > current {
+        return Err(EtcdError::FutureRev);
+    }
+    if revision < context.db.history_horizon() {
+        return Err(EtcdError::Compacted);
+    }
+    Ok((revision != current).then_some(revision))
 }
 
 /// Serves a top-level Range (blocking).

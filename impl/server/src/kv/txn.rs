@@ -10,8 +10,10 @@
 //! Each op becomes one engine op, except where the engine has no equivalent:
 //! - a range at an older revision (`revision > 0`) is read before the txn, at that revision, by
 //!   a plain scan (history below the newest revision never changes, so reading it before or
-//!   inside the commit is the same); an invalid revision fails the whole txn, also in the
-//!   branch not taken, where etcd only checks the branch it runs;
+//!   inside the commit is the same). A read that fails (a compacted or future revision) empties
+//!   its branch for the engine: if the engine takes that branch it commits nothing, and the txn
+//!   answers the read's error, after etcd's earlier check of the branch's puts' leases; the
+//!   other branch runs as usual. So, as etcd, only the branch that runs is checked;
 //! - a range or delete whose keys are `[key, range_end)` with `range_end <= key` reads or
 //!   deletes nothing, without an engine op;
 //! - a nested txn, and a put with `ignore_value` or `ignore_lease`, are refused as unsupported
@@ -137,6 +139,39 @@ enum Source {
 struct Branch {
     ops: Vec<TxnOp>,
     plans: Vec<Plan>,
+    /// The first read before the txn that failed: the branch cannot run.
+    refused: Option<EtcdError>,
+}
+
+impl Branch {
+    /// The engine ops to run if the branch is taken: none if it cannot run.
+    fn runnable_ops(&self) -> Vec<TxnOp> {
+        if self.refused.is_some() {
+            Vec::new()
+        } else {
+            self.ops.clone()
+        }
+    }
+
+    /// The branch's answer when the engine took it although it cannot run (nothing was
+    /// committed): a put's missing lease first, as etcd checks puts before ranges, else the
+    /// read's error.
+    fn refusal(self, context: &Context) -> EtcdResult<EtcdError> {
+        let Some(refused) = self.refused else {
+            return Ok(EtcdError::Invalid(
+                "a runnable branch has no refusal".to_owned(),
+            ));
+        };
+        for op in &self.ops {
+            if let TxnOp::Put { lease, .. } = op
+                && *lease != 0
+                && context.db.time_to_live(*lease)?.is_none()
+            {
+                return Ok(EtcdError::LeaseNotFound);
+            }
+        }
+        Ok(refused)
+    }
 }
 
 /// Serves Txn (blocking).
@@ -152,16 +187,15 @@ pub(crate) fn txn(context: &Context, request: &TxnRequest) -> EtcdResult<TxnResp
     let failure = branch(context, &request.failure, current)?;
     let txn = Txn {
         compares,
-        success: success.ops,
-        failure: failure.ops,
+        success: success.runnable_ops(),
+        failure: failure.runnable_ops(),
     };
     let response = context.db.txn(txn)?;
-    let plans = if response.succeeded {
-        success.plans
-    } else {
-        failure.plans
-    };
-    let responses = respond(plans, response.results, response.revision);
+    let taken = if response.succeeded { success } else { failure };
+    if taken.refused.is_some() {
+        return Err(taken.refusal(context)?);
+    }
+    let responses = respond(taken.plans, response.results, response.revision);
     Ok(TxnResponse {
         header: Some(context.header(response.revision)),
         succeeded: response.succeeded,
@@ -174,6 +208,7 @@ fn branch(context: &Context, ops: &[RequestOp], current: u64) -> EtcdResult<Bran
     let mut branch = Branch {
         ops: Vec::new(),
         plans: Vec::new(),
+        refused: None,
     };
     for op in ops {
         let plan = match &op.request {
@@ -182,10 +217,15 @@ fn branch(context: &Context, ops: &[RequestOp], current: u64) -> EtcdResult<Bran
                     keys(&r.key, &r.range_end),
                     range::requested_revision(r.revision),
                 ) {
-                    (Keys::Empty, _) => Source::Read(Vec::new()),
-                    (Keys::Range(keys), Some(revision)) => {
-                        Source::Read(read_at(context, keys, revision, current)?)
-                    }
+                    (keys, Some(revision)) => match read_at(context, keys, revision, current) {
+                        Ok(rows) => Source::Read(rows),
+                        Err(error @ (EtcdError::Compacted | EtcdError::FutureRev)) => {
+                            branch.refused.get_or_insert(error);
+                            Source::Read(Vec::new())
+                        }
+                        Err(error) => return Err(error),
+                    },
+                    (Keys::Empty, None) => Source::Read(Vec::new()),
                     (Keys::Range(keys), None) => {
                         branch.ops.push(TxnOp::Range(EngineRange {
                             range: keys,
@@ -239,11 +279,13 @@ fn branch(context: &Context, ops: &[RequestOp], current: u64) -> EtcdResult<Bran
     Ok(branch)
 }
 
-/// Every row of `keys` at engine revision `revision` (at most `current`), read by a plain scan.
-fn read_at(context: &Context, keys: KeyRange, revision: u64, current: u64) -> EtcdResult<Vec<Row>> {
-    if revision > current {
-        return Err(EtcdError::FutureRev);
-    }
+/// Every row of `keys` at engine revision `revision`, read by a plain scan; the revision is
+/// checked as a top-level Range checks it (`current` is the newest), whatever the keys.
+fn read_at(context: &Context, keys: Keys, revision: u64, current: u64) -> EtcdResult<Vec<Row>> {
+    range::check_revision(context, revision, current)?;
+    let Keys::Range(keys) = keys else {
+        return Ok(Vec::new());
+    };
     let options = kvstore::ScanOptions {
         revision: Some(revision),
         ..kvstore::ScanOptions::default()

@@ -5,7 +5,8 @@
 //!   same commit. `ignore_value` / `ignore_lease` keep the key's current value / lease: the
 //!   engine's put has no such flag, so the server reads the key, then commits the put guarded
 //!   by the key's mod revision, and retries if another write came in between (at most
-//!   [`PUT_IGNORE_TRIES_MAX`] times). A key that does not exist is `etcdserver: key not found`.
+//!   [`PUT_IGNORE_TRIES_MAX`] times). A lease that does not exist is `etcdserver: requested
+//!   lease not found`, then a key that does not exist `etcdserver: key not found` (etcd's order).
 //! - DeleteRange is an engine `Txn` of one delete range: deleting nothing commits nothing and
 //!   answers the current revision, as etcd.
 //! - Compact moves the engine's history horizon (`compact_history`), durable when it returns.
@@ -83,6 +84,10 @@ fn put_keeping(
     request: &PutRequest,
     lease: u64,
 ) -> EtcdResult<(u64, Option<kvstore::Versioned>)> {
+    // etcd looks the lease up before it reads the key.
+    if lease != 0 && context.db.time_to_live(lease)?.is_none() {
+        return Err(EtcdError::LeaseNotFound);
+    }
     for _ in 0..PUT_IGNORE_TRIES_MAX {
         let current = context
             .db
@@ -173,10 +178,21 @@ pub(crate) fn prev_kvs(deleted: Vec<(Vec<u8>, kvstore::Versioned)>, wanted: bool
 
 /// Serves Compact (blocking): the horizon moves to `revision`; etcd's errors for a revision at
 /// or below the last compaction (compacted) and above the newest (future).
+///
+/// Before any compaction etcd also accepts wire revisions 0 and 1, which remove nothing (its
+/// last compaction is -1 then); the engine's horizon is already 0 and cannot move below 1, so
+/// such a request succeeds without changing it (and a second one succeeds too, where etcd
+/// refuses it: a known difference, SEMANTICS "The server").
 pub(crate) fn compact(
     context: &Context,
     request: &CompactionRequest,
 ) -> EtcdResult<CompactionResponse> {
+    let never_compacted = context.db.history_horizon() == 0;
+    if never_compacted && matches!(request.revision, 0 | 1) {
+        return Ok(CompactionResponse {
+            header: Some(context.current_header()?),
+        });
+    }
     let revision = crate::revision::engine(u64::try_from(request.revision).unwrap_or(0));
     context.db.compact_history(revision)?;
     Ok(CompactionResponse {
