@@ -19,6 +19,8 @@
 //! - `lease`, `watch`, `maintenance`, `cluster`: the other services.
 //! - `server`: binding, serving and shutting down; `authority`: the repair of the invalid
 //!   HTTP/2 `:authority` etcd 3.4's clients send on connections to one endpoint.
+//! - `http`: one port, two protocols: gRPC by content type, everything else to the plain HTTP
+//!   side (`/health`, `/version`).
 //!
 //! Invariants kept crate-wide:
 //! - Nothing a client sends panics the server: every decode, conversion and limit is checked
@@ -47,6 +49,7 @@ mod authority;
 mod cluster;
 mod context;
 mod error;
+mod http;
 mod identity;
 mod keys;
 mod kv;
@@ -58,7 +61,7 @@ mod server;
 mod watch;
 
 pub use error::ServeError;
-pub use identity::{ETCD_API_VERSION, RAFT_TERM};
+pub use identity::{ETCD_API_VERSION, ETCD_CLUSTER_VERSION, RAFT_TERM};
 pub use server::{
     LEASE_TTL_MIN_SECS, MAX_REQUEST_BYTES_DEFAULT, SHUTDOWN_GRACE, Server, ServerConfig,
     WATCH_PROGRESS_INTERVAL_DEFAULT,

@@ -1,5 +1,7 @@
 //! Starting, serving and stopping: [`ServerConfig`], [`Server::bind`] (open the database, bind
-//! the socket) and [`Server::serve_until`] (answer until the shutdown future completes).
+//! the socket) and [`Server::serve_until`] (answer until the shutdown future completes). One
+//! port serves gRPC (HTTP/2) and plain HTTP (HTTP/1.1 or HTTP/2), told apart per request by
+//! the `http` module.
 //!
 //! Shutdown, in order: stop accepting connections; end every watch and keep-alive stream (each
 //! stream's task sees the shutdown flag and returns, which ends the response stream); let the
@@ -26,11 +28,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
 
 use crate::authority::AuthorityFix;
 use crate::cluster::ClusterService;
 use crate::context::{CommitSignal, Context, Limits};
 use crate::error::ServeError;
+use crate::http;
 use crate::identity::Identity;
 use crate::kv::KvService;
 use crate::lease::LeaseService;
@@ -184,27 +188,34 @@ impl Server {
             .limits
             .max_request_bytes
             .saturating_add(GRPC_OVERHEAD_BYTES);
+        let mut grpc = Routes::builder();
+        grpc.add_service(
+            KvServer::new(KvService::new(Arc::clone(&context)))
+                .max_decoding_message_size(decode_max)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            WatchServer::new(WatchService::new(Arc::clone(&context)))
+                .max_decoding_message_size(decode_max)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            LeaseServer::new(LeaseService::new(Arc::clone(&context)))
+                .max_decoding_message_size(decode_max),
+        )
+        .add_service(ClusterServer::new(ClusterService::new(Arc::clone(
+            &context,
+        ))))
+        .add_service(MaintenanceServer::new(MaintenanceService::new(Arc::clone(
+            &context,
+        ))));
+        let routes = Routes::from(http::dispatch(
+            grpc.routes().into_axum_router(),
+            http::router(Arc::clone(&context)),
+        ));
         let router = tonic::transport::Server::builder()
-            .add_service(
-                KvServer::new(KvService::new(Arc::clone(&context)))
-                    .max_decoding_message_size(decode_max)
-                    .max_encoding_message_size(usize::MAX),
-            )
-            .add_service(
-                WatchServer::new(WatchService::new(Arc::clone(&context)))
-                    .max_decoding_message_size(decode_max)
-                    .max_encoding_message_size(usize::MAX),
-            )
-            .add_service(
-                LeaseServer::new(LeaseService::new(Arc::clone(&context)))
-                    .max_decoding_message_size(decode_max),
-            )
-            .add_service(ClusterServer::new(ClusterService::new(Arc::clone(
-                &context,
-            ))))
-            .add_service(MaintenanceServer::new(MaintenanceService::new(Arc::clone(
-                &context,
-            ))));
+            .accept_http1(true)
+            .add_routes(routes);
         let incoming = TcpListenerStream::new(listener).map(|stream| {
             stream.map(|stream| {
                 // Small requests and responses: don't let Nagle hold them back.

@@ -372,3 +372,17 @@ impl Drop for Lines {
         let _ = self.child.wait();
     }
 }
+
+/// `curl ARGS` with a generous timeout: the response's HTTP status and body (status 0 when no
+/// response came, e.g. a refused TLS handshake).
+pub fn curl(args: &[&str]) -> (u16, String) {
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-w", "\n%{http_code}"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl runs (install curl)");
+    let out = String::from_utf8(output.stdout).expect("utf-8 body");
+    let (body, status) = out.rsplit_once('\n').expect("curl prints the status last");
+    (status.parse().expect("a status code"), body.to_owned())
+}
