@@ -21,6 +21,7 @@
 //!   HTTP/2 `:authority` etcd 3.4's clients send on connections to one endpoint.
 //! - `http`: one port, two protocols: gRPC by content type, everything else to the plain HTTP
 //!   side (`/health`, `/version`).
+//! - `listener`: accepting connections, with TLS or mutual TLS when configured.
 //!
 //! Invariants kept crate-wide:
 //! - Nothing a client sends panics the server: every decode, conversion and limit is checked
@@ -54,6 +55,7 @@ mod identity;
 mod keys;
 mod kv;
 mod lease;
+mod listener;
 mod maintenance;
 pub mod proto;
 mod revision;
@@ -62,6 +64,7 @@ mod watch;
 
 pub use error::ServeError;
 pub use identity::{ETCD_API_VERSION, ETCD_CLUSTER_VERSION, RAFT_TERM};
+pub use listener::{HANDSHAKE_TIMEOUT, TlsConfig};
 pub use server::{
     LEASE_TTL_MIN_SECS, MAX_REQUEST_BYTES_DEFAULT, SHUTDOWN_GRACE, Server, ServerConfig,
     WATCH_PROGRESS_INTERVAL_DEFAULT,

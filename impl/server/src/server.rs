@@ -1,7 +1,8 @@
 //! Starting, serving and stopping: [`ServerConfig`], [`Server::bind`] (open the database, bind
 //! the socket) and [`Server::serve_until`] (answer until the shutdown future completes). One
 //! port serves gRPC (HTTP/2) and plain HTTP (HTTP/1.1 or HTTP/2), told apart per request by
-//! the `http` module.
+//! the `http` module; with [`ServerConfig::tls`], over TLS or mutual TLS (the `listener`
+//! module).
 //!
 //! Shutdown, in order: stop accepting connections; end every watch and keep-alive stream (each
 //! stream's task sees the shutdown flag and returns, which ends the response stream); let the
@@ -26,11 +27,9 @@ use std::time::Duration;
 use kvstore::{Db, Durability, HistoryRetention, Options};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_rustls::TlsAcceptor;
 use tonic::service::Routes;
 
-use crate::authority::AuthorityFix;
 use crate::cluster::ClusterService;
 use crate::context::{CommitSignal, Context, Limits};
 use crate::error::ServeError;
@@ -38,6 +37,7 @@ use crate::http;
 use crate::identity::Identity;
 use crate::kv::KvService;
 use crate::lease::LeaseService;
+use crate::listener::{self, TlsConfig};
 use crate::maintenance::MaintenanceService;
 use crate::proto::etcdserverpb::cluster_server::ClusterServer;
 use crate::proto::etcdserverpb::kv_server::KvServer;
@@ -80,6 +80,9 @@ pub struct ServerConfig {
     pub watch_progress_interval: Duration,
     /// How long shutdown waits for calls in flight and open connections.
     pub shutdown_grace: Duration,
+    /// Serve TLS (and require client certificates when it names a client CA); plain text when
+    /// `None`.
+    pub tls: Option<TlsConfig>,
 }
 
 impl ServerConfig {
@@ -97,23 +100,38 @@ impl ServerConfig {
             max_request_bytes: MAX_REQUEST_BYTES_DEFAULT,
             watch_progress_interval: WATCH_PROGRESS_INTERVAL_DEFAULT,
             shutdown_grace: SHUTDOWN_GRACE,
+            tls: None,
         }
     }
 }
 
 /// A bound server with its database open; [`Server::serve_until`] runs it.
-#[derive(Debug)]
 pub struct Server {
     context: Arc<Context>,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     grace: Duration,
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Server {
     /// Binds `config.listen` and opens the database. Does not serve yet.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServeError> {
+        let tls = config
+            .tls
+            .as_ref()
+            .map(listener::tls_acceptor)
+            .transpose()?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -139,7 +157,14 @@ impl Server {
             source,
         })?;
         let (shutdown, shutdown_receiver) = watch::channel(false);
-        let identity = Identity::new(&config.name, &config.db_dir, format!("http://{local_addr}"));
+        let identity = Identity::new(
+            &config.name,
+            &config.db_dir,
+            format!(
+                "{}://{local_addr}",
+                if tls.is_some() { "https" } else { "http" }
+            ),
+        );
         tracing::info!(
             db = %config.db_dir.display(),
             %local_addr,
@@ -161,6 +186,7 @@ impl Server {
         Ok(Server {
             context,
             listener,
+            tls,
             local_addr,
             shutdown,
             grace: config.shutdown_grace,
@@ -180,6 +206,7 @@ impl Server {
         let Server {
             context,
             listener,
+            tls,
             shutdown,
             grace,
             ..
@@ -216,13 +243,7 @@ impl Server {
         let router = tonic::transport::Server::builder()
             .accept_http1(true)
             .add_routes(routes);
-        let incoming = TcpListenerStream::new(listener).map(|stream| {
-            stream.map(|stream| {
-                // Small requests and responses: don't let Nagle hold them back.
-                let _ = stream.set_nodelay(true);
-                AuthorityFix::new(stream)
-            })
-        });
+        let incoming = listener::incoming(listener, tls);
         let (fired, fired_receiver) = tokio::sync::oneshot::channel::<()>();
         let on_signal = async move {
             signal.await;

@@ -8,6 +8,8 @@
 //! override their paths.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod certs;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -102,6 +104,11 @@ impl TestServer {
 
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The endpoint of a server started with TLS.
+    pub fn tls_endpoint(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     pub fn ctl(&self) -> Ctl {
@@ -204,11 +211,22 @@ impl Drop for Etcd {
 #[derive(Clone, Debug)]
 pub struct Ctl {
     pub endpoint: String,
+    /// Flags given before every command (TLS files).
+    pub flags: Vec<String>,
 }
 
 impl Ctl {
     pub fn new(endpoint: String) -> Ctl {
-        Ctl { endpoint }
+        Ctl {
+            endpoint,
+            flags: Vec::new(),
+        }
+    }
+
+    /// This etcdctl with `flags` before every command.
+    pub fn with_flags(mut self, flags: &[&str]) -> Ctl {
+        self.flags = flags.iter().map(|&flag| flag.to_owned()).collect();
+        self
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -218,6 +236,7 @@ impl Ctl {
             .arg(format!("--endpoints={}", self.endpoint))
             .arg("--dial-timeout=5s")
             .arg("--command-timeout=10s")
+            .args(&self.flags)
             .args(args);
         command
     }
