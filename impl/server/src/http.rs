@@ -126,9 +126,14 @@ async fn version() -> Response<Body> {
     json_response(StatusCode::OK, body)
 }
 
+/// Go's answer to a method a path does not serve.
+pub(crate) async fn method_not_allowed() -> Response<Body> {
+    (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n").into_response()
+}
+
 /// Go's answer to another method on a GET-only path.
 async fn get_only() -> Response<Body> {
-    let mut response = (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n").into_response();
+    let mut response = method_not_allowed().await;
     response
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("GET"));

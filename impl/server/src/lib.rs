@@ -22,6 +22,7 @@
 //! - `http`: one port, two protocols: gRPC by content type, everything else to the plain HTTP
 //!   side (`/health`, `/version`).
 //! - `listener`: accepting connections, with TLS or mutual TLS when configured.
+//! - `gateway`: etcd's HTTP/JSON gateway (`/v3/...`), calling the same services.
 //!
 //! Invariants kept crate-wide:
 //! - Nothing a client sends panics the server: every decode, conversion and limit is checked
@@ -50,6 +51,7 @@ mod authority;
 mod cluster;
 mod context;
 mod error;
+mod gateway;
 mod http;
 mod identity;
 mod keys;

@@ -33,7 +33,6 @@ use tonic::service::Routes;
 use crate::cluster::ClusterService;
 use crate::context::{CommitSignal, Context, Limits};
 use crate::error::ServeError;
-use crate::http;
 use crate::identity::Identity;
 use crate::kv::KvService;
 use crate::lease::LeaseService;
@@ -45,6 +44,7 @@ use crate::proto::etcdserverpb::lease_server::LeaseServer;
 use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::proto::etcdserverpb::watch_server::WatchServer;
 use crate::watch::WatchService;
+use crate::{gateway, http};
 
 pub use crate::lease::LEASE_TTL_MIN_SECS;
 
@@ -215,30 +215,38 @@ impl Server {
             .limits
             .max_request_bytes
             .saturating_add(GRPC_OVERHEAD_BYTES);
+        let services = gateway::Services {
+            kv: Arc::new(KvService::new(Arc::clone(&context))),
+            lease: Arc::new(LeaseService::new(Arc::clone(&context))),
+            watch: Arc::new(WatchService::new(Arc::clone(&context))),
+            maintenance: Arc::new(MaintenanceService::new(Arc::clone(&context))),
+            cluster: Arc::new(ClusterService::new(Arc::clone(&context))),
+        };
         let mut grpc = Routes::builder();
         grpc.add_service(
-            KvServer::new(KvService::new(Arc::clone(&context)))
+            KvServer::from_arc(Arc::clone(&services.kv))
                 .max_decoding_message_size(decode_max)
                 .max_encoding_message_size(usize::MAX),
         )
         .add_service(
-            WatchServer::new(WatchService::new(Arc::clone(&context)))
+            WatchServer::from_arc(Arc::clone(&services.watch))
                 .max_decoding_message_size(decode_max)
                 .max_encoding_message_size(usize::MAX),
         )
         .add_service(
-            LeaseServer::new(LeaseService::new(Arc::clone(&context)))
+            LeaseServer::from_arc(Arc::clone(&services.lease))
                 .max_decoding_message_size(decode_max),
         )
-        .add_service(ClusterServer::new(ClusterService::new(Arc::clone(
-            &context,
-        ))))
-        .add_service(MaintenanceServer::new(MaintenanceService::new(Arc::clone(
-            &context,
-        ))));
+        .add_service(ClusterServer::from_arc(Arc::clone(&services.cluster)))
+        .add_service(MaintenanceServer::from_arc(Arc::clone(
+            &services.maintenance,
+        )));
+        // JSON spells bytes in base64 (4 characters for 3 bytes) and escapes some: twice the
+        // gRPC limit holds any request the gRPC side would take.
+        let gateway = gateway::router(&services, decode_max.saturating_mul(2));
         let routes = Routes::from(http::dispatch(
             grpc.routes().into_axum_router(),
-            http::router(Arc::clone(&context)),
+            http::router(Arc::clone(&context)).merge(gateway),
         ));
         let router = tonic::transport::Server::builder()
             .accept_http1(true)

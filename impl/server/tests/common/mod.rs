@@ -299,13 +299,31 @@ impl Ctl {
 
     /// Starts `etcdctl ARGS` (a watch, a keep-alive) with its stdout read line by line.
     pub fn spawn_lines(&self, args: &[&str]) -> Lines {
-        let mut child = self
-            .command(args)
+        Lines::spawn(self.command(args))
+    }
+}
+
+/// Starts `curl ARGS` (a streaming call) with the response body read line by line.
+pub fn curl_lines(args: &[&str]) -> Lines {
+    let mut command = Command::new("curl");
+    command.args(["-sSN"]).args(args);
+    Lines::spawn(command)
+}
+
+/// The output of a running etcdctl or curl, line by line; killed on drop.
+pub struct Lines {
+    child: Child,
+    receiver: mpsc::Receiver<String>,
+}
+
+impl Lines {
+    fn spawn(mut command: Command) -> Lines {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("etcdctl runs");
+            .expect("the command runs");
         let stdout = child.stdout.take().expect("stdout");
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
@@ -318,15 +336,7 @@ impl Ctl {
         });
         Lines { child, receiver }
     }
-}
 
-/// The output of a running etcdctl, line by line; killed on drop.
-pub struct Lines {
-    child: Child,
-    receiver: mpsc::Receiver<String>,
-}
-
-impl Lines {
     /// The next `n` lines, waiting at most [`WAIT_MAX`] in all.
     pub fn take(&mut self, n: usize) -> Vec<String> {
         let deadline = Instant::now() + WAIT_MAX;
