@@ -1,8 +1,8 @@
 //! `kvstore --db DIR serve [--listen ADDR] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]`:
-//! serves etcd v3.4's gRPC API, `/health` and `/version` on one port, in plain text or over TLS
-//! (mutual TLS with `--tls-ca`), over the database (crate `kvstore-server`) until SIGTERM or
-//! Ctrl-C, then ends every stream, lets the calls in
-//! flight finish and closes the database. Logs go to stderr through `tracing` (filter with
+//! serves etcd v3.4's gRPC API, its JSON gateway, `/health`, `/version` and `/metrics` on one
+//! port, in plain text or over TLS (mutual TLS with `--tls-ca`), over the database (crate
+//! `kvstore-server`) until SIGTERM or Ctrl-C, then ends every stream, lets the calls in flight
+//! finish and closes the database. Logs go to stderr through `tracing` (filter with
 //! `RUST_LOG`, default `info`). Exit code 0 after a clean shutdown, 2 without `--db`, 3 if the
 //! directory holds no database (and `--create` was not given), the server could not start or
 //! the database did not close cleanly.
@@ -18,7 +18,7 @@ use tracing_subscriber::EnvFilter;
 /// The arguments of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The address to serve gRPC on (etcd's client port by default).
+    /// The address to serve gRPC and HTTP on (etcd's client port by default).
     #[arg(long, default_value = "127.0.0.1:2379")]
     listen: SocketAddr,
     /// The member name MemberList reports (etcd's `--name`).

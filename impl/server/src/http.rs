@@ -2,6 +2,7 @@
 //! `application/grpc` (with or without a `+proto`-style suffix) to the gRPC services and every
 //! other request to the plain HTTP side, as etcd's `cmux` does on its client port. The plain
 //! HTTP side answers etcd 3.4's `GET /health` and `GET /version` (another method: Go's 405),
+//! `GET /metrics` (the `metrics` module), the JSON gateway's paths (the `gateway` module)
 //! and `404 page not found` (Go's text) for a path it does not serve.
 //!
 //! `/health` answers `{"health":"true"}` (200) when the database answers a read, and
@@ -28,6 +29,7 @@ use tonic::codegen::Service;
 
 use crate::context::Context;
 use crate::identity::{ETCD_API_VERSION, ETCD_CLUSTER_VERSION};
+use crate::metrics::Metrics;
 
 /// The router of the whole port: gRPC requests to `grpc` (tonic's routes), others to the plain
 /// HTTP side built by [`router`].
@@ -35,13 +37,17 @@ pub(crate) fn dispatch(grpc: axum::Router, http: axum::Router) -> axum::Router {
     axum::Router::new().fallback_service(Dispatch { grpc, http })
 }
 
-/// The plain HTTP side: `/health`, `/version`, and Go's 404 for everything else.
-pub(crate) fn router(context: Arc<Context>) -> axum::Router {
+/// The plain HTTP side: `/health`, `/version`, `/metrics`, and Go's 404 for everything else.
+pub(crate) fn router(context: Arc<Context>, metrics: Arc<Metrics>) -> axum::Router {
+    let scrape = axum::Router::new()
+        .route("/metrics", get(crate::metrics::scrape).fallback(get_only))
+        .with_state((Arc::clone(&context), metrics));
     axum::Router::new()
         .route("/health", get(health).fallback(get_only))
         .route("/version", get(version).fallback(get_only))
         .fallback(not_found)
         .with_state(context)
+        .merge(scrape)
 }
 
 /// Routes a request by its content type (see the module doc).

@@ -23,6 +23,7 @@
 //!   side (`/health`, `/version`).
 //! - `listener`: accepting connections, with TLS or mutual TLS when configured.
 //! - `gateway`: etcd's HTTP/JSON gateway (`/v3/...`), calling the same services.
+//! - `metrics`: `/metrics`, per-method gRPC counters and latencies and the engine's figures.
 //!
 //! Invariants kept crate-wide:
 //! - Nothing a client sends panics the server: every decode, conversion and limit is checked
@@ -59,6 +60,7 @@ mod kv;
 mod lease;
 mod listener;
 mod maintenance;
+mod metrics;
 pub mod proto;
 mod revision;
 mod server;

@@ -38,6 +38,7 @@ use crate::kv::KvService;
 use crate::lease::LeaseService;
 use crate::listener::{self, TlsConfig};
 use crate::maintenance::MaintenanceService;
+use crate::metrics::{Metered, Metrics};
 use crate::proto::etcdserverpb::cluster_server::ClusterServer;
 use crate::proto::etcdserverpb::kv_server::KvServer;
 use crate::proto::etcdserverpb::lease_server::LeaseServer;
@@ -244,9 +245,14 @@ impl Server {
         // JSON spells bytes in base64 (4 characters for 3 bytes) and escapes some: twice the
         // gRPC limit holds any request the gRPC side would take.
         let gateway = gateway::router(&services, decode_max.saturating_mul(2));
+        let metrics = Arc::new(Metrics::new());
+        let grpc = axum::Router::new().fallback_service(Metered {
+            inner: grpc.routes().into_axum_router(),
+            metrics: Arc::clone(&metrics),
+        });
         let routes = Routes::from(http::dispatch(
-            grpc.routes().into_axum_router(),
-            http::router(Arc::clone(&context)).merge(gateway),
+            grpc,
+            http::router(Arc::clone(&context), metrics).merge(gateway),
         ));
         let router = tonic::transport::Server::builder()
             .accept_http1(true)
