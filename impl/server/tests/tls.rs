@@ -1,7 +1,7 @@
-//! TLS and mutual TLS on the one port: etcdctl 3.4 (gRPC) and curl (`/health`) with the
-//! right CA (and client certificate) are served; a client that does not trust the server's
-//! CA, a client without a certificate under mutual TLS and one whose certificate another CA
-//! signed are refused; garbage bytes close only their own connection.
+//! TLS and mutual TLS on the one port: etcdctl 3.4 (gRPC) and curl (`/health`, the gateway)
+//! with the right CA (and client certificate) are served; a client that does not trust the
+//! server's CA, a client without a certificate under mutual TLS and one whose certificate
+//! another CA signed are refused; garbage bytes close only their own connection.
 
 mod common;
 
