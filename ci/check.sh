@@ -7,9 +7,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
-step "tools: protoc (impl/server's build), etcd and etcdctl 3.4 (its tests' client and oracle)"
-if ! command -v protoc >/dev/null || ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
-    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y protobuf-compiler etcd-server etcd-client
+step "tools: protoc (impl/server's build), etcd, etcdctl 3.4 and curl (its tests' clients and oracle)"
+if ! command -v protoc >/dev/null || ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null \
+    || ! command -v curl >/dev/null; then
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y protobuf-compiler etcd-server etcd-client curl
 fi
 protoc --version
 etcd --version

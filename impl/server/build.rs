@@ -1,5 +1,6 @@
 //! Generates the gRPC services and messages of `proto/` (etcd v3.4's wire interface) with
-//! `protoc`, which must be installed (Debian: `protobuf-compiler`; `ci/check.sh` installs it).
+//! `protoc`, and their serde impls (proto3's JSON mapping, for the gateway); `protoc` must be
+//! installed (Debian: `protobuf-compiler`; `ci/check.sh` installs it).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
@@ -10,13 +11,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .into(),
         );
     }
+    let descriptors =
+        std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("etcd_descriptors.bin");
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        .file_descriptor_set_path(&descriptors)
         .compile_protos(
             &["proto/etcdserverpb/rpc.proto", "proto/mvccpb/kv.proto"],
             &["proto"],
         )?;
+    // The JSON gateway's serde impls, as etcd's grpc-gateway marshals (`OrigName: true`: the
+    // proto field names) and unmarshals (unknown fields ignored).
+    pbjson_build::Builder::new()
+        .register_descriptors(&std::fs::read(&descriptors)?)?
+        .preserve_proto_field_names()
+        .ignore_unknown_fields()
+        .build(&[".etcdserverpb", ".mvccpb"])?;
     Ok(())
 }
 

@@ -1,22 +1,24 @@
-//! `kvstore --db DIR serve [--listen ADDR]`: serves etcd v3.4's gRPC API over the database
-//! (crate `kvstore-server`) until SIGTERM or Ctrl-C, then ends every stream, lets the calls in
-//! flight finish and closes the database. Logs go to stderr through `tracing` (filter with
+//! `kvstore --db DIR serve [--listen ADDR] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]`:
+//! serves etcd v3.4's gRPC API, its JSON gateway, `/health`, `/version` and `/metrics` on one
+//! port, in plain text or over TLS (mutual TLS with `--tls-ca`), over the database (crate
+//! `kvstore-server`) until SIGTERM or Ctrl-C, then ends every stream, lets the calls in flight
+//! finish and closes the database. Logs go to stderr through `tracing` (filter with
 //! `RUST_LOG`, default `info`). Exit code 0 after a clean shutdown, 2 without `--db`, 3 if the
 //! directory holds no database (and `--create` was not given), the server could not start or
 //! the database did not close cleanly.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use kvstore_server::{MAX_REQUEST_BYTES_DEFAULT, Server, ServerConfig};
+use kvstore_server::{MAX_REQUEST_BYTES_DEFAULT, Server, ServerConfig, TlsConfig};
 use tracing_subscriber::EnvFilter;
 
 /// The arguments of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The address to serve gRPC on (etcd's client port by default).
+    /// The address to serve gRPC and HTTP on (etcd's client port by default).
     #[arg(long, default_value = "127.0.0.1:2379")]
     listen: SocketAddr,
     /// The member name MemberList reports (etcd's `--name`).
@@ -25,6 +27,16 @@ pub struct ServeArgs {
     /// The largest write request accepted, in bytes (etcd's `--max-request-bytes`).
     #[arg(long, default_value_t = MAX_REQUEST_BYTES_DEFAULT)]
     max_request_bytes: usize,
+    /// Serve TLS with this certificate chain (PEM; etcd's `--cert-file`).
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM; etcd's `--key-file`).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: require client certificates that this CA bundle (PEM) verifies (etcd's
+    /// `--trusted-ca-file` with `--client-cert-auth`).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
 }
 
 /// Runs `serve` on the database in `db` (made if missing when `create`).
@@ -61,6 +73,13 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
     let mut config = ServerConfig::new(db, args.listen);
     config.name = args.name;
     config.max_request_bytes = args.max_request_bytes;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(TlsConfig {
+            cert,
+            key,
+            client_ca: args.tls_ca,
+        });
+    }
     let served = runtime.block_on(async move {
         let server = Server::bind(config).await?;
         server.serve_until(shutdown_signal()).await

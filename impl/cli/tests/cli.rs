@@ -279,3 +279,30 @@ fn dump_then_load_copies_every_key_and_a_bad_line_is_named() {
         "6100\n62\n"
     );
 }
+
+#[test]
+fn serve_refuses_incomplete_or_unreadable_tls_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let serve = |args: &[&str]| {
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        kv(&db, &all)
+    };
+    // A certificate without its key (or a CA without a certificate) is a usage error.
+    assert_eq!(serve(&["--tls-cert", "c.pem"]).status.code(), Some(2));
+    assert_eq!(serve(&["--tls-ca", "ca.pem"]).status.code(), Some(2));
+    let missing = dir.path().join("missing.pem").display().to_string();
+    let o = serve(&["--tls-cert", &missing, "--tls-key", &missing]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot read the TLS certificate"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let not_pem = not_pem.display().to_string();
+    let o = serve(&["--tls-cert", &not_pem, "--tls-key", &not_pem]);
+    assert_eq!(o.status.code(), Some(3));
+}

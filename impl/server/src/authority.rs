@@ -2,8 +2,9 @@
 //! to one endpoint (clientv3's `Dial`, used by `etcdctl endpoint status`, `snapshot save`,
 //! `defrag`, `hashkv`...): the endpoint URL itself, e.g. `http://127.0.0.1:2379`, which is not
 //! an authority. etcd's Go server ignores it; the Rust `h2` crate refuses such a request with
-//! `PROTOCOL_ERROR` and has no option to accept it. [`AuthorityFix`] sits between the TCP
-//! stream and the HTTP/2 server and rewrites those header blocks before `h2` decodes them.
+//! `PROTOCOL_ERROR` and has no option to accept it. [`AuthorityFix`] sits between the client's
+//! byte stream (TCP, or TLS over it: the frames it reads are the plain ones) and the HTTP/2
+//! server and rewrites those header blocks before `h2` decodes them.
 //!
 //! How: the client's bytes are parsed as HTTP/2 frames (after the connection preface). At the
 //! first header block of the connection it decides, once:
@@ -27,9 +28,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tonic::codegen::http::uri::Authority;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
 
 /// The HTTP/2 client connection preface.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -322,10 +322,10 @@ fn write_frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: [u8; 4], payload:
     out.extend_from_slice(payload);
 }
 
-impl Connected for AuthorityFix<TcpStream> {
-    type ConnectInfo = TcpConnectInfo;
+impl<S: Connected> Connected for AuthorityFix<S> {
+    type ConnectInfo = S::ConnectInfo;
 
-    fn connect_info(&self) -> TcpConnectInfo {
+    fn connect_info(&self) -> S::ConnectInfo {
         self.get_ref().connect_info()
     }
 }

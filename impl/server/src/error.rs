@@ -35,6 +35,24 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// A TLS certificate or key file could not be read or holds nothing usable.
+    #[error("cannot read the TLS {what} from {}: {source}", path.display())]
+    TlsFile {
+        /// Which file: `certificate`, `private key` or `client CA`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the PEM reader said.
+        #[source]
+        source: tokio_rustls::rustls::pki_types::pem::Error,
+    },
+    /// The TLS configuration was refused (a key that does not match the certificate, an
+    /// unusable certificate).
+    #[error("the TLS configuration is unusable: {0}")]
+    Tls(#[source] tokio_rustls::rustls::Error),
+    /// The client CA bundle cannot verify client certificates.
+    #[error("the TLS client CA is unusable: {0}")]
+    TlsClientCa(#[source] tokio_rustls::rustls::server::VerifierBuilderError),
     /// The gRPC transport failed while serving.
     #[error("serving gRPC failed: {0}")]
     Transport(#[from] tonic::transport::Error),

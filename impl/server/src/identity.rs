@@ -19,6 +19,9 @@ use crate::proto::etcdserverpb::ResponseHeader;
 /// version as semver build metadata, so it compares equal to this release).
 pub const ETCD_API_VERSION: &str = "3.4.23";
 
+/// The cluster version etcd 3.4 reports on `/version` (the release's major.minor, `.0`).
+pub const ETCD_CLUSTER_VERSION: &str = "3.4.0";
+
 /// The raft term every header carries: there is one member and no election, so it never
 /// changes.
 pub const RAFT_TERM: u64 = 1;

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use prost::Message;
 use tokio::sync::mpsc;
-use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::context::Context;
@@ -56,6 +56,21 @@ pub(crate) struct LeaseService {
 impl LeaseService {
     pub(crate) fn new(context: Arc<Context>) -> LeaseService {
         LeaseService { context }
+    }
+
+    /// Answers one keep-alive stream reading the client's requests from `inbound`: the gRPC
+    /// call's stream, or the JSON gateway's decoded body.
+    pub(crate) fn open_keep_alive(
+        &self,
+        inbound: impl Stream<Item = Result<LeaseKeepAliveRequest, Status>> + Unpin + Send + 'static,
+    ) -> ReceiverStream<Result<LeaseKeepAliveResponse, Status>> {
+        let (sender, receiver) = mpsc::channel(KEEP_ALIVE_SEND_BUFFER);
+        tokio::spawn(keep_alive_stream(
+            Arc::clone(&self.context),
+            inbound,
+            sender,
+        ));
+        ReceiverStream::new(receiver)
     }
 }
 
@@ -162,7 +177,7 @@ fn keep_alive(context: &Context, id: i64) -> EtcdResult<LeaseKeepAliveResponse> 
 /// Answers one keep-alive stream until it ends (see the module doc).
 async fn keep_alive_stream(
     context: Arc<Context>,
-    mut inbound: Streaming<LeaseKeepAliveRequest>,
+    mut inbound: impl Stream<Item = Result<LeaseKeepAliveRequest, Status>> + Unpin,
     responses: mpsc::Sender<Result<LeaseKeepAliveResponse, Status>>,
 ) {
     let mut shutdown = context.shutdown.clone();
@@ -220,13 +235,7 @@ impl Lease for LeaseService {
         &self,
         request: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
-        let (sender, receiver) = mpsc::channel(KEEP_ALIVE_SEND_BUFFER);
-        tokio::spawn(keep_alive_stream(
-            Arc::clone(&self.context),
-            request.into_inner(),
-            sender,
-        ));
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        Ok(Response::new(self.open_keep_alive(request.into_inner())))
     }
 
     async fn lease_time_to_live(

@@ -19,6 +19,11 @@
 //! - `lease`, `watch`, `maintenance`, `cluster`: the other services.
 //! - `server`: binding, serving and shutting down; `authority`: the repair of the invalid
 //!   HTTP/2 `:authority` etcd 3.4's clients send on connections to one endpoint.
+//! - `http`: one port, two protocols: gRPC by content type, everything else to the plain HTTP
+//!   side (`/health`, `/version`).
+//! - `listener`: accepting connections, with TLS or mutual TLS when configured.
+//! - `gateway`: etcd's HTTP/JSON gateway (`/v3/...`), calling the same services.
+//! - `metrics`: `/metrics`, per-method gRPC counters and latencies and the engine's figures.
 //!
 //! Invariants kept crate-wide:
 //! - Nothing a client sends panics the server: every decode, conversion and limit is checked
@@ -47,18 +52,23 @@ mod authority;
 mod cluster;
 mod context;
 mod error;
+mod gateway;
+mod http;
 mod identity;
 mod keys;
 mod kv;
 mod lease;
+mod listener;
 mod maintenance;
+mod metrics;
 pub mod proto;
 mod revision;
 mod server;
 mod watch;
 
 pub use error::ServeError;
-pub use identity::{ETCD_API_VERSION, RAFT_TERM};
+pub use identity::{ETCD_API_VERSION, ETCD_CLUSTER_VERSION, RAFT_TERM};
+pub use listener::{HANDSHAKE_TIMEOUT, TlsConfig};
 pub use server::{
     LEASE_TTL_MIN_SECS, MAX_REQUEST_BYTES_DEFAULT, SHUTDOWN_GRACE, Server, ServerConfig,
     WATCH_PROGRESS_INTERVAL_DEFAULT,

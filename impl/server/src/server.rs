@@ -1,5 +1,8 @@
 //! Starting, serving and stopping: [`ServerConfig`], [`Server::bind`] (open the database, bind
-//! the socket) and [`Server::serve_until`] (answer until the shutdown future completes).
+//! the socket) and [`Server::serve_until`] (answer until the shutdown future completes). One
+//! port serves gRPC (HTTP/2) and plain HTTP (HTTP/1.1 or HTTP/2), told apart per request by
+//! the `http` module; with [`ServerConfig::tls`], over TLS or mutual TLS (the `listener`
+//! module).
 //!
 //! Shutdown, in order: stop accepting connections; end every watch and keep-alive stream (each
 //! stream's task sees the shutdown flag and returns, which ends the response stream); let the
@@ -24,23 +27,25 @@ use std::time::Duration;
 use kvstore::{Db, Durability, HistoryRetention, Options};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_rustls::TlsAcceptor;
+use tonic::service::Routes;
 
-use crate::authority::AuthorityFix;
 use crate::cluster::ClusterService;
 use crate::context::{CommitSignal, Context, Limits};
 use crate::error::ServeError;
 use crate::identity::Identity;
 use crate::kv::KvService;
 use crate::lease::LeaseService;
+use crate::listener::{self, TlsConfig};
 use crate::maintenance::MaintenanceService;
+use crate::metrics::{Metered, Metrics};
 use crate::proto::etcdserverpb::cluster_server::ClusterServer;
 use crate::proto::etcdserverpb::kv_server::KvServer;
 use crate::proto::etcdserverpb::lease_server::LeaseServer;
 use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::proto::etcdserverpb::watch_server::WatchServer;
 use crate::watch::WatchService;
+use crate::{gateway, http};
 
 pub use crate::lease::LEASE_TTL_MIN_SECS;
 
@@ -76,6 +81,9 @@ pub struct ServerConfig {
     pub watch_progress_interval: Duration,
     /// How long shutdown waits for calls in flight and open connections.
     pub shutdown_grace: Duration,
+    /// Serve TLS (and require client certificates when it names a client CA); plain text when
+    /// `None`.
+    pub tls: Option<TlsConfig>,
 }
 
 impl ServerConfig {
@@ -93,23 +101,38 @@ impl ServerConfig {
             max_request_bytes: MAX_REQUEST_BYTES_DEFAULT,
             watch_progress_interval: WATCH_PROGRESS_INTERVAL_DEFAULT,
             shutdown_grace: SHUTDOWN_GRACE,
+            tls: None,
         }
     }
 }
 
 /// A bound server with its database open; [`Server::serve_until`] runs it.
-#[derive(Debug)]
 pub struct Server {
     context: Arc<Context>,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     grace: Duration,
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Server {
     /// Binds `config.listen` and opens the database. Does not serve yet.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServeError> {
+        let tls = config
+            .tls
+            .as_ref()
+            .map(listener::tls_acceptor)
+            .transpose()?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -135,7 +158,14 @@ impl Server {
             source,
         })?;
         let (shutdown, shutdown_receiver) = watch::channel(false);
-        let identity = Identity::new(&config.name, &config.db_dir, format!("http://{local_addr}"));
+        let identity = Identity::new(
+            &config.name,
+            &config.db_dir,
+            format!(
+                "{}://{local_addr}",
+                if tls.is_some() { "https" } else { "http" }
+            ),
+        );
         tracing::info!(
             db = %config.db_dir.display(),
             %local_addr,
@@ -157,6 +187,7 @@ impl Server {
         Ok(Server {
             context,
             listener,
+            tls,
             local_addr,
             shutdown,
             grace: config.shutdown_grace,
@@ -176,6 +207,7 @@ impl Server {
         let Server {
             context,
             listener,
+            tls,
             shutdown,
             grace,
             ..
@@ -184,34 +216,48 @@ impl Server {
             .limits
             .max_request_bytes
             .saturating_add(GRPC_OVERHEAD_BYTES);
-        let router = tonic::transport::Server::builder()
-            .add_service(
-                KvServer::new(KvService::new(Arc::clone(&context)))
-                    .max_decoding_message_size(decode_max)
-                    .max_encoding_message_size(usize::MAX),
-            )
-            .add_service(
-                WatchServer::new(WatchService::new(Arc::clone(&context)))
-                    .max_decoding_message_size(decode_max)
-                    .max_encoding_message_size(usize::MAX),
-            )
-            .add_service(
-                LeaseServer::new(LeaseService::new(Arc::clone(&context)))
-                    .max_decoding_message_size(decode_max),
-            )
-            .add_service(ClusterServer::new(ClusterService::new(Arc::clone(
-                &context,
-            ))))
-            .add_service(MaintenanceServer::new(MaintenanceService::new(Arc::clone(
-                &context,
-            ))));
-        let incoming = TcpListenerStream::new(listener).map(|stream| {
-            stream.map(|stream| {
-                // Small requests and responses: don't let Nagle hold them back.
-                let _ = stream.set_nodelay(true);
-                AuthorityFix::new(stream)
-            })
+        let services = gateway::Services {
+            kv: Arc::new(KvService::new(Arc::clone(&context))),
+            lease: Arc::new(LeaseService::new(Arc::clone(&context))),
+            watch: Arc::new(WatchService::new(Arc::clone(&context))),
+            maintenance: Arc::new(MaintenanceService::new(Arc::clone(&context))),
+            cluster: Arc::new(ClusterService::new(Arc::clone(&context))),
+        };
+        let mut grpc = Routes::builder();
+        grpc.add_service(
+            KvServer::from_arc(Arc::clone(&services.kv))
+                .max_decoding_message_size(decode_max)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            WatchServer::from_arc(Arc::clone(&services.watch))
+                .max_decoding_message_size(decode_max)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            LeaseServer::from_arc(Arc::clone(&services.lease))
+                .max_decoding_message_size(decode_max),
+        )
+        .add_service(ClusterServer::from_arc(Arc::clone(&services.cluster)))
+        .add_service(MaintenanceServer::from_arc(Arc::clone(
+            &services.maintenance,
+        )));
+        // JSON spells bytes in base64 (4 characters for 3 bytes) and escapes some: twice the
+        // gRPC limit holds any request the gRPC side would take.
+        let gateway = gateway::router(&services, decode_max.saturating_mul(2));
+        let metrics = Arc::new(Metrics::new());
+        let grpc = axum::Router::new().fallback_service(Metered {
+            inner: grpc.routes().into_axum_router(),
+            metrics: Arc::clone(&metrics),
         });
+        let routes = Routes::from(http::dispatch(
+            grpc,
+            http::router(Arc::clone(&context), metrics).merge(gateway),
+        ));
+        let router = tonic::transport::Server::builder()
+            .accept_http1(true)
+            .add_routes(routes);
+        let incoming = listener::incoming(listener, tls);
         let (fired, fired_receiver) = tokio::sync::oneshot::channel::<()>();
         let on_signal = async move {
             signal.await;

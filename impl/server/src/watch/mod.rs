@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use kvstore::watch::{EventKind, WatchEvent};
 use tokio::sync::mpsc;
+use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -38,6 +39,17 @@ impl WatchService {
     pub(crate) fn new(context: Arc<Context>) -> WatchService {
         WatchService { context }
     }
+
+    /// Serves one watch stream reading the client's requests from `inbound`: the gRPC call's
+    /// stream, or the JSON gateway's decoded body.
+    pub(crate) fn open(
+        &self,
+        inbound: impl Stream<Item = Result<WatchRequest, Status>> + Unpin + Send + 'static,
+    ) -> ReceiverStream<Result<WatchResponse, Status>> {
+        let (sender, receiver) = mpsc::channel(WATCH_SEND_BUFFER);
+        tokio::spawn(stream::run(Arc::clone(&self.context), inbound, sender));
+        ReceiverStream::new(receiver)
+    }
 }
 
 #[tonic::async_trait]
@@ -48,13 +60,7 @@ impl Watch for WatchService {
         &self,
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let (sender, receiver) = mpsc::channel(WATCH_SEND_BUFFER);
-        tokio::spawn(stream::run(
-            Arc::clone(&self.context),
-            request.into_inner(),
-            sender,
-        ));
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        Ok(Response::new(self.open(request.into_inner())))
     }
 }
 

@@ -34,7 +34,7 @@ use kvstore::watch::{WatchRequest as EngineWatch, WatchResponse as EngineRespons
 use tokio::sync::mpsc;
 use tokio::time::{Instant, interval_at, sleep};
 use tokio_stream::StreamExt;
-use tonic::{Status, Streaming};
+use tonic::Status;
 
 use super::event;
 use crate::context::Context;
@@ -118,7 +118,7 @@ struct Stream {
 /// Serves one watch stream until it ends (see the module doc).
 pub(super) async fn run(
     context: Arc<Context>,
-    mut inbound: Streaming<WatchRequest>,
+    mut inbound: impl tokio_stream::Stream<Item = Result<WatchRequest, Status>> + Unpin,
     sender: Sender,
 ) {
     let mut stream = Stream {

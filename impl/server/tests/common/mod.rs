@@ -8,6 +8,8 @@
 //! override their paths.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod certs;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -102,6 +104,11 @@ impl TestServer {
 
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The endpoint of a server started with TLS.
+    pub fn tls_endpoint(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     pub fn ctl(&self) -> Ctl {
@@ -204,11 +211,22 @@ impl Drop for Etcd {
 #[derive(Clone, Debug)]
 pub struct Ctl {
     pub endpoint: String,
+    /// Flags given before every command (TLS files).
+    pub flags: Vec<String>,
 }
 
 impl Ctl {
     pub fn new(endpoint: String) -> Ctl {
-        Ctl { endpoint }
+        Ctl {
+            endpoint,
+            flags: Vec::new(),
+        }
+    }
+
+    /// This etcdctl with `flags` before every command.
+    pub fn with_flags(mut self, flags: &[&str]) -> Ctl {
+        self.flags = flags.iter().map(|&flag| flag.to_owned()).collect();
+        self
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -218,6 +236,7 @@ impl Ctl {
             .arg(format!("--endpoints={}", self.endpoint))
             .arg("--dial-timeout=5s")
             .arg("--command-timeout=10s")
+            .args(&self.flags)
             .args(args);
         command
     }
@@ -280,13 +299,31 @@ impl Ctl {
 
     /// Starts `etcdctl ARGS` (a watch, a keep-alive) with its stdout read line by line.
     pub fn spawn_lines(&self, args: &[&str]) -> Lines {
-        let mut child = self
-            .command(args)
+        Lines::spawn(self.command(args))
+    }
+}
+
+/// Starts `curl ARGS` (a streaming call) with the response body read line by line.
+pub fn curl_lines(args: &[&str]) -> Lines {
+    let mut command = Command::new("curl");
+    command.args(["-sSN"]).args(args);
+    Lines::spawn(command)
+}
+
+/// The output of a running etcdctl or curl, line by line; killed on drop.
+pub struct Lines {
+    child: Child,
+    receiver: mpsc::Receiver<String>,
+}
+
+impl Lines {
+    fn spawn(mut command: Command) -> Lines {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("etcdctl runs");
+            .expect("the command runs");
         let stdout = child.stdout.take().expect("stdout");
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
@@ -299,15 +336,7 @@ impl Ctl {
         });
         Lines { child, receiver }
     }
-}
 
-/// The output of a running etcdctl, line by line; killed on drop.
-pub struct Lines {
-    child: Child,
-    receiver: mpsc::Receiver<String>,
-}
-
-impl Lines {
     /// The next `n` lines, waiting at most [`WAIT_MAX`] in all.
     pub fn take(&mut self, n: usize) -> Vec<String> {
         let deadline = Instant::now() + WAIT_MAX;
@@ -371,4 +400,18 @@ impl Drop for Lines {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `curl ARGS` with a generous timeout: the response's HTTP status and body (status 0 when no
+/// response came, e.g. a refused TLS handshake).
+pub fn curl(args: &[&str]) -> (u16, String) {
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-w", "\n%{http_code}"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl runs (install curl)");
+    let out = String::from_utf8(output.stdout).expect("utf-8 body");
+    let (body, status) = out.rsplit_once('\n').expect("curl prints the status last");
+    (status.parse().expect("a status code"), body.to_owned())
 }

@@ -1,0 +1,68 @@
+//! `GET /metrics`: per-method gRPC counters move with the calls made (etcdctl's puts, a failed
+//! get, a watch stream open and then gone), and the engine's figures are there.
+
+mod common;
+
+use std::time::Instant;
+
+use common::{TestServer, WAIT_MAX, curl};
+
+/// The value of the sample `name{labels}` in `text`, if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
+}
+
+fn scrape(server: &TestServer) -> String {
+    let (status, text) = curl(&[&format!("{}/metrics", server.endpoint())]);
+    assert_eq!(status, 200, "{text}");
+    text
+}
+
+const PUT_OK: &str =
+    r#"grpc_server_handled_total{grpc_service="etcdserverpb.KV",grpc_method="Put",grpc_code="OK"}"#;
+const WATCHES_OPEN: &str =
+    r#"kvstore_grpc_calls_in_flight{grpc_service="etcdserverpb.Watch",grpc_method="Watch"}"#;
+
+#[test]
+fn calls_are_counted_and_the_engine_reported() {
+    let server = TestServer::start();
+    let ctl = server.ctl();
+    assert_eq!(sample(&scrape(&server), PUT_OK), None);
+    ctl.ok(&["put", "a", "1"]);
+    let text = scrape(&server);
+    assert_eq!(sample(&text, PUT_OK), Some(1.0), "{text}");
+    ctl.ok(&["put", "b", "2"]);
+    ctl.fails(&["get", "a", "--rev=100"]);
+    let text = scrape(&server);
+    assert_eq!(sample(&text, PUT_OK), Some(2.0), "{text}");
+    let future_rev = r#"grpc_server_handled_total{grpc_service="etcdserverpb.KV",grpc_method="Range",grpc_code="OutOfRange"}"#;
+    assert_eq!(sample(&text, future_rev), Some(1.0), "{text}");
+    let put_latency =
+        r#"grpc_server_handling_seconds_count{grpc_service="etcdserverpb.KV",grpc_method="Put"}"#;
+    assert_eq!(sample(&text, put_latency), Some(2.0), "{text}");
+    assert_eq!(sample(&text, "kvstore_revision"), Some(3.0), "{text}");
+    assert_eq!(sample(&text, "kvstore_commits"), Some(2.0), "{text}");
+    assert!(
+        sample(&text, r#"kvstore_level_files{level="0"}"#).is_some(),
+        "{text}"
+    );
+
+    let mut watch = ctl.spawn_lines(&["watch", "w"]);
+    ctl.ok(&["put", "w", "x"]);
+    watch.take(3);
+    assert_eq!(sample(&scrape(&server), WATCHES_OPEN), Some(1.0));
+    drop(watch);
+    let deadline = Instant::now() + WAIT_MAX;
+    while sample(&scrape(&server), WATCHES_OPEN) != Some(0.0) {
+        assert!(
+            Instant::now() < deadline,
+            "the watch stream is still counted open"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let text = scrape(&server);
+    assert!(text.ends_with("# EOF\n"), "{text}");
+}
