@@ -14,7 +14,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .compile_protos(
-            &["proto/etcdserverpb/rpc.proto", "proto/mvccpb/kv.proto"],
+            &[
+                "proto/etcdserverpb/rpc.proto",
+                "proto/mvccpb/kv.proto",
+                "proto/authpb/auth.proto",
+            ],
             &["proto"],
         )?;
     Ok(())

@@ -1,5 +1,6 @@
 //! `kvstore --db DIR serve [--listen ADDR]`: serves etcd v3.4's gRPC API over the database
-//! (crate `kvstore-server`) until SIGTERM or Ctrl-C, then ends every stream, lets the calls in
+//! (crate `kvstore-server`), auth and RBAC included (users and roles kept in `DIR/auth/`),
+//! until SIGTERM or Ctrl-C, then ends every stream, lets the calls in
 //! flight finish and closes the database. Logs go to stderr through `tracing` (filter with
 //! `RUST_LOG`, default `info`). Exit code 0 after a clean shutdown, 2 without `--db`, 3 if the
 //! directory holds no database (and `--create` was not given), the server could not start or
@@ -10,7 +11,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
-use kvstore_server::{MAX_REQUEST_BYTES_DEFAULT, Server, ServerConfig};
+use kvstore_server::{
+    BCRYPT_COST_DEFAULT, BCRYPT_COST_MAX, BCRYPT_COST_MIN, MAX_REQUEST_BYTES_DEFAULT, Server,
+    ServerConfig,
+};
 use tracing_subscriber::EnvFilter;
 
 /// The arguments of `serve`.
@@ -25,6 +29,11 @@ pub struct ServeArgs {
     /// The largest write request accepted, in bytes (etcd's `--max-request-bytes`).
     #[arg(long, default_value_t = MAX_REQUEST_BYTES_DEFAULT)]
     max_request_bytes: usize,
+    /// The bcrypt cost of the password hashes `user add` and `user passwd` make, 4 to 31
+    /// (etcd's `--bcrypt-cost`): each step doubles the time a hash and a login take.
+    #[arg(long, default_value_t = BCRYPT_COST_DEFAULT,
+          value_parser = clap::value_parser!(u32).range(i64::from(BCRYPT_COST_MIN)..=i64::from(BCRYPT_COST_MAX)))]
+    bcrypt_cost: u32,
 }
 
 /// Runs `serve` on the database in `db` (made if missing when `create`).
@@ -61,6 +70,7 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
     let mut config = ServerConfig::new(db, args.listen);
     config.name = args.name;
     config.max_request_bytes = args.max_request_bytes;
+    config.bcrypt_cost = args.bcrypt_cost;
     let served = runtime.block_on(async move {
         let server = Server::bind(config).await?;
         server.serve_until(shutdown_signal()).await

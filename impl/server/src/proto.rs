@@ -7,6 +7,11 @@ pub mod mvccpb {
     tonic::include_proto!("mvccpb");
 }
 
+/// Package `authpb`: users, roles and permissions.
+pub mod authpb {
+    tonic::include_proto!("authpb");
+}
+
 /// Package `etcdserverpb`: the services and their requests and responses.
 pub mod etcdserverpb {
     tonic::include_proto!("etcdserverpb");

@@ -48,10 +48,14 @@ impl Watch for WatchService {
         &self,
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        // The stream's token is resolved once, when it opens; each create is checked against
+        // the auth state of its time.
+        let user = self.context.auth.caller(request.metadata())?.user;
         let (sender, receiver) = mpsc::channel(WATCH_SEND_BUFFER);
         tokio::spawn(stream::run(
             Arc::clone(&self.context),
             request.into_inner(),
+            user,
             sender,
         ));
         Ok(Response::new(ReceiverStream::new(receiver)))

@@ -12,6 +12,10 @@
 //! - Events: the history a watch replays (revisions up to `r`) is sent as one response with
 //!   header `r`, as etcd sends an unsynced watcher's catch-up; each later revision is one
 //!   response with that revision in its header.
+//! - Auth: with auth enabled, a create needs READ on its range (etcd's `isWatchPermitted`);
+//!   refused, it answers `created` and `canceled` with the requested watch id and etcd's
+//!   reason, the full status text `rpc error: code = PermissionDenied desc = etcdserver:
+//!   permission denied`. Watches already created are not checked again.
 //! - Cancel: `canceled` with the current revision; an unknown id is ignored.
 //! - Progress request: every watcher's buffered events are sent, then one response with watch
 //!   id -1 and the current revision (etcd v3.4 sends that response at once).
@@ -37,6 +41,7 @@ use tokio_stream::StreamExt;
 use tonic::{Status, Streaming};
 
 use super::event;
+use crate::auth::Access;
 use crate::context::Context;
 use crate::error::EtcdError;
 use crate::keys::{Keys, keys};
@@ -59,6 +64,9 @@ const NO_WATCH_ID: i64 = -1;
 
 /// etcd's reason for a watch of a range that holds no key.
 const EMPTY_RANGE: &str = "mvcc: watcher range is empty";
+/// etcd's reason for a watch its caller may not make (`ErrGRPCPermissionDenied.Error()`).
+const PERMISSION_DENIED: &str =
+    "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
 /// etcd's reason for a watch id already in use on the stream.
 const DUPLICATE_ID: &str = "mvcc: duplicate watch ID provided on the WatchStream";
 
@@ -110,6 +118,8 @@ enum Step {
 
 struct Stream {
     context: Arc<Context>,
+    /// The user the stream's token named when it opened (`None`: no token).
+    user: Option<String>,
     sender: Sender,
     watches: BTreeMap<i64, Watching>,
     next_id: i64,
@@ -119,10 +129,12 @@ struct Stream {
 pub(super) async fn run(
     context: Arc<Context>,
     mut inbound: Streaming<WatchRequest>,
+    user: Option<String>,
     sender: Sender,
 ) {
     let mut stream = Stream {
         context: Arc::clone(&context),
+        user,
         sender,
         watches: BTreeMap::new(),
         next_id: 0,
@@ -239,10 +251,15 @@ impl Stream {
 
     /// A watch refused before it started: `created` and `canceled` with watch id -1.
     async fn refuse(&self, reason: &str) -> Result<(), Gone> {
+        self.refuse_as(NO_WATCH_ID, reason).await
+    }
+
+    /// A watch refused before it started: `created` and `canceled` with `watch_id`.
+    async fn refuse_as(&self, watch_id: i64, reason: &str) -> Result<(), Gone> {
         let revision = self.current().await?;
         self.send(WatchResponse {
             header: self.header(revision),
-            watch_id: NO_WATCH_ID,
+            watch_id,
             created: true,
             canceled: true,
             cancel_reason: reason.to_owned(),
@@ -270,6 +287,15 @@ impl Stream {
         } else {
             create.key.clone()
         };
+        let permitted = self.context.auth.state().check_keys(
+            self.user.as_deref(),
+            Access::Read,
+            &key,
+            &create.range_end,
+        );
+        if permitted.is_err() {
+            return self.refuse_as(create.watch_id, PERMISSION_DENIED).await;
+        }
         let Keys::Range(range) = keys(&key, &create.range_end) else {
             return self.refuse(EMPTY_RANGE).await;
         };

@@ -1,0 +1,193 @@
+//! [`AuthStore`]: the auth state, durable in a second engine database, the tokens, and the
+//! password hashing.
+//!
+//! The state is kept in the engine database at `<db dir>/auth/` (spec/FORMAT.md, "The auth
+//! store") as one record under the key [`RECORD_KEY`]: every change rewrites it in one
+//! synced put, so a change is all there or not at all after a crash. The key space clients
+//! see never holds it and a change takes no KV revision, as in etcd.
+//!
+//! Invariants:
+//! - Changes are serialised by one writer lock and each is durable before the new state is
+//!   published to readers and before the call answers; readers take an `Arc` of the published
+//!   state and never wait for a change's fsync.
+//! - Every method that hashes, checks a password or writes runs on the blocking pool (the
+//!   callers use [`crate::context::Context::blocking`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Instant;
+
+use kvstore::{Db, Durability, HistoryRetention, Options};
+use tonic::metadata::MetadataMap;
+
+use crate::auth::record;
+use crate::auth::state::{AuthState, Changed};
+use crate::auth::token::Tokens;
+use crate::error::{EtcdError, EtcdResult, ServeError};
+
+/// The auth store's directory inside the database directory.
+pub(crate) const AUTH_DIR: &str = "auth";
+/// The key of the one record in the auth store's database.
+pub(crate) const RECORD_KEY: &[u8] = b"auth/state";
+/// The gRPC metadata a client sends its token in (etcd's `TokenFieldNameGRPC`).
+pub(crate) const TOKEN_METADATA: &str = "token";
+
+/// etcd's default bcrypt cost (`bcrypt.DefaultCost`, `--bcrypt-cost`).
+pub const BCRYPT_COST_DEFAULT: u32 = 10;
+/// The bcrypt costs the `bcrypt` crate (and etcd) accept.
+pub const BCRYPT_COST_MIN: u32 = 4;
+/// See [`BCRYPT_COST_MIN`].
+pub const BCRYPT_COST_MAX: u32 = 31;
+/// Longest password accepted, in bytes: bcrypt reads only the first 72.
+const PASSWORD_LEN_MAX: usize = 72;
+
+/// Who is calling: the published state at the time of the call and the token's user.
+#[derive(Debug)]
+pub(crate) struct Caller {
+    pub(crate) state: Arc<AuthState>,
+    pub(crate) user: Option<String>,
+}
+
+/// The auth store (see the module doc).
+#[derive(Debug)]
+pub(crate) struct AuthStore {
+    db: Db,
+    published: RwLock<Arc<AuthState>>,
+    writer: Mutex<()>,
+    tokens: Tokens,
+    bcrypt_cost: u32,
+}
+
+/// The auth store's directory for the database at `db_dir`.
+pub(crate) fn auth_dir(db_dir: &Path) -> PathBuf {
+    db_dir.join(AUTH_DIR)
+}
+
+impl AuthStore {
+    /// Opens (creating if missing) the auth store of the database at `db_dir`. Blocks.
+    pub(crate) fn open(db_dir: &Path, bcrypt_cost: u32) -> Result<AuthStore, ServeError> {
+        let path = auth_dir(db_dir);
+        let failed = |reason: String| ServeError::Auth {
+            path: path.clone(),
+            reason,
+        };
+        if !(BCRYPT_COST_MIN..=BCRYPT_COST_MAX).contains(&bcrypt_cost) {
+            return Err(failed(format!(
+                "bcrypt cost {bcrypt_cost} outside {}..={}",
+                BCRYPT_COST_MIN, BCRYPT_COST_MAX
+            )));
+        }
+        let options = Options {
+            durability: Durability::Sync,
+            // Only the newest record is ever read.
+            history_retention: HistoryRetention::Revisions(1),
+            ..Options::default()
+        };
+        let db = Db::open(&path, options).map_err(|e| failed(e.to_string()))?;
+        let state = match db.get(RECORD_KEY).map_err(|e| failed(e.to_string()))? {
+            Some(bytes) => record::decode(&bytes).map_err(failed)?,
+            None => AuthState::default(),
+        };
+        Ok(AuthStore {
+            db,
+            published: RwLock::new(Arc::new(state)),
+            writer: Mutex::new(()),
+            tokens: Tokens::default(),
+            bcrypt_cost,
+        })
+    }
+
+    /// The state as last published.
+    pub(crate) fn state(&self) -> Arc<AuthState> {
+        let published = self
+            .published
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(&published)
+    }
+
+    /// The caller of a request with `metadata`: a token that names no user (unknown, expired,
+    /// or dropped) is `invalid auth token`, with auth enabled or not, as etcd.
+    pub(crate) fn caller(&self, metadata: &MetadataMap) -> EtcdResult<Caller> {
+        let user = match metadata.get(TOKEN_METADATA) {
+            None => None,
+            Some(token) => {
+                let token = token.to_str().map_err(|_| EtcdError::InvalidAuthToken)?;
+                Some(
+                    self.tokens
+                        .user(token, Instant::now())
+                        .ok_or(EtcdError::InvalidAuthToken)?,
+                )
+            }
+        };
+        Ok(Caller {
+            state: self.state(),
+            user,
+        })
+    }
+
+    /// Applies `change` to a copy of the state and, if it changed anything, makes the copy
+    /// durable and publishes it. Blocks.
+    pub(crate) fn change(
+        &self,
+        change: impl FnOnce(&mut AuthState) -> EtcdResult<Changed>,
+    ) -> EtcdResult<()> {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = AuthState::clone(&self.state());
+        match change(&mut next)? {
+            Changed::No => return Ok(()),
+            Changed::Records => next.revision = next.revision.saturating_add(1),
+            Changed::Flag => {}
+        }
+        let bytes = record::encode(&next)?;
+        self.db.put(RECORD_KEY, &bytes)?;
+        let enabled = next.enabled;
+        *self
+            .published
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        if !enabled {
+            self.tokens.clear();
+        }
+        Ok(())
+    }
+
+    /// The bcrypt hash of `password` at the configured cost. Blocks (about 60 ms at cost 10).
+    pub(crate) fn hash(&self, password: &str) -> EtcdResult<String> {
+        if password.len() > PASSWORD_LEN_MAX {
+            return Err(EtcdError::Invalid(format!(
+                "a password is at most {PASSWORD_LEN_MAX} bytes (bcrypt reads no more)"
+            )));
+        }
+        bcrypt::hash(password, self.bcrypt_cost)
+            .map_err(|e| EtcdError::Invalid(format!("cannot hash the password: {e}")))
+    }
+
+    /// etcd's `CheckPassword` then `Authenticate`: a token for `name` if auth is enabled and
+    /// the password matches its hash. Blocks.
+    pub(crate) fn authenticate(&self, name: &str, password: &str) -> EtcdResult<String> {
+        let state = self.state();
+        if !state.enabled {
+            return Err(EtcdError::AuthNotEnabled);
+        }
+        let hash = state
+            .users
+            .get(name)
+            .and_then(|u| u.password_hash.as_deref())
+            .ok_or(EtcdError::AuthFailed)?;
+        if password.len() > PASSWORD_LEN_MAX || !bcrypt::verify(password, hash).unwrap_or(false) {
+            return Err(EtcdError::AuthFailed);
+        }
+        Ok(self.tokens.assign(name, Instant::now()))
+    }
+
+    /// Drops the tokens of `user` (its password changed, or it was deleted).
+    pub(crate) fn drop_tokens(&self, user: &str) {
+        self.tokens.drop_user(user);
+    }
+
+    /// A handle on the auth store's database, to close it at shutdown.
+    pub(crate) fn database(&self) -> Db {
+        self.db.clone()
+    }
+}
