@@ -1,0 +1,341 @@
+//! Auth through the generated gRPC client, for what etcdctl cannot show: Authenticate and the
+//! `token` metadata, missing and bad tokens, every key of a txn checked (compares, both
+//! branches, nested txns) with nothing written when refused, watch creates refused, and tokens
+//! dropped by a password change and by disabling auth.
+
+mod common;
+
+use common::TestServer;
+use kvstore_server::proto::authpb::Permission;
+use kvstore_server::proto::authpb::permission::Type as PermissionType;
+use kvstore_server::proto::etcdserverpb::auth_client::AuthClient;
+use kvstore_server::proto::etcdserverpb::kv_client::KvClient;
+use kvstore_server::proto::etcdserverpb::request_op::Request as Op;
+use kvstore_server::proto::etcdserverpb::watch_client::WatchClient;
+use kvstore_server::proto::etcdserverpb::watch_request::RequestUnion;
+use kvstore_server::proto::etcdserverpb::{
+    AuthDisableRequest, AuthEnableRequest, AuthRoleAddRequest, AuthRoleGrantPermissionRequest,
+    AuthUserAddRequest, AuthUserChangePasswordRequest, AuthUserGrantRoleRequest,
+    AuthenticateRequest, Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
+    TxnRequest, WatchCreateRequest, WatchRequest,
+};
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+/// A request carrying `token` (none: no metadata).
+fn with_token<T>(message: T, token: Option<&str>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("token", token.parse().expect("ascii token"));
+    }
+    request
+}
+
+async fn authenticate(auth: &mut AuthClient<Channel>, name: &str, password: &str) -> String {
+    auth.authenticate(AuthenticateRequest {
+        name: name.into(),
+        password: password.into(),
+    })
+    .await
+    .expect("authenticate")
+    .into_inner()
+    .token
+}
+
+fn put(key: &str) -> RequestOp {
+    RequestOp {
+        request: Some(Op::RequestPut(PutRequest {
+            key: key.into(),
+            value: b"txn".to_vec(),
+            ..PutRequest::default()
+        })),
+    }
+}
+
+fn range(key: &str) -> RequestOp {
+    RequestOp {
+        request: Some(Op::RequestRange(RangeRequest {
+            key: key.into(),
+            ..RangeRequest::default()
+        })),
+    }
+}
+
+fn delete(key: &str) -> RequestOp {
+    RequestOp {
+        request: Some(Op::RequestDeleteRange(DeleteRangeRequest {
+            key: key.into(),
+            ..DeleteRangeRequest::default()
+        })),
+    }
+}
+
+/// A compare that holds for a key that never existed.
+fn absent(key: &str) -> Compare {
+    Compare {
+        key: key.into(),
+        target: 0, // VERSION
+        result: 0, // EQUAL
+        ..Compare::default()
+    }
+}
+
+/// root (holding root) and alice (READWRITE on [a, c), READ on x) with auth enabled.
+async fn set_up(auth: &mut AuthClient<Channel>) {
+    for (name, password) in [("root", "rootpw"), ("alice", "alicepw")] {
+        auth.user_add(AuthUserAddRequest {
+            name: name.into(),
+            password: password.into(),
+            options: None,
+        })
+        .await
+        .expect("user add");
+    }
+    auth.user_grant_role(AuthUserGrantRoleRequest {
+        user: "root".into(),
+        role: "root".into(),
+    })
+    .await
+    .expect("grant root");
+    auth.role_add(AuthRoleAddRequest { name: "r".into() })
+        .await
+        .expect("role add");
+    for (key, range_end, access) in [
+        ("a", "c", PermissionType::Readwrite),
+        ("x", "", PermissionType::Read),
+    ] {
+        auth.role_grant_permission(AuthRoleGrantPermissionRequest {
+            name: "r".into(),
+            perm: Some(Permission {
+                perm_type: access.into(),
+                key: key.into(),
+                range_end: range_end.into(),
+            }),
+        })
+        .await
+        .expect("grant permission");
+    }
+    auth.user_grant_role(AuthUserGrantRoleRequest {
+        user: "alice".into(),
+        role: "r".into(),
+    })
+    .await
+    .expect("grant r");
+    auth.auth_enable(AuthEnableRequest {})
+        .await
+        .expect("enable");
+}
+
+#[test]
+fn tokens_and_every_txn_key_are_checked() {
+    let server = TestServer::start_with(|config| config.bcrypt_cost = 4);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut auth = AuthClient::connect(server.endpoint())
+            .await
+            .expect("connect");
+        let mut kv = KvClient::connect(server.endpoint()).await.expect("connect");
+        set_up(&mut auth).await;
+
+        let refused = auth
+            .authenticate(AuthenticateRequest {
+                name: "alice".into(),
+                password: "wrong".into(),
+            })
+            .await
+            .expect_err("a wrong password is refused");
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert_eq!(
+            refused.message(),
+            "etcdserver: authentication failed, invalid user ID or password"
+        );
+        let root = authenticate(&mut auth, "root", "rootpw").await;
+        let alice = authenticate(&mut auth, "alice", "alicepw").await;
+        assert_ne!(root, alice);
+        let (letters, _) = alice.split_once('.').expect("letters.index");
+        assert_eq!(letters.len(), 16);
+
+        let get_a = || RangeRequest {
+            key: b"a".to_vec(),
+            ..RangeRequest::default()
+        };
+        let missing = kv.range(with_token(get_a(), None)).await.unwrap_err();
+        assert_eq!(missing.code(), Code::InvalidArgument);
+        assert_eq!(missing.message(), "etcdserver: user name is empty");
+        let bad = kv
+            .range(with_token(get_a(), Some("nope.1")))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), Code::Unauthenticated);
+        assert_eq!(bad.message(), "etcdserver: invalid auth token");
+        kv.range(with_token(get_a(), Some(&alice)))
+            .await
+            .expect("alice reads a");
+
+        // Each txn has exactly one key alice may not use; each is refused whole.
+        let txns = [
+            ("a compare", vec![absent("d")], vec![put("a")], vec![]),
+            (
+                "a success put",
+                vec![absent("a")],
+                vec![put("a"), put("d")],
+                vec![],
+            ),
+            (
+                "a failure put",
+                vec![absent("a")],
+                vec![put("a")],
+                vec![put("x")],
+            ),
+            (
+                "a failure range",
+                vec![absent("a")],
+                vec![put("a")],
+                vec![range("d")],
+            ),
+            (
+                "a failure delete",
+                vec![absent("a")],
+                vec![put("b")],
+                vec![delete("x")],
+            ),
+            (
+                "a nested put",
+                vec![],
+                vec![put("a")],
+                vec![RequestOp {
+                    request: Some(Op::RequestTxn(TxnRequest {
+                        success: vec![put("d")],
+                        ..TxnRequest::default()
+                    })),
+                }],
+            ),
+        ];
+        for (what, compare, success, failure) in txns {
+            let txn = TxnRequest {
+                compare,
+                success,
+                failure,
+            };
+            let refused = kv.txn(with_token(txn, Some(&alice))).await.unwrap_err();
+            assert_eq!(refused.code(), Code::PermissionDenied, "{what}");
+            assert_eq!(refused.message(), "etcdserver: permission denied", "{what}");
+        }
+        let all = RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            ..RangeRequest::default()
+        };
+        let written = kv
+            .range(with_token(all.clone(), Some(&root)))
+            .await
+            .expect("root reads everything")
+            .into_inner();
+        assert_eq!(written.count, 0, "refused txns wrote nothing");
+        let allowed = TxnRequest {
+            compare: vec![absent("a")],
+            success: vec![put("a"), range("x")],
+            failure: vec![range("b")],
+        };
+        let done = kv
+            .txn(with_token(allowed, Some(&alice)))
+            .await
+            .expect("a txn inside alice's permissions")
+            .into_inner();
+        assert!(done.succeeded);
+
+        // A password change drops alice's tokens; disabling auth drops every token.
+        auth.user_change_password(with_token(
+            AuthUserChangePasswordRequest {
+                name: "alice".into(),
+                password: "new".into(),
+            },
+            Some(&root),
+        ))
+        .await
+        .expect("root changes alice's password");
+        let dropped = kv
+            .range(with_token(get_a(), Some(&alice)))
+            .await
+            .unwrap_err();
+        assert_eq!(dropped.code(), Code::Unauthenticated);
+        auth.auth_disable(with_token(AuthDisableRequest {}, Some(&root)))
+            .await
+            .expect("root disables auth");
+        let dropped = kv
+            .range(with_token(get_a(), Some(&root)))
+            .await
+            .unwrap_err();
+        assert_eq!(dropped.message(), "etcdserver: invalid auth token");
+        let now = kv
+            .range(with_token(all, None))
+            .await
+            .expect("no token needed once disabled")
+            .into_inner();
+        assert_eq!(now.count, 1);
+    });
+}
+
+#[test]
+fn watches_outside_the_permissions_are_refused() {
+    let server = TestServer::start_with(|config| config.bcrypt_cost = 4);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut auth = AuthClient::connect(server.endpoint())
+            .await
+            .expect("connect");
+        set_up(&mut auth).await;
+        let alice = authenticate(&mut auth, "alice", "alicepw").await;
+        let mut watch = WatchClient::connect(server.endpoint())
+            .await
+            .expect("connect");
+        let creates = [
+            (7, "d", ""),  // outside
+            (8, "a", "c"), // inside
+            (9, "a", "d"), // partly outside
+            (10, "x", ""), // inside (read only)
+        ]
+        .map(|(id, key, range_end)| WatchRequest {
+            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+                key: key.into(),
+                range_end: range_end.into(),
+                watch_id: id,
+                ..WatchCreateRequest::default()
+            })),
+        });
+        let mut responses = watch
+            .watch(with_token(tokio_stream::iter(creates), Some(&alice)))
+            .await
+            .expect("watch stream")
+            .into_inner();
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            let response = responses
+                .next()
+                .await
+                .expect("a response")
+                .expect("not an error");
+            assert!(response.created);
+            seen.push((response.watch_id, response.canceled, response.cancel_reason));
+        }
+        let denied = "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
+        assert_eq!(
+            seen,
+            vec![
+                (7, true, denied.to_owned()),
+                (8, false, String::new()),
+                (9, true, denied.to_owned()),
+                (10, false, String::new()),
+            ]
+        );
+    });
+}
