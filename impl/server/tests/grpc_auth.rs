@@ -1,6 +1,7 @@
 //! Auth through the generated gRPC client, for what etcdctl cannot show: Authenticate and the
 //! `token` metadata, missing and bad tokens, every key of a txn checked (compares, both
-//! branches, nested txns) with nothing written when refused, watch creates refused, and tokens
+//! branches, nested txns) with nothing written when refused, watch creates refused (also on a
+//! stream whose token names no user), and tokens
 //! dropped by a password change and by disabling auth.
 
 mod common;
@@ -337,5 +338,26 @@ fn watches_outside_the_permissions_are_refused() {
                 (10, false, String::new()),
             ]
         );
+
+        // A stream whose token names no user opens, as etcd's, and refuses every create.
+        let create = WatchRequest {
+            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+                key: b"a".to_vec(),
+                watch_id: 1,
+                ..WatchCreateRequest::default()
+            })),
+        };
+        let mut responses = watch
+            .watch(with_token(tokio_stream::iter([create]), Some("nope.1")))
+            .await
+            .expect("the stream opens")
+            .into_inner();
+        let response = responses
+            .next()
+            .await
+            .expect("a response")
+            .expect("not an error");
+        assert!(response.created && response.canceled);
+        assert_eq!(response.cancel_reason, denied);
     });
 }

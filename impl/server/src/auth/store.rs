@@ -106,24 +106,34 @@ impl AuthStore {
         Arc::clone(&published)
     }
 
-    /// The caller of a request with `metadata`: a token that names no user (unknown, expired,
-    /// or dropped) is `invalid auth token`, with auth enabled or not, as etcd.
-    pub(crate) fn caller(&self, metadata: &MetadataMap) -> EtcdResult<Caller> {
-        let user = match metadata.get(TOKEN_METADATA) {
+    /// The token a request with `metadata` carries, if any (a value that is not ASCII is no
+    /// token any user has).
+    pub(crate) fn token(metadata: &MetadataMap) -> Option<String> {
+        metadata
+            .get(TOKEN_METADATA)
+            .map(|token| token.to_str().unwrap_or_default().to_owned())
+    }
+
+    /// The caller presenting `token`: a token that names no user (unknown, expired, dropped)
+    /// is `invalid auth token`, with auth enabled or not, as etcd.
+    pub(crate) fn caller_with(&self, token: Option<&str>) -> EtcdResult<Caller> {
+        let user = match token {
             None => None,
-            Some(token) => {
-                let token = token.to_str().map_err(|_| EtcdError::InvalidAuthToken)?;
-                Some(
-                    self.tokens
-                        .user(token, Instant::now())
-                        .ok_or(EtcdError::InvalidAuthToken)?,
-                )
-            }
+            Some(token) => Some(
+                self.tokens
+                    .user(token, Instant::now())
+                    .ok_or(EtcdError::InvalidAuthToken)?,
+            ),
         };
         Ok(Caller {
             state: self.state(),
             user,
         })
+    }
+
+    /// The caller of a request with `metadata` (see [`AuthStore::caller_with`]).
+    pub(crate) fn caller(&self, metadata: &MetadataMap) -> EtcdResult<Caller> {
+        self.caller_with(Self::token(metadata).as_deref())
     }
 
     /// Applies `change` to a copy of the state and, if it changed anything, makes the copy

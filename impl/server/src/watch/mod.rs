@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::AuthStore;
 use crate::context::Context;
 use crate::keys::key_value;
 use crate::proto::etcdserverpb::watch_server::Watch;
@@ -48,14 +49,13 @@ impl Watch for WatchService {
         &self,
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        // The stream's token is resolved once, when it opens; each create is checked against
-        // the auth state of its time.
-        let user = self.context.auth.caller(request.metadata())?.user;
+        // As etcd, the stream opens whatever its token; each create resolves it again.
+        let token = AuthStore::token(request.metadata());
         let (sender, receiver) = mpsc::channel(WATCH_SEND_BUFFER);
         tokio::spawn(stream::run(
             Arc::clone(&self.context),
             request.into_inner(),
-            user,
+            token,
             sender,
         ));
         Ok(Response::new(ReceiverStream::new(receiver)))

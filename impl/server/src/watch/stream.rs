@@ -15,7 +15,8 @@
 //! - Auth: with auth enabled, a create needs READ on its range (etcd's `isWatchPermitted`);
 //!   refused, it answers `created` and `canceled` with the requested watch id and etcd's
 //!   reason, the full status text `rpc error: code = PermissionDenied desc = etcdserver:
-//!   permission denied`. Watches already created are not checked again.
+//!   permission denied`; so is every create when the stream's token names no user (any
+//!   more). Watches already created are not checked again.
 //! - Cancel: `canceled` with the current revision; an unknown id is ignored.
 //! - Progress request: every watcher's buffered events are sent, then one response with watch
 //!   id -1 and the current revision (etcd v3.4 sends that response at once).
@@ -118,8 +119,8 @@ enum Step {
 
 struct Stream {
     context: Arc<Context>,
-    /// The user the stream's token named when it opened (`None`: no token).
-    user: Option<String>,
+    /// The token the stream was opened with (`None`: no token).
+    token: Option<String>,
     sender: Sender,
     watches: BTreeMap<i64, Watching>,
     next_id: i64,
@@ -129,12 +130,12 @@ struct Stream {
 pub(super) async fn run(
     context: Arc<Context>,
     mut inbound: Streaming<WatchRequest>,
-    user: Option<String>,
+    token: Option<String>,
     sender: Sender,
 ) {
     let mut stream = Stream {
         context: Arc::clone(&context),
-        user,
+        token,
         sender,
         watches: BTreeMap::new(),
         next_id: 0,
@@ -287,12 +288,11 @@ impl Stream {
         } else {
             create.key.clone()
         };
-        let permitted = self.context.auth.state().check_keys(
-            self.user.as_deref(),
-            Access::Read,
-            &key,
-            &create.range_end,
-        );
+        let permitted = self
+            .context
+            .auth
+            .caller_with(self.token.as_deref())
+            .and_then(|caller| caller.check(Access::Read, &key, &create.range_end));
         if permitted.is_err() {
             return self.refuse_as(create.watch_id, PERMISSION_DENIED).await;
         }
