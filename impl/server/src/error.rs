@@ -103,6 +103,10 @@ pub(crate) enum EtcdError {
     RoleEmpty,
     #[error("etcdserver: authentication failed, invalid user ID or password")]
     AuthFailed,
+    /// etcd's `auth.ErrNoPasswordUser`, which its gRPC layer does not translate: it reaches
+    /// the client as code `UNKNOWN` with this text.
+    #[error("auth: authentication failed, password was given for no password user")]
+    NoPasswordUser,
     #[error("etcdserver: permission denied")]
     PermissionDenied,
     #[error("etcdserver: role is not granted to the user")]
@@ -156,6 +160,7 @@ impl EtcdError {
             | EtcdError::PermissionNotGranted
             | EtcdError::AuthNotEnabled => Code::FailedPrecondition,
             EtcdError::PermissionDenied => Code::PermissionDenied,
+            EtcdError::NoPasswordUser => Code::Unknown,
             EtcdError::InvalidAuthToken => Code::Unauthenticated,
             EtcdError::Compacted | EtcdError::FutureRev | EtcdError::LeaseTtlTooLarge => {
                 Code::OutOfRange

@@ -180,11 +180,11 @@ impl AuthStore {
         if !state.enabled {
             return Err(EtcdError::AuthNotEnabled);
         }
-        let hash = state
-            .users
-            .get(name)
-            .and_then(|u| u.password_hash.as_deref())
-            .ok_or(EtcdError::AuthFailed)?;
+        let user = state.users.get(name).ok_or(EtcdError::AuthFailed)?;
+        let hash = user
+            .password_hash
+            .as_deref()
+            .ok_or(EtcdError::NoPasswordUser)?;
         if password.len() > PASSWORD_LEN_MAX || !bcrypt::verify(password, hash).unwrap_or(false) {
             return Err(EtcdError::AuthFailed);
         }
