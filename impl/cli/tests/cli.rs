@@ -279,3 +279,14 @@ fn dump_then_load_copies_every_key_and_a_bad_line_is_named() {
         "6100\n62\n"
     );
 }
+
+#[test]
+fn serve_takes_a_bcrypt_cost_in_bcrypts_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = kv(dir.path(), &["serve", "--help"]);
+    assert!(stdout(&help).contains("--bcrypt-cost"), "{}", stdout(&help));
+    for cost in ["3", "32"] {
+        let o = kv(dir.path(), &["serve", "--bcrypt-cost", cost]);
+        assert_eq!(o.status.code(), Some(2), "cost {cost}");
+    }
+}

@@ -1,6 +1,7 @@
 //! etcdctl 3.4 driving auth and RBAC against `kvstore-server`: users, roles, permissions on
 //! keys, prefixes, ranges and from-key, enabling auth, refusals, password changes, lease
-//! revocation checks, and a restart that keeps users, roles and the enabled flag.
+//! revocation checks, a restart that keeps users, roles and the enabled flag, and a server that
+//! refuses to start over an auth record it cannot read.
 
 mod common;
 
@@ -202,5 +203,28 @@ fn enabling_needs_root_with_the_root_role() {
     assert!(
         ctl.fails(&as_user("root:pw", &["user", "delete", "root"]))
             .contains("etcdserver: invalid auth management")
+    );
+}
+
+#[test]
+fn a_corrupt_auth_record_stops_the_server_from_starting() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_dir = dir.path().join("db");
+    let auth = kvstore::Db::open(db_dir.join("auth"), kvstore::Options::default()).expect("open");
+    auth.put(b"auth/state", b"\x08\x02").expect("put"); // format version 2
+    auth.close().expect("close");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut config = kvstore_server::ServerConfig::new(&db_dir, "127.0.0.1:0".parse().unwrap());
+    config.bcrypt_cost = TEST_BCRYPT_COST;
+    let refused = runtime
+        .block_on(kvstore_server::Server::bind(config))
+        .expect_err("the server refuses a record it cannot read");
+    let message = refused.to_string();
+    assert!(
+        message.contains("auth store") && message.contains("format version 2"),
+        "{message}"
     );
 }
