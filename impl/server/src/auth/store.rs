@@ -10,6 +10,10 @@
 //! - Changes are serialised by one writer lock and each is durable before the new state is
 //!   published to readers and before the call answers; readers take an `Arc` of the published
 //!   state and never wait for a change's fsync.
+//! - A change that drops tokens (a password change, a user's deletion, a disable) drops them
+//!   after it is published, and a token is handed out only while the state its password was
+//!   checked against is the published one (checked under the token table's lock): a token
+//!   never outlives the change.
 //! - Every method that hashes, checks a password or writes runs on the blocking pool (the
 //!   callers use [`crate::context::Context::blocking`]).
 
@@ -38,6 +42,8 @@ pub const BCRYPT_COST_DEFAULT: u32 = 10;
 pub const BCRYPT_COST_MIN: u32 = 4;
 /// See [`BCRYPT_COST_MIN`].
 pub const BCRYPT_COST_MAX: u32 = 31;
+/// How often Authenticate checks a password again when the auth store changed meanwhile.
+const AUTHENTICATE_ATTEMPTS_MAX: usize = 8;
 /// Longest password accepted, in bytes: bcrypt reads only the first 72.
 const PASSWORD_LEN_MAX: usize = 72;
 
@@ -151,12 +157,12 @@ impl AuthStore {
         }
         let bytes = record::encode(&next)?;
         self.db.put(RECORD_KEY, &bytes)?;
-        let enabled = next.enabled;
+        let disabled = !next.enabled;
         *self
             .published
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
-        if !enabled {
+        if disabled {
             self.tokens.clear();
         }
         Ok(())
@@ -174,21 +180,32 @@ impl AuthStore {
     }
 
     /// etcd's `CheckPassword` then `Authenticate`: a token for `name` if auth is enabled and
-    /// the password matches its hash. Blocks.
+    /// the password matches its hash. A token is handed out only if the state the password
+    /// was checked against is still the published one, so no token outlives a password change,
+    /// a deletion or a disable that raced it (etcd retries likewise). Blocks.
     pub(crate) fn authenticate(&self, name: &str, password: &str) -> EtcdResult<String> {
-        let state = self.state();
-        if !state.enabled {
-            return Err(EtcdError::AuthNotEnabled);
+        for _ in 0..AUTHENTICATE_ATTEMPTS_MAX {
+            let state = self.state();
+            if !state.enabled {
+                return Err(EtcdError::AuthNotEnabled);
+            }
+            let user = state.users.get(name).ok_or(EtcdError::AuthFailed)?;
+            let hash = user
+                .password_hash
+                .as_deref()
+                .ok_or(EtcdError::NoPasswordUser)?;
+            if password.len() > PASSWORD_LEN_MAX || !bcrypt::verify(password, hash).unwrap_or(false)
+            {
+                return Err(EtcdError::AuthFailed);
+            }
+            let unchanged = || Arc::ptr_eq(&self.state(), &state);
+            if let Some(token) = self.tokens.assign_if(name, Instant::now(), unchanged) {
+                return Ok(token);
+            }
         }
-        let user = state.users.get(name).ok_or(EtcdError::AuthFailed)?;
-        let hash = user
-            .password_hash
-            .as_deref()
-            .ok_or(EtcdError::NoPasswordUser)?;
-        if password.len() > PASSWORD_LEN_MAX || !bcrypt::verify(password, hash).unwrap_or(false) {
-            return Err(EtcdError::AuthFailed);
-        }
-        Ok(self.tokens.assign(name, Instant::now()))
+        Err(EtcdError::Contended(format!(
+            "the auth store changed during {AUTHENTICATE_ATTEMPTS_MAX} attempts to authenticate"
+        )))
     }
 
     /// Drops the tokens of `user` (its password changed, or it was deleted).

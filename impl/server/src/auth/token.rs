@@ -49,14 +49,24 @@ impl Tokens {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A new token naming `user` until [`TOKEN_TTL`] after `now`.
-    pub(crate) fn assign(&self, user: &str, now: Instant) -> String {
+    /// A new token naming `user` until [`TOKEN_TTL`] after `now`, if `valid()`, which is
+    /// called under the table's lock (so a drop that follows the change `valid` looks for
+    /// also drops the new token); `None` if not.
+    pub(crate) fn assign_if(
+        &self,
+        user: &str,
+        now: Instant,
+        valid: impl FnOnce() -> bool,
+    ) -> Option<String> {
         let letters: String = rand::rng()
             .sample_iter(Alphabetic)
             .take(TOKEN_LETTERS)
             .map(char::from)
             .collect();
         let mut table = self.table();
+        if !valid() {
+            return None;
+        }
         if table.by_token.len() >= TOKENS_MAX {
             table.by_token.retain(|_, e| e.expires_at > now);
         }
@@ -79,7 +89,7 @@ impl Tokens {
                 expires_at: now + TOKEN_TTL,
             },
         );
-        token
+        Some(token)
     }
 
     /// The user `token` names at `now`, pushing its expiry; `None` if unknown or expired.
@@ -113,7 +123,7 @@ mod tests {
     fn tokens_expire_unless_used() {
         let tokens = Tokens::default();
         let start = Instant::now();
-        let token = tokens.assign("alice", start);
+        let token = tokens.assign_if("alice", start, || true).unwrap();
         let (letters, index) = token.split_once('.').unwrap();
         assert_eq!(letters.len(), TOKEN_LETTERS);
         assert!(letters.chars().all(|c| c.is_ascii_alphabetic()));
@@ -132,8 +142,9 @@ mod tests {
     fn dropping_a_user_drops_its_tokens_only() {
         let tokens = Tokens::default();
         let now = Instant::now();
-        let a = tokens.assign("alice", now);
-        let b = tokens.assign("bob", now);
+        let a = tokens.assign_if("alice", now, || true).unwrap();
+        let b = tokens.assign_if("bob", now, || true).unwrap();
+        assert_eq!(tokens.assign_if("carol", now, || false), None);
         assert_ne!(a, b);
         tokens.drop_user("alice");
         assert_eq!(tokens.user(&a, now), None);
