@@ -7,7 +7,7 @@ Adler-32 (zlib), CRC32C (table below), bloom hash and a hand-built LZ4 block. Ru
 It rewrites the generated vectors; regression vectors found by fuzzing live in files it does not
 touch (names starting with `fuzz_`).
 """
-import json, os, struct, zlib
+import hashlib, json, os, struct, zlib
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -582,6 +582,21 @@ ex_err("ends_mid_trailer", one_key[:-1], "truncated", TR)
 ex_err("ends_without_trailer", one_key[:TR], "truncated", TR)
 ex_err("ends_after_header", one_key[:H], "truncated", H)
 ex_err("bytes_after_trailer", one_key + b"\x00", "trailing_bytes", len(one_key))
+# etcd's snapshot framing after the trailer (§ 6.1): zero padding to a multiple of 512, then the
+# SHA-256 of the stream and the padding. Valid framing is accepted (not canonical: the encoder
+# writes the bare stream); a framing one byte short is trailing_bytes at its first byte; a
+# padding byte that is not zero invalid_value at it; a wrong digest bad_checksum at the digest.
+def etcd_framing(stream):
+    pad = bytes((512 - len(stream) % 512) % 512)
+    return pad + hashlib.sha256(stream + pad).digest()
+FR_ONE = etcd_framing(one_key)
+assert (len(one_key) + len(FR_ONE)) % 512 == 32
+write("export", "etcd_snapshot_framing", one_key + FR_ONE, ex_json(4, 2, E_ONE, L_ONE, canonical=False))
+ex_err("etcd_snapshot_framing_short", one_key + FR_ONE[1:], "trailing_bytes", len(one_key))
+FR_NZ = bytearray(FR_ONE); FR_NZ[10] = 1
+ex_err("etcd_snapshot_padding_not_zero", one_key + bytes(FR_NZ), "invalid_value", len(one_key) + 10)
+FR_BAD = bytearray(FR_ONE); FR_BAD[-1] ^= 0xFF
+ex_err("etcd_snapshot_digest_wrong", one_key + bytes(FR_BAD), "bad_checksum", len(one_key) + len(FR_ONE) - 32)
 # Versions: order, uniqueness and the revision bound are checked per entry, at the entry's first
 # byte (the error's offset in the payload; as SST blocks report key_order at the entry).
 P = H + 5  # the first chunk's payload

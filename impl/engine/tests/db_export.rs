@@ -2,10 +2,12 @@
 //! source at every revision from the horizon to the export's (values, metadata, deletions),
 //! has its leases with their keys, its horizon and its revision, and goes on from there; an
 //! export taken while a writer commits is consistent at its revision; a damaged or cut stream is
-//! refused with the offset and leaves the target as it was; a written target is refused.
+//! refused with the offset and leaves the target as it was; a written target is refused; etcd's
+//! snapshot framing after the stream (FORMAT § 6.1) is accepted when right, refused when not.
 
 use std::time::Duration;
 
+use kvstore::format::etcd_snapshot::SnapshotDigest;
 use kvstore::{
     Db, Error, HistoryRetention, KeyRange, LeaseExpiry, Options, ScanOptions, WriteBatch,
 };
@@ -127,6 +129,31 @@ fn an_export_during_writes_is_consistent_at_its_revision() {
     );
 }
 
+/// `stream` with etcd's snapshot framing after it (FORMAT § 6.1), as a server's Snapshot sends.
+fn framed(stream: &[u8]) -> Vec<u8> {
+    let mut digest = SnapshotDigest::new();
+    digest.update(stream);
+    [stream, &digest.framing()].concat()
+}
+
+#[test]
+fn an_etcd_framed_snapshot_imports_as_the_bare_stream() {
+    let from = tempfile::tempdir().unwrap();
+    let db = source(from.path());
+    let mut stream = Vec::new();
+    db.export(&mut stream).unwrap();
+    let file = framed(&stream);
+    assert_eq!(file.len() % 512, 32, "what etcdctl snapshot save requires");
+    let to = tempfile::tempdir().unwrap();
+    let (copy, summary) = Db::import(to.path(), options(), &mut file.as_slice(), "snap").unwrap();
+    assert_eq!(summary.bytes, stream.len() as u64);
+    let revision = db.stats().last_revision;
+    assert_eq!(summary.revision, revision);
+    for r in [db.history_horizon(), revision] {
+        assert_eq!(rows_at(&copy, r), rows_at(&db, r), "at {r}");
+    }
+}
+
 #[test]
 fn a_damaged_or_cut_stream_is_refused_and_leaves_the_target_as_it_was() {
     let from = tempfile::tempdir().unwrap();
@@ -146,6 +173,16 @@ fn a_damaged_or_cut_stream_is_refused_and_leaves_the_target_as_it_was() {
             "a byte after the trailer",
             [stream.clone(), vec![0]].concat(),
         ),
+        ("etcd's framing with a wrong digest", {
+            let mut s = framed(&stream);
+            let last = s.len() - 1;
+            s[last] ^= 1;
+            s
+        }),
+        ("etcd's framing cut short", {
+            let s = framed(&stream);
+            s[..s.len() - 1].to_vec()
+        }),
     ];
     for (what, bytes) in cases {
         let to = tempfile::tempdir().unwrap();

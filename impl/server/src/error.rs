@@ -132,6 +132,9 @@ pub(crate) enum EtcdError {
     /// The engine failed for a reason that is not the request's (I/O, corruption, poisoned).
     #[error("kvstore: {0}")]
     Engine(kvstore::Error),
+    /// The temporary file a snapshot is spooled to could not be written or read back.
+    #[error("kvstore: spooling the snapshot to a temporary file failed: {0}")]
+    SnapshotSpool(#[source] std::io::Error),
 }
 
 impl EtcdError {
@@ -171,8 +174,19 @@ impl EtcdError {
             EtcdError::Unsupported(_) => Code::Unimplemented,
             EtcdError::Contended(_) => Code::Aborted,
             EtcdError::Engine(kvstore::Error::Corruption { .. }) => Code::DataLoss,
-            EtcdError::Engine(_) => Code::Internal,
+            EtcdError::Engine(_) | EtcdError::SnapshotSpool(_) => Code::Internal,
         }
+    }
+}
+
+impl EtcdError {
+    /// The error as etcd's Maintenance service answers an auth check it fails: the auth
+    /// package's own error, which its gRPC layer passes on untranslated (code `UNKNOWN`, `auth:`
+    /// where the translated message says `etcdserver:`).
+    pub(crate) fn untranslated(self) -> Status {
+        let message = self.to_string();
+        let rest = message.strip_prefix("etcdserver: ").unwrap_or(&message);
+        Status::unknown(format!("auth: {rest}"))
     }
 }
 
@@ -234,6 +248,9 @@ mod tests {
         assert_eq!(status.message(), "etcdserver: permission denied");
         let status = Status::from(EtcdError::InvalidAuthToken);
         assert_eq!(status.code(), Code::Unauthenticated);
+        let status = EtcdError::PermissionDenied.untranslated();
+        assert_eq!(status.code(), Code::Unknown);
+        assert_eq!(status.message(), "auth: permission denied");
         let status = Status::from(EtcdError::UserNotFound);
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert_eq!(status.message(), "etcdserver: user name not found");

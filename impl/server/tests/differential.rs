@@ -1,7 +1,7 @@
 //! The differential test: the same etcdctl 3.4 session against a real etcd 3.4 and against
 //! `kvstore-server`, each on a fresh store; every command's exit status, stdout and error line
 //! must be equal once what is random or per-process is masked: cluster and member ids, the
-//! raft term, and lease ids (etcd picks them at random, kvstore counts them; each target's
+//! raft term, the endpoint's address, and lease ids (etcd picks them at random, kvstore counts them; each target's
 //! leases are named `<lease0>`, `<lease1>`... in grant order). Revisions are compared exactly.
 //! Two sessions: the KV, lease and compaction one, and the auth one.
 
@@ -157,7 +157,10 @@ impl Target {
             self.leases.push(id.to_owned());
         }
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+        let error: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("Error:") || l.starts_with("Failed"))
+            .collect();
         // JSON where etcdctl printed JSON (some commands print text whatever -w says).
         let stdout = match serde_json::from_str::<Value>(&stdout) {
             Ok(mut value) if args.first() == Some(&"-w") => {
@@ -198,7 +201,9 @@ impl Target {
         for (i, id) in self.leases.iter().enumerate() {
             text = text.replace(id, &format!("<lease{i}>"));
         }
-        text
+        // Maintenance commands name the member by its address.
+        let address = self.ctl.endpoint.trim_start_matches("http://");
+        text.replace(address, "<endpoint>")
     }
 
     fn mask_json(&self, value: &mut Value) {
@@ -323,6 +328,11 @@ const AUTH_SESSION: &[Step] = &[
     run(&["--user", "alice:apw", "role", "get", "root"]),
     run(&["--user", "alice:apw", "user", "add", "eve:x"]),
     run(&["--user", "alice:apw", "auth", "disable"]),
+    run(&["defrag"]),
+    run(&["--user", "alice:apw", "defrag"]),
+    run(&["--user", "root:pw", "defrag"]),
+    run(&["--user", "alice:apw", "endpoint", "hashkv"]),
+    run(&["alarm", "list"]),
     run(&["--user", "root:pw", "user", "delete", "root"]),
     run(&["--user", "root:pw", "role", "delete", "root"]),
     run(&["--user", "root:pw", "user", "revoke-role", "root", "root"]),

@@ -1,7 +1,7 @@
 //! Auth through the generated gRPC client, for what etcdctl cannot show: Authenticate and the
 //! `token` metadata, missing and bad tokens, every key of a txn checked (compares, both
 //! branches, nested txns) with nothing written when refused, watch creates refused (also on a
-//! stream whose token names no user), and tokens
+//! stream whose token names no user), Maintenance admin calls, and tokens
 //! dropped by a password change and by disabling auth.
 
 mod common;
@@ -359,5 +359,48 @@ fn watches_outside_the_permissions_are_refused() {
             .expect("not an error");
         assert!(response.created && response.canceled);
         assert_eq!(response.cancel_reason, denied);
+    });
+}
+
+#[test]
+fn maintenance_admin_calls_need_root() {
+    use kvstore_server::proto::etcdserverpb::maintenance_client::MaintenanceClient;
+    use kvstore_server::proto::etcdserverpb::{HashKvRequest, SnapshotRequest, StatusRequest};
+
+    let server = TestServer::start_with(|config| config.bcrypt_cost = 4);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut auth = AuthClient::connect(server.endpoint())
+            .await
+            .expect("connect");
+        set_up(&mut auth).await;
+        let alice = authenticate(&mut auth, "alice", "alicepw").await;
+        let root = authenticate(&mut auth, "root", "rootpw").await;
+        let mut maintenance = MaintenanceClient::connect(server.endpoint())
+            .await
+            .expect("connect");
+        // etcd answers these with its auth package's errors, untranslated.
+        let refused = maintenance
+            .snapshot(with_token(SnapshotRequest {}, Some(&alice)))
+            .await
+            .expect_err("alice may not take a snapshot");
+        assert_eq!(refused.code(), Code::Unknown);
+        assert_eq!(refused.message(), "auth: permission denied");
+        let refused = maintenance
+            .hash_kv(with_token(HashKvRequest { revision: 0 }, None))
+            .await
+            .expect_err("no user may not hash");
+        assert_eq!(refused.message(), "auth: user name is empty");
+        maintenance
+            .hash_kv(with_token(HashKvRequest { revision: 0 }, Some(&root)))
+            .await
+            .expect("root hashes");
+        maintenance
+            .status(with_token(StatusRequest {}, None))
+            .await
+            .expect("Status is not checked");
     });
 }

@@ -7,7 +7,8 @@
 //! 2. Read the stream chunk by chunk, checking each (head, presence, CRC, payload) and the
 //!    versions' order across chunks, and write the versions into tables at the bottom level as
 //!    a compaction writes its outputs (each table synced, then the directory).
-//! 3. Only once the trailer checked (counts, the stream's CRC32C, nothing after it) and every
+//! 3. Only once the trailer checked (counts, the stream's CRC32C, nothing after it but, if
+//!    anything, etcd's snapshot framing with its digest right: FORMAT.md § 6.1) and every
 //!    lease a live key names is in the leases chunk: install one manifest edit adding the tables
 //!    with `lastRevision`, `historyHorizon` and the leases of the stream.
 //! 4. Close, and open again: the handle returned recovers the imported state as any open does.
@@ -25,6 +26,7 @@ use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::format::FormatError;
 use crate::format::checksum::crc32c_append;
+use crate::format::etcd_snapshot::{SNAPSHOT_FRAMING_LEN_MAX, SnapshotDigest};
 use crate::format::export::{
     CHUNK_CRC_LEN, CHUNK_HEAD_LEN, ChunkKind, EXPORT_HEADER_LEN, ExportHeader, VersionOrder,
     check_chunk_crc, check_counts, check_stream_crc, decode_chunk_head, decode_header,
@@ -49,6 +51,8 @@ struct ImportReader<'a> {
     offset: u64,
     /// CRC32C of every byte before `offset`.
     crc: u32,
+    /// SHA-256 of every byte before `offset`, for etcd's snapshot framing after the trailer.
+    digest: SnapshotDigest,
     order: VersionOrder,
     /// The decoded versions of the current chunk not yet yielded, in reverse.
     pending: Vec<Entry>,
@@ -86,6 +90,7 @@ impl ImportReader<'_> {
             filled += got;
         }
         self.offset = self.offset.saturating_add(n as u64);
+        self.digest.update(&bytes);
         Ok(bytes)
     }
 
@@ -143,18 +148,15 @@ impl ImportReader<'_> {
                 let leases = self.leases.as_ref().map_or(0, Vec::len) as u64;
                 check_counts(&trailer, self.versions, leases, at).map_err(|e| self.corrupt(&e))?;
                 check_stream_crc(&trailer, crc_before, at).map_err(|e| self.corrupt(&e))?;
-                let mut after = [0u8; 1];
-                let more = self
-                    .input
-                    .read(&mut after)
+                let mut after = Vec::new();
+                (&mut self.input)
+                    .take(SNAPSHOT_FRAMING_LEN_MAX as u64 + 1)
+                    .read_to_end(&mut after)
                     .map_err(|e| Error::io("read", &self.name, e))?;
-                if more > 0 {
-                    return Err(Error::Corruption {
-                        file: self.name.clone(),
-                        offset: self.offset,
-                        what: "export stream: bytes after the trailer".to_owned(),
-                    });
-                }
+                self.digest
+                    .clone()
+                    .check_framing(&after)
+                    .map_err(|e| self.corrupt(&e))?;
                 self.finished = true;
                 return Ok(false);
             }
@@ -257,6 +259,11 @@ impl Db {
             header,
             offset: EXPORT_HEADER_LEN as u64,
             crc: crc32c_append(0, &header_bytes),
+            digest: {
+                let mut digest = SnapshotDigest::new();
+                digest.update(&header_bytes);
+                digest
+            },
             order: VersionOrder::new(header.revision),
             pending: Vec::new(),
             versions: 0,

@@ -15,6 +15,7 @@
 //! carries from chunk to chunk as it streams), each error at the entry's first byte.
 
 use super::checksum::crc32c;
+use super::etcd_snapshot::SnapshotDigest;
 use super::manifest::LeaseMeta;
 use super::sst::{Entry, EntryRef, decode_entry_ref, encode_entry};
 use super::{FormatError, FormatErrorKind, LEASE_ID_MAX, LEASE_TTL_MS_MAX, Reader, varint};
@@ -456,18 +457,10 @@ pub fn decode_stream(bytes: &[u8]) -> Result<ExportContents, FormatError> {
                     bytes.get(..pos).unwrap_or_default(),
                     at,
                 )?;
-                let after = bytes.len().saturating_sub(pos + whole);
-                if after > 0 {
-                    let kind = FormatErrorKind::TrailingBytes {
-                        count: after as u64,
-                    };
-                    return Err(FormatError::new(
-                        STRUCTURE,
-                        "stream",
-                        (pos + whole) as u64,
-                        kind,
-                    ));
-                }
+                let (stream, after) = bytes.split_at(pos + whole);
+                let mut digest = SnapshotDigest::new();
+                digest.update(stream);
+                digest.check_framing(after)?;
                 return Ok(contents);
             }
         }

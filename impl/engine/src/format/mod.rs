@@ -14,9 +14,11 @@
 //! - [`sst`]: SST entries, blocks, bloom filter, index, footer and the table builder/decoder.
 //! - [`manifest`]: `manifest.json` with its CRC32C-protected body.
 //! - [`export`]: the export stream (a database's retained history at one revision).
+//! - [`etcd_snapshot`]: etcd's snapshot file framing around an export stream.
 
 pub mod checksum;
 mod error;
+pub mod etcd_snapshot;
 pub mod export;
 pub mod manifest;
 pub mod sst;

@@ -10,8 +10,9 @@
 //!   whichever branch runs.
 //! - LeaseRevoke: WRITE on every key attached to the lease.
 //!
-//! Compact, LeaseGrant, keep-alives, LeaseTimeToLive, Status, Alarm and MemberList are not
-//! checked: etcd 3.4 lets any caller make them (checked against etcd 3.4.23).
+//! Defragment, Hash, HashKV and Snapshot need the root role, as auth management does. Compact,
+//! LeaseGrant, keep-alives, LeaseTimeToLive, Status, Alarm and MemberList are not checked: etcd
+//! 3.4 lets any caller make them (checked against etcd 3.4.23).
 //!
 //! Invariants: a check reads only the [`Caller`]'s state (and, for leases, the lease's keys);
 //! it runs before the request touches the store, so a refused request writes nothing.
@@ -31,6 +32,12 @@ impl Caller {
     pub(crate) fn check(&self, access: Access, key: &[u8], range_end: &[u8]) -> EtcdResult<()> {
         self.state
             .check_keys(self.user.as_deref(), access, key, range_end)
+    }
+
+    /// Whether the caller may make admin calls: auth management, Defragment, Hash, HashKV,
+    /// Snapshot (etcd's `IsAdminPermitted`).
+    pub(crate) fn check_admin(&self) -> EtcdResult<()> {
+        self.state.check_admin(self.user.as_deref())
     }
 
     /// Whether every check lets the caller through (auth disabled, or root).

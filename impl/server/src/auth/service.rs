@@ -66,7 +66,7 @@ impl AuthService {
     {
         let caller = self.context.auth.caller(request.metadata())?;
         let user = caller.user.as_deref();
-        if let Err(refused) = caller.state.check_admin(user) {
+        if let Err(refused) = caller.check_admin() {
             let exempt = match allowed(request.get_ref()) {
                 Allowed::RootOnly => false,
                 Allowed::User(name) => user == Some(name.as_str()),

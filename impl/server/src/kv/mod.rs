@@ -12,6 +12,8 @@ mod range;
 mod txn;
 mod write;
 
+pub(crate) use range::{ReadPoint, requested_revision};
+
 use std::sync::Arc;
 
 use prost::Message;

@@ -16,7 +16,7 @@
 
 use std::cmp::Ordering;
 
-use kvstore::{ScanOptions, Versioned};
+use kvstore::{KeyRange, Scan, ScanOptions, Snapshot, Versioned};
 
 use crate::context::Context;
 use crate::error::{EtcdError, EtcdResult};
@@ -44,34 +44,61 @@ pub(crate) fn requested_revision(revision: i64) -> Option<u64> {
         .map(crate::revision::engine)
 }
 
+/// Where a read at a wire revision reads: the snapshot of the newest revision (which the
+/// response header names) and, when an older revision was asked for, that revision.
+pub(crate) struct ReadPoint {
+    snapshot: Snapshot,
+    older: Option<u64>,
+}
+
+impl ReadPoint {
+    /// The read point of wire `revision` (the newest when `<= 0`); `ErrFutureRev` above the
+    /// newest. A revision below the history horizon fails when read (`ErrCompacted`).
+    pub(crate) fn new(context: &Context, revision: i64) -> EtcdResult<ReadPoint> {
+        let snapshot = context.db.snapshot()?;
+        let current = snapshot.revision();
+        let older = match requested_revision(revision) {
+            Some(r) if r > current => return Err(EtcdError::FutureRev),
+            Some(r) if r != current => Some(r),
+            _ => None,
+        };
+        Ok(ReadPoint { snapshot, older })
+    }
+
+    /// The newest revision when the read started: the header's.
+    pub(crate) fn current(&self) -> u64 {
+        self.snapshot.revision()
+    }
+
+    /// A scan of `range` at the read point.
+    pub(crate) fn scan(&self, context: &Context, range: KeyRange) -> EtcdResult<Scan> {
+        Ok(match self.older {
+            Some(revision) => context.db.scan(
+                range,
+                ScanOptions {
+                    revision: Some(revision),
+                    ..ScanOptions::default()
+                },
+            )?,
+            None => self.snapshot.scan(range, ScanOptions::default())?,
+        })
+    }
+}
+
 /// Serves a top-level Range (blocking).
 pub(crate) fn read(context: &Context, request: &RangeRequest) -> EtcdResult<RangeResponse> {
     check(request)?;
-    let snapshot = context.db.snapshot()?;
-    let current = snapshot.revision();
-    let revision = requested_revision(request.revision);
-    if revision.is_some_and(|r| r > current) {
-        return Err(EtcdError::FutureRev);
-    }
+    let point = ReadPoint::new(context, request.revision)?;
     let (rows, total) = match keys(&request.key, &request.range_end) {
         Keys::Empty => (Vec::new(), 0),
-        Keys::Range(range) => {
-            let scan = match revision {
-                Some(r) if r != current => context.db.scan(
-                    range,
-                    ScanOptions {
-                        revision: Some(r),
-                        ..ScanOptions::default()
-                    },
-                )?,
-                _ => snapshot.scan(range, ScanOptions::default())?,
-            };
-            collect(scan.versioned(), fetch_limit(request))?
-        }
+        Keys::Range(range) => collect(
+            point.scan(context, range)?.versioned(),
+            fetch_limit(request),
+        )?,
     };
     let (kvs, more, count) = shape(rows, total, request);
     Ok(RangeResponse {
-        header: Some(context.header(current)),
+        header: Some(context.header(point.current())),
         kvs,
         more,
         count,
