@@ -1,7 +1,7 @@
 //! `kvstore --db DIR serve [--listen ADDR]`: serves etcd v3.4's gRPC API over the database
 //! (crate `kvstore-server`), auth and RBAC included (users and roles kept in `DIR/auth/`),
-//! until SIGTERM or Ctrl-C, then ends every stream, lets the calls in
-//! flight finish and closes the database. Logs go to stderr through `tracing` (filter with
+//! until SIGTERM or Ctrl-C, then ends every stream, lets the calls in flight finish and closes
+//! the database. Logs go to stderr through `tracing` (filter with
 //! `RUST_LOG`, default `info`). Exit code 0 after a clean shutdown, 2 without `--db`, 3 if the
 //! directory holds no database (and `--create` was not given), the server could not start or
 //! the database did not close cleanly.
@@ -31,8 +31,12 @@ pub struct ServeArgs {
     max_request_bytes: usize,
     /// The bcrypt cost of the password hashes `user add` and `user passwd` make, 4 to 31
     /// (etcd's `--bcrypt-cost`): each step doubles the time a hash and a login take.
-    #[arg(long, default_value_t = BCRYPT_COST_DEFAULT,
-          value_parser = clap::value_parser!(u32).range(i64::from(BCRYPT_COST_MIN)..=i64::from(BCRYPT_COST_MAX)))]
+    #[arg(
+        long,
+        default_value_t = BCRYPT_COST_DEFAULT,
+        value_parser = clap::value_parser!(u32)
+            .range(i64::from(BCRYPT_COST_MIN)..=i64::from(BCRYPT_COST_MAX))
+    )]
     bcrypt_cost: u32,
 }
 

@@ -1,5 +1,6 @@
-//! What every service shares: the database, the auth store, the server's identity, its limits, the shutdown
-//! signal and the commit signal; and the one way services run blocking engine calls.
+//! What every service shares: the database, the auth store, the server's identity, its limits,
+//! the shutdown signal and the commit signal; and the one way services run blocking engine
+//! calls.
 //!
 //! Invariants:
 //! - Engine calls that may block (commits wait for their fsync, reads may read files) run

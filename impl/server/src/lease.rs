@@ -9,7 +9,8 @@
 //! LeaseLeases lists the leases soonest expiry first.
 //!
 //! With auth enabled, a revocation needs WRITE on every key attached to the lease (as etcd
-//! 3.4); the other calls are not checked (etcd 3.4 checks none of them).
+//! 3.4); the other calls are not checked (etcd 3.4 checks none of them), but a grant, a raft
+//! request in etcd, refuses a token that names no user.
 //!
 //! Invariants:
 //! - A grant or revocation is answered once the engine committed it (durable as the database's
@@ -198,6 +199,8 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
+        // Any caller may grant, but a token must name a user (a raft request in etcd).
+        self.context.auth.caller(request.metadata())?;
         let request = request.into_inner();
         self.context.check_size(request.encoded_len())?;
         self.context

@@ -4,7 +4,8 @@
 //! Shutdown, in order: stop accepting connections; end every watch and keep-alive stream (each
 //! stream's task sees the shutdown flag and returns, which ends the response stream); let the
 //! calls in flight finish and the clients close their connections, for at most
-//! [`ServerConfig::shutdown_grace`]; close the database and the auth store's (flush, sync, release their locks).
+//! [`ServerConfig::shutdown_grace`]; close the database and the auth store's (flush, sync,
+//! release their locks).
 //!
 //! Invariants:
 //! - The database is opened with [`kvstore::HistoryRetention::Manual`] (etcd keeps every

@@ -1,8 +1,9 @@
 //! The differential test: the same etcdctl 3.4 session against a real etcd 3.4 and against
 //! `kvstore-server`, each on a fresh store; every command's exit status, stdout and error line
 //! must be equal once what is random or per-process is masked: cluster and member ids, the
-//! raft term, the endpoint's address, and lease ids (etcd picks them at random, kvstore counts them; each target's
-//! leases are named `<lease0>`, `<lease1>`... in grant order). Revisions are compared exactly.
+//! raft term, the endpoint's address, and lease ids (etcd picks them at random, kvstore counts
+//! them; each target's leases are named `<lease0>`, `<lease1>`... in grant order). Revisions
+//! are compared exactly.
 //! Two sessions: the KV, lease and compaction one, and the auth one.
 
 mod common;

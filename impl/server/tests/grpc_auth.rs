@@ -11,14 +11,15 @@ use kvstore_server::proto::authpb::Permission;
 use kvstore_server::proto::authpb::permission::Type as PermissionType;
 use kvstore_server::proto::etcdserverpb::auth_client::AuthClient;
 use kvstore_server::proto::etcdserverpb::kv_client::KvClient;
+use kvstore_server::proto::etcdserverpb::lease_client::LeaseClient;
 use kvstore_server::proto::etcdserverpb::request_op::Request as Op;
 use kvstore_server::proto::etcdserverpb::watch_client::WatchClient;
 use kvstore_server::proto::etcdserverpb::watch_request::RequestUnion;
 use kvstore_server::proto::etcdserverpb::{
     AuthDisableRequest, AuthEnableRequest, AuthRoleAddRequest, AuthRoleGrantPermissionRequest,
     AuthUserAddRequest, AuthUserChangePasswordRequest, AuthUserGrantRoleRequest,
-    AuthenticateRequest, Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
-    TxnRequest, WatchCreateRequest, WatchRequest,
+    AuthenticateRequest, Compare, DeleteRangeRequest, LeaseGrantRequest, PutRequest, RangeRequest,
+    RequestOp, TxnRequest, WatchCreateRequest, WatchRequest,
 };
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
@@ -175,6 +176,20 @@ fn tokens_and_every_txn_key_are_checked() {
             .unwrap_err();
         assert_eq!(bad.code(), Code::Unauthenticated);
         assert_eq!(bad.message(), "etcdserver: invalid auth token");
+        // A grant is not checked, but its token must name a user, as in etcd.
+        let mut lease = LeaseClient::connect(server.endpoint())
+            .await
+            .expect("connect");
+        let grant = || LeaseGrantRequest { ttl: 60, id: 0 };
+        let bad = lease
+            .lease_grant(with_token(grant(), Some("nope.1")))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), Code::Unauthenticated);
+        lease
+            .lease_grant(with_token(grant(), None))
+            .await
+            .expect("anyone may grant a lease");
         kv.range(with_token(get_a(), Some(&alice)))
             .await
             .expect("alice reads a");

@@ -16,7 +16,8 @@
 //!
 //! Auth: with auth enabled, Defragment, Hash, HashKV and Snapshot need the root role (etcd
 //! 3.4's `authMaintenanceServer`), refused with etcd's untranslated auth errors (`auth:
-//! permission denied`, code `UNKNOWN`); Status and Alarm are not checked, as in etcd 3.4.
+//! permission denied`, code `UNKNOWN`); Status and Alarm are not checked, as in etcd 3.4 (but Alarm, a
+//! raft request there, refuses a token that names no user).
 //!
 //! Invariants: the header is the current revision, as etcd's `header.fill`.
 
@@ -82,8 +83,10 @@ fn status(context: &Context) -> EtcdResult<StatusResponse> {
 impl Maintenance for MaintenanceService {
     async fn alarm(
         &self,
-        _request: Request<AlarmRequest>,
+        request: Request<AlarmRequest>,
     ) -> Result<Response<AlarmResponse>, Status> {
+        // Any caller may ask, but a token must name a user (a raft request in etcd).
+        self.context.auth.caller(request.metadata())?;
         self.context
             .blocking(|context| {
                 Ok(AlarmResponse {
