@@ -152,7 +152,7 @@ impl Target {
             None => self.ctl.run(&args),
         };
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        if args.starts_with(&["lease", "grant"])
+        if args.windows(2).any(|w| w == ["lease", "grant"])
             && let Some(id) = stdout.split_whitespace().nth(1)
         {
             self.leases.push(id.to_owned());
@@ -305,6 +305,15 @@ const AUTH_SESSION: &[Step] = &[
     run(&["-w", "json", "--user", "alice:apw", "del", "b", "--prev-kv"]),
     run(&["--user", "alice:apw", "del", "zz", "--prev-kv"]),
     run(&["--user", "alice:apw", "compaction", "2"]),
+    // A lease with a key alice may not write: alice may not revoke it, nor attach to it.
+    run(&["--user", "root:pw", "lease", "grant", "600"]),
+    run(&["--user", "root:pw", "put", "d", "v", "--lease={lease0}"]),
+    run(&["--user", "alice:apw", "lease", "revoke", "{lease0}"]),
+    run(&["--user", "alice:apw", "put", "b", "v", "--lease={lease0}"]),
+    run(&["--user", "alice:apw", "lease", "grant", "600"]),
+    run(&["--user", "alice:apw", "put", "b", "v", "--lease={lease1}"]),
+    run(&["--user", "alice:apw", "lease", "revoke", "{lease1}"]),
+    run(&["--user", "root:pw", "lease", "revoke", "{lease0}"]),
     stdin(
         &["-w", "json", "--user", "alice:apw", "txn"],
         "val(\"a1\") = \"v\"\n\nput b \"2\"\nget a1\n\nget p/1\n\n",
