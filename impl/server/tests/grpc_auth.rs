@@ -1,12 +1,13 @@
 //! Auth through the generated gRPC client, for what etcdctl cannot show: Authenticate and the
 //! `token` metadata, missing and bad tokens, every key of a txn checked (compares, both
 //! branches, nested txns) with nothing written when refused, watch creates refused (also on a
-//! stream whose token names no user), Maintenance admin calls, and tokens
+//! stream whose token names no user; compared with etcd 3.4's answers), Maintenance admin
+//! calls, and tokens
 //! dropped by a password change and by disabling auth.
 
 mod common;
 
-use common::TestServer;
+use common::{Etcd, TestServer};
 use kvstore_server::proto::authpb::Permission;
 use kvstore_server::proto::authpb::permission::Type as PermissionType;
 use kvstore_server::proto::etcdserverpb::auth_client::AuthClient;
@@ -298,72 +299,51 @@ fn tokens_and_every_txn_key_are_checked() {
     });
 }
 
-#[test]
-fn watches_outside_the_permissions_are_refused() {
-    let server = TestServer::start_with(|config| config.bcrypt_cost = 4);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let mut auth = AuthClient::connect(server.endpoint())
-            .await
-            .expect("connect");
-        set_up(&mut auth).await;
-        let alice = authenticate(&mut auth, "alice", "alicepw").await;
-        let mut watch = WatchClient::connect(server.endpoint())
-            .await
-            .expect("connect");
-        let creates = [
-            (7, "d", ""),  // outside
-            (8, "a", "c"), // inside
-            (9, "a", "d"), // partly outside
-            (10, "x", ""), // inside (read only)
-        ]
-        .map(|(id, key, range_end)| WatchRequest {
-            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
-                key: key.into(),
-                range_end: range_end.into(),
-                watch_id: id,
-                ..WatchCreateRequest::default()
-            })),
-        });
-        let mut responses = watch
-            .watch(with_token(tokio_stream::iter(creates), Some(&alice)))
-            .await
-            .expect("watch stream")
-            .into_inner();
-        let mut seen = Vec::new();
-        while seen.len() < 4 {
-            let response = responses
-                .next()
-                .await
-                .expect("a response")
-                .expect("not an error");
-            assert!(response.created);
-            seen.push((response.watch_id, response.canceled, response.cancel_reason));
-        }
-        let denied = "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
-        assert_eq!(
-            seen,
-            vec![
-                (7, true, denied.to_owned()),
-                (8, false, String::new()),
-                (9, true, denied.to_owned()),
-                (10, false, String::new()),
-            ]
-        );
+/// (watch id, canceled, reason) of a `created` response.
+type Answer = (i64, bool, String);
 
-        // A stream whose token names no user opens, as etcd's, and refuses every create.
-        let create = WatchRequest {
-            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
-                key: b"a".to_vec(),
-                watch_id: 1,
-                ..WatchCreateRequest::default()
-            })),
-        };
+/// What a watch stream as alice answers to creates on [d], [a, c), [a, d) and [x], then what
+/// a stream with an unknown token and one without a token answer to a create on [a].
+async fn watch_answers(endpoint: String) -> Vec<Answer> {
+    let mut auth = AuthClient::connect(endpoint.clone())
+        .await
+        .expect("connect");
+    set_up(&mut auth).await;
+    let alice = authenticate(&mut auth, "alice", "alicepw").await;
+    let mut watch = WatchClient::connect(endpoint).await.expect("connect");
+    let create = |id: i64, key: &str, range_end: &str| WatchRequest {
+        request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+            key: key.into(),
+            range_end: range_end.into(),
+            watch_id: id,
+            ..WatchCreateRequest::default()
+        })),
+    };
+    let creates = [
+        create(7, "d", ""),  // outside
+        create(8, "a", "c"), // inside
+        create(9, "a", "d"), // partly outside
+        create(10, "x", ""), // inside (read only)
+    ];
+    let mut responses = watch
+        .watch(with_token(tokio_stream::iter(creates), Some(&alice)))
+        .await
+        .expect("watch stream")
+        .into_inner();
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let response = responses
+            .next()
+            .await
+            .expect("a response")
+            .expect("not an error");
+        assert!(response.created);
+        seen.push((response.watch_id, response.canceled, response.cancel_reason));
+    }
+    // A stream whose token names no user, or without a token, opens and refuses creates.
+    for token in [Some("nope.1"), None] {
         let mut responses = watch
-            .watch(with_token(tokio_stream::iter([create]), Some("nope.1")))
+            .watch(with_token(tokio_stream::iter([create(1, "a", "")]), token))
             .await
             .expect("the stream opens")
             .into_inner();
@@ -372,9 +352,39 @@ fn watches_outside_the_permissions_are_refused() {
             .await
             .expect("a response")
             .expect("not an error");
-        assert!(response.created && response.canceled);
-        assert_eq!(response.cancel_reason, denied);
+        assert!(response.created);
+        seen.push((response.watch_id, response.canceled, response.cancel_reason));
+    }
+    seen
+}
+
+#[test]
+fn watches_outside_the_permissions_are_refused_as_etcd_refuses_them() {
+    let server = TestServer::start_with(|config| config.bcrypt_cost = 4);
+    let etcd = Etcd::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (kvstore, etcd) = runtime.block_on(async {
+        (
+            watch_answers(server.endpoint()).await,
+            watch_answers(etcd.endpoint.clone()).await,
+        )
     });
+    let refused = |reason: &str| (-1, true, format!("rpc error: code = {reason}"));
+    assert_eq!(
+        kvstore,
+        vec![
+            refused("PermissionDenied desc = etcdserver: permission denied"),
+            (8, false, String::new()),
+            refused("PermissionDenied desc = etcdserver: permission denied"),
+            (10, false, String::new()),
+            refused("Unauthenticated desc = etcdserver: invalid auth token"),
+            refused("InvalidArgument desc = etcdserver: user name is empty"),
+        ]
+    );
+    assert_eq!(kvstore, etcd, "kvstore, then etcd 3.4");
 }
 
 #[test]

@@ -13,10 +13,11 @@
 //!   header `r`, as etcd sends an unsynced watcher's catch-up; each later revision is one
 //!   response with that revision in its header.
 //! - Auth: with auth enabled, a create needs READ on its range (etcd's `isWatchPermitted`);
-//!   refused, it answers `created` and `canceled` with the requested watch id and etcd's
-//!   reason, the full status text `rpc error: code = PermissionDenied desc = etcdserver:
-//!   permission denied`; so is every create when the stream's token names no user (any
-//!   more). Watches already created are not checked again.
+//!   refused, it answers `created` and `canceled`, watch id -1, and etcd 3.4.23's reason, the
+//!   failed check's gRPC error as Go prints it (`rpc error: code = PermissionDenied desc =
+//!   etcdserver: permission denied`; `Unauthenticated ... invalid auth token` when the
+//!   stream's token names no user, any more; `InvalidArgument ... user name is empty` without
+//!   a token). Watches already created are not checked again.
 //! - Cancel: `canceled` with the current revision; an unknown id is ignored.
 //! - Progress request: every watcher's buffered events are sent, then one response with watch
 //!   id -1 and the current revision (etcd v3.4 sends that response at once).
@@ -65,13 +66,21 @@ const NO_WATCH_ID: i64 = -1;
 
 /// etcd's reason for a watch of a range that holds no key.
 const EMPTY_RANGE: &str = "mvcc: watcher range is empty";
-/// etcd's reason for a watch its caller may not make (`ErrGRPCPermissionDenied.Error()`).
-const PERMISSION_DENIED: &str =
-    "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
 /// etcd's reason for a watch id already in use on the stream.
 const DUPLICATE_ID: &str = "mvcc: duplicate watch ID provided on the WatchStream";
 
 type Sender = mpsc::Sender<Result<WatchResponse, Status>>;
+
+/// etcd's reason for a watch its caller may not make: the gRPC error of the failed check as
+/// Go prints it (`invalid auth token`, `user name is empty`, else `permission denied`).
+fn refusal_reason(refused: &EtcdError) -> String {
+    let (code, error) = match refused {
+        EtcdError::InvalidAuthToken => ("Unauthenticated", refused),
+        EtcdError::UserEmpty => ("InvalidArgument", refused),
+        _ => ("PermissionDenied", &EtcdError::PermissionDenied),
+    };
+    format!("rpc error: code = {code} desc = {error}")
+}
 
 /// The client went away (or the stream failed): stop.
 struct Gone;
@@ -252,15 +261,10 @@ impl Stream {
 
     /// A watch refused before it started: `created` and `canceled` with watch id -1.
     async fn refuse(&self, reason: &str) -> Result<(), Gone> {
-        self.refuse_as(NO_WATCH_ID, reason).await
-    }
-
-    /// A watch refused before it started: `created` and `canceled` with `watch_id`.
-    async fn refuse_as(&self, watch_id: i64, reason: &str) -> Result<(), Gone> {
         let revision = self.current().await?;
         self.send(WatchResponse {
             header: self.header(revision),
-            watch_id,
+            watch_id: NO_WATCH_ID,
             created: true,
             canceled: true,
             cancel_reason: reason.to_owned(),
@@ -293,8 +297,8 @@ impl Stream {
             .auth
             .caller_with(self.token.as_deref())
             .and_then(|caller| caller.check(Access::Read, &key, &create.range_end));
-        if permitted.is_err() {
-            return self.refuse_as(create.watch_id, PERMISSION_DENIED).await;
+        if let Err(refused) = permitted {
+            return self.refuse(&refusal_reason(&refused)).await;
         }
         let Keys::Range(range) = keys(&key, &create.range_end) else {
             return self.refuse(EMPTY_RANGE).await;
