@@ -2,8 +2,9 @@
 //! `token` metadata, missing and bad tokens, every key of a txn checked (compares, both
 //! branches, nested txns) with nothing written when refused, watch creates refused (also on a
 //! stream whose token names no user; compared with etcd 3.4's answers), Maintenance admin
-//! calls, and tokens
-//! dropped by a password change and by disabling auth.
+//! calls, tokens dropped by a password change and by disabling auth, and the refusals of
+//! Range, Txn, LeaseGrant, UserList and UserGet as a user, with a bad token and with none,
+//! compared with etcd 3.4's.
 
 mod common;
 
@@ -428,4 +429,69 @@ fn maintenance_admin_calls_need_root() {
             .await
             .expect("Status is not checked");
     });
+}
+
+/// The (code, message) of each call below as alice, with a bad token and with none, after
+/// `set_up`: the same refusals etcd 3.4 makes, compared by `refusals_match_etcd`.
+async fn refusals(endpoint: String) -> Vec<(Code, String)> {
+    let mut auth = AuthClient::connect(endpoint.clone())
+        .await
+        .expect("connect");
+    set_up(&mut auth).await;
+    let alice = authenticate(&mut auth, "alice", "alicepw").await;
+    let mut kv = KvClient::connect(endpoint.clone()).await.expect("connect");
+    let mut lease = LeaseClient::connect(endpoint).await.expect("connect");
+    let mut answers = Vec::new();
+    let mut note = |result: Result<(), tonic::Status>| {
+        answers.push(result.map_or_else(
+            |e| (e.code(), e.message().to_owned()),
+            |()| (Code::Ok, String::new()),
+        ));
+    };
+    for token in [Some(alice.as_str()), Some("nope.1"), None] {
+        let range = RangeRequest {
+            key: b"d".to_vec(),
+            ..RangeRequest::default()
+        };
+        note(kv.range(with_token(range, token)).await.map(drop));
+        let txn = TxnRequest {
+            compare: vec![absent("a")],
+            success: vec![put("a")],
+            failure: vec![delete("x")],
+        };
+        note(kv.txn(with_token(txn, token)).await.map(drop));
+        let grant = LeaseGrantRequest { ttl: 60, id: 0 };
+        note(lease.lease_grant(with_token(grant, token)).await.map(drop));
+        let list = kvstore_server::proto::etcdserverpb::AuthUserListRequest {};
+        note(auth.user_list(with_token(list, token)).await.map(drop));
+        let get = kvstore_server::proto::etcdserverpb::AuthUserGetRequest {
+            name: "alice".into(),
+        };
+        note(auth.user_get(with_token(get, token)).await.map(drop));
+    }
+    answers
+}
+
+#[test]
+fn refusals_match_etcd() {
+    let server = TestServer::start_with(|config| config.bcrypt_cost = 4);
+    let etcd = Etcd::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (kvstore, etcd) = runtime.block_on(async {
+        (
+            refusals(server.endpoint()).await,
+            refusals(etcd.endpoint.clone()).await,
+        )
+    });
+    assert_eq!(kvstore, etcd, "kvstore, then etcd 3.4");
+    assert_eq!(
+        kvstore.first(),
+        Some(&(
+            Code::PermissionDenied,
+            "etcdserver: permission denied".to_owned()
+        ))
+    );
 }
