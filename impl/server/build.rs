@@ -18,7 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .file_descriptor_set_path(&descriptors)
         .compile_protos(
-            &["proto/etcdserverpb/rpc.proto", "proto/mvccpb/kv.proto"],
+            &[
+                "proto/etcdserverpb/rpc.proto",
+                "proto/mvccpb/kv.proto",
+                "proto/authpb/auth.proto",
+            ],
             &["proto"],
         )?;
     // The JSON gateway's serde impls, as etcd's grpc-gateway marshals (`OrigName: true`: the
@@ -27,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register_descriptors(&std::fs::read(&descriptors)?)?
         .preserve_proto_field_names()
         .ignore_unknown_fields()
-        .build(&[".etcdserverpb", ".mvccpb"])?;
+        .build(&[".etcdserverpb", ".mvccpb", ".authpb"])?;
     Ok(())
 }
 

@@ -1,8 +1,9 @@
 //! `kvstore --db DIR serve [--listen ADDR] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]`:
-//! serves etcd v3.4's gRPC API, its JSON gateway, `/health`, `/version` and `/metrics` on one
-//! port, in plain text or over TLS (mutual TLS with `--tls-ca`), over the database (crate
-//! `kvstore-server`) until SIGTERM or Ctrl-C, then ends every stream, lets the calls in flight
-//! finish and closes the database. Logs go to stderr through `tracing` (filter with
+//! serves etcd v3.4's gRPC API, auth and RBAC included (users and roles kept in `DIR/auth/`),
+//! its JSON gateway, `/health`, `/version` and `/metrics` on one port, in plain text or over
+//! TLS (mutual TLS with `--tls-ca`), over the database (crate `kvstore-server`) until SIGTERM
+//! or Ctrl-C, then ends every stream, lets the calls in flight finish and closes the database.
+//! Logs go to stderr through `tracing` (filter with
 //! `RUST_LOG`, default `info`). Exit code 0 after a clean shutdown, 2 without `--db`, 3 if the
 //! directory holds no database (and `--create` was not given), the server could not start or
 //! the database did not close cleanly.
@@ -12,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use kvstore_server::{MAX_REQUEST_BYTES_DEFAULT, Server, ServerConfig, TlsConfig};
+use kvstore_server::{
+    BCRYPT_COST_DEFAULT, BCRYPT_COST_MAX, BCRYPT_COST_MIN, MAX_REQUEST_BYTES_DEFAULT, Server,
+    ServerConfig, TlsConfig,
+};
 use tracing_subscriber::EnvFilter;
 
 /// The arguments of `serve`.
@@ -37,6 +41,15 @@ pub struct ServeArgs {
     /// `--trusted-ca-file` with `--client-cert-auth`).
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     tls_ca: Option<PathBuf>,
+    /// The bcrypt cost of the password hashes `user add` and `user passwd` make, 4 to 31
+    /// (etcd's `--bcrypt-cost`): each step doubles the time a hash and a login take.
+    #[arg(
+        long,
+        default_value_t = BCRYPT_COST_DEFAULT,
+        value_parser = clap::value_parser!(u32)
+            .range(i64::from(BCRYPT_COST_MIN)..=i64::from(BCRYPT_COST_MAX))
+    )]
+    bcrypt_cost: u32,
 }
 
 /// Runs `serve` on the database in `db` (made if missing when `create`).
@@ -80,6 +93,7 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
             client_ca: args.tls_ca,
         });
     }
+    config.bcrypt_cost = args.bcrypt_cost;
     let served = runtime.block_on(async move {
         let server = Server::bind(config).await?;
         server.serve_until(shutdown_signal()).await

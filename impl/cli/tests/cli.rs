@@ -306,3 +306,14 @@ fn serve_refuses_incomplete_or_unreadable_tls_files() {
     let o = serve(&["--tls-cert", &not_pem, "--tls-key", &not_pem]);
     assert_eq!(o.status.code(), Some(3));
 }
+
+#[test]
+fn serve_takes_a_bcrypt_cost_in_bcrypts_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = kv(dir.path(), &["serve", "--help"]);
+    assert!(stdout(&help).contains("--bcrypt-cost"), "{}", stdout(&help));
+    for cost in ["3", "32"] {
+        let o = kv(dir.path(), &["serve", "--bcrypt-cost", cost]);
+        assert_eq!(o.status.code(), Some(2), "cost {cost}");
+    }
+}

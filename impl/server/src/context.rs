@@ -1,5 +1,6 @@
-//! What every service shares: the database, the server's identity, its limits, the shutdown
-//! signal and the commit signal; and the one way services run blocking engine calls.
+//! What every service shares: the database, the auth store, the server's identity, its limits,
+//! the shutdown signal and the commit signal; and the one way services run blocking engine
+//! calls.
 //!
 //! Invariants:
 //! - Engine calls that may block (commits wait for their fsync, reads may read files) run
@@ -16,6 +17,7 @@ use kvstore::{CommitObserver, Db};
 use tokio::sync::{Notify, watch};
 use tonic::Status;
 
+use crate::auth::AuthStore;
 use crate::error::{EtcdError, EtcdResult};
 use crate::identity::Identity;
 use crate::proto::etcdserverpb::ResponseHeader;
@@ -35,6 +37,8 @@ pub(crate) struct Limits {
 #[derive(Debug)]
 pub(crate) struct Context {
     pub(crate) db: Db,
+    /// Users, roles, the enabled flag and the tokens.
+    pub(crate) auth: AuthStore,
     pub(crate) identity: Identity,
     pub(crate) limits: Limits,
     /// Becomes `true` when the server shuts down: streams end.

@@ -60,6 +60,15 @@ pub enum ServeError {
     /// final flush or sync did not complete.
     #[error("closing the database failed: {0}")]
     Close(#[source] kvstore::Error),
+    /// The auth store (a second engine database in the `auth` subdirectory) could not be
+    /// opened or holds a record that does not decode.
+    #[error("cannot open the auth store at {}: {reason}", path.display())]
+    Auth {
+        /// The auth store's directory.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// A blocking task of the server panicked or was cancelled.
     #[error("a blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -94,6 +103,40 @@ pub(crate) enum EtcdError {
     RequestTooLarge,
     #[error("etcdserver: server stopped")]
     Stopped,
+    #[error("etcdserver: root user does not exist")]
+    RootUserNotExist,
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleNotExist,
+    #[error("etcdserver: user name already exists")]
+    UserAlreadyExist,
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    #[error("etcdserver: role name already exists")]
+    RoleAlreadyExist,
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    #[error("etcdserver: authentication failed, invalid user ID or password")]
+    AuthFailed,
+    /// etcd's `auth.ErrNoPasswordUser`, which its gRPC layer does not translate: it reaches
+    /// the client as code `UNKNOWN` with this text.
+    #[error("auth: authentication failed, password was given for no password user")]
+    NoPasswordUser,
+    #[error("etcdserver: permission denied")]
+    PermissionDenied,
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    #[error("etcdserver: authentication is not enabled")]
+    AuthNotEnabled,
+    #[error("etcdserver: invalid auth token")]
+    InvalidAuthToken,
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthMgmt,
     /// Something etcd serves that kvstore does not yet.
     #[error("kvstore: {0} is not supported yet")]
     Unsupported(&'static str),
@@ -123,7 +166,23 @@ impl EtcdError {
             | EtcdError::TooManyOps
             | EtcdError::DuplicateKey
             | EtcdError::RequestTooLarge
+            | EtcdError::UserEmpty
+            | EtcdError::RoleEmpty
+            | EtcdError::AuthFailed
+            | EtcdError::InvalidAuthMgmt
             | EtcdError::Invalid(_) => Code::InvalidArgument,
+            EtcdError::RootUserNotExist
+            | EtcdError::RootRoleNotExist
+            | EtcdError::UserAlreadyExist
+            | EtcdError::UserNotFound
+            | EtcdError::RoleAlreadyExist
+            | EtcdError::RoleNotFound
+            | EtcdError::RoleNotGranted
+            | EtcdError::PermissionNotGranted
+            | EtcdError::AuthNotEnabled => Code::FailedPrecondition,
+            EtcdError::PermissionDenied => Code::PermissionDenied,
+            EtcdError::NoPasswordUser => Code::Unknown,
+            EtcdError::InvalidAuthToken => Code::Unauthenticated,
             EtcdError::Compacted | EtcdError::FutureRev | EtcdError::LeaseTtlTooLarge => {
                 Code::OutOfRange
             }
@@ -135,6 +194,17 @@ impl EtcdError {
             EtcdError::Engine(kvstore::Error::Corruption { .. }) => Code::DataLoss,
             EtcdError::Engine(_) | EtcdError::SnapshotSpool(_) => Code::Internal,
         }
+    }
+}
+
+impl EtcdError {
+    /// The error as etcd's Maintenance service answers an auth check it fails: the auth
+    /// package's own error, which its gRPC layer passes on untranslated (code `UNKNOWN`, `auth:`
+    /// where the translated message says `etcdserver:`).
+    pub(crate) fn untranslated(self) -> Status {
+        let message = self.to_string();
+        let rest = message.strip_prefix("etcdserver: ").unwrap_or(&message);
+        Status::unknown(format!("auth: {rest}"))
     }
 }
 
@@ -191,6 +261,17 @@ mod tests {
             status.message(),
             "etcdserver: too many operations in txn request"
         );
+        let status = Status::from(EtcdError::PermissionDenied);
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert_eq!(status.message(), "etcdserver: permission denied");
+        let status = Status::from(EtcdError::InvalidAuthToken);
+        assert_eq!(status.code(), Code::Unauthenticated);
+        let status = EtcdError::PermissionDenied.untranslated();
+        assert_eq!(status.code(), Code::Unknown);
+        assert_eq!(status.message(), "auth: permission denied");
+        let status = Status::from(EtcdError::UserNotFound);
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(status.message(), "etcdserver: user name not found");
     }
 
     #[test]

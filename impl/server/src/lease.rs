@@ -8,6 +8,10 @@
 //! not granted answers TTL 0, a time-to-live of one answers TTL -1, and neither is an error;
 //! LeaseLeases lists the leases soonest expiry first.
 //!
+//! With auth enabled, a revocation needs WRITE on every key attached to the lease (as etcd
+//! 3.4); the other calls are not checked (etcd 3.4 checks none of them), but a grant, a raft
+//! request in etcd, refuses a token that names no user.
+//!
 //! Invariants:
 //! - A grant or revocation is answered once the engine committed it (durable as the database's
 //!   mode promises); the header's revision is the store's revision after it (a grant takes no
@@ -210,6 +214,8 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
+        // Any caller may grant, but a token must name a user (a raft request in etcd).
+        self.context.auth.caller(request.metadata())?;
         let request = request.into_inner();
         self.context.check_size(request.encoded_len())?;
         self.context
@@ -222,9 +228,13 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let caller = self.context.auth.caller(request.metadata())?;
         let request = request.into_inner();
         self.context
-            .blocking(move |context| revoke(context, &request))
+            .blocking(move |context| {
+                caller.check_lease_keys(context, request.id)?;
+                revoke(context, &request)
+            })
             .await
             .map(Response::new)
     }

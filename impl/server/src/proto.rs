@@ -9,6 +9,12 @@ pub mod mvccpb {
     include!(concat!(env!("OUT_DIR"), "/mvccpb.serde.rs"));
 }
 
+/// Package `authpb`: users, roles and permissions.
+pub mod authpb {
+    tonic::include_proto!("authpb");
+    include!(concat!(env!("OUT_DIR"), "/authpb.serde.rs"));
+}
+
 /// Package `etcdserverpb`: the services and their requests and responses.
 pub mod etcdserverpb {
     tonic::include_proto!("etcdserverpb");

@@ -7,7 +7,8 @@
 //! Shutdown, in order: stop accepting connections; end every watch and keep-alive stream (each
 //! stream's task sees the shutdown flag and returns, which ends the response stream); let the
 //! calls in flight finish and the clients close their connections, for at most
-//! [`ServerConfig::shutdown_grace`]; close the database (flush, sync, release its lock).
+//! [`ServerConfig::shutdown_grace`]; close the database and the auth store's (flush, sync,
+//! release their locks).
 //!
 //! Invariants:
 //! - The database is opened with [`kvstore::HistoryRetention::Manual`] (etcd keeps every
@@ -30,6 +31,7 @@ use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 use tonic::service::Routes;
 
+use crate::auth::{AuthService, AuthStore, BCRYPT_COST_DEFAULT};
 use crate::cluster::ClusterService;
 use crate::context::{CommitSignal, Context, Limits};
 use crate::error::ServeError;
@@ -39,6 +41,7 @@ use crate::lease::LeaseService;
 use crate::listener::{self, TlsConfig};
 use crate::maintenance::MaintenanceService;
 use crate::metrics::{Metered, Metrics};
+use crate::proto::etcdserverpb::auth_server::AuthServer;
 use crate::proto::etcdserverpb::cluster_server::ClusterServer;
 use crate::proto::etcdserverpb::kv_server::KvServer;
 use crate::proto::etcdserverpb::lease_server::LeaseServer;
@@ -84,6 +87,9 @@ pub struct ServerConfig {
     /// Serve TLS (and require client certificates when it names a client CA); plain text when
     /// `None`.
     pub tls: Option<TlsConfig>,
+    /// The bcrypt cost of the password hashes UserAdd and UserChangePassword make (etcd's
+    /// `--bcrypt-cost`, [`BCRYPT_COST_DEFAULT`] = 10; 4 to 31). Existing hashes keep theirs.
+    pub bcrypt_cost: u32,
 }
 
 impl ServerConfig {
@@ -102,6 +108,7 @@ impl ServerConfig {
             watch_progress_interval: WATCH_PROGRESS_INTERVAL_DEFAULT,
             shutdown_grace: SHUTDOWN_GRACE,
             tls: None,
+            bcrypt_cost: BCRYPT_COST_DEFAULT,
         }
     }
 }
@@ -147,16 +154,22 @@ impl Server {
         let commits = Arc::new(Notify::new());
         let signal = Arc::new(CommitSignal(Arc::clone(&commits)));
         let (dir, options) = (config.db_dir.clone(), config.options.clone());
-        let db = tokio::task::spawn_blocking(move || -> kvstore::error::Result<Db> {
-            let db = Db::open(&dir, options)?;
-            db.observe(signal)?;
-            Ok(db)
+        let bcrypt_cost = config.bcrypt_cost;
+        let (db, auth) = tokio::task::spawn_blocking(move || {
+            let opened = Db::open(&dir, options).and_then(|db| {
+                db.observe(signal)?;
+                Ok(db)
+            });
+            let db = opened.map_err(|source| ServeError::Open {
+                path: dir.clone(),
+                source,
+            })?;
+            // The engine ignores the names it does not own, so the auth store's directory
+            // inside the database directory is left alone (spec/FORMAT.md § 5.3).
+            let auth = AuthStore::open(&dir, bcrypt_cost)?;
+            Ok::<_, ServeError>((db, auth))
         })
-        .await?
-        .map_err(|source| ServeError::Open {
-            path: config.db_dir.clone(),
-            source,
-        })?;
+        .await??;
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let identity = Identity::new(
             &config.name,
@@ -174,6 +187,7 @@ impl Server {
         );
         let context = Arc::new(Context {
             db,
+            auth,
             identity,
             limits: Limits {
                 max_request_bytes: config.max_request_bytes,
@@ -241,7 +255,8 @@ impl Server {
         .add_service(ClusterServer::from_arc(Arc::clone(&services.cluster)))
         .add_service(MaintenanceServer::from_arc(Arc::clone(
             &services.maintenance,
-        )));
+        )))
+        .add_service(AuthServer::new(AuthService::new(Arc::clone(&context))));
         // JSON spells bytes in base64 (4 characters for 3 bytes) and escapes some: twice the
         // gRPC limit holds any request the gRPC side would take.
         let gateway = gateway::router(&services, decode_max.saturating_mul(2));
@@ -281,8 +296,13 @@ impl Server {
             }
         };
         let db = context.db.clone();
+        let auth_db = context.auth.database();
         drop(context);
-        let closed = tokio::task::spawn_blocking(move || db.close()).await;
+        let closed = tokio::task::spawn_blocking(move || {
+            let auth_closed = auth_db.close();
+            db.close().and(auth_closed)
+        })
+        .await;
         tracing::info!("database closed");
         served?;
         closed?.map_err(ServeError::Close)

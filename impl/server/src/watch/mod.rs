@@ -19,6 +19,7 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::AuthStore;
 use crate::context::Context;
 use crate::keys::key_value;
 use crate::proto::etcdserverpb::watch_server::Watch;
@@ -40,14 +41,20 @@ impl WatchService {
         WatchService { context }
     }
 
-    /// Serves one watch stream reading the client's requests from `inbound`: the gRPC call's
-    /// stream, or the JSON gateway's decoded body.
+    /// Serves one watch stream reading the client's requests from `inbound` (the gRPC call's
+    /// stream, or the JSON gateway's decoded body), as the user `token` names if auth is on.
     pub(crate) fn open(
         &self,
         inbound: impl Stream<Item = Result<WatchRequest, Status>> + Unpin + Send + 'static,
+        token: Option<String>,
     ) -> ReceiverStream<Result<WatchResponse, Status>> {
         let (sender, receiver) = mpsc::channel(WATCH_SEND_BUFFER);
-        tokio::spawn(stream::run(Arc::clone(&self.context), inbound, sender));
+        tokio::spawn(stream::run(
+            Arc::clone(&self.context),
+            inbound,
+            token,
+            sender,
+        ));
         ReceiverStream::new(receiver)
     }
 }
@@ -60,7 +67,9 @@ impl Watch for WatchService {
         &self,
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        Ok(Response::new(self.open(request.into_inner())))
+        // As etcd, the stream opens whatever its token; each create resolves it again.
+        let token = AuthStore::token(request.metadata());
+        Ok(Response::new(self.open(request.into_inner(), token)))
     }
 }
 

@@ -12,6 +12,12 @@
 //! - Events: the history a watch replays (revisions up to `r`) is sent as one response with
 //!   header `r`, as etcd sends an unsynced watcher's catch-up; each later revision is one
 //!   response with that revision in its header.
+//! - Auth: with auth enabled, a create needs READ on its range (etcd's `isWatchPermitted`);
+//!   refused, it answers `created` and `canceled`, watch id -1, and etcd 3.4.23's reason, the
+//!   failed check's gRPC error as Go prints it (`rpc error: code = PermissionDenied desc =
+//!   etcdserver: permission denied`; `Unauthenticated ... invalid auth token` when the
+//!   stream's token names no user, any more; `InvalidArgument ... user name is empty` without
+//!   a token). Watches already created are not checked again.
 //! - Cancel: `canceled` with the current revision; an unknown id is ignored.
 //! - Progress request: every watcher's buffered events are sent, then one response with watch
 //!   id -1 and the current revision (etcd v3.4 sends that response at once).
@@ -37,6 +43,7 @@ use tokio_stream::StreamExt;
 use tonic::Status;
 
 use super::event;
+use crate::auth::Access;
 use crate::context::Context;
 use crate::error::EtcdError;
 use crate::keys::{Keys, keys};
@@ -63,6 +70,17 @@ const EMPTY_RANGE: &str = "mvcc: watcher range is empty";
 const DUPLICATE_ID: &str = "mvcc: duplicate watch ID provided on the WatchStream";
 
 type Sender = mpsc::Sender<Result<WatchResponse, Status>>;
+
+/// etcd's reason for a watch its caller may not make: the gRPC error of the failed check as
+/// Go prints it (`invalid auth token`, `user name is empty`, else `permission denied`).
+fn refusal_reason(refused: &EtcdError) -> String {
+    let (code, error) = match refused {
+        EtcdError::InvalidAuthToken => ("Unauthenticated", refused),
+        EtcdError::UserEmpty => ("InvalidArgument", refused),
+        _ => ("PermissionDenied", &EtcdError::PermissionDenied),
+    };
+    format!("rpc error: code = {code} desc = {error}")
+}
 
 /// The client went away (or the stream failed): stop.
 struct Gone;
@@ -110,6 +128,8 @@ enum Step {
 
 struct Stream {
     context: Arc<Context>,
+    /// The token the stream was opened with (`None`: no token).
+    token: Option<String>,
     sender: Sender,
     watches: BTreeMap<i64, Watching>,
     next_id: i64,
@@ -119,10 +139,12 @@ struct Stream {
 pub(super) async fn run(
     context: Arc<Context>,
     mut inbound: impl tokio_stream::Stream<Item = Result<WatchRequest, Status>> + Unpin,
+    token: Option<String>,
     sender: Sender,
 ) {
     let mut stream = Stream {
         context: Arc::clone(&context),
+        token,
         sender,
         watches: BTreeMap::new(),
         next_id: 0,
@@ -270,6 +292,14 @@ impl Stream {
         } else {
             create.key.clone()
         };
+        let permitted = self
+            .context
+            .auth
+            .caller_with(self.token.as_deref())
+            .and_then(|caller| caller.check(Access::Read, &key, &create.range_end));
+        if let Err(refused) = permitted {
+            return self.refuse(&refusal_reason(&refused)).await;
+        }
         let Keys::Range(range) = keys(&key, &create.range_end) else {
             return self.refuse(EMPTY_RANGE).await;
         };

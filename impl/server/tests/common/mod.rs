@@ -58,11 +58,25 @@ impl TestServer {
     /// Starts a server whose configuration `configure` adjusts.
     pub fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, configure)
+    }
+
+    /// Starts a server over the database in `dir` (made if missing).
+    fn start_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let mut config = ServerConfig::new(dir.path().join("db"), "127.0.0.1:0".parse().unwrap());
         // Test clients may hold idle connections open: don't wait long for them at shutdown.
         config.shutdown_grace = Duration::from_secs(1);
         configure(&mut config);
         Self::start_config(config, dir)
+    }
+
+    /// Stops the server (requiring a clean stop) and starts a new one over the same database,
+    /// configured by `configure`, on a new port.
+    pub fn restart_with(mut self, configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        self.shut_down().expect("the server stops cleanly");
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let dir = std::mem::replace(&mut self.dir, dir);
+        Self::start_in(dir, configure)
     }
 
     fn start_config(config: ServerConfig, dir: tempfile::TempDir) -> TestServer {

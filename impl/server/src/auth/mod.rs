@@ -1,0 +1,34 @@
+//! etcd's auth and RBAC (etcd v3.4's `auth` package and Auth service): users with bcrypt
+//! password hashes, roles granting READ, WRITE or READWRITE on keys and key ranges, the enabled
+//! flag, simple tokens, and the checks every call passes while auth is enabled.
+//!
+//! Modules, one concept each:
+//! - `state`: the users, roles and flag as a value, and every change etcd makes to them.
+//! - `perms`: whether a user may read or write a key range (the union of its roles' grants).
+//! - `record`: the state's durable encoding (spec/FORMAT.md, "The auth store").
+//! - `store`: [`AuthStore`], the state kept durable in a second engine database under the
+//!   database directory, the tokens, password hashing; [`Caller`], who a request comes from.
+//! - `token`: simple tokens with their TTL.
+//! - `checks`: what each KV, Lease and Watch request needs of its caller.
+//! - `service`: the Auth gRPC service.
+//!
+//! Invariants:
+//! - With auth disabled every call is allowed as if auth did not exist (but a token that names
+//!   no user is refused, as etcd refuses it).
+//! - A refused call writes nothing and returns nothing it was not allowed to see: checks run
+//!   before the request reaches the store.
+//! - The auth state lives outside the key space: no client key holds it, no auth change takes
+//!   a KV revision.
+
+mod checks;
+mod perms;
+mod record;
+mod service;
+mod state;
+mod store;
+mod token;
+
+pub(crate) use perms::Access;
+pub(crate) use service::AuthService;
+pub(crate) use store::{AuthStore, Caller};
+pub use store::{BCRYPT_COST_DEFAULT, BCRYPT_COST_MAX, BCRYPT_COST_MIN};
