@@ -216,6 +216,21 @@ impl Sim {
         Ok(())
     }
 
+    /// A second name `to` for the inode of `from`: one logged entry op, like a create's.
+    fn hard_link(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        let ino = self.inode_of(from)?;
+        self.disk.check_parent(to)?;
+        if self.disk.dirs.contains(to) || self.disk.live.contains_key(to) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: file exists", to.display()),
+            ));
+        }
+        let group = self.disk.new_group();
+        self.disk.set_entry(to, Some(ino), group);
+        Ok(())
+    }
+
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         if !self.disk.is_dir(dir) {
             return Err(not_found(dir));
@@ -643,6 +658,12 @@ impl Vfs for SimVfs {
             let group = sim.disk.new_group();
             sim.disk.set_entry(&path, None, group);
             Ok(())
+        })
+    }
+
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.run(OpKind::HardLink, from, Some(to), |sim, _, _| {
+            sim.hard_link(&normalize(from)?, &normalize(to)?)
         })
     }
 

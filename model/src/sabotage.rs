@@ -81,6 +81,10 @@ impl Vfs for Sabotaged {
         self.sim.remove(path)
     }
 
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.sim.hard_link(from, to)
+    }
+
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         self.sim.list(dir)
     }
