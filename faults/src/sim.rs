@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kvstore::vfs::{Vfs, VfsFile, VfsLock};
@@ -688,7 +688,7 @@ impl Vfs for SimVfs {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.run(OpKind::SyncDir, dir, None, |sim, _, _| {
-            let dir = normalize(dir)?;
+            let dir = normalize_dir(dir)?;
             if !sim.disk.is_dir(&dir) {
                 return Err(not_found(&dir));
             }
@@ -716,6 +716,26 @@ impl Vfs for SimVfs {
             vfs: self.clone(),
             path,
         }))
+    }
+}
+
+/// [`normalize`], except that a root (`/`, `.`, empty) is itself: the root directory, which
+/// holds the entries of absolute (`/`) or relative (empty) top-level paths.
+fn normalize_dir(dir: &Path) -> io::Result<PathBuf> {
+    match normalize(dir) {
+        Ok(dir) => Ok(dir),
+        Err(_)
+            if dir
+                .components()
+                .all(|c| matches!(c, Component::RootDir | Component::CurDir)) =>
+        {
+            Ok(if dir.has_root() {
+                PathBuf::from("/")
+            } else {
+                PathBuf::new()
+            })
+        }
+        Err(e) => Err(e),
     }
 }
 

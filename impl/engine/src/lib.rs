@@ -97,9 +97,10 @@ pub mod version;
 #[doc(hidden)]
 pub mod wal;
 
+pub use db::checkpoint_is_complete;
 pub use db::{
-    CommitObserver, Db, ExportSummary, Scan, ScanOptions, Snapshot, Stats, Transaction, Versioned,
-    WriteBatch, WriteOptions,
+    CheckpointSummary, CommitObserver, Db, ExportSummary, Scan, ScanOptions, Snapshot, Stats,
+    Transaction, Versioned, WriteBatch, WriteOptions,
 };
 pub use error::Error;
 pub use lease::{LeaseExpiry, LeaseStatus};
