@@ -1,4 +1,4 @@
-//! Crash-point enumeration of `Db::checkpoint` (`spec/SEMANTICS.md`, "Checkpoints and backups"):
+//! Crash-point enumeration of `Db::checkpoint` (`spec/SEMANTICS.md`, "Checkpoints"):
 //! a database with history, deletions, a compacted horizon, leases and unflushed writes is opened
 //! on a `SimVfs` and checkpointed, crashed after every I/O op (the source's recovery and the
 //! checkpoint's flush, links and manifest) under every persistence model. Each rebooted disk must

@@ -30,6 +30,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::format::checksum::crc32c_append;
 use crate::format::manifest::{MANIFEST_FILE_NAME, Manifest, sst_file_name};
 use crate::manifest;
 use crate::vfs::Vfs;
@@ -62,7 +63,7 @@ impl Db {
     /// empty: the live tables hard-linked (copied where `dir` is on another filesystem) and a
     /// manifest, synced, so that [`Db::open`] on `dir` reads exactly as this database did at the
     /// returned revision (history back to the horizon, leases). Writes may go on meanwhile; the
-    /// memtable is flushed first (`spec/SEMANTICS.md`, "Checkpoints and backups"). A crash leaves
+    /// memtable is flushed first (`spec/SEMANTICS.md`, "Checkpoints"). A crash leaves
     /// `dir` complete or without `manifest.json` ([`kvstore::db::checkpoint_is_complete`]).
     ///
     /// ```
@@ -161,33 +162,62 @@ pub(crate) fn commit_target(vfs: &dyn Vfs, target: &Path, manifest: &Manifest) -
     vfs.sync_dir(target)
         .map_err(|e| Error::io("sync_dir", target, e))?;
     manifest::persist(vfs, target, manifest)?;
-    let parent = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let parent = parent_of(target);
     vfs.sync_dir(parent)
         .map_err(|e| Error::io("sync_dir", parent, e))
 }
 
-/// Copies file `from` to a new file `to` in chunks of [`COPY_CHUNK_BYTES`] and syncs the copy
-/// (its name is the caller's to sync). Returns its length.
-pub(crate) fn copy_file(vfs: &dyn Vfs, from: &Path, to: &Path) -> Result<u64> {
-    let source = vfs.open(from).map_err(|e| Error::io("open", from, e))?;
-    let len = source.size().map_err(|e| Error::io("size", from, e))?;
-    let copy = vfs.create(to).map_err(|e| Error::io("create", to, e))?;
+/// A file read whole by [`read_chunks`]: its length and the CRC32C of its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileSum {
+    pub(crate) bytes: u64,
+    pub(crate) crc32c: u32,
+}
+
+/// Reads file `path` in chunks of at most [`COPY_CHUNK_BYTES`], in order, handing each to
+/// `each`; returns its length and CRC32C.
+pub(crate) fn read_chunks(
+    vfs: &dyn Vfs,
+    path: &Path,
+    mut each: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<FileSum> {
+    let file = vfs.open(path).map_err(|e| Error::io("open", path, e))?;
+    let len = file.size().map_err(|e| Error::io("size", path, e))?;
     let mut buf = Vec::new();
     let mut offset = 0u64;
+    let mut crc = 0u32;
     while offset < len {
         let chunk = usize::try_from(len - offset)
             .map_or(COPY_CHUNK_BYTES, |rest| rest.min(COPY_CHUNK_BYTES));
         buf.resize(chunk, 0);
-        source
-            .read_at(offset, &mut buf)
-            .map_err(|e| Error::io("read", from, e))?;
-        copy.append(&buf).map_err(|e| Error::io("append", to, e))?;
+        file.read_at(offset, &mut buf)
+            .map_err(|e| Error::io("read", path, e))?;
+        crc = crc32c_append(crc, &buf);
+        each(&buf)?;
         offset = offset.saturating_add(chunk as u64);
     }
+    Ok(FileSum {
+        bytes: len,
+        crc32c: crc,
+    })
+}
+
+/// The directory holding `path` (`.` for a bare name), whose sync makes `path`'s name durable.
+pub(crate) fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Copies file `from` to a new file `to` and syncs the copy (its name is the caller's to sync).
+/// Returns the length and CRC32C of the bytes copied.
+pub(crate) fn copy_file(vfs: &dyn Vfs, from: &Path, to: &Path) -> Result<FileSum> {
+    let copy = vfs.create(to).map_err(|e| Error::io("create", to, e))?;
+    let sum = read_chunks(vfs, from, |chunk| {
+        copy.append(chunk).map_err(|e| Error::io("append", to, e))
+    })?;
     copy.sync_data()
         .map_err(|e| Error::io("sync_data", to, e))?;
-    Ok(len)
+    Ok(sum)
 }

@@ -37,7 +37,7 @@
 
 mod background;
 mod batch;
-mod checkpoint;
+pub(crate) mod checkpoint;
 mod commit;
 mod compact;
 mod decide;

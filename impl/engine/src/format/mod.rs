@@ -14,7 +14,9 @@
 //! - [`sst`]: SST entries, blocks, bloom filter, index, footer and the table builder/decoder.
 //! - [`manifest`]: `manifest.json` with its CRC32C-protected body.
 //! - [`export`]: the export stream (a database's retained history at one revision).
+//! - [`backup`]: a backup's metadata file (its tables and manifest).
 
+pub mod backup;
 pub mod checksum;
 mod error;
 pub mod export;
