@@ -6,10 +6,12 @@
 //! - `tables/<20 digits>-<8 hex>-<size>.sst`: table copies, named by the table's number, CRC32C
 //!   and length, shared by every backup that has that table (a table already there is not copied
 //!   again);
-//! - `<20 digits>.backup`: backup number `id`'s metadata (its tables and its manifest).
+//! - `<20 digits>.backup`: backup number `id`'s metadata (its tables and its manifest);
+//! - `LOCK`: held while a backup is written (one at a time: two would take the same id).
 //!
 //! Protocol of [`Db::backup`]:
-//! 1. Create the directory and `tables/`; remove `*.tmp` leftovers of a cut-off backup.
+//! 1. Create the directory and `tables/`; take `LOCK` ([`Error::Locked`] if another backup
+//!    holds it); remove `*.tmp` leftovers of a cut-off backup.
 //! 2. Flush as a checkpoint does and take the tree (`crate::db::checkpoint`, step 2).
 //! 3. For each table: read it for its CRC32C, which names it; if `tables/` has that name, reuse
 //!    it; else copy it to `<name>.tmp`, `sync_data`, rename onto `<name>`.
@@ -31,6 +33,8 @@ use crate::db::Db;
 use crate::db::checkpoint::{
     FileSum, commit_target, copy_file, live_files, parent_of, prepare_target, read_chunks,
 };
+use crate::db::open::lock_dir;
+use crate::db::tables::missing_is_corruption;
 use crate::error::{Error, Result};
 use crate::format::backup::{
     self as codec, BackupMeta, BackupTable, backup_file_name, backup_table_file_name,
@@ -101,6 +105,8 @@ impl Db {
         let tables_dir = dir.join(TABLES_DIR_NAME);
         vfs.create_dir_all(&tables_dir)
             .map_err(|e| Error::io("create_dir_all", &tables_dir, e))?;
+        // One backup at a time into a directory: two would take the same id.
+        let _lock = lock_dir(vfs, dir)?;
         sync_dir(vfs, parent_of(dir))?;
         sync_dir(vfs, dir)?;
         remove_leftovers(vfs, dir)?;
@@ -207,7 +213,9 @@ pub fn verify_with_vfs(vfs: &dyn Vfs, backup_dir: &Path, id: u64) -> Result<Back
     checked_manifest(backup_dir, &meta)?;
     for table in &meta.tables {
         let path = table_path(backup_dir, table);
-        check_sum(&path, table, read_chunks(vfs, &path, |_| Ok(()))?)?;
+        let sum =
+            read_chunks(vfs, &path, |_| Ok(())).map_err(|e| missing_is_corruption(e, &path))?;
+        check_sum(&path, table, sum)?;
     }
     Ok(info(&meta))
 }
@@ -236,7 +244,8 @@ pub fn restore_with_vfs(
     prepare_target(vfs, target)?;
     for table in &meta.tables {
         let from = table_path(backup_dir, table);
-        let copied = copy_file(vfs, &from, &target.join(sst_file_name(table.number)))?;
+        let copied = copy_file(vfs, &from, &target.join(sst_file_name(table.number)))
+            .map_err(|e| missing_is_corruption(e, &from))?;
         check_sum(&from, table, copied)?;
     }
     commit_target(vfs, target, &manifest)?;

@@ -219,3 +219,15 @@ fn an_empty_or_missing_backup_directory_lists_nothing() {
             .is_empty()
     );
 }
+
+#[test]
+fn one_backup_at_a_time_into_a_directory() {
+    let vfs: Arc<dyn Vfs> = Arc::new(SimVfs::new(4));
+    let db = Db::open_with_vfs(Arc::clone(&vfs), "/db", options()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    vfs.create_dir_all("/backups".as_ref()).unwrap();
+    let held = vfs.lock("/backups/LOCK".as_ref()).unwrap();
+    assert!(matches!(db.backup("/backups"), Err(Error::Locked { .. })));
+    drop(held);
+    assert_eq!(db.backup("/backups").unwrap().info.id, 1);
+}

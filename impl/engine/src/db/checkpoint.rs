@@ -85,6 +85,7 @@ impl Db {
         let inner = self.inner();
         let target = dir.as_ref();
         let vfs = inner.vfs.as_ref();
+        inner.check_usable()?;
         prepare_target(vfs, target)?;
         let tree = inner.flushed_tree()?;
         let mut summary = CheckpointSummary {
