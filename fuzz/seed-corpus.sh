@@ -24,6 +24,7 @@ seed sst_decode sst_table sst_entry
 seed manifest_decode manifest
 seed varint varint
 seed export_decode export
+seed backup_meta_decode backup_meta
 # lease_payload's input is the frame's type byte (5 or 6, whose parity picks grant or revoke)
 # and the payload: each lease record vector, unframed.
 mkdir -p fuzz/corpus/lease_payload

@@ -21,6 +21,8 @@ pub enum Failure {
     Eio,
     /// ENOSPC: no space left on the device.
     Enospc,
+    /// EXDEV: the two names of a `hard_link` are on different filesystems.
+    CrossesDevices,
 }
 
 impl Failure {
@@ -31,6 +33,10 @@ impl Failure {
             Failure::Enospc => io::Error::new(
                 io::ErrorKind::StorageFull,
                 format!("simulated ENOSPC: {what}"),
+            ),
+            Failure::CrossesDevices => io::Error::new(
+                io::ErrorKind::CrossesDevices,
+                format!("simulated EXDEV: {what}"),
             ),
         }
     }

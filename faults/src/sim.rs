@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kvstore::vfs::{Vfs, VfsFile, VfsLock};
@@ -213,6 +213,21 @@ impl Sim {
         let group = self.disk.new_group();
         self.disk.set_entry(to, Some(ino), group);
         self.disk.set_entry(from, None, group);
+        Ok(())
+    }
+
+    /// A second name `to` for the inode of `from`: one logged entry op, like a create's.
+    fn hard_link(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        let ino = self.inode_of(from)?;
+        self.disk.check_parent(to)?;
+        if self.disk.dirs.contains(to) || self.disk.live.contains_key(to) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: file exists", to.display()),
+            ));
+        }
+        let group = self.disk.new_group();
+        self.disk.set_entry(to, Some(ino), group);
         Ok(())
     }
 
@@ -646,6 +661,12 @@ impl Vfs for SimVfs {
         })
     }
 
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.run(OpKind::HardLink, from, Some(to), |sim, _, _| {
+            sim.hard_link(&normalize(from)?, &normalize(to)?)
+        })
+    }
+
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         self.run(OpKind::List, dir, None, |sim, _, _| {
             sim.list(&normalize(dir)?)
@@ -667,7 +688,7 @@ impl Vfs for SimVfs {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.run(OpKind::SyncDir, dir, None, |sim, _, _| {
-            let dir = normalize(dir)?;
+            let dir = normalize_dir(dir)?;
             if !sim.disk.is_dir(&dir) {
                 return Err(not_found(&dir));
             }
@@ -695,6 +716,26 @@ impl Vfs for SimVfs {
             vfs: self.clone(),
             path,
         }))
+    }
+}
+
+/// [`normalize`], except that a root (`/`, `.`, empty) is itself: the root directory, which
+/// holds the entries of absolute (`/`) or relative (empty) top-level paths.
+fn normalize_dir(dir: &Path) -> io::Result<PathBuf> {
+    match normalize(dir) {
+        Ok(dir) => Ok(dir),
+        Err(_)
+            if dir
+                .components()
+                .all(|c| matches!(c, Component::RootDir | Component::CurDir)) =>
+        {
+            Ok(if dir.has_root() {
+                PathBuf::from("/")
+            } else {
+                PathBuf::new()
+            })
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -22,6 +22,8 @@ pub enum OpKind {
     Rename,
     /// `Vfs::remove`
     Remove,
+    /// `Vfs::hard_link`
+    HardLink,
     /// `Vfs::list`
     List,
     /// `Vfs::exists`
@@ -51,6 +53,7 @@ impl fmt::Display for OpKind {
             OpKind::Open => "open",
             OpKind::Rename => "rename",
             OpKind::Remove => "remove",
+            OpKind::HardLink => "hard_link",
             OpKind::List => "list",
             OpKind::Exists => "exists",
             OpKind::CreateDirAll => "create_dir_all",

@@ -14,6 +14,7 @@ fn conformance(vfs: &dyn Vfs, root: &Path) {
     open_and_truncate(vfs, root);
     set_len(vfs, root);
     rename_and_remove(vfs, root);
+    hard_links(vfs, root);
     handles_survive_rename_and_remove(vfs, root);
     list(vfs, root);
     locks(vfs, root);
@@ -114,6 +115,34 @@ fn rename_and_remove(vfs: &dyn Vfs, root: &Path) {
         kind(vfs.remove(&root.join("sub/b"))),
         io::ErrorKind::NotFound
     );
+}
+
+fn hard_links(vfs: &dyn Vfs, root: &Path) {
+    let (original, link) = (root.join("original"), root.join("sub/link"));
+    vfs.create(&original).unwrap().append(b"shared").unwrap();
+    vfs.hard_link(&original, &link).unwrap();
+    assert_eq!(read_all(vfs.open(&link).unwrap().as_ref()), b"shared");
+    // One file, two names: an append through one is read through the other.
+    vfs.open(&link).unwrap().append(b"!").unwrap();
+    assert_eq!(read_all(vfs.open(&original).unwrap().as_ref()), b"shared!");
+    assert_eq!(
+        kind(vfs.hard_link(&original, &link)),
+        io::ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        kind(vfs.hard_link(&root.join("missing"), &root.join("other"))),
+        io::ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(vfs.hard_link(&original, &root.join("no/such/dir"))),
+        io::ErrorKind::NotFound
+    );
+    // Removing one name leaves the other.
+    vfs.remove(&original).unwrap();
+    assert_eq!(read_all(vfs.open(&link).unwrap().as_ref()), b"shared!");
+    vfs.remove(&link).unwrap();
+    vfs.sync_dir(root).unwrap();
+    vfs.sync_dir(&root.join("sub")).unwrap();
 }
 
 fn handles_survive_rename_and_remove(vfs: &dyn Vfs, root: &Path) {

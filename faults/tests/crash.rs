@@ -245,6 +245,57 @@ proptest! {
     }
 }
 
+proptest! {
+    /// A hard link is a directory entry: it survives a crash only once its directory was synced,
+    /// and then holds the file's durable bytes; the original name is untouched either way.
+    #[test]
+    fn hard_link_durable_only_after_sync_dir(
+        seed in any::<u64>(),
+        model in model_strategy(),
+        sync in any::<bool>(),
+    ) {
+        let (vfs, files) = setup(seed);
+        files[0].append(b"payload").unwrap();
+        files[0].sync_data().unwrap();
+        vfs.create_dir_all(Path::new("/copy")).unwrap();
+        vfs.hard_link(Path::new("/db/a"), Path::new("/copy/a")).unwrap();
+        if sync {
+            vfs.sync_dir(Path::new("/copy")).unwrap();
+        }
+        let after = vfs.reboot(model);
+        prop_assert_eq!(after.peek(Path::new("/db/a")).unwrap(), b"payload".to_vec());
+        let linked = after.exists(Path::new("/copy/a")).unwrap();
+        if sync {
+            prop_assert!(linked);
+        }
+        if model == PersistenceModel::UnsyncedLost && !sync {
+            prop_assert!(!linked);
+        }
+        if linked {
+            prop_assert_eq!(after.peek(Path::new("/copy/a")).unwrap(), b"payload".to_vec());
+        }
+    }
+}
+
+/// Unsynced bytes of a linked file are pending on the one file both names share: a crash keeps
+/// or drops them for both names alike.
+#[test]
+fn both_names_of_a_hard_link_see_the_same_crash() {
+    for seed in 0..50 {
+        let (vfs, files) = setup(seed);
+        vfs.hard_link(Path::new("/db/a"), Path::new("/db/link"))
+            .unwrap();
+        vfs.sync_dir(Path::new(DIR)).unwrap();
+        files[0].append(b"unsynced").unwrap();
+        let after = vfs.reboot(PersistenceModel::RandomPrefix);
+        assert_eq!(
+            after.peek(Path::new("/db/a")),
+            after.peek(Path::new("/db/link")),
+            "seed {seed}"
+        );
+    }
+}
+
 /// Collects the set of outcomes of `experiment` over many seeds.
 fn outcomes<T: Ord>(experiment: impl Fn(u64) -> T) -> BTreeSet<T> {
     (0..200).map(experiment).collect()

@@ -25,6 +25,9 @@ pub enum Sabotage {
     SkipManifestDirSync,
     /// Every `sync_dir` returns `Ok` and does nothing: new files' names are never made durable.
     SkipAllDirSync,
+    /// Every `sync_dir` of this one directory returns `Ok` and does nothing (e.g. a checkpoint's
+    /// target, while the source's directory syncs work).
+    SkipDirSyncOf(&'static str),
 }
 
 /// `SimVfs` with a [`Sabotage`].
@@ -81,6 +84,10 @@ impl Vfs for Sabotaged {
         self.sim.remove(path)
     }
 
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.sim.hard_link(from, to)
+    }
+
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         self.sim.list(dir)
     }
@@ -97,6 +104,7 @@ impl Vfs for Sabotaged {
         match self.sabotage {
             Sabotage::SkipAllDirSync => Ok(()),
             Sabotage::SkipManifestDirSync if std::mem::take(&mut *self.flag()) => Ok(()),
+            Sabotage::SkipDirSyncOf(skipped) if dir == Path::new(skipped) => Ok(()),
             _ => self.sim.sync_dir(dir),
         }
     }

@@ -638,4 +638,40 @@ ex_leases_case("lease_count_above_remaining", p, 3, "length_too_large", LP)
 p = ex_leases_payload(L_ONE)
 ex_leases_case("leases_trailing_bytes", p + b"\x00", 1, "trailing_bytes", LP + len(p))
 
+# ---------- backup meta (FORMAT § 7) ----------
+# meta := "KVBACKUP" version:u8 reserved:[u8;7] id:u64 revision:u64 horizon:u64 created_at_ms:u64
+#         table_count:u32 (number:u64 size:u64 crc32c:u32)* manifest_len:u32 manifest crc32c:u32
+BK_HEAD_LEN = 52
+def bk_meta(id_, rev, horizon, created, tables, manifest, magic=b"KVBACKUP", version=1,
+            reserved=bytes(7), count=None, mlen=None, crc=None, tail=b""):
+    out = magic + u8(version) + reserved + u64(id_) + u64(rev) + u64(horizon) + u64(created)
+    out += u32(len(tables) if count is None else count)
+    for n, size, c in tables: out += u64(n) + u64(size) + u32(c)
+    out += u32(len(manifest) if mlen is None else mlen) + manifest
+    return out + u32(crc32c(out) if crc is None else crc) + tail
+def bk_json(id_, rev, horizon, created, tables, manifest):
+    return {"id": id_, "revision": rev, "horizon": horizon, "created_at_ms": created,
+            "tables": [{"number": n, "size": s, "crc32c": c} for n, s, c in tables],
+            "manifest_hex": manifest.hex()}
+BK_TABLES = [(5, 4096, 0xDEADBEEF), (9, 77, 1)]
+BK_MAN = b'{"formatVersion":1}'
+write("backup_meta", "two_tables", bk_meta(3, 40, 12, T, BK_TABLES, BK_MAN), bk_json(3, 40, 12, T, BK_TABLES, BK_MAN))
+write("backup_meta", "no_table", bk_meta(1, 0, 0, 0, [], b""), bk_json(1, 0, 0, 0, [], b""))
+def bk_err(name, data, kind, offset): write("backup_meta", name, data, err(kind, offset))
+bk_err("bad_magic", bk_meta(3, 40, 12, T, BK_TABLES, BK_MAN, magic=b"KVBACKUX"), "bad_magic", 0)
+bk_err("version_2", bk_meta(3, 40, 12, T, BK_TABLES, BK_MAN, version=2), "unsupported_version", 8)
+bk_err("reserved_byte_set", bk_meta(3, 40, 12, T, BK_TABLES, BK_MAN, reserved=b"\x01" + bytes(6)), "reserved_not_zero", 9)
+bk_err("horizon_above_revision", bk_meta(3, 40, 41, T, BK_TABLES, BK_MAN), "invalid_value", 32)
+# Counts are checked against the limit (2^20) and the bytes left (20 a table) before any table is read.
+bk_err("table_count_above_max", bk_meta(3, 40, 12, T, BK_TABLES, BK_MAN, count=(1 << 20) + 1), "length_too_large", 48)
+bk_err("table_count_above_remaining", bk_meta(3, 40, 12, T, BK_TABLES, BK_MAN, count=4), "length_too_large", 48)
+bk_err("tables_not_increasing", bk_meta(3, 40, 12, T, list(reversed(BK_TABLES)), BK_MAN), "key_order", BK_HEAD_LEN + 20)
+BK_MLEN_AT = BK_HEAD_LEN + 2 * 20
+bk_err("manifest_len_above_max", bk_meta(3, 40, 12, T, BK_TABLES, BK_MAN, mlen=64 * 1024 * 1024 + 1), "length_too_large", BK_MLEN_AT)
+bk_err("manifest_runs_past_end", bk_meta(3, 40, 12, T, BK_TABLES, BK_MAN, mlen=1000), "truncated", BK_MLEN_AT + 4)
+BK_CRC_AT = BK_MLEN_AT + 4 + len(BK_MAN)
+bk_err("crc_wrong", bk_meta(3, 40, 12, T, BK_TABLES, BK_MAN, crc=0), "bad_checksum", BK_CRC_AT)
+bk_err("bytes_after_crc", bk_meta(3, 40, 12, T, BK_TABLES, BK_MAN, tail=b"\x00"), "trailing_bytes", BK_CRC_AT + 4)
+bk_err("ends_mid_head", bk_meta(3, 40, 12, T, BK_TABLES, BK_MAN)[:30], "truncated", 24)
+
 print("vectors written under", ROOT)

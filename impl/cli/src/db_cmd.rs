@@ -222,7 +222,8 @@ pub struct Context<'a> {
     pub format: Format,
 }
 
-fn error(message: String) -> ExitCode {
+/// Prints `message` as the tool's error and returns exit code 3.
+pub fn error(message: String) -> ExitCode {
     eprintln!("kvstore: {message}");
     ExitCode::from(EXIT_ERROR)
 }

@@ -1,9 +1,11 @@
 //! The `kvstore` command-line tool: `inspect` decodes a WAL segment, an SST or a manifest and
-//! prints the decoded structure; `--db DIR <command>` operates on a database ([`db_cmd`]), with
+//! prints the decoded structure; `checkpoint` and `backup` copy a database ([`copy_cmd`]);
+//! `--db DIR <command>` operates on a database ([`db_cmd`]), with
 //! binary-safe arguments and output ([`bytes`]). Exit codes: 0 done or found, 1 not found, 2
 //! usage, 3 an error.
 
 mod bytes;
+mod copy_cmd;
 mod db_cmd;
 mod load;
 mod serve;
@@ -64,6 +66,14 @@ enum Command {
     },
     #[command(flatten)]
     Db(db_cmd::DbCommand),
+    /// Write an openable copy of the database at `--db` into OUT (a new or empty directory) at
+    /// one revision: tables hard-linked (copied across filesystems), a manifest, all synced.
+    ///
+    /// Example: `kvstore --db d checkpoint d-copy && kvstore --db d-copy scan`.
+    Checkpoint(copy_cmd::CheckpointArgs),
+    /// Incremental backups: create (from `--db`), list, verify, restore.
+    #[command(subcommand)]
+    Backup(copy_cmd::BackupCommand),
     /// Serve etcd v3.4's gRPC API (etcdctl, etcd clients) over the database until SIGTERM.
     Serve(serve::ServeArgs),
 }
@@ -251,6 +261,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(cli.db.as_deref(), cli.create, args),
+        Command::Checkpoint(args) => copy_cmd::checkpoint(cli.db.as_deref(), &args),
+        Command::Backup(command) => copy_cmd::backup(cli.db.as_deref(), &command),
         Command::Db(command) => match cli.db {
             Some(dir) => {
                 let ctx = db_cmd::Context {

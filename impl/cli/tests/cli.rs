@@ -317,3 +317,111 @@ fn serve_takes_a_bcrypt_cost_in_bcrypts_range() {
         assert_eq!(o.status.code(), Some(2), "cost {cost}");
     }
 }
+
+/// The tool without `--db`.
+fn bare(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvstore"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn checkpoint_and_backup_create_list_verify_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, backups) = (dir.path().join("db"), dir.path().join("backups"));
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    assert!(kv(&db, &["put", "k", "v1"]).status.success());
+    let ckpt = dir.path().join("ckpt");
+    let made = kv(&db, &["checkpoint", &path(&ckpt)]);
+    assert_eq!(made.status.code(), Some(0), "{made:?}");
+    assert!(stdout(&made).contains("at revision 1"), "{}", stdout(&made));
+    assert_eq!(stdout(&kv(&ckpt, &["get", "k"])), "v1\n");
+    // Into a directory that is not empty: exit 3, nothing changed.
+    let again = kv(&db, &["checkpoint", &path(&ckpt)]);
+    assert_eq!(again.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+    // Two backups, the second sharing the first's table.
+    let first = kv(&db, &["backup", "create", &path(&backups)]);
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+    assert!(stdout(&first).starts_with("backup 1 at revision 1"));
+    assert!(kv(&db, &["put", "k", "v2"]).status.success());
+    let second = kv(&db, &["backup", "create", &path(&backups)]);
+    assert!(
+        stdout(&second).contains("1 already there"),
+        "{}",
+        stdout(&second)
+    );
+    let list = bare(&["backup", "list", &path(&backups)]);
+    let rows: Vec<Vec<String>> = stdout(&list)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0][0].as_str(), rows[0][1].as_str()), ("1", "1"));
+    assert_eq!((rows[1][0].as_str(), rows[1][1].as_str()), ("2", "2"));
+    assert!(
+        bare(&["backup", "verify", &path(&backups)])
+            .status
+            .success()
+    );
+    // Restore the newest by default, an older one with --id.
+    let newest = dir.path().join("newest");
+    assert!(
+        bare(&["backup", "restore", &path(&backups), &path(&newest)])
+            .status
+            .success()
+    );
+    assert_eq!(stdout(&kv(&newest, &["get", "k"])), "v2\n");
+    let oldest = dir.path().join("oldest");
+    let restored = bare(&[
+        "backup",
+        "restore",
+        &path(&backups),
+        "--id",
+        "1",
+        &path(&oldest),
+    ]);
+    assert!(stdout(&restored).contains("restored backup 1"));
+    assert_eq!(stdout(&kv(&oldest, &["get", "k"])), "v1\n");
+    // Errors: no such backup, no backup at all, no --db, no database there.
+    assert_eq!(
+        bare(&["backup", "verify", &path(&backups), "--id", "9"])
+            .status
+            .code(),
+        Some(3)
+    );
+    let empty = dir.path().join("empty");
+    let none = bare(&[
+        "backup",
+        "restore",
+        &path(&empty),
+        &path(&dir.path().join("x")),
+    ]);
+    assert_eq!(none.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no backup"));
+    assert_eq!(
+        bare(&["checkpoint", &path(&dir.path().join("y"))])
+            .status
+            .code(),
+        Some(2)
+    );
+    let nodb = bare(&["--db", &path(&empty), "backup", "create", &path(&backups)]);
+    assert_eq!(nodb.status.code(), Some(3));
+    assert!(!empty.exists());
+}
+
+#[test]
+fn checkpoint_and_backup_help_show_examples() {
+    for args in [
+        &["checkpoint", "--help"][..],
+        &["backup", "create", "--help"],
+        &["backup", "list", "--help"],
+        &["backup", "restore", "--help"],
+        &["backup", "verify", "--help"],
+    ] {
+        let help = bare(args);
+        assert!(help.status.success());
+        assert!(stdout(&help).contains("Example: `kvstore"), "{args:?}");
+    }
+}

@@ -22,7 +22,8 @@
 //!
 //! The embedder's modules:
 //! - [`db`]: the [`Db`] handle: recovery, the commit pipeline, reads, transactions, watches,
-//!   leases, export and import, flush, compaction.
+//!   leases, export and import, checkpoints, flush, compaction.
+//! - [`backup`]: incremental backups of a database, and their restore, list and verify.
 //! - [`options`]: every tunable, its default and its validation; durability modes.
 //! - [`error`]: the one error type of the crate.
 //! - [`range`]: key ranges (inclusive/exclusive/unbounded, prefix) and scan direction.
@@ -65,6 +66,7 @@
 
 // The embedder's API: the handle and what it takes and returns, the codecs of the spec, and the
 // filesystem seam.
+pub mod backup;
 pub mod clock;
 pub mod db;
 pub mod entry;
@@ -97,9 +99,10 @@ pub mod version;
 #[doc(hidden)]
 pub mod wal;
 
+pub use db::checkpoint_is_complete;
 pub use db::{
-    CommitObserver, Db, ExportSummary, Scan, ScanOptions, Snapshot, Stats, Transaction, Versioned,
-    WriteBatch, WriteOptions,
+    CheckpointSummary, CommitObserver, Db, ExportSummary, Scan, ScanOptions, Snapshot, Stats,
+    Transaction, Versioned, WriteBatch, WriteOptions,
 };
 pub use error::Error;
 pub use lease::{LeaseExpiry, LeaseStatus};

@@ -60,12 +60,7 @@ pub fn persist(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<()> {
         codec::decode(&bytes).as_ref() == Ok(manifest),
         "manifest does not round-trip"
     );
-    let file = vfs.create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-    file.append(&bytes)
-        .map_err(|e| Error::io("append", &tmp, e))?;
-    file.sync_data()
-        .map_err(|e| Error::io("sync_data", &tmp, e))?;
-    drop(file);
+    write_synced(vfs, &tmp, &bytes)?;
     fail::fail_point!("manifest::before_rename", |_| Err(Error::failpoint(
         "manifest::before_rename"
     )));
@@ -75,6 +70,16 @@ pub fn persist(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<()> {
         "manifest::after_rename"
     )));
     vfs.sync_dir(dir).map_err(|e| Error::io("sync_dir", dir, e))
+}
+
+/// Creates (or truncates) file `path`, writes `bytes` and syncs them: the first half of an
+/// atomic replace, before the rename that names the file (its name is the caller's to sync).
+pub(crate) fn write_synced(vfs: &dyn Vfs, path: &Path, bytes: &[u8]) -> Result<()> {
+    let file = vfs.create(path).map_err(|e| Error::io("create", path, e))?;
+    file.append(bytes)
+        .map_err(|e| Error::io("append", path, e))?;
+    file.sync_data()
+        .map_err(|e| Error::io("sync_data", path, e))
 }
 
 /// The in-memory version a manifest describes, with `num_levels` levels.

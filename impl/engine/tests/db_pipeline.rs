@@ -121,6 +121,9 @@ impl Vfs for GatedVfs {
     fn remove(&self, path: &Path) -> io::Result<()> {
         OsVfs.remove(path)
     }
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        OsVfs.hard_link(from, to)
+    }
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         OsVfs.list(dir)
     }

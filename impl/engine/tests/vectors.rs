@@ -5,7 +5,7 @@
 
 use kvstore::format::sst::{self, Entry};
 use kvstore::format::wal::{self, BatchOp, ReplayEnd, Segment, WalBody, WalRecord};
-use kvstore::format::{FormatError, export, manifest, varint};
+use kvstore::format::{FormatError, backup, export, manifest, varint};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -228,6 +228,18 @@ fn run(
             let json = json!({"revision": c.header.revision, "horizon": c.header.horizon,
                 "versions": c.versions.iter().map(entry_json).collect::<Vec<_>>(), "leases": leases});
             (json, Some(export::encode_stream(&c)))
+        }
+        "backup_meta" => {
+            let m = backup::decode(input)?;
+            let tables: Vec<Value> = m
+                .tables
+                .iter()
+                .map(|t| json!({"number": t.number, "size": t.size, "crc32c": t.crc32c}))
+                .collect();
+            let json = json!({"id": m.id, "revision": m.revision, "horizon": m.horizon,
+                "created_at_ms": m.created_at_ms, "tables": tables,
+                "manifest_hex": hex::encode(&m.manifest)});
+            (json, Some(backup::encode(&m)))
         }
         other => panic!("no decoder for vector directory {other}"),
     })

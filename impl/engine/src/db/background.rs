@@ -26,6 +26,7 @@ use crate::compaction::{StallDecision, stall};
 use crate::error::Result;
 use crate::options::BackgroundMode;
 
+use super::flush::Freeze;
 use super::inner::{Inner, lock, wait};
 
 /// How long one slice of a `Stop` stall waits before re-checking.
@@ -125,12 +126,12 @@ impl Inner {
         // Errors poison the database inside; the commit itself already succeeded.
         match self.options.background {
             BackgroundMode::Inline => {
-                if self.freeze(false).is_ok() {
+                if self.freeze(Freeze::WhenFull).is_ok() {
                     let _ = self.background_work();
                 }
             }
             BackgroundMode::Threads => {
-                if self.freeze(false).is_ok() {
+                if self.freeze(Freeze::WhenFull).is_ok() {
                     self.wake_worker();
                 }
             }

@@ -226,7 +226,7 @@ mod tests {
         let inner = db.inner();
         for i in 0..6u8 {
             db.put(&[b'k', i], b"v").unwrap();
-            assert!(inner.freeze(true).unwrap());
+            assert!(inner.freeze(crate::db::Freeze::NonEmpty).unwrap());
         }
         {
             let _work = inner.worker.work();

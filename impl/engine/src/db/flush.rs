@@ -38,6 +38,19 @@ use crate::version::{FileMeta, VersionEdit};
 use super::inner::Inner;
 use super::versions::{Frozen, Tree};
 
+/// When [`Inner::freeze`] freezes the active memtable.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Freeze {
+    /// Once it passed `memtable_size_bytes` (a commit's trigger).
+    WhenFull,
+    /// If it holds anything (an explicit flush, close).
+    NonEmpty,
+    /// Even empty: its flush then persists a manifest whose `walOffset`, `lastRevision` and
+    /// leases are those of the freeze, so the tree holds everything the WAL held (lease grants
+    /// and revocations, which leave the memtable empty, included). A checkpoint's need.
+    Always,
+}
+
 /// One SST being written.
 struct Output {
     number: u64,
@@ -48,14 +61,18 @@ struct Output {
 }
 
 impl Inner {
-    /// Step 1: freezes the active memtable if it holds anything (and, unless `force`, only if it
-    /// passed `memtable_size_bytes`). Returns whether it froze one.
-    pub(crate) fn freeze(&self, force: bool) -> Result<bool> {
+    /// Step 1: freezes the active memtable when `when` says so. Returns whether it froze one.
+    pub(crate) fn freeze(&self, when: Freeze) -> Result<bool> {
         let mut writer = self.pipeline.writer();
         self.check_usable()?;
         let active = self.versions.active();
         let full = active.approximate_size_bytes() >= self.options.memtable_size_bytes;
-        if active.is_empty() || !(force || full) {
+        let due = match when {
+            Freeze::WhenFull => full && !active.is_empty(),
+            Freeze::NonEmpty => !active.is_empty(),
+            Freeze::Always => true,
+        };
+        if !due {
             return Ok(false);
         }
         fail::fail_point!("flush::before_wal_rotate", |_| Err(

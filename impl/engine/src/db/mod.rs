@@ -21,6 +21,7 @@
 //! - `watch`: starting watches (the hub of [`crate::watch`], the replay of history).
 //! - `lease`: leases on the handle (grant, keep alive, revoke, expire) and the expiry thread.
 //! - `export`, `import`: the retained history as an export stream, and back into a new database.
+//! - `checkpoint`: an openable copy in a new directory (tables hard-linked, a manifest).
 //!
 //! Directory layout: `LOCK`, `manifest.json`, `wal-<20 digits>.log` segments and
 //! `<20 digits>.sst` tables (`spec/FORMAT.md`).
@@ -36,6 +37,7 @@
 
 mod background;
 mod batch;
+pub(crate) mod checkpoint;
 mod commit;
 mod compact;
 mod decide;
@@ -45,20 +47,21 @@ mod health;
 mod import;
 mod inner;
 mod lease;
-mod open;
+pub(crate) mod open;
 mod pipeline;
 mod read;
 mod readers;
 mod retention;
 mod snapshot;
 mod stats;
-mod tables;
+pub(crate) mod tables;
 mod transaction;
 mod txn_view;
 mod versions;
 mod watch;
 
 pub use batch::{WriteBatch, WriteOptions};
+pub use checkpoint::{COPY_CHUNK_BYTES, CheckpointSummary, checkpoint_is_complete};
 pub use compact::range_task;
 pub use export::ExportSummary;
 pub use open::LOCK_FILE_NAME;
@@ -81,6 +84,7 @@ use crate::txn::{Compare, CompareOp, CompareTarget, OpResult, Txn, TxnOp, TxnRes
 use crate::vfs::{OsVfs, Vfs};
 use crate::watch::{WatchRequest, Watcher};
 
+use flush::Freeze;
 use inner::Inner;
 pub(crate) use inner::lock;
 
@@ -148,7 +152,7 @@ impl Handle {
 
 /// Freezes the active memtable and flushes every frozen one.
 fn flush_all(inner: &Inner) -> Result<()> {
-    inner.freeze(true)?;
+    inner.freeze(Freeze::NonEmpty)?;
     let _work = inner.worker.work();
     inner.flush_frozen()
 }

@@ -35,7 +35,7 @@ use crate::manifest::{self, parse_sst_file_name};
 use crate::memtable::MemTable;
 use crate::options::Options;
 use crate::sst::BlockCache;
-use crate::vfs::Vfs;
+use crate::vfs::{Vfs, VfsLock};
 use crate::wal::{self, WalWriter};
 
 use super::background::Worker;
@@ -58,16 +58,7 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
     options.validate()?;
     vfs.create_dir_all(dir)
         .map_err(|e| Error::io("create_dir_all", dir, e))?;
-    let lock_path = dir.join(LOCK_FILE_NAME);
-    let dir_lock = vfs.lock(&lock_path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::WouldBlock {
-            Error::Locked {
-                path: lock_path.clone(),
-            }
-        } else {
-            Error::io("lock", &lock_path, e)
-        }
-    })?;
+    let dir_lock = lock_dir(vfs.as_ref(), dir)?;
     let names = vfs.list(dir).map_err(|e| Error::io("list", dir, e))?;
     let manifest = load_or_create(vfs.as_ref(), dir, &names)?;
     // Creating a manifest replaces a stale tmp: list again for the cleanup below.
@@ -147,6 +138,20 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
         inner.attach_leased_keys()?;
     }
     Ok(inner)
+}
+
+/// Takes `dir/LOCK` ([`Error::Locked`] if another handle holds it).
+pub(crate) fn lock_dir(vfs: &dyn Vfs, dir: &Path) -> Result<Box<dyn VfsLock>> {
+    let lock_path = dir.join(LOCK_FILE_NAME);
+    vfs.lock(&lock_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked {
+                path: lock_path.clone(),
+            }
+        } else {
+            Error::io("lock", &lock_path, e)
+        }
+    })
 }
 
 /// The leases the manifest lists.

@@ -15,7 +15,9 @@
 //! - [`manifest`]: `manifest.json` with its CRC32C-protected body.
 //! - [`export`]: the export stream (a database's retained history at one revision).
 //! - [`etcd_snapshot`]: etcd's snapshot file framing around an export stream.
+//! - [`backup`]: a backup's metadata file (its tables and manifest).
 
+pub mod backup;
 pub mod checksum;
 mod error;
 pub mod etcd_snapshot;

@@ -19,7 +19,7 @@
 //!   after a crash without `sync_dir` either name may be present, or both.
 //!
 //! - Directory syncs are the caller's job: no method of [`Vfs`] syncs a directory by itself. After
-//!   `create`, `rename` or `remove`, call [`Vfs::sync_dir`] on the parent (on both parents for a
+//!   `create`, `rename`, `hard_link` or `remove`, call [`Vfs::sync_dir`] on the parent (on both parents for a
 //!   rename across directories) before relying on the name after a crash. New directories made by
 //!   [`Vfs::create_dir_all`] need a `sync_dir` of their parent too.
 //! - A handle works on the file, not the name: renaming or removing the name leaves open handles
@@ -54,6 +54,14 @@ pub trait Vfs: Send + Sync + fmt::Debug {
 
     /// Removes the file `path`.
     fn remove(&self, path: &Path) -> io::Result<()>;
+
+    /// Makes `to` a second name of the existing file `from` (`link(2)`): both names reach the
+    /// same contents, so data made durable through one is durable under the other. Fails with
+    /// [`io::ErrorKind::AlreadyExists`] if `to` exists, and with
+    /// [`io::ErrorKind::CrossesDevices`] (`EXDEV`) where the two names cannot share a file
+    /// (different filesystems); the caller then copies. The new name is durable only after
+    /// [`Vfs::sync_dir`] on its parent.
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()>;
 
     /// Lists the names (not paths) of the entries of directory `dir`, sorted bytewise.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;

@@ -4,7 +4,7 @@
 //! Invariants:
 //! - This is the only file of the engine that touches `std::fs`.
 //! - No method syncs anything the caller did not ask for: `create`, `rename`, `remove` and
-//!   `create_dir_all` change names that stay volatile until the caller's [`Vfs::sync_dir`] on
+//!   `hard_link` and `create_dir_all` change names that stay volatile until the caller's [`Vfs::sync_dir`] on
 //!   the parent directory (an `fsync` of the directory itself). Keeping directory syncs explicit
 //!   lets the engine batch them (one directory sync after a flush that created several files)
 //!   and keeps `OsVfs` and `SimVfs` under one contract.
@@ -62,6 +62,10 @@ impl Vfs for OsVfs {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)
+    }
+
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::hard_link(from, to)
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
