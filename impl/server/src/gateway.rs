@@ -7,8 +7,12 @@
 //! Each path calls the very service the gRPC side serves (no call is implemented twice):
 //! - unary: `kv/{range,put,deleterange,txn,compaction}`, `lease/{grant,revoke,timetolive,
 //!   leases}` (the last three also under `kv/lease/`), `maintenance/{status,alarm}`,
-//!   `cluster/member/list`. An empty body is the empty request; what follows the first JSON
-//!   value is ignored, as Go's decoder does.
+//!   `cluster/member/list`, `auth/{enable,disable,authenticate}`,
+//!   `auth/user/{add,get,list,delete,changepw,grant,revoke}` and
+//!   `auth/role/{add,get,list,delete,grant,revoke}`. An empty body is the empty request; what
+//!   follows the first JSON value is ignored, as Go's decoder does.
+//! - The token `auth/authenticate` returns is sent back in the `Authorization` header, as with
+//!   etcd's gateway; the call then runs as its user (the gRPC side's `token` metadata).
 //! - streaming: `watch` and `lease/keepalive` read a sequence of request objects from the body
 //!   and answer newline-delimited `{"result":{...}}` objects (an error as
 //!   `{"error":{"grpc_code","http_code","message","http_status"}}`), as grpc-gateway streams.
@@ -32,19 +36,23 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Response, StatusCode};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, Response, StatusCode};
 use axum::routing::{MethodRouter, post};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
+use crate::auth::{AuthService, TOKEN_METADATA};
 use crate::cluster::ClusterService;
 use crate::http::{json_response, method_not_allowed};
 use crate::kv::KvService;
 use crate::lease::LeaseService;
 use crate::maintenance::MaintenanceService;
+use crate::proto::etcdserverpb::auth_server::Auth;
 use crate::proto::etcdserverpb::cluster_server::Cluster;
 use crate::proto::etcdserverpb::kv_server::Kv;
 use crate::proto::etcdserverpb::lease_server::Lease;
@@ -58,6 +66,7 @@ pub(crate) struct Services {
     pub(crate) watch: Arc<WatchService>,
     pub(crate) maintenance: Arc<MaintenanceService>,
     pub(crate) cluster: Arc<ClusterService>,
+    pub(crate) auth: Arc<AuthService>,
 }
 
 /// The most requests one streaming body may hold.
@@ -71,6 +80,7 @@ pub(crate) fn router(services: &Services, body_bytes_max: usize) -> Router {
         watch,
         maintenance,
         cluster,
+        auth,
     } = services;
     let lease_revoke = unary(lease, |s, r| async move { s.lease_revoke(r).await });
     let lease_time_to_live = unary(lease, |s, r| async move { s.lease_time_to_live(r).await });
@@ -104,13 +114,11 @@ pub(crate) fn router(services: &Services, body_bytes_max: usize) -> Router {
         .route("/kv/lease/leases", lease_leases)
         .route(
             "/lease/keepalive",
-            streaming(move |requests| keep_alive.open_keep_alive(requests)),
+            streaming(move |requests, _token| keep_alive.open_keep_alive(requests)),
         )
-        // No token: the gateway does not pass etcd's `Authorization` header yet, so with auth
-        // enabled its watches are refused (as its other calls).
         .route(
             "/watch",
-            streaming(move |requests| watch.open(requests, None)),
+            streaming(move |requests, token| watch.open(requests, token)),
         )
         .route(
             "/maintenance/status",
@@ -123,11 +131,101 @@ pub(crate) fn router(services: &Services, body_bytes_max: usize) -> Router {
         .route(
             "/cluster/member/list",
             unary(cluster, |s, r| async move { s.member_list(r).await }),
-        );
+        )
+        .merge(auth_routes(auth));
     Router::new()
         .nest("/v3", api.clone())
         .nest("/v3beta", api)
         .layer(DefaultBodyLimit::max(body_bytes_max))
+}
+
+/// The Auth service's paths under `auth/`.
+fn auth_routes(auth: &Arc<AuthService>) -> Router {
+    Router::new()
+        .route(
+            "/auth/enable",
+            unary(auth, |s, r| async move { s.auth_enable(r).await }),
+        )
+        .route(
+            "/auth/disable",
+            unary(auth, |s, r| async move { s.auth_disable(r).await }),
+        )
+        .route(
+            "/auth/authenticate",
+            unary(auth, |s, r| async move { s.authenticate(r).await }),
+        )
+        .route(
+            "/auth/user/add",
+            unary(auth, |s, r| async move { s.user_add(r).await }),
+        )
+        .route(
+            "/auth/user/get",
+            unary(auth, |s, r| async move { s.user_get(r).await }),
+        )
+        .route(
+            "/auth/user/list",
+            unary(auth, |s, r| async move { s.user_list(r).await }),
+        )
+        .route(
+            "/auth/user/delete",
+            unary(auth, |s, r| async move { s.user_delete(r).await }),
+        )
+        .route(
+            "/auth/user/changepw",
+            unary(auth, |s, r| async move { s.user_change_password(r).await }),
+        )
+        .route(
+            "/auth/user/grant",
+            unary(auth, |s, r| async move { s.user_grant_role(r).await }),
+        )
+        .route(
+            "/auth/user/revoke",
+            unary(auth, |s, r| async move { s.user_revoke_role(r).await }),
+        )
+        .route(
+            "/auth/role/add",
+            unary(auth, |s, r| async move { s.role_add(r).await }),
+        )
+        .route(
+            "/auth/role/get",
+            unary(auth, |s, r| async move { s.role_get(r).await }),
+        )
+        .route(
+            "/auth/role/list",
+            unary(auth, |s, r| async move { s.role_list(r).await }),
+        )
+        .route(
+            "/auth/role/delete",
+            unary(auth, |s, r| async move { s.role_delete(r).await }),
+        )
+        .route(
+            "/auth/role/grant",
+            unary(auth, |s, r| async move { s.role_grant_permission(r).await }),
+        )
+        .route(
+            "/auth/role/revoke",
+            unary(
+                auth,
+                |s, r| async move { s.role_revoke_permission(r).await },
+            ),
+        )
+}
+
+/// The token of a gateway request: its `Authorization` header (etcd's gateway passes it on).
+fn token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `message` as a gRPC request carrying `token` as the gRPC side's clients send it.
+fn grpc_request<Q>(message: Q, token: Option<String>) -> tonic::Request<Q> {
+    let mut request = tonic::Request::new(message);
+    if let Some(value) = token.and_then(|t| MetadataValue::try_from(t.as_str()).ok()) {
+        request.metadata_mut().insert(TOKEN_METADATA, value);
+    }
+    request
 }
 
 /// A unary call: the body decoded as `Q`, `call` on the service, the response as JSON.
@@ -140,12 +238,12 @@ where
     Fut: Future<Output = Result<tonic::Response<R>, Status>> + Send + 'static,
 {
     let service = Arc::clone(service);
-    post(move |body: Bytes| async move {
+    post(move |headers: HeaderMap, body: Bytes| async move {
         let request = match decode_first::<Q>(&body) {
             Ok(request) => request,
             Err(status) => return error_response(&status),
         };
-        match call(service, tonic::Request::new(request)).await {
+        match call(service, grpc_request(request, token(&headers))).await {
             Ok(response) => match serde_json::to_string(response.get_ref()) {
                 Ok(json) => json_response(StatusCode::OK, json),
                 Err(e) => error_response(&Status::internal(e.to_string())),
@@ -159,22 +257,27 @@ where
 /// The requests of a streaming call, as its service reads them.
 type Requests<Q> = tokio_stream::Iter<std::vec::IntoIter<Result<Q, Status>>>;
 
-/// A streaming call: the body decoded as a sequence of `Q`, the stream `open` returns sent
-/// back line by line.
+/// A streaming call: the body decoded as a sequence of `Q`, the stream `open` returns (given
+/// the request's token) sent back line by line.
 fn streaming<Q, R, F>(open: F) -> MethodRouter
 where
     Q: DeserializeOwned + Send + 'static,
     R: Serialize + Send + 'static,
-    F: Fn(Requests<Q>) -> ReceiverStream<Result<R, Status>> + Clone + Send + Sync + 'static,
+    F: Fn(Requests<Q>, Option<String>) -> ReceiverStream<Result<R, Status>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
 {
-    post(move |body: Bytes| async move {
+    post(move |headers: HeaderMap, body: Bytes| async move {
         let requests = match decode_all::<Q>(&body) {
             Ok(requests) => requests,
             Err(status) => return error_response(&status),
         };
-        let responses = open(tokio_stream::iter(
-            requests.into_iter().map(Ok).collect::<Vec<_>>(),
-        ));
+        let responses = open(
+            tokio_stream::iter(requests.into_iter().map(Ok).collect::<Vec<_>>()),
+            token(&headers),
+        );
         let lines = responses.map(|response| Ok::<Bytes, Infallible>(stream_line(response)));
         let mut reply = Response::new(Body::from_stream(lines));
         reply.headers_mut().insert(

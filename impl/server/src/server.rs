@@ -236,6 +236,7 @@ impl Server {
             watch: Arc::new(WatchService::new(Arc::clone(&context))),
             maintenance: Arc::new(MaintenanceService::new(Arc::clone(&context))),
             cluster: Arc::new(ClusterService::new(Arc::clone(&context))),
+            auth: Arc::new(AuthService::new(Arc::clone(&context))),
         };
         let mut grpc = Routes::builder();
         grpc.add_service(
@@ -256,7 +257,7 @@ impl Server {
         .add_service(MaintenanceServer::from_arc(Arc::clone(
             &services.maintenance,
         )))
-        .add_service(AuthServer::new(AuthService::new(Arc::clone(&context))));
+        .add_service(AuthServer::from_arc(Arc::clone(&services.auth)));
         // JSON spells bytes in base64 (4 characters for 3 bytes) and escapes some: twice the
         // gRPC limit holds any request the gRPC side would take.
         let gateway = gateway::router(&services, decode_max.saturating_mul(2));

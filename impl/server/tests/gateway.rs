@@ -175,3 +175,113 @@ fn status_and_member_list_describe_kvstore() {
         405
     );
 }
+
+/// The auth calls and the `Authorization` header through the gateway, against etcd's: users,
+/// roles, enable, a refused call without a token, Authenticate, calls with its token, a user
+/// refused outside its permission, disable. Tokens differ between the two and are masked.
+#[test]
+fn auth_through_the_gateway_answers_as_etcds() {
+    let server = TestServer::start_with(|config| config.bcrypt_cost = 4);
+    let etcd = Etcd::start();
+    let root = r#"{"name":"root","password":"rootpw"}"#;
+    let alice = r#"{"name":"alice","password":"alicepw"}"#;
+    let before_enable: &[(&str, &str)] = &[
+        ("/v3/auth/user/add", root),
+        ("/v3/auth/role/add", r#"{"name":"root"}"#),
+        ("/v3/auth/user/grant", r#"{"user":"root","role":"root"}"#),
+        ("/v3/auth/user/add", alice),
+        ("/v3/auth/role/add", r#"{"name":"app"}"#),
+        // READWRITE on the prefix "app/" ("YXBwLw==" .. "YXBwMA==", base64 of "app/", "app0").
+        (
+            "/v3/auth/role/grant",
+            r#"{"name":"app","perm":{"permType":"READWRITE","key":"YXBwLw==","range_end":"YXBwMA=="}}"#,
+        ),
+        ("/v3/auth/user/grant", r#"{"user":"alice","role":"app"}"#),
+        ("/v3/auth/role/get", r#"{"role":"app"}"#),
+        ("/v3/auth/user/list", "{}"),
+        ("/v3/auth/enable", "{}"),
+        // No token: refused.
+        ("/v3/kv/put", r#"{"key":"YXBwL3g=","value":"MQ=="}"#),
+        (
+            "/v3/auth/authenticate",
+            r#"{"name":"alice","password":"wrong"}"#,
+        ),
+    ];
+    let as_user: &[(&str, &str, &str)] = &[
+        (
+            "alice",
+            "/v3/kv/put",
+            r#"{"key":"YXBwL3g=","value":"MQ=="}"#,
+        ),
+        ("alice", "/v3/kv/range", r#"{"key":"YXBwL3g="}"#),
+        // "greeting": outside alice's permission.
+        (
+            "alice",
+            "/v3/kv/put",
+            r#"{"key":"Z3JlZXRpbmc=","value":"MQ=="}"#,
+        ),
+        ("alice", "/v3/auth/user/list", "{}"),
+        ("root", "/v3/auth/user/list", "{}"),
+        ("root", "/v3/auth/disable", "{}"),
+    ];
+    let mut differences = Vec::new();
+    let mut compare = |what: String, ours: (u16, String), theirs: (u16, String)| {
+        let (ours, theirs) = (
+            (ours.0, normalised("", &ours.1)),
+            (theirs.0, normalised("", &theirs.1)),
+        );
+        if ours != theirs {
+            differences.push(format!(
+                "{what}\n  kvstore: {ours:?}\n  etcd:    {theirs:?}"
+            ));
+        }
+    };
+    for (path, body) in before_enable {
+        let ours = post(&server.endpoint(), path, body);
+        let theirs = post(&etcd.endpoint, path, body);
+        compare(format!("{path} {body}"), ours, theirs);
+    }
+    let token = |endpoint: &str, credentials: &str| {
+        let (status, body) = post(endpoint, "/v3/auth/authenticate", credentials);
+        assert_eq!(status, 200, "{body}");
+        let value: Value = serde_json::from_str(&body).expect("JSON");
+        value["token"].as_str().expect("a token").to_owned()
+    };
+    let ours = [
+        ("alice", token(&server.endpoint(), alice)),
+        ("root", token(&server.endpoint(), root)),
+    ];
+    let theirs = [
+        ("alice", token(&etcd.endpoint, alice)),
+        ("root", token(&etcd.endpoint, root)),
+    ];
+    let with_token = |endpoint: &str, token: &str, path: &str, body: &str| {
+        curl(&[
+            "-X",
+            "POST",
+            "-H",
+            &format!("Authorization: {token}"),
+            "-d",
+            body,
+            &format!("{endpoint}{path}"),
+        ])
+    };
+    for (user, path, body) in as_user {
+        let pick = |tokens: &[(&str, String); 2]| {
+            tokens
+                .iter()
+                .find(|(name, _)| name == user)
+                .map(|(_, token)| token.clone())
+                .expect("a token")
+        };
+        let ours = with_token(&server.endpoint(), &pick(&ours), path, body);
+        let theirs = with_token(&etcd.endpoint, &pick(&theirs), path, body);
+        compare(format!("as {user}: {path} {body}"), ours, theirs);
+    }
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}

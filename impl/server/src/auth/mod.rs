@@ -30,5 +30,5 @@ mod token;
 
 pub(crate) use perms::Access;
 pub(crate) use service::AuthService;
-pub(crate) use store::{AuthStore, Caller};
+pub(crate) use store::{AuthStore, Caller, TOKEN_METADATA};
 pub use store::{BCRYPT_COST_DEFAULT, BCRYPT_COST_MAX, BCRYPT_COST_MIN};
