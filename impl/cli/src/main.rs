@@ -6,6 +6,7 @@
 mod bytes;
 mod db_cmd;
 mod load;
+mod search;
 mod serve;
 mod shell;
 
