@@ -3,7 +3,7 @@
 //! main database loses its unsynced tail), and of an open that catches a stale index up from the
 //! history or rebuilds it, must leave a disk whose searches answer exactly as scans (see
 //! `index_campaign`). `index_sabotage.rs` (feature `failpoints`) plants bugs the same campaign
-//! must catch. Deeper: `KVSTORE_INDEX_CAMPAIGN_ROUNDS=60`.
+//! must catch. Deeper: `KVSTORE_CAMPAIGN=deep`.
 
 mod index_campaign;
 
@@ -11,12 +11,11 @@ use std::time::Instant;
 
 use index_campaign::{behind_image, campaign};
 use kvstore::Durability;
+use kvstore_model::Budget;
 
+/// Rounds of the maintenance workload: 8 under the CI budget, 40 under `KVSTORE_CAMPAIGN=deep`.
 fn rounds() -> u32 {
-    std::env::var("KVSTORE_INDEX_CAMPAIGN_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(8)
+    Budget::from_env().pick(8, 40)
 }
 
 #[test]
