@@ -199,6 +199,13 @@ fn search_equals_the_scan_predicate_on_the_real_filesystem_and_across_reopens() 
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
     let db = Db::open(dir.path(), options(Durability::Sync)).unwrap();
     check_searches(&db, QUERIES).unwrap_or_else(|e| panic!("seed {seed:#x}, rebuilt: {e}"));
+    random_workload(&db, seed ^ 0xf0, 100);
+    db.close().unwrap();
+
+    // The index database corrupt (its manifest garbage): its files are removed and it is rebuilt.
+    std::fs::write(dir.path().join("index/manifest.json"), b"not a manifest").unwrap();
+    let db = Db::open(dir.path(), options(Durability::Sync)).unwrap();
+    check_searches(&db, QUERIES).unwrap_or_else(|e| panic!("seed {seed:#x}, corrupt: {e}"));
 }
 
 #[test]

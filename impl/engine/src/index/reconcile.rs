@@ -61,17 +61,22 @@ pub(crate) fn open_index(main: &Db) -> Result<Arc<KeyIndex>> {
     let revision = main.observe(Arc::clone(&index) as _)?;
     main.sync()?;
     let horizon = main.history_horizon();
-    match recorded {
-        Some(i) if i == revision => {}
+    let caught_up = match recorded {
+        Some(i) if i == revision => true,
         Some(i) if i < revision && i >= horizon => {
             tracing::info!(from = i, to = revision, "key index: catching up");
-            catch_up(main, &index.db, i, revision)?;
+            match catch_up(main, &index.db, i, revision) {
+                // The horizon moved past `i` since it was read: the history is gone.
+                Err(Error::Compacted { .. }) => false,
+                other => other.map(|()| true)?,
+            }
         }
-        _ => {
-            tracing::info!(?recorded, revision, horizon, "key index: rebuilding");
-            clear(&index.db)?;
-            rebuild(main, &index.db, revision)?;
-        }
+        _ => false,
+    };
+    if !caught_up {
+        tracing::info!(?recorded, revision, horizon, "key index: rebuilding");
+        clear(&index.db)?;
+        rebuild(main, &index.db, revision)?;
     }
     index.ready(revision);
     Ok(index)
