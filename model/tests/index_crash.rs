@@ -13,9 +13,9 @@ use index_campaign::{behind_image, campaign};
 use kvstore::Durability;
 use kvstore_model::Budget;
 
-/// Rounds of the maintenance workload: 8 under the CI budget, 40 under `KVSTORE_CAMPAIGN=deep`.
+/// Rounds of the maintenance workload: 8 under the CI budget, 150 under `KVSTORE_CAMPAIGN=deep`.
 fn rounds() -> u32 {
-    Budget::from_env().pick(8, 40)
+    Budget::from_env().pick(8, 150)
 }
 
 #[test]

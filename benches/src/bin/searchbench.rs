@@ -42,17 +42,18 @@ fn main() -> BenchResult<()> {
     let dir = tempfile::tempdir()?;
     let r = search::run(dir.path(), args.n, durability, args.substr.as_bytes())?;
     println!(
-        "| keys | mode | puts/s without index | puts/s with index | write cost | substring | found | \
-         index search | full scan | speed-up |"
+        "| keys | mode | puts/s without index | puts/s with index | write cost | index build | \
+         substring | found | index search | full scan | speed-up |"
     );
-    println!("|---:|---|---:|---:|---:|---|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|");
     println!(
-        "| {} | {:?} | {:.0} | {:.0} | {:.2}x | `{}` | {} | {:.2} ms | {:.1} ms | {:.0}x |",
+        "| {} | {:?} | {:.0} | {:.0} | {:.2}x | {:.1} s | `{}` | {} | {:.2} ms | {:.1} ms | {:.0}x |",
         r.keys,
         args.mode,
         r.plain_put_rate,
         r.indexed_put_rate,
         r.plain_put_rate / r.indexed_put_rate,
+        r.build.as_secs_f64(),
         args.substr,
         r.found,
         r.index_search.as_secs_f64() * 1e3,
