@@ -36,6 +36,7 @@ cargo clippy -p kvstore-model --features failpoints --all-targets --locked -- -D
 cargo test -p kvstore-model --features failpoints --test failpoint_sabotage --locked
 cargo test -p kvstore-model --features failpoints --test txn_sabotage --locked
 cargo test -p kvstore-model --features failpoints --test lease_sabotage --locked
+cargo test -p kvstore-model --features failpoints --test index_sabotage --locked
 
 step "benchmark regression check (callgrind instruction count, bytes written)"
 bash ci/bench-check.sh

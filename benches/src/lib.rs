@@ -13,6 +13,8 @@
 //! - [`lease`]: the `leasebench` workload: one-key leases granted, kept alive and expired.
 //! - [`peers`]: the peer engines, each behind its cargo feature.
 //! - [`process`]: what the OS says about this process (peak RSS, bytes written) and a directory.
+//! - [`search`]: the `searchbench` workload: contains search via the key index vs a full scan,
+//!   and the index's write cost.
 //! - [`seed`]: the seed workload's phases and their report.
 //! - [`table`]: the Markdown tables of a run, peers as ratios to kvstore.
 //! - [`txn`]: the `txn` workload: counters incremented by optimistic transactions from 1-4 threads.
@@ -29,6 +31,7 @@ pub mod lease;
 pub mod peers;
 pub mod process;
 pub mod report_line;
+pub mod search;
 pub mod seed;
 pub mod table;
 pub mod txn;

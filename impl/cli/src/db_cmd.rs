@@ -17,6 +17,7 @@ use kvstore::{Db, KeyRange, Options, ScanOptions, Versioned};
 
 use crate::bytes::{Format, Input, InputError, Out, PipeClosed, escape, json_bytes};
 use crate::load::{LoadFormat, dump, load};
+use crate::search::{SearchCommand, search};
 
 /// Exit code: not found.
 pub const EXIT_NOT_FOUND: u8 = 1;
@@ -83,6 +84,12 @@ pub enum DbCommand {
         #[arg(long)]
         count: bool,
     },
+    /// Search keys by substring or by edit distance, over the database's 3-gram key index
+    /// (built in `<db>/index/` by the first search, caught up by later ones).
+    ///
+    /// Example: `kvstore --db d search contains 123`, `kvstore --db d search fuzzy colour`.
+    #[command(subcommand)]
+    Search(SearchCommand),
     /// Forget the history below REV (etcd's compact): reads below it are refused afterwards.
     CompactHistory {
         /// The new history horizon.
@@ -176,10 +183,10 @@ pub enum LeaseCommand {
 }
 
 /// How a command ended: a result for the exit code, or an error to print.
-type Outcome = Result<Done, Failure>;
+pub type Outcome = Result<Done, Failure>;
 
 /// A command that ran.
-enum Done {
+pub enum Done {
     /// Exit 0.
     Ok,
     /// Exit 1 (with this message on stderr).
@@ -187,7 +194,7 @@ enum Done {
 }
 
 /// A command that failed: exit 3 with the message, or quietly (a closed pipe, exit 0).
-enum Failure {
+pub enum Failure {
     Error(String),
     PipeClosed,
 }
@@ -249,7 +256,12 @@ pub fn run(ctx: &Context<'_>, command: DbCommand) -> ExitCode {
             ctx.dir.display()
         ));
     }
-    let db = match Db::open(ctx.dir, Options::default()) {
+    // Only a search keeps the key index: other commands leave it to catch up at the next one.
+    let options = Options {
+        key_index: matches!(command, DbCommand::Search(_)),
+        ..Options::default()
+    };
+    let db = match Db::open(ctx.dir, options) {
         Ok(db) => db,
         Err(e) => return error(format!("cannot open {}: {e}", ctx.dir.display())),
     };
@@ -415,6 +427,7 @@ fn execute_unflushed(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut O
                 }
             }
         }
+        DbCommand::Search(command) => return search(db, ctx, command, out),
         DbCommand::CompactHistory { rev } => db.compact_history(rev)?,
         DbCommand::Lease(command) => return lease(db, command, out),
         DbCommand::Watch { prefix, rev, count } => return watch(db, ctx, prefix, rev, count, out),

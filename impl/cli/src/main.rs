@@ -8,6 +8,7 @@ mod bytes;
 mod copy_cmd;
 mod db_cmd;
 mod load;
+mod search;
 mod serve;
 mod shell;
 

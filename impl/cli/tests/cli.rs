@@ -425,3 +425,68 @@ fn checkpoint_and_backup_help_show_examples() {
         assert!(stdout(&help).contains("Example: `kvstore"), "{args:?}");
     }
 }
+
+#[test]
+fn search_contains_and_fuzzy_over_the_key_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for k in [
+        "user/alice",
+        "user/bob",
+        "user/malice",
+        "colour",
+        "color",
+        "dollar",
+    ] {
+        assert!(kv(d, &["put", k, "v"]).status.success());
+    }
+    // The first search builds the index; the writes after it are caught up by the next one.
+    let found = kv(d, &["search", "contains", "lic"]);
+    assert_eq!(
+        (found.status.code(), stdout(&found)),
+        (Some(0), "user/alice\nuser/malice\n".to_owned())
+    );
+    assert!(d.join("index").is_dir());
+    assert!(kv(d, &["del", "user/alice"]).status.success());
+    assert!(kv(d, &["put", "user/alicia", "v"]).status.success());
+    let found = kv(d, &["search", "contains", "lic", "--limit", "1"]);
+    assert_eq!(stdout(&found), "user/alicia\n");
+    // Shorter than a gram: a scan, same contract.
+    assert_eq!(
+        stdout(&kv(d, &["search", "contains", "ol"])),
+        "color\ncolour\ndollar\n"
+    );
+    let fuzzy = kv(d, &["search", "fuzzy", "colour", "--max-distance", "1"]);
+    assert_eq!(stdout(&fuzzy), "colour\t0\ncolor\t1\n");
+    let json = kv(
+        d,
+        &["-o", "json", "search", "fuzzy", "color", "--limit", "1"],
+    );
+    assert_eq!(
+        stdout(&json),
+        "{\"key\":\"color\",\"key_hex\":\"636f6c6f72\",\"distance\":0}\n"
+    );
+    let json = kv(d, &["-o", "json", "search", "contains", "bob"]);
+    assert_eq!(
+        stdout(&json),
+        "{\"key\":\"user/bob\",\"key_hex\":\"757365722f626f62\"}\n"
+    );
+    // Nothing found: exit 1; a bad argument: exit 2.
+    let none = kv(d, &["search", "contains", "zzz"]);
+    assert_eq!(
+        (none.status.code(), stdout(&none)),
+        (Some(1), String::new())
+    );
+    assert_eq!(
+        kv(d, &["search", "fuzzy", "x", "--max-distance", "no"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let help = kv(d, &["search", "fuzzy", "--help"]);
+    assert!(
+        stdout(&help).contains("Example: `kvstore --db d search fuzzy"),
+        "{}",
+        stdout(&help)
+    );
+}

@@ -100,6 +100,15 @@ pub enum Error {
         #[source]
         cause: Box<Error>,
     },
+    /// Writing the key index failed: searches refuse to answer until the database is reopened,
+    /// which catches the index up (or rebuilds it) from the main database (`spec/SEMANTICS.md`,
+    /// "Key index"). Writes to the main database are not affected.
+    #[error("the key index refuses searches until reopened, after a failed write: {cause}")]
+    KeyIndex {
+        /// The failed index write's error.
+        #[source]
+        cause: Box<Error>,
+    },
 }
 
 /// Shorthand used across the crate.
@@ -158,6 +167,9 @@ impl Error {
             Self::LeaseExists { id } => Self::LeaseExists { id: *id },
             Self::RevisionsExhausted => Self::RevisionsExhausted,
             Self::Poisoned { cause } => Self::Poisoned {
+                cause: Box::new(cause.duplicate()),
+            },
+            Self::KeyIndex { cause } => Self::KeyIndex {
                 cause: Box::new(cause.duplicate()),
             },
         }

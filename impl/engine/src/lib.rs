@@ -42,7 +42,8 @@
 //! `sst` (tables on a `Vfs`: writer, verified reader, block cache), `iter` (sorted sources and the
 //! merging scan), `version` (the live files per level and their edits), `compaction` (the pure
 //! leveled policy and merge), `manifest` (load and atomic persist), `wal` (the log's segments,
-//! append, sync, rotation, recovery) and `prefix`.
+//! append, sync, rotation, recovery) and `prefix`. Private: `index`, the 3-gram key
+//! index behind [`Db::search_contains`] and [`Db::search_fuzzy`].
 //!
 //! Invariants kept crate-wide:
 //! - Library code never panics on input or on-disk bytes: it returns [`Error`]. `unwrap`, `expect`,
@@ -72,6 +73,7 @@ pub mod db;
 pub mod entry;
 pub mod error;
 pub mod format;
+mod index;
 pub mod lease;
 pub mod limits;
 pub mod options;

@@ -173,6 +173,11 @@ pub struct Options {
     /// install a fixed, logical or manual one so the same operations write the same bytes and
     /// leases expire when the test says.
     pub clock: SharedClock,
+    /// Whether the database keeps a 3-gram index of its keys (in `<db>/index/`, maintained at
+    /// every commit, caught up or rebuilt at open) for [`crate::Db::search_contains`] and
+    /// [`crate::Db::search_fuzzy`]. Default off: a database without it pays nothing; with it,
+    /// every commit's keys are posted under their grams in a second database.
+    pub key_index: bool,
 }
 
 impl Default for Options {
@@ -198,6 +203,7 @@ impl Default for Options {
             history_retention: HistoryRetention::Revisions(10_000),
             lease_expiry: LeaseExpiry::default(),
             clock: SharedClock::default(),
+            key_index: false,
         }
     }
 }

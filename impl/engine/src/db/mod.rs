@@ -22,9 +22,11 @@
 //! - `lease`: leases on the handle (grant, keep alive, revoke, expire) and the expiry thread.
 //! - `export`, `import`: the retained history as an export stream, and back into a new database.
 //! - `checkpoint`: an openable copy in a new directory (tables hard-linked, a manifest).
+//! - `search`: contains and fuzzy key search over the key index (`crate::index`).
 //!
 //! Directory layout: `LOCK`, `manifest.json`, `wal-<20 digits>.log` segments and
-//! `<20 digits>.sst` tables (`spec/FORMAT.md`).
+//! `<20 digits>.sst` tables (`spec/FORMAT.md`); with [`Options::key_index`], the index database
+//! in `index/` (`spec/FORMAT.md` § 5.4).
 //!
 //! Invariants:
 //! - `Db` is `Clone + Send + Sync`; clones share one database. The last clone dropped (or
@@ -52,6 +54,7 @@ mod pipeline;
 mod read;
 mod readers;
 mod retention;
+mod search;
 mod snapshot;
 mod stats;
 pub(crate) mod tables;
@@ -67,12 +70,13 @@ pub use export::ExportSummary;
 pub use open::LOCK_FILE_NAME;
 pub use pipeline::CommitObserver;
 pub use read::{Scan, ScanOptions, Versioned, key_range};
+pub use search::SEARCH_GRAM_LEN;
 pub use snapshot::Snapshot;
 pub use stats::Stats;
 pub use transaction::Transaction;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use crate::error::{Error, Result};
@@ -103,6 +107,8 @@ struct Handle {
     expiry: Mutex<Option<lease::ExpiryThread>>,
     /// The watch hub, once a watch started.
     watches: Mutex<Option<watch::Watches>>,
+    /// The key index, if [`Options::key_index`]: set once at open, closed after the WAL sync.
+    index: OnceLock<Arc<crate::index::KeyIndex>>,
 }
 
 impl Drop for Handle {
@@ -140,6 +146,12 @@ impl Handle {
             if result.is_ok() {
                 result = Err(e);
             }
+        }
+        if let Some(index) = self.index.get()
+            && let Err(e) = index.close()
+            && result.is_ok()
+        {
+            result = Err(e);
         }
         inner.health.close();
         if let Some(watches) = lock(&self.watches).take() {
@@ -193,10 +205,16 @@ impl Db {
                 worker: Mutex::new(worker),
                 expiry: Mutex::new(expiry),
                 watches: Mutex::new(None),
+                index: OnceLock::new(),
             }),
         };
         // A recovered memtable may already be over its size.
         db.inner().after_commit();
+        if db.inner().options.key_index {
+            let index = crate::index::open_index(&db)?;
+            // Set once, here, before the handle is shared.
+            let _ = db.handle.index.set(index);
+        }
         Ok(db)
     }
 
@@ -383,7 +401,7 @@ impl Db {
         self.snapshot_at(None)
     }
 
-    fn snapshot_at(&self, revision: Option<u64>) -> Result<Snapshot> {
+    pub(crate) fn snapshot_at(&self, revision: Option<u64>) -> Result<Snapshot> {
         let inner = self.inner();
         inner.check_open()?;
         let current = inner.pipeline.visible();
@@ -416,7 +434,7 @@ impl Db {
     /// observer, with no gap and no duplicate.
     ///
     /// ```
-    /// use std::sync::{Arc, Mutex};
+    /// use std::sync::{Arc, Mutex, OnceLock};
     /// use kvstore::{CommitObserver, entry::Entry};
     ///
     /// #[derive(Default)]

@@ -1,5 +1,6 @@
 //! Starting a watch: the database's watch hub on first use (registered as a commit observer,
-//! with its dispatcher thread), then the watcher, then its replay of history.
+//! with its dispatcher thread), then the watcher, then its replay of history. The same history
+//! read lists the keys written in a range of revisions, for the key index's catch-up.
 //!
 //! Invariants:
 //! - The hub is registered once per open database and ends (every watcher with it) at close.
@@ -13,14 +14,14 @@
 //!   live: `live_after` is fixed under the hub's lock at registration, so none is missed or
 //!   delivered twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::iter::{BoxedSource, HistoryMerge};
-use crate::range::Direction;
+use crate::range::{Direction, KeyRange};
 use crate::watch::{Hub, WatchRequest, WatchResponse, Watcher};
 
 use super::inner::{Inner, lock};
@@ -155,19 +156,8 @@ impl Inner {
             },
             other => other,
         })?;
-        let view = self.read_view();
         let range = &watcher.request.range;
-        let mut sources: Vec<BoxedSource> = Vec::new();
-        for mem in view.mems.iter() {
-            sources.push(Box::new(mem.history_in(range.clone())));
-        }
-        let version = &view.tree.version;
-        for level in 0..version.num_levels() {
-            for file in version.overlapping(level, range) {
-                let table = view.tree.table(&self.dir, file.number)?;
-                sources.push(Box::new(table.iter(range.clone(), Direction::Forward)));
-            }
-        }
+        let sources = self.history_sources(range)?;
         let mut by_revision: BTreeMap<u64, Vec<crate::watch::WatchEvent>> = BTreeMap::new();
         let mut push = |candidate: Entry, prev: Option<Entry>| -> Result<()> {
             let prev = prev.and_then(Versioned::of);
@@ -199,5 +189,38 @@ impl Inner {
             .filter(|(_, events)| !events.is_empty())
             .map(|(revision, events)| WatchResponse::Events { revision, events })
             .collect())
+    }
+
+    /// Every version of `range`, all revisions, from a view taken now: the memtables' and every
+    /// overlapping table's, for a [`HistoryMerge`]. The caller pins what it needs kept.
+    fn history_sources(&self, range: &KeyRange) -> Result<Vec<BoxedSource>> {
+        let view = self.read_view();
+        let mut sources: Vec<BoxedSource> = Vec::new();
+        for mem in view.mems.iter() {
+            sources.push(Box::new(mem.history_in(range.clone())));
+        }
+        let version = &view.tree.version;
+        for level in 0..version.num_levels() {
+            for file in version.overlapping(level, range) {
+                let table = view.tree.table(&self.dir, file.number)?;
+                sources.push(Box::new(table.iter(range.clone(), Direction::Forward)));
+            }
+        }
+        Ok(sources)
+    }
+
+    /// Every key a commit in `after+1..=to` wrote (puts and deletes), in key order, read from
+    /// storage under a pin of `after` (`Err(Compacted)` below the history horizon): how the key
+    /// index catches up from the revision it reflects.
+    pub(crate) fn keys_written(&self, after: u64, to: u64) -> Result<BTreeSet<Vec<u8>>> {
+        let _pin = self.readers.pin(after)?;
+        let mut keys = BTreeSet::new();
+        for entry in HistoryMerge::new(self.history_sources(&KeyRange::all())?) {
+            let entry = entry?;
+            if entry.revision > after && entry.revision <= to && !keys.contains(&entry.key) {
+                keys.insert(entry.key);
+            }
+        }
+        Ok(keys)
     }
 }
