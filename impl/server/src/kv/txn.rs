@@ -144,24 +144,20 @@ struct Branch {
 }
 
 impl Branch {
-    /// The engine ops to run if the branch is taken: none if it cannot run.
-    fn runnable_ops(&self) -> Vec<TxnOp> {
+    /// Takes the engine ops to run if the branch is taken: none if it cannot run (its ops
+    /// stay, for [`Branch::refusal`]).
+    fn take_runnable_ops(&mut self) -> Vec<TxnOp> {
         if self.refused.is_some() {
             Vec::new()
         } else {
-            self.ops.clone()
+            std::mem::take(&mut self.ops)
         }
     }
 
-    /// The branch's answer when the engine took it although it cannot run (nothing was
-    /// committed): a put's missing lease first, as etcd checks puts before ranges, else the
+    /// The answer of a branch the engine took although it cannot run (nothing was committed):
+    /// a put's missing lease first, as etcd checks puts before ranges, else `refused`, the
     /// read's error.
-    fn refusal(self, context: &Context) -> EtcdResult<EtcdError> {
-        let Some(refused) = self.refused else {
-            return Ok(EtcdError::Invalid(
-                "a runnable branch has no refusal".to_owned(),
-            ));
-        };
+    fn refusal(&self, context: &Context, refused: EtcdError) -> EtcdResult<EtcdError> {
         for op in &self.ops {
             if let TxnOp::Put { lease, .. } = op
                 && *lease != 0
@@ -183,17 +179,17 @@ pub(crate) fn txn(context: &Context, request: &TxnRequest) -> EtcdResult<TxnResp
         .map(compare)
         .collect::<EtcdResult<Vec<_>>>()?;
     let current = context.current_revision()?;
-    let success = branch(context, &request.success, current)?;
-    let failure = branch(context, &request.failure, current)?;
+    let mut success = branch(context, &request.success, current)?;
+    let mut failure = branch(context, &request.failure, current)?;
     let txn = Txn {
         compares,
-        success: success.runnable_ops(),
-        failure: failure.runnable_ops(),
+        success: success.take_runnable_ops(),
+        failure: failure.take_runnable_ops(),
     };
     let response = context.db.txn(txn)?;
-    let taken = if response.succeeded { success } else { failure };
-    if taken.refused.is_some() {
-        return Err(taken.refusal(context)?);
+    let mut taken = if response.succeeded { success } else { failure };
+    if let Some(refused) = taken.refused.take() {
+        return Err(taken.refusal(context, refused)?);
     }
     let responses = respond(taken.plans, response.results, response.revision);
     Ok(TxnResponse {
