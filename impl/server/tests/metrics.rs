@@ -50,7 +50,8 @@ fn calls_are_counted_and_the_engine_reported() {
         "{text}"
     );
 
-    let mut watch = ctl.spawn_lines(&["watch", "w"]);
+    // From the revision the put will get, so the event is seen however late the watch starts.
+    let mut watch = ctl.spawn_lines(&["watch", "w", "--rev=4"]);
     ctl.ok(&["put", "w", "x"]);
     watch.take(3);
     assert_eq!(sample(&scrape(&server), WATCHES_OPEN), Some(1.0));
