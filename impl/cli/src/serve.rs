@@ -134,8 +134,9 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
     }
     config.bcrypt_cost = args.bcrypt_cost;
     let served = runtime.block_on(async move {
+        let signal = shutdown_signal();
         let server = Server::bind(config).await?;
-        server.serve_until(shutdown_signal()).await
+        server.serve_until(signal).await
     });
     match served {
         Ok(()) => ExitCode::SUCCESS,
@@ -147,26 +148,44 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
     }
 }
 
-/// Completes on Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Listens for Ctrl-C (SIGINT) and SIGTERM from now on (on Unix: so that a signal that comes
+/// while the server starts still shuts it down cleanly once it serves), and returns the future
+/// that completes on the first. REQUIRES: called inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received"),
-        () = terminate => tracing::info!("SIGTERM received"),
+    async move {
+        #[cfg(unix)]
+        let (ctrl_c, terminate) = (received(interrupt), received(terminate));
+        #[cfg(not(unix))]
+        let (ctrl_c, terminate) = (
+            async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            },
+            std::future::pending::<()>(),
+        );
+        tokio::select! {
+            () = ctrl_c => tracing::info!("Ctrl-C received"),
+            () = terminate => tracing::info!("SIGTERM received"),
+        }
+    }
+}
+
+/// Completes when `signal` is received; never if it could not be listened for.
+#[cfg(unix)]
+async fn received(signal: Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(mut signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }

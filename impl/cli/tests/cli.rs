@@ -568,6 +568,14 @@ fn serve_logs_json_lines_with_log_format_json() {
     };
     assert_eq!(listening["level"], "INFO", "{listening}");
     assert!(listening["timestamp"].is_string(), "{listening}");
+    // It answers (and it listened for SIGTERM before it said it listens).
+    let addr = listening["fields"]["local_addr"].as_str().unwrap();
+    let mut http = std::net::TcpStream::connect(addr).unwrap();
+    http.write_all(b"GET /health HTTP/1.1\r\nHost: kvstore\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut http, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // A clean shutdown: every line it logs is JSON too.
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
