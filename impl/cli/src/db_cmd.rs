@@ -147,7 +147,8 @@ pub enum DbCommand {
     Dump,
     /// An interactive shell on the database: every command here, one a line.
     Shell,
-    /// Print files per level, sizes and counters.
+    /// Print files and bytes per level, sizes, and the counters since open (`-o json`: one
+    /// JSON object).
     Stats,
     /// Write the memtable to an SST.
     Flush,
@@ -474,23 +475,7 @@ fn execute_unflushed(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut O
                 "import and shell open the database themselves".to_owned(),
             ));
         }
-        DbCommand::Stats => {
-            let s = db.stats();
-            for (level, (files, bytes)) in s
-                .files_per_level
-                .iter()
-                .zip(s.bytes_per_level.iter())
-                .enumerate()
-            {
-                out.line(&format!("L{level}: {files} files, {bytes} bytes"))?;
-            }
-            out.line(&format!("memtable_bytes: {}", s.memtable_bytes))?;
-            out.line(&format!("last_revision: {}", s.last_revision))?;
-            out.line(&format!("history_horizon: {}", db.history_horizon()))?;
-            out.line(&format!("cache_hits: {}", s.cache_hits))?;
-            out.line(&format!("cache_misses: {}", s.cache_misses))?;
-            out.line(&format!("wal_bytes: {}", s.wal_bytes))?;
-        }
+        DbCommand::Stats => crate::stats::print(db, ctx.format, out)?,
         DbCommand::Flush => db.flush()?,
         DbCommand::Compact => db.compact_range(KeyRange::all())?,
     }

@@ -11,6 +11,7 @@ mod load;
 mod search;
 mod serve;
 mod shell;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

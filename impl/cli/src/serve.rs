@@ -3,8 +3,10 @@
 //! its JSON gateway, `/health`, `/version` and `/metrics` on one port, in plain text or over
 //! TLS (mutual TLS with `--tls-ca`), over the database (crate `kvstore-server`) until SIGTERM
 //! or Ctrl-C, then ends every stream, lets the calls in flight finish and closes the database.
-//! Logs go to stderr through `tracing` (filter with
-//! `RUST_LOG`, default `info`). Exit code 0 after a clean shutdown, 2 without `--db`, 3 if the
+//! Logs go to stderr through `tracing`: as text, or with `--log-format json` one JSON object a
+//! line (tracing-subscriber's JSON formatter: `timestamp`, `level`, `fields` with `message`,
+//! `target`); filtered by `--log-level` (an `EnvFilter` directive such as `debug` or
+//! `info,kvstore_server=debug`), else `RUST_LOG`, else `info`. Exit code 0 after a clean shutdown, 2 without `--db`, 3 if the
 //! directory holds no database (and `--create` was not given), the server could not start or
 //! the database did not close cleanly.
 
@@ -12,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use kvstore_server::{
     BCRYPT_COST_DEFAULT, BCRYPT_COST_MAX, BCRYPT_COST_MIN, MAX_REQUEST_BYTES_DEFAULT, Server,
     ServerConfig, TlsConfig,
@@ -50,6 +52,49 @@ pub struct ServeArgs {
             .range(i64::from(BCRYPT_COST_MIN)..=i64::from(BCRYPT_COST_MAX))
     )]
     bcrypt_cost: u32,
+    /// How log lines are written to stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Which logs are written: a level (`error`, `warn`, `info`, `debug`, `trace`) or an
+    /// `EnvFilter` directive list (`info,kvstore_server=debug`). Overrides `RUST_LOG`; the
+    /// default is `RUST_LOG`, else `info`.
+    #[arg(long, value_name = "FILTER", value_parser = parse_log_level)]
+    log_level: Option<String>,
+}
+
+/// How `serve` writes its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (colored on a terminal).
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// `--log-level`: accepted if it is a valid `EnvFilter` directive list.
+fn parse_log_level(filter: &str) -> Result<String, String> {
+    EnvFilter::try_new(filter)
+        .map(|_| filter.to_owned())
+        .map_err(|e| format!("not a log filter: {e}"))
+}
+
+/// Installs the stderr log subscriber `format` and `level` (else `RUST_LOG`, else `info`) ask
+/// for. A subscriber set already (never, in the binary) is kept.
+fn init_logs(format: LogFormat, level: Option<&str>) {
+    let filter = match level {
+        // Validated by `parse_log_level`; `info` should it fail anyway.
+        Some(level) => EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => logs.json().try_init(),
+    };
 }
 
 /// Runs `serve` on the database in `db` (made if missing when `create`).
@@ -65,13 +110,7 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
         );
         return ExitCode::from(crate::db_cmd::EXIT_ERROR);
     }
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // A subscriber set already (never, in the binary) is kept.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    init_logs(args.log_format, args.log_level.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kvstore-serve")
@@ -95,8 +134,9 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
     }
     config.bcrypt_cost = args.bcrypt_cost;
     let served = runtime.block_on(async move {
+        let signal = shutdown_signal();
         let server = Server::bind(config).await?;
-        server.serve_until(shutdown_signal()).await
+        server.serve_until(signal).await
     });
     match served {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,26 +148,44 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
     }
 }
 
-/// Completes on Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Listens for Ctrl-C (SIGINT) and SIGTERM from now on (on Unix: so that a signal that comes
+/// while the server starts still shuts it down cleanly once it serves), and returns the future
+/// that completes on the first. REQUIRES: called inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received"),
-        () = terminate => tracing::info!("SIGTERM received"),
+    async move {
+        #[cfg(unix)]
+        let (ctrl_c, terminate) = (received(interrupt), received(terminate));
+        #[cfg(not(unix))]
+        let (ctrl_c, terminate) = (
+            async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            },
+            std::future::pending::<()>(),
+        );
+        tokio::select! {
+            () = ctrl_c => tracing::info!("Ctrl-C received"),
+            () = terminate => tracing::info!("SIGTERM received"),
+        }
+    }
+}
+
+/// Completes when `signal` is received; never if it could not be listened for.
+#[cfg(unix)]
+async fn received(signal: Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(mut signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }

@@ -490,3 +490,103 @@ fn search_contains_and_fuzzy_over_the_key_index() {
         stdout(&help)
     );
 }
+
+#[test]
+fn stats_shows_the_counters_since_open_as_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // One process (the shell), so the counters since open see every command.
+    let session = b"put a 1\nput b 2\nget a\nscan\nflush\nstats\n";
+    let o = with_stdin(d, &["-o", "json", "shell"], session);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    let last = out.lines().last().unwrap();
+    let stats: serde_json::Value = serde_json::from_str(last).unwrap();
+    let metrics = &stats["metrics"];
+    assert_eq!(metrics["commits"], 2, "{last}");
+    assert_eq!(
+        (&metrics["gets"], &metrics["scans"]),
+        (&1.into(), &1.into())
+    );
+    assert_eq!(metrics["flushes"], 1, "{last}");
+    assert_eq!(metrics["flush_written_bytes"], stats["bytes_per_level"][0]);
+    assert!(metrics["wal_written_bytes"].as_u64().unwrap() > 0, "{last}");
+    assert_eq!(stats["files_per_level"][0], 1, "{last}");
+    assert_eq!(stats["last_revision"], 2, "{last}");
+    let latency = &metrics["wal_sync_latency"];
+    let in_buckets: u64 = latency["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(latency["count"].as_u64(), Some(in_buckets), "{last}");
+    assert_eq!(latency["count"], metrics["wal_syncs"], "{last}");
+
+    let o = with_stdin(d, &["shell"], b"put c 3\nstats\n");
+    let text = stdout(&o);
+    for line in [
+        "commits: 1\n",
+        "gets: 0\n",
+        "last_revision: 3\n",
+        "watchers: 0\n",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    assert!(text.contains("wal_sync_latency_micros: count "), "{text}");
+}
+
+#[test]
+fn serve_logs_json_lines_with_log_format_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let bad = kv(&db, &["serve", "--log-level", "no such=level=x"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let mut child = tool(&db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--log-level", "info"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let json = |line: &str| -> serde_json::Value {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    // Every line up to the one saying it listens is JSON.
+    let listening = loop {
+        let line = lines.next().expect("serve ended before listening").unwrap();
+        let log = json(&line);
+        if log["fields"]["message"] == "database open, listening" {
+            break log;
+        }
+    };
+    assert_eq!(listening["level"], "INFO", "{listening}");
+    assert!(listening["timestamp"].is_string(), "{listening}");
+    // It answers (and it listened for SIGTERM before it said it listens).
+    let addr = listening["fields"]["local_addr"].as_str().unwrap();
+    let mut http = std::net::TcpStream::connect(addr).unwrap();
+    http.write_all(b"GET /health HTTP/1.1\r\nHost: kvstore\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut http, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A clean shutdown: every line it logs is JSON too.
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let mut more = 0;
+    for line in lines {
+        json(&line.unwrap());
+        more += 1;
+    }
+    assert!(more >= 1, "the shutdown logged nothing");
+    assert!(child.wait().unwrap().success());
+}

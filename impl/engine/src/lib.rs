@@ -34,6 +34,7 @@
 //! - [`clock`]: where commit timestamps and lease deadlines come from (system, fixed, logical or
 //!   manual clock).
 //! - [`limits`]: named bounds on key and value lengths.
+//! - [`metrics`]: cumulative counters and the WAL sync latency histogram ([`Db::metrics`]).
 //! - [`vfs`]: the filesystem seam and [`vfs::OsVfs`], the only code that touches `std::fs`.
 //! - [`format`](mod@format): pure encoders and decoders of every on-disk byte (`spec/FORMAT.md`); no I/O.
 //!
@@ -76,6 +77,7 @@ pub mod format;
 mod index;
 pub mod lease;
 pub mod limits;
+pub mod metrics;
 pub mod options;
 pub mod range;
 pub mod txn;
@@ -108,5 +110,6 @@ pub use db::{
 };
 pub use error::Error;
 pub use lease::{LeaseExpiry, LeaseStatus};
+pub use metrics::{LatencyHistogram, Metrics};
 pub use options::{BackgroundMode, Durability, HistoryRetention, Options};
 pub use range::KeyRange;

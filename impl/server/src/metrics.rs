@@ -8,9 +8,12 @@
 //! ends: the code is the trailers-only `grpc-status` header, the trailer of that name, or
 //! `Canceled` when the client went away first.
 //!
-//! Read from the engine at each scrape (through [`Context::blocking`]): the revision, the
-//! leases, the memtables, files and bytes per level, the WAL bytes not yet in a table, the
-//! block cache's hits and misses, the open tables, commits and WAL syncs since open.
+//! Read from the engine at each scrape (through [`Context::blocking`]), as gauges: the revision,
+//! the leases, the watchers, the memtables, files and bytes per level, the WAL bytes not yet in
+//! a table, the open tables; and, as counters and a histogram ([`engine`]), the engine's
+//! cumulative metrics since open: commits and groups, WAL bytes and syncs (with the sync
+//! latency), flushes, compactions, write stalls, block cache hits and misses, reads, watch
+//! events delivered, leases expired.
 //!
 //! Invariants:
 //! - Label sets are bounded: at most [`METHOD_LABELS_MAX`] distinct service and method pairs
@@ -42,6 +45,10 @@ use tonic::codegen::Service;
 
 use crate::context::Context;
 use crate::identity::wire_i64;
+
+mod engine;
+
+use engine::EngineCollector;
 
 /// The most distinct (service, method) label pairs named (see the module doc).
 const METHOD_LABELS_MAX: usize = 64;
@@ -87,11 +94,9 @@ pub(crate) struct Metrics {
     level_files: Family<LevelLabels, Gauge>,
     level_bytes: Family<LevelLabels, Gauge>,
     wal_bytes: Gauge,
-    cache_hits: Gauge,
-    cache_misses: Gauge,
     open_tables: Gauge,
-    commits: Gauge,
-    wal_syncs: Gauge,
+    watchers: Gauge,
+    engine: Arc<EngineCollector>,
 }
 
 impl Metrics {
@@ -110,11 +115,9 @@ impl Metrics {
             level_files: Family::default(),
             level_bytes: Family::default(),
             wal_bytes: Gauge::default(),
-            cache_hits: Gauge::default(),
-            cache_misses: Gauge::default(),
             open_tables: Gauge::default(),
-            commits: Gauge::default(),
-            wal_syncs: Gauge::default(),
+            watchers: Gauge::default(),
+            engine: Arc::default(),
         };
         let mut registry = Registry::default();
         let (m, r) = (&metrics, &mut registry);
@@ -165,29 +168,14 @@ impl Metrics {
                 &m.wal_bytes,
             ),
             (
-                "kvstore_block_cache_hits",
-                "Block cache hits since open",
-                &m.cache_hits,
-            ),
-            (
-                "kvstore_block_cache_misses",
-                "Block cache misses since open",
-                &m.cache_misses,
-            ),
-            (
                 "kvstore_open_tables",
                 "Table readers kept open",
                 &m.open_tables,
             ),
             (
-                "kvstore_commits",
-                "Commits acknowledged since open",
-                &m.commits,
-            ),
-            (
-                "kvstore_wal_syncs",
-                "WAL syncs issued by the commit pipeline since open",
-                &m.wal_syncs,
+                "kvstore_watchers",
+                "Engine watchers open (etcd watches of every stream)",
+                &m.watchers,
             ),
         ];
         for (name, help, gauge) in gauges {
@@ -203,6 +191,7 @@ impl Metrics {
             "Table bytes per level",
             m.level_bytes.clone(),
         );
+        registry.register_collector(Box::new(Arc::clone(&metrics.engine)));
         metrics.registry = registry;
         metrics
     }
@@ -255,11 +244,9 @@ impl Metrics {
                 .set(wire_i64(*bytes));
         }
         self.wal_bytes.set(wire_i64(stats.wal_bytes));
-        self.cache_hits.set(wire_i64(stats.cache_hits));
-        self.cache_misses.set(wire_i64(stats.cache_misses));
         self.open_tables.set(wire_i64(stats.open_tables as u64));
-        self.commits.set(wire_i64(stats.commits));
-        self.wal_syncs.set(wire_i64(stats.commit_syncs));
+        self.watchers.set(wire_i64(stats.watchers as u64));
+        self.engine.set(context.db.metrics());
         Ok(())
     }
 }

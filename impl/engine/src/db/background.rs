@@ -20,10 +20,11 @@
 //!   poisoned or closed database stops the wait (the write then fails on its own check).
 
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::compaction::{StallDecision, stall};
 use crate::error::Result;
+use crate::metrics::Counter;
 use crate::options::BackgroundMode;
 
 use super::flush::Freeze;
@@ -164,8 +165,21 @@ impl Inner {
         }
     }
 
-    /// Delays a write while L0 is over its stall thresholds (see the module doc).
+    /// Delays a write while L0 is over its stall thresholds (see the module doc); a write that
+    /// waited is counted, with how long it waited, in the metrics.
     pub(crate) fn stall_writes(&self) {
+        if self.stall_decision() == StallDecision::Proceed {
+            return;
+        }
+        let started = Instant::now();
+        self.stall_until_proceed();
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.metrics.inc(Counter::WriteStalls);
+        self.metrics.add(Counter::WriteStallMicros, micros);
+    }
+
+    /// The wait of [`Inner::stall_writes`].
+    fn stall_until_proceed(&self) {
         loop {
             match self.stall_decision() {
                 StallDecision::Proceed => return,

@@ -39,6 +39,7 @@ use crate::entry::{Entry, VersionMeta};
 use crate::error::{Error, Result};
 use crate::format::wal::WalBody;
 use crate::lease::{LeaseEffect, LeaseTable};
+use crate::metrics::Counter;
 use crate::options::Durability;
 use crate::range::KeyRange;
 use crate::txn::{Txn, TxnResponse, conflict, evaluate};
@@ -306,6 +307,7 @@ impl Inner {
         let mut logged: Vec<(u64, Committed, u64, Vec<Entry>, LeaseEffect)> =
             Vec::with_capacity(decided.len());
         let mut members = decided.into_iter();
+        let mut wal_bytes: u64 = 0;
         while let Some(member) = members.next() {
             let Some((revision, body, metas)) = member.body else {
                 applied.results.push((member.ticket, Ok(member.answer)));
@@ -320,13 +322,16 @@ impl Inner {
                     let failed = earlier.chain(rest).map(|t| (t, Err(e.duplicate())));
                     applied.results.extend(failed.collect::<Vec<_>>());
                     applied.failure = Some(e);
+                    self.metrics.add(Counter::WalWrittenBytes, wal_bytes);
                     return;
                 }
             };
+            wal_bytes = wal_bytes.saturating_add(range.end.saturating_sub(range.start));
             let effect = LeaseEffect::of(&body);
             let entries = into_entries(body, revision, range.start, created_at_ms, &metas);
             logged.push((member.ticket, member.answer, revision, entries, effect));
         }
+        self.metrics.add(Counter::WalWrittenBytes, wal_bytes);
         if logged.is_empty() {
             return;
         }

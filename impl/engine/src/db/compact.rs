@@ -27,6 +27,7 @@ use crate::compaction::policy::{level as level_inputs, span_of, task};
 use crate::compaction::{CompactionStream, CompactionTask, Retention, pick};
 use crate::error::{Error, Result};
 use crate::iter::{BoxedSource, ConcatSource, HistoryMerge, Opener};
+use crate::metrics::Counter;
 use crate::range::{Direction, KeyRange};
 use crate::version::{FileMeta, Version, VersionEdit};
 
@@ -115,7 +116,9 @@ impl Inner {
                 remove: task.removed_files(),
                 ..self.versions.edit_adding(&tree.version, moved.into_iter())
             };
-            return self.install(tree, &edit, Vec::new(), false);
+            self.install(tree, &edit, Vec::new(), false)?;
+            self.metrics.inc(Counter::TrivialMoves);
+            return Ok(());
         }
         // Sources newest first (L0 files, then the output level's): only exact duplicates need
         // the order, and those carry the same bytes.
@@ -172,8 +175,14 @@ impl Inner {
             }
             self.install(tree, &edit, added.clone(), false)
         });
+        let read: u64 = task.input_files().map(|f| f.size_bytes).sum();
+        let written: u64 = added.iter().map(|(m, _)| m.size_bytes).sum();
         // Step 3 follows when the last tree listing the inputs is dropped (`LiveFile`).
-        self.install(tree, &edit, added, false)
+        self.install(tree, &edit, added, false)?;
+        self.metrics.inc(Counter::Compactions);
+        self.metrics.add(Counter::CompactionReadBytes, read);
+        self.metrics.add(Counter::CompactionWrittenBytes, written);
+        Ok(())
     }
 }
 

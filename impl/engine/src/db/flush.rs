@@ -30,6 +30,7 @@ use std::sync::Arc;
 use crate::compaction::{CompactionStream, Retention};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
+use crate::metrics::Counter;
 use crate::options::BackgroundMode;
 
 use crate::sst::{Table, TableWriter, UnsyncedTable, table_options};
@@ -166,7 +167,10 @@ impl Inner {
                 .versions
                 .edit_adding(&tree.version, added.iter().map(|(m, _)| m.clone()))
         };
+        let bytes: u64 = added.iter().map(|(m, _)| m.size_bytes).sum();
         self.install(&tree, &edit, added, true)?;
+        self.metrics.inc(Counter::Flushes);
+        self.metrics.add(Counter::FlushWrittenBytes, bytes);
         if let Some(horizon) = horizon {
             self.readers.raise_horizon(horizon);
         }

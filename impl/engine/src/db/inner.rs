@@ -10,6 +10,7 @@
 //! - [`Worker`]: the background worker's wake-ups, the work lock, write stalls.
 //! - [`Readers`]: the history horizon and the revisions live readers pin; [`Retention`]: where
 //!   automatic history retention moves the horizon.
+//! - [`Recorder`]: the cumulative metrics every component counts into (lock-free).
 //!
 //! Lock order across them (a lock is only taken while holding locks to its left):
 //! `work` → `syncing` → `writer` → `published`; `writer` → `state`; `work` → `bg` → `state`.
@@ -29,6 +30,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::error::{Error, Result};
 use crate::format::manifest::sst_file_name;
+use crate::metrics::Recorder;
 use crate::options::Options;
 use crate::sst::BlockCache;
 use crate::vfs::{Vfs, VfsLock};
@@ -69,6 +71,9 @@ pub(crate) struct Inner {
     pub(crate) readers: Arc<Readers>,
     /// Where automatic history retention puts the horizon at a flush.
     pub(crate) retention: Retention,
+    /// Cumulative counters and histograms ([`crate::Db::metrics`]), shared with the pipeline
+    /// and the watch hub.
+    pub(crate) metrics: Arc<Recorder>,
     /// The held `LOCK` file, released at close.
     pub(crate) dir_lock: Mutex<Option<Box<dyn VfsLock>>>,
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::format::manifest::MANIFEST_FILE_NAME;
 use crate::lease::{LEASE_TTL_MS_MAX, LeaseStatus};
+use crate::metrics::Counter;
 use crate::range::KeyRange;
 
 use super::batch::check_lease_id;
@@ -186,6 +187,7 @@ impl Inner {
         let mut revoked = Vec::new();
         for (lease, result) in due.into_iter().zip(results) {
             if let Committed::Revoked(revision) = result? {
+                self.metrics.inc(Counter::LeasesExpired);
                 revoked.push((lease, revision));
             }
         }

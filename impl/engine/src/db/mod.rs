@@ -82,6 +82,7 @@ use std::thread::JoinHandle;
 use crate::error::{Error, Result};
 use crate::format::wal::WalBody;
 use crate::lease::LeaseExpiry;
+use crate::metrics::Counter;
 use crate::options::{BackgroundMode, Durability, Options};
 use crate::range::KeyRange;
 use crate::txn::{Compare, CompareOp, CompareTarget, OpResult, Txn, TxnOp, TxnResponse};
@@ -294,7 +295,9 @@ impl Db {
 
     /// A lazy scan of `range` over a consistent snapshot taken now.
     pub fn scan(&self, range: KeyRange, opts: ScanOptions) -> Result<Scan> {
-        self.inner().scan(range, opts)
+        let inner = self.inner();
+        inner.metrics.inc(Counter::Scans);
+        inner.scan(range, opts)
     }
 
     /// A lazy scan of every key starting with `prefix`.
@@ -505,37 +508,5 @@ impl Db {
     /// get [`Error::Closed`] afterwards.
     pub fn close(self) -> Result<()> {
         self.handle.close()
-    }
-
-    /// Sizes and counters of the database now.
-    pub fn stats(&self) -> Stats {
-        let inner = self.inner();
-        let (memtable_bytes, frozen) = inner.versions.memtable_bytes();
-        let tree = inner.tree();
-        let (wal_end_offset, wal_synced_offset) = {
-            let writer = inner.pipeline.writer();
-            (writer.wal.end_offset(), writer.wal.synced_offset())
-        };
-        let (commits, commit_syncs) = inner.pipeline.counters();
-        let version = &tree.version;
-        Stats {
-            files_per_level: (0..version.num_levels())
-                .map(|l| version.files(l).len())
-                .collect(),
-            bytes_per_level: (0..version.num_levels())
-                .map(|l| version.level_size_bytes(l))
-                .collect(),
-            memtable_bytes,
-            frozen_memtables: frozen,
-            last_revision: inner.pipeline.visible(),
-            cache_hits: inner.cache.hits(),
-            cache_misses: inner.cache.misses(),
-            open_tables: tree.tables.len(),
-            wal_bytes: wal_end_offset.saturating_sub(version.wal_offset()),
-            wal_end_offset,
-            wal_synced_offset,
-            commits,
-            commit_syncs,
-        }
     }
 }

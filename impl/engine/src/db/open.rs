@@ -33,6 +33,7 @@ use crate::format::wal::{WalRecord, parse_segment_file_name};
 use crate::lease::{LeaseEffect, LeaseTable};
 use crate::manifest::{self, parse_sst_file_name};
 use crate::memtable::MemTable;
+use crate::metrics::Recorder;
 use crate::options::Options;
 use crate::sst::BlockCache;
 use crate::vfs::{Vfs, VfsLock};
@@ -117,9 +118,11 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
     )?;
     wal.remove_segments_below(tree.version.wal_offset())?;
     let any_lease = !leases.is_empty();
+    let metrics = Arc::new(Recorder::default());
     let inner = Inner {
         versions: VersionSet::new(Arc::clone(&vfs), dir, memtable, tree),
-        pipeline: Pipeline::new(wal, last_revision, leases),
+        pipeline: Pipeline::new(wal, last_revision, leases, Arc::clone(&metrics)),
+        metrics,
         vfs,
         dir: dir.to_path_buf(),
         cache,

@@ -26,11 +26,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::format::manifest::LeaseMeta;
 use crate::lease::LeaseTable;
+use crate::metrics::{Counter, Recorder};
 use crate::wal::WalWriter;
 
 use super::commit::{Answers, Committed, Request};
@@ -128,10 +130,8 @@ pub(crate) struct Pipeline {
     visible: AtomicU64,
     /// Every commit up to it is durable (under `published`, so observers hear of it in order).
     durable: AtomicU64,
-    /// Commits acknowledged so far (this process).
-    commits: AtomicU64,
-    /// WAL syncs issued by the pipeline so far (this process).
-    syncs: AtomicU64,
+    /// Where commits, groups and WAL syncs are counted.
+    metrics: Arc<Recorder>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -144,8 +144,13 @@ impl std::fmt::Debug for Pipeline {
 
 impl Pipeline {
     /// The pipeline of a database whose WAL continues with `wal` after `last_revision`, with
-    /// `leases` granted.
-    pub(crate) fn new(wal: WalWriter, last_revision: u64, leases: LeaseTable) -> Pipeline {
+    /// `leases` granted, counting into `metrics`.
+    pub(crate) fn new(
+        wal: WalWriter,
+        last_revision: u64,
+        leases: LeaseTable,
+        metrics: Arc<Recorder>,
+    ) -> Pipeline {
         Pipeline {
             queue: Mutex::default(),
             queue_cv: Condvar::new(),
@@ -165,8 +170,7 @@ impl Pipeline {
             published_cv: Condvar::new(),
             visible: AtomicU64::new(last_revision),
             durable: AtomicU64::new(last_revision),
-            commits: AtomicU64::new(0),
-            syncs: AtomicU64::new(0),
+            metrics,
         }
     }
 
@@ -225,14 +229,6 @@ impl Pipeline {
         self.visible.load(Ordering::Acquire)
     }
 
-    /// Commits acknowledged and WAL syncs issued so far (this process).
-    pub(crate) fn counters(&self) -> (u64, u64) {
-        (
-            self.commits.load(Ordering::Relaxed),
-            self.syncs.load(Ordering::Relaxed),
-        )
-    }
-
     /// Makes every record appended before this call durable: waits for a sync running now,
     /// then syncs whatever it did not cover, with the writer lock held only to take and finish
     /// the sync point. A failure poisons the WAL writer and is returned.
@@ -247,9 +243,11 @@ impl Pipeline {
             (writer.wal.sync_point()?, writer.last_revision)
         };
         if let Some(point) = point {
+            let started = Instant::now();
             let outcome = point.run();
+            let elapsed = started.elapsed();
             self.writer().wal.finish_sync(&point, outcome)?;
-            self.syncs.fetch_add(1, Ordering::Relaxed);
+            self.metrics.observe_sync(elapsed);
         }
         self.mark_durable(last_revision);
         Ok(())
@@ -298,7 +296,8 @@ impl Pipeline {
         }
         if let Some(revision) = revision {
             self.visible.store(revision, Ordering::Release);
-            self.commits.fetch_add(commits, Ordering::Relaxed);
+            self.metrics.add(Counter::Commits, commits);
+            self.metrics.inc(Counter::CommitGroups);
             for (revision, entries) in changes {
                 for (after, observer) in &published.observers {
                     if revision > after {

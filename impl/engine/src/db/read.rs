@@ -23,6 +23,7 @@ use crate::entry::{Entry, VersionMeta};
 use crate::error::{Error, Result};
 use crate::iter::{BoxedSource, ConcatSource, MergeIter, Opener, ScanSpec};
 use crate::limits::check_key;
+use crate::metrics::Counter;
 use crate::range::{Direction, KeyRange};
 use crate::sst::Table;
 
@@ -229,6 +230,7 @@ impl Inner {
 
     /// The version of `key` visible at `revision` (`None`: the newest), tombstones included.
     pub(crate) fn get_entry(&self, key: &[u8], revision: Option<u64>) -> Result<Option<Entry>> {
+        self.metrics.inc(Counter::Gets);
         check_key(key)?;
         let (view, _pin) = self.view_at(revision)?;
         self.entry_in(&view, key)

@@ -10,6 +10,7 @@
 
 use crate::error::Result;
 use crate::limits::check_key;
+use crate::metrics::Counter;
 use crate::range::KeyRange;
 
 use super::Db;
@@ -57,8 +58,9 @@ impl Snapshot {
 
     /// The value of `key` at the snapshot with its version's metadata.
     pub fn get_versioned(&self, key: &[u8]) -> Result<Option<Versioned>> {
-        check_key(key)?;
         let inner = self.db.inner();
+        inner.metrics.inc(Counter::Gets);
+        check_key(key)?;
         let (view, _pin) = inner.view_pinned(&self.pin)?;
         Ok(inner.entry_in(&view, key)?.and_then(Versioned::of))
     }
@@ -67,6 +69,7 @@ impl Snapshot {
     /// used). The scan keeps the snapshot's revision readable for as long as it runs.
     pub fn scan(&self, range: KeyRange, opts: ScanOptions) -> Result<Scan> {
         let inner = self.db.inner();
+        inner.metrics.inc(Counter::Scans);
         let (view, pin) = inner.view_pinned(&self.pin)?;
         inner.scan_view(view, pin, range, opts)
     }

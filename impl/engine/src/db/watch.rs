@@ -37,6 +37,11 @@ pub(crate) struct Watches {
 }
 
 impl Watches {
+    /// How many watchers are registered and not ended.
+    pub(crate) fn watchers(&self) -> usize {
+        self.hub.watchers()
+    }
+
     /// Ends every watcher and waits for the dispatcher to stop.
     pub(crate) fn shut_down(self) {
         self.hub.shutdown();
@@ -127,7 +132,7 @@ fn start_hub(inner: &Arc<Inner>) -> Result<Watches> {
         inner: Arc::downgrade(inner),
         pin: Mutex::new(pin),
     };
-    let hub = Arc::new(Hub::new(Box::new(prev)));
+    let hub = Arc::new(Hub::new(Box::new(prev), Arc::clone(&inner.metrics)));
     let after = inner.pipeline.observe(Arc::clone(&hub) as _);
     inner.pipeline.wait_published(after)?;
     // Watchers replay the revisions up to `after` from storage: they must be durable first (a

@@ -23,6 +23,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use crate::db::{CommitObserver, Versioned, lock};
 use crate::entry::Entry;
 use crate::error::Result;
+use crate::metrics::{Counter, Recorder};
 use crate::range::Position;
 
 use super::watcher::{End, WatcherShared};
@@ -59,6 +60,8 @@ pub(crate) struct Hub {
     /// Signalled when the dispatcher finishes offering a batch.
     offered: Condvar,
     prev: Box<dyn PrevReader>,
+    /// Where events handed to watchers' readers are counted.
+    metrics: Arc<Recorder>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -68,9 +71,11 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    /// A hub whose `prev` reads previous versions; [`Hub::begin`] before any watcher.
-    pub(crate) fn new(prev: Box<dyn PrevReader>) -> Hub {
+    /// A hub whose `prev` reads previous versions, counting into `metrics`; [`Hub::begin`]
+    /// before any watcher.
+    pub(crate) fn new(prev: Box<dyn PrevReader>, metrics: Arc<Recorder>) -> Hub {
         Hub {
+            metrics,
             state: Mutex::new(HubState {
                 queue: VecDeque::new(),
                 durable: 0,
@@ -106,6 +111,18 @@ impl Hub {
             state.watchers.push(Arc::clone(&shared));
         }
         shared
+    }
+
+    /// `events` were handed to a watcher's reader.
+    pub(crate) fn delivered(&self, events: usize) {
+        self.metrics
+            .add(Counter::WatchEventsDelivered, events as u64);
+    }
+
+    /// How many watchers are registered and not ended.
+    pub(crate) fn watchers(&self) -> usize {
+        let state = lock(&self.state);
+        state.watchers.iter().filter(|w| !w.is_ended()).count()
     }
 
     /// Queues a progress response for `watcher` (see the module doc).

@@ -134,10 +134,12 @@ impl WatcherShared {
 
     /// The next response if one is buffered; `Ok(None)` if none is, `Err` (once buffered
     /// responses are drained) if the watcher ended with an error; `ended` says whether it ended.
-    fn take(buffer: &mut Buffer) -> (Result<Option<WatchResponse>>, bool) {
+    /// Events handed out are counted in `hub`'s metrics.
+    fn take(buffer: &mut Buffer, hub: &Hub) -> (Result<Option<WatchResponse>>, bool) {
         if let Some(response) = buffer.responses.pop_front() {
             if let WatchResponse::Events { events, .. } = &response {
                 buffer.live_events = buffer.live_events.saturating_sub(events.len());
+                hub.delivered(events.len());
             }
             return (Ok(Some(response)), false);
         }
@@ -188,7 +190,7 @@ impl Watcher {
     pub fn next(&self) -> Result<Option<WatchResponse>> {
         let mut buffer = lock(&self.shared.buffer);
         loop {
-            let (taken, ended) = WatcherShared::take(&mut buffer);
+            let (taken, ended) = WatcherShared::take(&mut buffer, &self.hub);
             if ended || !matches!(taken, Ok(None)) {
                 return taken;
             }
@@ -203,7 +205,7 @@ impl Watcher {
     /// The next response if one is buffered now, without waiting (`Ok(None)`: none is, or the
     /// watcher ended without an error; see [`Watcher::is_done`]).
     pub fn try_next(&self) -> Result<Option<WatchResponse>> {
-        WatcherShared::take(&mut lock(&self.shared.buffer)).0
+        WatcherShared::take(&mut lock(&self.shared.buffer), &self.hub).0
     }
 
     /// The next response, waiting at most `timeout` (`Ok(None)`: none came, or the watcher
@@ -212,7 +214,7 @@ impl Watcher {
         let deadline = Instant::now() + timeout;
         let mut buffer = lock(&self.shared.buffer);
         loop {
-            let (taken, ended) = WatcherShared::take(&mut buffer);
+            let (taken, ended) = WatcherShared::take(&mut buffer, &self.hub);
             let left = deadline.saturating_duration_since(Instant::now());
             if ended || !matches!(taken, Ok(None)) || left.is_zero() {
                 return taken;
