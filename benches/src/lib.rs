@@ -16,6 +16,8 @@
 //! - [`search`]: the `searchbench` workload: contains search via the key index vs a full scan,
 //!   and the index's write cost.
 //! - [`seed`]: the seed workload's phases and their report.
+//! - [`server`]: the `serverbench` load generator: `kvstore serve` against etcd 3.4 through the
+//!   `etcd-client` crate, and `etcdctl check perf`.
 //! - [`table`]: the Markdown tables of a run, peers as ratios to kvstore.
 //! - [`txn`]: the `txn` workload: counters incremented by optimistic transactions from 1-4 threads.
 //! - [`watch`]: the `watchbench` workload: watchers on overlapping prefixes while puts commit.
@@ -33,6 +35,7 @@ pub mod process;
 pub mod report_line;
 pub mod search;
 pub mod seed;
+pub mod server;
 pub mod table;
 pub mod txn;
 pub mod watch;

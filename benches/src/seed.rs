@@ -187,7 +187,8 @@ impl Progress {
     }
 }
 
-fn phase(ops: u64, total: Duration, lat: &mut Latencies) -> Phase {
+/// The figures of `ops` operations that took `total`, with latency samples `lat`.
+pub fn phase(ops: u64, total: Duration, lat: &mut Latencies) -> Phase {
     let secs = total.as_secs_f64();
     Phase {
         secs,

@@ -52,9 +52,18 @@ const COLUMNS: &[Column] = &[
     },
 ];
 
+/// `value / base` as a ratio (`0.85x`); `-` when `base` is not positive.
+pub fn ratio(value: f64, base: f64) -> String {
+    if base > 0.0 {
+        format!("{:.2}x", value / base)
+    } else {
+        "-".to_owned()
+    }
+}
+
 fn cell(value: f64, base: Option<f64>, decimals: usize) -> String {
     match base {
-        Some(b) if b > 0.0 => format!("{value:.decimals$} ({:.2}x)", value / b),
+        Some(b) if b > 0.0 => format!("{value:.decimals$} ({})", ratio(value, b)),
         _ => format!("{value:.decimals$}"),
     }
 }
