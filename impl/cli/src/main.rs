@@ -5,12 +5,14 @@
 //! usage, 3 an error.
 
 mod bytes;
+mod commands;
 mod copy_cmd;
 mod db_cmd;
 mod load;
 mod search;
 mod serve;
 mod shell;
+mod txn;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
