@@ -69,6 +69,8 @@ pub struct Context<'a> {
     pub dir: &'a Path,
     /// Make the database if the directory holds none.
     pub create: bool,
+    /// Open it read-only (`Options::read_only`).
+    pub read_only: bool,
     /// How arguments are written.
     pub input: Input,
     /// How output is shown.
@@ -123,6 +125,7 @@ pub fn run(ctx: &Context<'_>, command: DbCommand) -> ExitCode {
 pub fn open(ctx: &Context<'_>, key_index: bool) -> Result<Db, String> {
     let options = Options {
         key_index,
+        read_only: ctx.read_only,
         ..Options::default()
     };
     Db::open(ctx.dir, options).map_err(|e| format!("cannot open {}: {e}", ctx.dir.display()))
@@ -440,6 +443,11 @@ fn watch(
 
 /// `import`: makes the database (no `--create` needed); the engine refuses one already written.
 fn import(ctx: &Context<'_>, file: &str) -> Result<(), Failure> {
+    if ctx.read_only {
+        return Err(Failure::Usage(
+            "import makes a database: it cannot run with --read-only".to_owned(),
+        ));
+    }
     let (db, summary) = if file == "-" {
         Db::import(
             ctx.dir,

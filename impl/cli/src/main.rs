@@ -41,6 +41,10 @@ struct Cli {
     /// Make the database if the directory holds none (otherwise that is an error).
     #[arg(long, global = true)]
     create: bool,
+    /// Open the database read-only: nothing in its directory is written (reads only; writes
+    /// fail), and other read-only openers may share it.
+    #[arg(long, global = true, conflicts_with = "create")]
+    read_only: bool,
     /// Keys and values on the command line are hex.
     #[arg(long, global = true)]
     hex: bool,
@@ -271,6 +275,7 @@ fn main() -> ExitCode {
                 let ctx = db_cmd::Context {
                     dir: &dir,
                     create: cli.create,
+                    read_only: cli.read_only,
                     input: bytes::Input { hex: cli.hex },
                     format: cli.output,
                 };

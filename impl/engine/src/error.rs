@@ -36,6 +36,11 @@ pub enum Error {
         /// The lock file.
         path: PathBuf,
     },
+    /// A write (put, delete, txn, lease change, flush, compaction, history compaction, and the
+    /// checkpoint and backup that flush first) on a database opened with
+    /// [`crate::Options::read_only`].
+    #[error("database is open read-only")]
+    ReadOnly,
     /// The caller passed an argument the engine rejects (too long a key, an empty batch...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -151,6 +156,7 @@ impl Error {
             Self::Locked { path } => Self::Locked { path: path.clone() },
             Self::InvalidArgument(s) => Self::InvalidArgument(s.clone()),
             Self::Closed => Self::Closed,
+            Self::ReadOnly => Self::ReadOnly,
             Self::Compacted { requested, horizon } => Self::Compacted {
                 requested: *requested,
                 horizon: *horizon,

@@ -128,7 +128,9 @@ impl Handle {
         if let Some(expiry) = lock(&self.expiry).take() {
             expiry.stop();
         }
+        let read_only = inner.options.read_only;
         let mut result = match inner.check_usable() {
+            Ok(()) if read_only => Ok(()),
             Ok(()) => flush_all(inner),
             Err(e) => Err(e),
         };
@@ -139,7 +141,8 @@ impl Handle {
         {
             result = Err(Error::Closed);
         }
-        if inner.check_usable().is_ok()
+        if !read_only
+            && inner.check_usable().is_ok()
             && let Err(e) = inner.pipeline.sync_wal()
         {
             let e = inner.poison(e);
@@ -194,6 +197,8 @@ impl Db {
             BackgroundMode::Inline => None,
         };
         let expiry = match inner.options.lease_expiry {
+            // A read-only database commits no revocation: its leases do not expire.
+            LeaseExpiry::Every(_) if inner.options.read_only => None,
             LeaseExpiry::Every(every) => {
                 Some(lease::ExpiryThread::start(Arc::clone(&inner), every)?)
             }
@@ -208,8 +213,10 @@ impl Db {
                 index: OnceLock::new(),
             }),
         };
-        // A recovered memtable may already be over its size.
-        db.inner().after_commit();
+        // A recovered memtable may already be over its size (read-only: it stays in memory).
+        if !db.inner().options.read_only {
+            db.inner().after_commit();
+        }
         if db.inner().options.key_index {
             let index = crate::index::open_index(&db)?;
             // Set once, here, before the handle is shared.
@@ -474,7 +481,7 @@ impl Db {
     /// Writes the memtable to an SST now (and, inline, compacts if due).
     pub fn flush(&self) -> Result<()> {
         let inner = self.inner();
-        inner.check_usable()?;
+        inner.check_writable()?;
         flush_all(inner)?;
         match inner.options.background {
             BackgroundMode::Inline => inner.background_work(),
@@ -488,16 +495,19 @@ impl Db {
     /// Flushes, then compacts every file overlapping `range` down to the last level.
     pub fn compact_range(&self, range: KeyRange) -> Result<()> {
         let inner = self.inner();
-        inner.check_usable()?;
+        inner.check_writable()?;
         flush_all(inner)?;
         let _work = inner.worker.work();
         inner.compact_range_locked(&range)
     }
 
-    /// Makes every write so far durable (syncs the WAL).
+    /// Makes every write so far durable (syncs the WAL). Read-only: there is nothing to sync.
     pub fn sync(&self) -> Result<()> {
         let inner = self.inner();
         inner.check_usable()?;
+        if inner.options.read_only {
+            return Ok(());
+        }
         inner.pipeline.sync_wal().map_err(|e| inner.poison(e))
     }
 

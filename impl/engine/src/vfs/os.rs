@@ -103,7 +103,23 @@ impl Vfs for OsVfs {
             .create(true)
             .truncate(false)
             .open(path)?;
-        match file.try_lock() {
+        OsVfs::guard(path, file, File::try_lock)
+    }
+
+    fn lock_shared(&self, path: &Path) -> io::Result<Box<dyn VfsLock>> {
+        let file = File::open(path)?;
+        OsVfs::guard(path, file, File::try_lock_shared)
+    }
+}
+
+impl OsVfs {
+    /// `file`'s advisory lock taken by `try_lock`, as [`Vfs::lock`] reports it.
+    fn guard(
+        path: &Path,
+        file: File,
+        try_lock: impl FnOnce(&File) -> Result<(), fs::TryLockError>,
+    ) -> io::Result<Box<dyn VfsLock>> {
+        match try_lock(&file) {
             Ok(()) => Ok(Box::new(OsLock { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
