@@ -33,7 +33,7 @@ use crate::db::Db;
 use crate::db::checkpoint::{
     FileSum, commit_target, copy_file, live_files, parent_of, prepare_target, read_chunks,
 };
-use crate::db::open::lock_dir;
+use crate::db::dir_lock::lock_dir;
 use crate::db::tables::missing_is_corruption;
 use crate::error::{Error, Result};
 use crate::format::backup::{

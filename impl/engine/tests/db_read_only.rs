@@ -1,7 +1,8 @@
 //! `Options::read_only`: a crash-left database (WAL records past the last flush and a torn tail)
 //! opened read-only answers reads as a writer's recovery would, refuses every write with
 //! `Error::ReadOnly`, shares its lock with other read-only openers but not with a writer, and
-//! leaves every file in the directory byte-identical.
+//! leaves every file in the directory byte-identical. And a database held by a writer says
+//! which process holds it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -130,4 +131,32 @@ fn read_only_needs_a_database_and_refuses_options_that_write() {
         Err(Error::Locked { .. })
     ));
     db.close().unwrap();
+}
+
+#[test]
+fn a_locked_database_names_the_writer_holding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    for options in [Options::default(), read_only()] {
+        match Db::open(dir.path(), options) {
+            Err(e @ Error::Locked { holder, .. }) => {
+                assert_eq!(holder, Some(std::process::id()));
+                assert!(
+                    e.to_string()
+                        .contains(&format!("(process {})", std::process::id())),
+                    "{e}"
+                );
+            }
+            other => panic!("not locked: {other:?}"),
+        }
+    }
+    db.close().unwrap();
+    // Closed: the pid is gone, and read-only holders are not named.
+    assert_eq!(std::fs::read(dir.path().join("LOCK")).unwrap(), b"");
+    let reader = Db::open(dir.path(), read_only()).unwrap();
+    assert!(matches!(
+        Db::open(dir.path(), Options::default()),
+        Err(Error::Locked { holder: None, .. })
+    ));
+    reader.close().unwrap();
 }

@@ -41,12 +41,13 @@ use crate::manifest::{self, parse_sst_file_name};
 use crate::memtable::MemTable;
 use crate::options::Options;
 use crate::sst::BlockCache;
-use crate::vfs::{Vfs, VfsLock};
+use crate::vfs::Vfs;
 use crate::wal::{self, WalWriter};
 
 use super::background::Worker;
 use super::batch::into_entries;
 use super::decide::metas;
+use super::dir_lock::{lock_dir, lock_dir_shared};
 use super::health::Health;
 use super::inner::Inner;
 use super::pipeline::Pipeline;
@@ -55,9 +56,6 @@ use super::readers::Readers;
 use super::retention::Retention;
 use super::tables::TableCache;
 use super::versions::{Tree, VersionSet};
-
-/// The lock file's name in the database directory.
-pub const LOCK_FILE_NAME: &str = "LOCK";
 
 /// Opens (or creates) the database at `dir`; see the module doc.
 pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Result<Inner> {
@@ -167,31 +165,6 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
         inner.attach_leased_keys()?;
     }
     Ok(inner)
-}
-
-/// Takes `dir/LOCK` ([`Error::Locked`] if another handle holds it).
-pub(crate) fn lock_dir(vfs: &dyn Vfs, dir: &Path) -> Result<Box<dyn VfsLock>> {
-    let lock_path = dir.join(LOCK_FILE_NAME);
-    locked(vfs.lock(&lock_path), &lock_path)
-}
-
-/// Takes `dir/LOCK` shared, for a read-only open ([`Error::Locked`] if a writer holds it).
-fn lock_dir_shared(vfs: &dyn Vfs, dir: &Path) -> Result<Box<dyn VfsLock>> {
-    let lock_path = dir.join(LOCK_FILE_NAME);
-    locked(vfs.lock_shared(&lock_path), &lock_path)
-}
-
-/// A lock's outcome as the engine reports it.
-fn locked(taken: std::io::Result<Box<dyn VfsLock>>, lock_path: &Path) -> Result<Box<dyn VfsLock>> {
-    taken.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::WouldBlock {
-            Error::Locked {
-                path: lock_path.to_path_buf(),
-            }
-        } else {
-            Error::io("lock", lock_path, e)
-        }
-    })
 }
 
 /// The leases the manifest lists.

@@ -87,6 +87,13 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     fn lock_shared(&self, path: &Path) -> io::Result<Box<dyn VfsLock>> {
         self.lock(path)
     }
+
+    /// The process id of the exclusive holder of the lock on `path`, if one holds it now and
+    /// this filesystem records holders (for an error message only: never trusted to decide
+    /// anything). Default `None`.
+    fn lock_holder(&self, _path: &Path) -> Option<u32> {
+        None
+    }
 }
 
 /// An open file: appended to by one writer, read at offsets by any number of readers, and synced
