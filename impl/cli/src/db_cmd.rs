@@ -295,16 +295,18 @@ fn execute_unflushed(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut O
         DbCommand::Lease(command) => return lease(db, command, out),
         DbCommand::Watch { prefix, rev, count } => return watch(db, ctx, prefix, rev, count, out),
         DbCommand::Export { file } => {
+            let bar = crate::progress::bytes(None);
             let summary = if file == "-" {
-                db.export(&mut std::io::stdout().lock())?
+                db.export(&mut bar.wrap_write(std::io::stdout().lock()))?
             } else {
-                let mut f = std::fs::File::create(&file)
+                let f = std::fs::File::create(&file)
                     .map_err(|e| Failure::Error(format!("cannot create {file}: {e}")))?;
-                let summary = db.export(&mut f)?;
+                let summary = db.export(&mut bar.wrap_write(&f))?;
                 f.sync_all()
                     .map_err(|e| Failure::Error(format!("cannot sync {file}: {e}")))?;
                 summary
             };
+            bar.finish_and_clear();
             eprintln!(
                 "exported revision {} (horizon {}): {} versions, {} leases, {} bytes",
                 summary.revision, summary.horizon, summary.versions, summary.leases, summary.bytes
@@ -355,7 +357,12 @@ fn execute_unflushed(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut O
             out.line(&format!("wal_bytes: {}", s.wal_bytes))?;
         }
         DbCommand::Flush => db.flush()?,
-        DbCommand::Compact => db.compact_range(KeyRange::all())?,
+        DbCommand::Compact => {
+            let bar = crate::progress::working("compacting");
+            let compacted = db.compact_range(KeyRange::all());
+            bar.finish_and_clear();
+            compacted?;
+        }
     }
     Ok(Done::Ok)
 }
@@ -448,18 +455,25 @@ fn import(ctx: &Context<'_>, file: &str) -> Result<(), Failure> {
             "import makes a database: it cannot run with --read-only".to_owned(),
         ));
     }
-    let (db, summary) = if file == "-" {
-        Db::import(
-            ctx.dir,
-            Options::default(),
-            &mut std::io::stdin().lock(),
-            "stdin",
-        )?
+    let imported = if file == "-" {
+        let bar = crate::progress::bytes(None);
+        let mut input = bar.wrap_read(std::io::stdin().lock());
+        (
+            Db::import(ctx.dir, Options::default(), &mut input, "stdin"),
+            bar,
+        )
     } else {
-        let mut f = std::fs::File::open(file)
+        let f = std::fs::File::open(file)
             .map_err(|e| Failure::Error(format!("cannot open {file}: {e}")))?;
-        Db::import(ctx.dir, Options::default(), &mut f, file)?
+        let bar = crate::progress::bytes(f.metadata().ok().map(|m| m.len()));
+        let mut input = bar.wrap_read(f);
+        (
+            Db::import(ctx.dir, Options::default(), &mut input, file),
+            bar,
+        )
     };
+    imported.1.finish_and_clear();
+    let (db, summary) = imported.0?;
     db.close()?;
     eprintln!(
         "imported revision {} (horizon {}): {} versions, {} leases",

@@ -9,6 +9,7 @@ mod commands;
 mod copy_cmd;
 mod db_cmd;
 mod load;
+mod progress;
 mod search;
 mod serve;
 mod shell;
