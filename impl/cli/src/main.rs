@@ -79,7 +79,7 @@ enum Command {
     ///
     /// Example: `kvstore --db d checkpoint d-copy && kvstore --db d-copy scan`.
     Checkpoint(copy_cmd::CheckpointArgs),
-    /// Incremental backups: create (from `--db`), list, verify, restore.
+    /// Incremental backups: create (from `--db`), list, verify, prune, restore.
     #[command(subcommand)]
     Backup(copy_cmd::BackupCommand),
     /// Serve etcd v3.4's gRPC API (etcdctl, etcd clients) over the database until SIGTERM.

@@ -3,11 +3,11 @@
 //! export and import.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 mod common;
 
-use common::{kv, stdout, tool, with_stdin};
+use common::{bare, kv, stdout, tool, with_stdin};
 
 #[test]
 fn put_get_del_scan_stats_flush_compact() {
@@ -296,13 +296,6 @@ fn serve_takes_a_bcrypt_cost_in_bcrypts_range() {
 }
 
 /// The tool without `--db`.
-fn bare(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kvstore"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn checkpoint_and_backup_create_list_verify_restore() {
     let dir = tempfile::tempdir().unwrap();

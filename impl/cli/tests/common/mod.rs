@@ -35,3 +35,11 @@ pub fn with_stdin(dir: &std::path::Path, args: &[&str], stdin: &[u8]) -> Output 
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// The tool with `args` only (no `--db`).
+pub fn bare(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvstore"))
+        .args(args)
+        .output()
+        .unwrap()
+}
