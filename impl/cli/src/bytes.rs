@@ -93,7 +93,8 @@ impl Input {
         self.decode("value", arg)
     }
 
-    fn decode(&self, what: &'static str, arg: &str) -> Result<Vec<u8>, InputError> {
+    /// The bytes of an argument named `what`: the text, or hex with `--hex`.
+    pub fn decode(&self, what: &'static str, arg: &str) -> Result<Vec<u8>, InputError> {
         if self.hex {
             hex::decode(arg).map_err(|_| InputError::NotHex {
                 what,

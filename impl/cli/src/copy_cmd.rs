@@ -1,9 +1,9 @@
 //! The copy commands: `checkpoint OUT` (an openable copy of the database at `--db`) and `backup
-//! create|list|verify|restore` (incremental backups in a backup directory).
+//! create|list|verify|prune|restore` (incremental backups in a backup directory).
 //!
 //! Exit codes as every command's ([`crate::db_cmd`]): 0 done, 2 usage, 3 an error (the message
 //! on stderr). `checkpoint` and `backup create` need `--db` naming an existing database;
-//! `list`, `verify` and `restore` read only the backup directory. Output is one line a result on
+//! `list`, `verify`, `prune` and `restore` use only the backup directory. Output is one line a result on
 //! stdout, tab-separated where it is a table.
 
 use std::path::{Path, PathBuf};
@@ -49,6 +49,18 @@ pub enum BackupCommand {
         /// The backup to verify.
         #[arg(long)]
         id: Option<u64>,
+    },
+    /// Delete the oldest backups in BACKUP_DIR beyond the newest N, and the table copies only
+    /// they used. Crash-safe: a backup's metadata goes (durably) before any of its tables, so
+    /// a cut-off prune never leaves a listed backup incomplete; the next prune finishes it.
+    ///
+    /// Example: `kvstore backup prune /mnt/backups/d --keep 7`.
+    Prune {
+        /// The backup directory.
+        backup_dir: PathBuf,
+        /// How many of the newest backups to keep (at least 1).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        keep: u64,
     },
     /// Make a new database in TARGET (which must not exist or be empty) from a backup (default:
     /// the newest), every table checked as it is copied.
@@ -115,6 +127,19 @@ pub fn backup(db_dir: Option<&Path>, command: &BackupCommand) -> ExitCode {
             );
             Ok(())
         }),
+        BackupCommand::Prune { backup_dir, keep } => {
+            let keep = usize::try_from(*keep).unwrap_or(usize::MAX);
+            backup::prune(backup_dir, keep).map(|s| {
+                let ids: Vec<String> = s.removed.iter().map(u64::to_string).collect();
+                println!(
+                    "removed {} backups [{}]: {} tables, {} bytes",
+                    s.removed.len(),
+                    ids.join(", "),
+                    s.tables_removed,
+                    s.table_bytes_removed
+                );
+            })
+        }
         BackupCommand::Restore {
             backup_dir,
             id,

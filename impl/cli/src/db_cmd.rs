@@ -11,177 +11,20 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Subcommand;
 use kvstore::watch::{EventKind, WatchRequest, WatchResponse};
 use kvstore::{Db, KeyRange, Options, ScanOptions, Versioned};
 
 use crate::bytes::{Format, Input, InputError, Out, PipeClosed, escape, json_bytes};
-use crate::load::{LoadFormat, dump, load};
-use crate::search::{SearchCommand, search};
+pub use crate::commands::{DbCommand, LeaseCommand};
+use crate::load::{dump, load};
+use crate::search::search;
 
 /// Exit code: not found.
 pub const EXIT_NOT_FOUND: u8 = 1;
+/// Exit code: a usage error.
+pub const EXIT_USAGE: u8 = 2;
 /// Exit code: an error.
 pub const EXIT_ERROR: u8 = 3;
-
-/// A database command.
-#[derive(Debug, Subcommand)]
-pub enum DbCommand {
-    /// Set KEY to VALUE (`-`: stdin, `@PATH`: a file's bytes). Prints the revision.
-    ///
-    /// Example: `kvstore --db d put photo @cat.png`, `echo -n v | kvstore --db d put k -`.
-    Put {
-        /// The key.
-        key: String,
-        /// The value.
-        value: String,
-        /// Attach the key to this lease.
-        #[arg(long, default_value_t = 0)]
-        lease: u64,
-    },
-    /// Print the value of KEY (exit code 1 if absent); `--rev` reads at an older revision.
-    ///
-    /// Example: `kvstore --db d -o raw get photo > cat.png`.
-    Get {
-        /// The key.
-        key: String,
-        /// Read as of this revision.
-        #[arg(long)]
-        rev: Option<u64>,
-    },
-    /// Delete KEY (exit code 1 if it was absent). Prints the revision.
-    Del {
-        /// The key.
-        key: String,
-    },
-    /// Print the keys and values of a range, in key order: `key<TAB>value` lines (escaped text
-    /// unless `-o raw|hex|json`).
-    ///
-    /// Example: `kvstore --db d scan --prefix user/ --limit 10 -o json`.
-    Scan {
-        /// Only keys starting with this prefix.
-        #[arg(long)]
-        prefix: Option<String>,
-        /// Only keys at or after this one.
-        #[arg(long)]
-        start: Option<String>,
-        /// Only keys before this one.
-        #[arg(long)]
-        end: Option<String>,
-        /// Descending key order.
-        #[arg(long)]
-        reverse: bool,
-        /// At most this many rows.
-        #[arg(long)]
-        limit: Option<usize>,
-        /// Read as of this revision.
-        #[arg(long)]
-        rev: Option<u64>,
-        /// Print keys only.
-        #[arg(long)]
-        keys_only: bool,
-        /// Print the number of rows only.
-        #[arg(long)]
-        count: bool,
-    },
-    /// Search keys by substring or by edit distance, over the database's 3-gram key index
-    /// (built in `<db>/index/` by the first search, caught up by later ones).
-    ///
-    /// Example: `kvstore --db d search contains 123`, `kvstore --db d search fuzzy colour`.
-    #[command(subcommand)]
-    Search(SearchCommand),
-    /// Forget the history below REV (etcd's compact): reads below it are refused afterwards.
-    CompactHistory {
-        /// The new history horizon.
-        rev: u64,
-    },
-    /// Leases: grant, keep alive, revoke, show, list.
-    #[command(subcommand)]
-    Lease(LeaseCommand),
-    /// Print the changes to a range as they commit, from `--rev` on (history first), until
-    /// `--count` events or Ctrl-C: `revision<TAB>PUT|DELETE<TAB>key[<TAB>value]` lines.
-    ///
-    /// Example: `kvstore --db d watch --prefix jobs/ --rev 1 --count 10`.
-    Watch {
-        /// Only keys starting with this prefix (default: every key).
-        #[arg(long)]
-        prefix: Option<String>,
-        /// Start at this revision (history from the store, then live).
-        #[arg(long)]
-        rev: Option<u64>,
-        /// Stop after this many events.
-        #[arg(long)]
-        count: Option<u64>,
-    },
-    /// Write the retained history at the newest revision to FILE (`-`: stdout), in the export
-    /// format (`spec/FORMAT.md` § 6), while writes may go on.
-    ///
-    /// Example: `kvstore --db d export backup.kvx`.
-    Export {
-        /// The file to write.
-        file: String,
-    },
-    /// Read an export from FILE (`-`: stdin) into a new database at `--db` (all or nothing).
-    ///
-    /// Example: `kvstore --db copy --create import backup.kvx`.
-    Import {
-        /// The file to read.
-        file: String,
-    },
-    /// Put the keys and values of FILE (`-`: stdin) in atomic batches: JSON lines as `dump`
-    /// writes them, or `key<TAB>value` escaped text as `scan` prints it. A progress bar on a
-    /// terminal.
-    ///
-    /// Example: `kvstore --db d dump > all.jsonl && kvstore --db e --create load all.jsonl`.
-    Load {
-        /// The file to read.
-        file: String,
-        /// How its lines are written.
-        #[arg(long, value_enum, default_value = "jsonl")]
-        format: LoadFormat,
-        /// Puts per committed batch.
-        #[arg(long, default_value_t = 10_000)]
-        batch: usize,
-    },
-    /// Print every key and value of one snapshot as JSON lines (what `load` reads).
-    Dump,
-    /// An interactive shell on the database: every command here, one a line.
-    Shell,
-    /// Print files and bytes per level, sizes, and the counters since open (`-o json`: one
-    /// JSON object).
-    Stats,
-    /// Write the memtable to an SST.
-    Flush,
-    /// Compact every key down to the last level.
-    Compact,
-}
-
-/// A lease command.
-#[derive(Debug, Subcommand)]
-pub enum LeaseCommand {
-    /// Grant a lease of TTL seconds; prints its id.
-    Grant {
-        /// Its time to live, seconds.
-        ttl: u64,
-    },
-    /// Refresh a lease's TTL once; prints the TTL.
-    KeepAlive {
-        /// The lease.
-        id: u64,
-    },
-    /// Revoke a lease, deleting its keys; prints the revision.
-    Revoke {
-        /// The lease.
-        id: u64,
-    },
-    /// Print a lease's TTL, time left and keys (exit code 1 if it is not granted).
-    Show {
-        /// The lease.
-        id: u64,
-    },
-    /// Print the granted leases' ids.
-    List,
-}
 
 /// How a command ended: a result for the exit code, or an error to print.
 pub type Outcome = Result<Done, Failure>;
@@ -190,13 +33,15 @@ pub type Outcome = Result<Done, Failure>;
 pub enum Done {
     /// Exit 0.
     Ok,
-    /// Exit 1 (with this message on stderr).
+    /// Exit 1 (with this message on stderr): nothing found, or a txn's compares failed.
     NotFound(String),
 }
 
-/// A command that failed: exit 3 with the message, or quietly (a closed pipe, exit 0).
+/// A command that failed: exit 3 with the message, 2 for a usage error found after clap (a
+/// txn's text), or quietly (a closed pipe, exit 0).
 pub enum Failure {
     Error(String),
+    Usage(String),
     PipeClosed,
 }
 
@@ -224,6 +69,8 @@ pub struct Context<'a> {
     pub dir: &'a Path,
     /// Make the database if the directory holds none.
     pub create: bool,
+    /// Open it read-only (`Options::read_only`).
+    pub read_only: bool,
     /// How arguments are written.
     pub input: Input,
     /// How output is shown.
@@ -245,11 +92,7 @@ pub fn holds_database(dir: &Path) -> bool {
 /// Runs `command` on the database of `ctx`; see the module doc for the exit codes.
 pub fn run(ctx: &Context<'_>, command: DbCommand) -> ExitCode {
     if let DbCommand::Import { file } = &command {
-        return match import(ctx, file) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(Failure::Error(message)) => error(message),
-            Err(Failure::PipeClosed) => ExitCode::SUCCESS,
-        };
+        return code_of(import(ctx, file).map(|()| Done::Ok));
     }
     if !ctx.create && !holds_database(ctx.dir) {
         return error(format!(
@@ -258,16 +101,12 @@ pub fn run(ctx: &Context<'_>, command: DbCommand) -> ExitCode {
         ));
     }
     // Only a search keeps the key index: other commands leave it to catch up at the next one.
-    let options = Options {
-        key_index: matches!(command, DbCommand::Search(_)),
-        ..Options::default()
-    };
-    let db = match Db::open(ctx.dir, options) {
+    let mut db = match open(ctx, matches!(command, DbCommand::Search(_))) {
         Ok(db) => db,
-        Err(e) => return error(format!("cannot open {}: {e}", ctx.dir.display())),
+        Err(message) => return error(message),
     };
     let code = if matches!(command, DbCommand::Shell) {
-        match crate::shell::run(&db, ctx) {
+        match crate::shell::run(&mut db, ctx) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(EXIT_ERROR),
             Err(message) => error(message),
@@ -282,11 +121,25 @@ pub fn run(ctx: &Context<'_>, command: DbCommand) -> ExitCode {
     }
 }
 
+/// Opens the database of `ctx`, with the key index if `key_index` (what a search needs).
+pub fn open(ctx: &Context<'_>, key_index: bool) -> Result<Db, String> {
+    let options = Options {
+        key_index,
+        read_only: ctx.read_only,
+        ..Options::default()
+    };
+    Db::open(ctx.dir, options).map_err(|e| format!("cannot open {}: {e}", ctx.dir.display()))
+}
+
 /// The exit code of a command's outcome, its message printed.
-fn code_of(outcome: Outcome) -> ExitCode {
+pub fn code_of(outcome: Outcome) -> ExitCode {
     match outcome {
         Err(Failure::PipeClosed) => ExitCode::SUCCESS,
         Err(Failure::Error(message)) => error(message),
+        Err(Failure::Usage(message)) => {
+            eprintln!("kvstore: {message}");
+            ExitCode::from(EXIT_USAGE)
+        }
         Ok(Done::Ok) => ExitCode::SUCCESS,
         Ok(Done::NotFound(message)) => {
             eprintln!("kvstore: {message}");
@@ -332,18 +185,23 @@ fn range_of(
     Ok(range)
 }
 
+/// A key and its version as one JSON object.
+pub fn json_row(key: &[u8], v: &Versioned) -> String {
+    format!(
+        "{{{},{},\"revision\":{},\"create_revision\":{},\"version\":{},\"lease\":{}}}",
+        json_bytes("key", key),
+        json_bytes("value", &v.value),
+        v.revision,
+        v.create_revision,
+        v.version,
+        v.lease
+    )
+}
+
 /// One row as `format` shows it.
-fn row(out: &mut Out, key: &[u8], version: Option<&Versioned>, format: Format) -> Outcome {
+pub fn row(out: &mut Out, key: &[u8], version: Option<&Versioned>, format: Format) -> Outcome {
     match (format, version) {
-        (Format::Json, Some(v)) => out.line(&format!(
-            "{{{},{},\"revision\":{},\"create_revision\":{},\"version\":{},\"lease\":{}}}",
-            json_bytes("key", key),
-            json_bytes("value", &v.value),
-            v.revision,
-            v.create_revision,
-            v.version,
-            v.lease
-        ))?,
+        (Format::Json, Some(v)) => out.line(&json_row(key, v))?,
         (Format::Json, None) => out.line(&format!("{{{}}}", json_bytes("key", key)))?,
         (Format::Raw, Some(v)) => {
             out.bytes(key)?;
@@ -429,20 +287,26 @@ fn execute_unflushed(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut O
             }
         }
         DbCommand::Search(command) => return search(db, ctx, command, out),
+        DbCommand::Txn => {
+            let mut lines = crate::txn::stdin_lines();
+            return crate::txn::run(db, ctx.input, ctx.format, &mut lines, out);
+        }
         DbCommand::CompactHistory { rev } => db.compact_history(rev)?,
         DbCommand::Lease(command) => return lease(db, command, out),
         DbCommand::Watch { prefix, rev, count } => return watch(db, ctx, prefix, rev, count, out),
         DbCommand::Export { file } => {
+            let bar = crate::progress::bytes(None);
             let summary = if file == "-" {
-                db.export(&mut std::io::stdout().lock())?
+                db.export(&mut bar.wrap_write(std::io::stdout().lock()))?
             } else {
-                let mut f = std::fs::File::create(&file)
+                let f = std::fs::File::create(&file)
                     .map_err(|e| Failure::Error(format!("cannot create {file}: {e}")))?;
-                let summary = db.export(&mut f)?;
+                let summary = db.export(&mut bar.wrap_write(&f))?;
                 f.sync_all()
                     .map_err(|e| Failure::Error(format!("cannot sync {file}: {e}")))?;
                 summary
             };
+            bar.finish_and_clear();
             eprintln!(
                 "exported revision {} (horizon {}): {} versions, {} leases, {} bytes",
                 summary.revision, summary.horizon, summary.versions, summary.leases, summary.bytes
@@ -477,7 +341,12 @@ fn execute_unflushed(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut O
         }
         DbCommand::Stats => crate::stats::print(db, ctx.format, out)?,
         DbCommand::Flush => db.flush()?,
-        DbCommand::Compact => db.compact_range(KeyRange::all())?,
+        DbCommand::Compact => {
+            let bar = crate::progress::working("compacting");
+            let compacted = db.compact_range(KeyRange::all());
+            bar.finish_and_clear();
+            compacted?;
+        }
     }
     Ok(Done::Ok)
 }
@@ -565,18 +434,30 @@ fn watch(
 
 /// `import`: makes the database (no `--create` needed); the engine refuses one already written.
 fn import(ctx: &Context<'_>, file: &str) -> Result<(), Failure> {
-    let (db, summary) = if file == "-" {
-        Db::import(
-            ctx.dir,
-            Options::default(),
-            &mut std::io::stdin().lock(),
-            "stdin",
-        )?
+    if ctx.read_only {
+        return Err(Failure::Usage(
+            "import makes a database: it cannot run with --read-only".to_owned(),
+        ));
+    }
+    let imported = if file == "-" {
+        let bar = crate::progress::bytes(None);
+        let mut input = bar.wrap_read(std::io::stdin().lock());
+        (
+            Db::import(ctx.dir, Options::default(), &mut input, "stdin"),
+            bar,
+        )
     } else {
-        let mut f = std::fs::File::open(file)
+        let f = std::fs::File::open(file)
             .map_err(|e| Failure::Error(format!("cannot open {file}: {e}")))?;
-        Db::import(ctx.dir, Options::default(), &mut f, file)?
+        let bar = crate::progress::bytes(f.metadata().ok().map(|m| m.len()));
+        let mut input = bar.wrap_read(f);
+        (
+            Db::import(ctx.dir, Options::default(), &mut input, file),
+            bar,
+        )
     };
+    imported.1.finish_and_clear();
+    let (db, summary) = imported.0?;
     db.close()?;
     eprintln!(
         "imported revision {} (horizon {}): {} versions, {} leases",

@@ -4,12 +4,11 @@
 //!
 //! Invariants: `load` commits in atomic batches (a crash keeps a prefix of whole batches, each
 //! acknowledged batch durable), shows a progress bar on a terminal (bytes read of a file, a
-//! count from stdin) and is quiet when piped; a bad line is an error naming its number, and the
+//! count of bytes from stdin, [`crate::progress`]) and is quiet when piped; a bad line is an error naming its number, and the
 //! batches before it stay committed. `dump` reads one consistent snapshot.
 
 use std::io::{BufRead, BufReader, Read};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use kvstore::{Db, KeyRange, WriteBatch};
 
 use crate::bytes::{Out, PipeClosed, json_bytes};
@@ -78,22 +77,6 @@ fn parse(line: &str, format: LoadFormat) -> Result<(Vec<u8>, Vec<u8>), String> {
     }
 }
 
-/// A progress bar on a terminal's stderr (hidden otherwise): of `len` bytes, or a count.
-fn progress(len: Option<u64>) -> ProgressBar {
-    match len {
-        Some(len) => {
-            let bar = ProgressBar::new(len);
-            if let Ok(style) = ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
-            ) {
-                bar.set_style(style);
-            }
-            bar
-        }
-        None => ProgressBar::new_spinner(),
-    }
-}
-
 /// Loads `input` (`len` bytes if known) into `db` in batches of `batch` puts; returns the
 /// number of keys and the last revision.
 pub fn load(
@@ -103,7 +86,7 @@ pub fn load(
     format: LoadFormat,
     batch: usize,
 ) -> Result<(u64, u64), String> {
-    let bar = progress(len);
+    let bar = crate::progress::bytes(len);
     let mut reader = BufReader::new(input);
     let mut pending = WriteBatch::new();
     let (mut keys, mut revision, mut number) = (0u64, 0u64, 0u64);
@@ -125,7 +108,7 @@ pub fn load(
             break;
         }
         number += 1;
-        bar.inc(if len.is_some() { read as u64 } else { 1 });
+        bar.inc(read as u64);
         let text = line.trim_end_matches(['\n', '\r']);
         if text.is_empty() {
             continue;

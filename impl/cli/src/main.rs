@@ -5,13 +5,16 @@
 //! usage, 3 an error.
 
 mod bytes;
+mod commands;
 mod copy_cmd;
 mod db_cmd;
 mod load;
+mod progress;
 mod search;
 mod serve;
 mod shell;
 mod stats;
+mod txn;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -40,6 +43,10 @@ struct Cli {
     /// Make the database if the directory holds none (otherwise that is an error).
     #[arg(long, global = true)]
     create: bool,
+    /// Open the database read-only: nothing in its directory is written (reads only; writes
+    /// fail), and other read-only openers may share it.
+    #[arg(long, global = true, conflicts_with = "create")]
+    read_only: bool,
     /// Keys and values on the command line are hex.
     #[arg(long, global = true)]
     hex: bool,
@@ -73,7 +80,7 @@ enum Command {
     ///
     /// Example: `kvstore --db d checkpoint d-copy && kvstore --db d-copy scan`.
     Checkpoint(copy_cmd::CheckpointArgs),
-    /// Incremental backups: create (from `--db`), list, verify, restore.
+    /// Incremental backups: create (from `--db`), list, verify, prune, restore.
     #[command(subcommand)]
     Backup(copy_cmd::BackupCommand),
     /// Serve etcd v3.4's gRPC API (etcdctl, etcd clients) over the database until SIGTERM.
@@ -270,6 +277,7 @@ fn main() -> ExitCode {
                 let ctx = db_cmd::Context {
                     dir: &dir,
                     create: cli.create,
+                    read_only: cli.read_only,
                     input: bytes::Input { hex: cli.hex },
                     format: cli.output,
                 };

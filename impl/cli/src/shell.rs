@@ -3,6 +3,9 @@
 //! (rustyline). Lines are split as a POSIX shell would (quotes, escapes), then parsed as the
 //! one-shot commands are, and print what they print.
 //!
+//! `txn` reads its text from the lines after it (compares, success ops, failure ops, each part
+//! ended by a blank line), with a prompt naming the part.
+//!
 //! Invariants: a bad line prints its error (or help) and the shell goes on; `exit`, `quit` or
 //! end of input closes the database; nothing a line does outlives the line but its commit.
 
@@ -17,7 +20,7 @@ use rustyline::validate::Validator;
 use rustyline::{Editor, Helper};
 
 use crate::bytes::Out;
-use crate::db_cmd::{self, Context, DbCommand};
+use crate::db_cmd::{self, Context, DbCommand, Failure};
 
 /// One shell line: a database command, as on the command line after `--db DIR`.
 #[derive(Debug, Parser)]
@@ -70,7 +73,8 @@ fn history_path() -> Option<std::path::PathBuf> {
 }
 
 /// Runs the shell on `db` until `exit` or end of input; returns whether every line succeeded.
-pub fn run(db: &Db, ctx: &Context<'_>) -> Result<bool, String> {
+/// The first `search` reopens `db` with the key index (which it then keeps up to date).
+pub fn run(db: &mut Db, ctx: &Context<'_>) -> Result<bool, String> {
     let mut names: Vec<String> = Line::command()
         .get_subcommands()
         .map(|c| c.get_name().to_owned())
@@ -86,6 +90,7 @@ pub fn run(db: &Db, ctx: &Context<'_>) -> Result<bool, String> {
         let _ = editor.load_history(path);
     }
     let mut all_ok = true;
+    let mut indexed = false;
     let prompt = format!("kvstore {}> ", ctx.dir.display());
     loop {
         let line = match editor.readline(&prompt) {
@@ -102,7 +107,7 @@ pub fn run(db: &Db, ctx: &Context<'_>) -> Result<bool, String> {
         if matches!(trimmed, "exit" | "quit") {
             break;
         }
-        all_ok &= run_line(db, ctx, trimmed);
+        all_ok &= run_line(db, ctx, trimmed, &mut editor, &mut indexed)?;
     }
     if let Some(path) = &history
         && let Err(e) = editor.save_history(path)
@@ -115,24 +120,53 @@ pub fn run(db: &Db, ctx: &Context<'_>) -> Result<bool, String> {
     Ok(all_ok)
 }
 
-/// Parses and runs one line; prints its output, or its error; returns whether it succeeded.
-fn run_line(db: &Db, ctx: &Context<'_>, line: &str) -> bool {
+/// Parses and runs one line (and, for `txn`, the lines of its text); prints its output, or its
+/// error; returns whether it succeeded, or why the shell cannot go on (the database could not
+/// be reopened with the key index).
+fn run_line(
+    db: &mut Db,
+    ctx: &Context<'_>,
+    line: &str,
+    editor: &mut Editor<Commands, DefaultHistory>,
+    indexed: &mut bool,
+) -> Result<bool, String> {
     let Some(words) = shlex::split(line) else {
         eprintln!("kvstore: unbalanced quotes");
-        return false;
+        return Ok(false);
     };
     let command = match Line::try_parse_from(words) {
         Ok(parsed) => parsed.command,
         Err(e) => {
             // Help and usage errors alike: clap formats them.
             let _ = e.print();
-            return false;
+            return Ok(false);
         }
     };
     if matches!(command, DbCommand::Import { .. } | DbCommand::Shell) {
         eprintln!("kvstore: `import` and `shell` run outside the shell");
-        return false;
+        return Ok(false);
+    }
+    if matches!(command, DbCommand::Search(_)) && !*indexed {
+        // The index is built (or caught up) at open: reopen with it, once.
+        db.clone()
+            .close()
+            .map_err(|e| format!("closing the database to reopen it: {e}"))?;
+        *db = db_cmd::open(ctx, true)?;
+        *indexed = true;
     }
     let mut out = Out::new();
-    db_cmd::run_open(db, ctx, command, &mut out)
+    if matches!(command, DbCommand::Txn) {
+        // The txn's text comes from the next lines, up to its third blank line; Ctrl-D ends
+        // it early (what was typed is the txn), Ctrl-C drops it.
+        let mut next_line = |prompt: &str| match editor.readline(prompt) {
+            Ok(line) => Ok(Some(line)),
+            Err(ReadlineError::Eof) => Ok(None),
+            Err(ReadlineError::Interrupted) => Err(Failure::Error("txn cancelled".to_owned())),
+            Err(e) => Err(Failure::Error(format!("reading a line: {e}"))),
+        };
+        let outcome = crate::txn::run(db, ctx.input, ctx.format, &mut next_line, &mut out)
+            .and_then(|done| out.flush().map(|()| done).map_err(Failure::from));
+        return Ok(db_cmd::code_of(outcome) == std::process::ExitCode::SUCCESS);
+    }
+    Ok(db_cmd::run_open(db, ctx, command, &mut out))
 }

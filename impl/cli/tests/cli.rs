@@ -3,21 +3,11 @@
 //! export and import.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-fn tool(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kvstore"));
-    command.arg("--db").arg(dir).arg("--create");
-    command
-}
+mod common;
 
-fn kv(dir: &std::path::Path, args: &[&str]) -> Output {
-    tool(dir).args(args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
+use common::{bare, kv, stdout, tool, with_stdin};
 
 #[test]
 fn put_get_del_scan_stats_flush_compact() {
@@ -194,19 +184,6 @@ fn leases_history_watch_export_and_import() {
 }
 
 /// Runs `args` with `stdin` fed in.
-fn with_stdin(dir: &std::path::Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = tool(dir)
-        .args(args)
-        .env("HOME", dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn the_shell_runs_every_command_and_goes_on_after_a_bad_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -319,13 +296,6 @@ fn serve_takes_a_bcrypt_cost_in_bcrypts_range() {
 }
 
 /// The tool without `--db`.
-fn bare(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kvstore"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn checkpoint_and_backup_create_list_verify_restore() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,5 @@
-//! Incremental backups: [`Db::backup`] into a backup directory, and [`restore`], [`list`] and
-//! [`verify`] of what it holds (`spec/SEMANTICS.md`, "Backups"; the metadata's bytes are
+//! Incremental backups: [`Db::backup`] into a backup directory, and [`restore`], [`list`],
+//! [`verify`] and [`prune`] of what it holds (`spec/SEMANTICS.md`, "Backups"; the metadata's bytes are
 //! `spec/FORMAT.md` § 7).
 //!
 //! A backup directory holds:
@@ -7,7 +7,8 @@
 //!   and length, shared by every backup that has that table (a table already there is not copied
 //!   again);
 //! - `<20 digits>.backup`: backup number `id`'s metadata (its tables and its manifest);
-//! - `LOCK`: held while a backup is written (one at a time: two would take the same id).
+//! - `LOCK`: held while a backup is written or pruned (one at a time: two would take the same
+//!   id).
 //!
 //! Protocol of [`Db::backup`]:
 //! 1. Create the directory and `tables/`; take `LOCK` ([`Error::Locked`] if another backup
@@ -26,6 +27,8 @@
 //! - A table name carries its CRC32C and length, so a reused name is the same bytes; [`verify`]
 //!   and [`restore`] check every byte they read against the metadata.
 //! - The source database is changed only by step 2's flush, as by a checkpoint.
+//! - [`prune`] removes a backup's metadata (durably) before any table, and only tables no
+//!   remaining backup names: no listed backup ever misses a table.
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +36,7 @@ use crate::db::Db;
 use crate::db::checkpoint::{
     FileSum, commit_target, copy_file, live_files, parent_of, prepare_target, read_chunks,
 };
-use crate::db::open::lock_dir;
+use crate::db::dir_lock::lock_dir;
 use crate::db::tables::missing_is_corruption;
 use crate::error::{Error, Result};
 use crate::format::backup::{
@@ -175,6 +178,106 @@ impl Db {
         sync_dir(vfs, dir)?;
         Ok(summary)
     }
+}
+
+/// What [`prune`] removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PruneSummary {
+    /// The ids of the backups removed, ascending.
+    pub removed: Vec<u64>,
+    /// Table copies removed (those no remaining backup names).
+    pub tables_removed: u64,
+    /// Their bytes.
+    pub table_bytes_removed: u64,
+}
+
+/// Removes the oldest backups of `backup_dir` beyond the newest `keep` (at least 1), and the
+/// table copies no remaining backup names.
+///
+/// Protocol (crash-safe: a crash at any point leaves every listed backup complete):
+/// 1. Take `LOCK` (no backup is written meanwhile); remove `*.tmp` leftovers.
+/// 2. For each backup to remove, oldest first: remove `<id>.backup`, then `sync_dir`. Its
+///    metadata is what makes a backup exist; once it is gone the backup is not listed, and
+///    until then every table it names is still there.
+/// 3. Read the remaining backups' metadata; remove every `tables/*.sst` none of them names,
+///    then `sync_dir` `tables/`. A crash here leaves unnamed tables behind, which the next
+///    prune removes; no remaining backup names a removed table.
+///
+/// ```
+/// use kvstore::{Db, Options, backup};
+///
+/// let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path().join("db"), Options::default())?;
+/// for i in 0..3 {
+///     db.put(b"k", format!("v{i}").as_bytes())?;
+///     db.backup(dir.path().join("backups"))?;
+/// }
+/// let pruned = backup::prune(dir.path().join("backups"), 1)?;
+/// assert_eq!(pruned.removed, [1, 2]);
+/// assert_eq!(backup::list(dir.path().join("backups"))?.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn prune(backup_dir: impl AsRef<Path>, keep: usize) -> Result<PruneSummary> {
+    prune_with_vfs(&OsVfs, backup_dir.as_ref(), keep)
+}
+
+/// [`prune`] on `vfs`.
+pub fn prune_with_vfs(vfs: &dyn Vfs, backup_dir: &Path, keep: usize) -> Result<PruneSummary> {
+    if keep == 0 {
+        return Err(Error::InvalidArgument(
+            "prune keeps at least one backup".to_owned(),
+        ));
+    }
+    let mut summary = PruneSummary::default();
+    let exists = vfs
+        .exists(backup_dir)
+        .map_err(|e| Error::io("exists", backup_dir, e))?;
+    if !exists {
+        return Ok(summary);
+    }
+    let tables_dir = backup_dir.join(TABLES_DIR_NAME);
+    let _lock = lock_dir(vfs, backup_dir)?;
+    remove_leftovers(vfs, backup_dir)?;
+    let backups = list_with_vfs(vfs, backup_dir)?;
+    let doomed = backups.len().saturating_sub(keep);
+    for info in backups.iter().take(doomed) {
+        let path = backup_dir.join(backup_file_name(info.id));
+        vfs.remove(&path)
+            .map_err(|e| Error::io("remove", &path, e))?;
+        sync_dir(vfs, backup_dir)?;
+        summary.removed.push(info.id);
+    }
+    if !vfs
+        .exists(&tables_dir)
+        .map_err(|e| Error::io("exists", &tables_dir, e))?
+    {
+        return Ok(summary);
+    }
+    remove_leftovers(vfs, &tables_dir)?;
+    let mut named = std::collections::BTreeSet::new();
+    for info in backups.iter().skip(doomed) {
+        for table in read_meta(vfs, backup_dir, info.id)?.tables {
+            named.insert(backup_table_file_name(&table));
+        }
+    }
+    let names = vfs
+        .list(&tables_dir)
+        .map_err(|e| Error::io("list", &tables_dir, e))?;
+    for name in names.iter().filter(|n| !named.contains(*n)) {
+        let path = tables_dir.join(name);
+        let bytes = vfs
+            .open(&path)
+            .and_then(|f| f.size())
+            .map_err(|e| Error::io("size", &path, e))?;
+        vfs.remove(&path)
+            .map_err(|e| Error::io("remove", &path, e))?;
+        summary.tables_removed += 1;
+        summary.table_bytes_removed = summary.table_bytes_removed.saturating_add(bytes);
+    }
+    if summary.tables_removed > 0 {
+        sync_dir(vfs, &tables_dir)?;
+    }
+    Ok(summary)
 }
 
 /// The complete backups in `backup_dir`, by id ascending (none if it does not exist).

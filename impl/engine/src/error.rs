@@ -31,11 +31,19 @@ pub enum Error {
         what: String,
     },
     /// Another handle (this process or another) holds the database directory's lock.
-    #[error("database at {} is locked by another handle", path.display())]
+    #[error("database at {} is locked by another handle{}", path.display(), holder_text(*holder))]
     Locked {
         /// The lock file.
         path: PathBuf,
+        /// The process holding it, when a writer does and wrote its pid in the file
+        /// (`spec/FORMAT.md` § 5.3); `None` for read-only holders or when unknown.
+        holder: Option<u32>,
     },
+    /// A write (put, delete, txn, lease change, flush, compaction, history compaction, and the
+    /// checkpoint and backup that flush first) on a database opened with
+    /// [`crate::Options::read_only`].
+    #[error("database is open read-only")]
+    ReadOnly,
     /// The caller passed an argument the engine rejects (too long a key, an empty batch...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -111,6 +119,14 @@ pub enum Error {
     },
 }
 
+/// How [`Error::Locked`] names its holder.
+fn holder_text(holder: Option<u32>) -> String {
+    match holder {
+        Some(pid) => format!(" (process {pid})"),
+        None => String::new(),
+    }
+}
+
 /// Shorthand used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -148,9 +164,13 @@ impl Error {
                 offset: *offset,
                 what: what.clone(),
             },
-            Self::Locked { path } => Self::Locked { path: path.clone() },
+            Self::Locked { path, holder } => Self::Locked {
+                path: path.clone(),
+                holder: *holder,
+            },
             Self::InvalidArgument(s) => Self::InvalidArgument(s.clone()),
             Self::Closed => Self::Closed,
+            Self::ReadOnly => Self::ReadOnly,
             Self::Compacted { requested, horizon } => Self::Compacted {
                 requested: *requested,
                 horizon: *horizon,

@@ -178,6 +178,14 @@ pub struct Options {
     /// [`crate::Db::search_fuzzy`]. Default off: a database without it pays nothing; with it,
     /// every commit's keys are posted under their grams in a second database.
     pub key_index: bool,
+    /// Whether the database is opened read-only: nothing in its directory is written, created
+    /// or removed (no WAL tail truncated, no leftover deleted, no flush or compaction, not even
+    /// at close); the lock is shared, so any number of read-only openers coexist while a
+    /// writer is kept out; a torn WAL tail is replayed up to the tear, as a writer would keep
+    /// it, without cutting it. Every write returns [`crate::Error::ReadOnly`]; leases do not
+    /// expire. Needs an existing database, and refuses `key_index` and `salvage_wal` (both
+    /// write). Default off.
+    pub read_only: bool,
 }
 
 impl Default for Options {
@@ -204,6 +212,7 @@ impl Default for Options {
             lease_expiry: LeaseExpiry::default(),
             clock: SharedClock::default(),
             key_index: false,
+            read_only: false,
         }
     }
 }
@@ -299,6 +308,11 @@ impl Options {
             WAL_SEGMENT_SIZE_BYTES_MIN,
             u64::MAX,
         )?;
+        if self.read_only && (self.key_index || self.salvage_wal) {
+            return Err(Error::InvalidArgument(
+                "read_only cannot keep a key_index or salvage_wal: both write".to_owned(),
+            ));
+        }
         if let LeaseExpiry::Every(interval) = self.lease_expiry {
             check_range(
                 "lease_expiry interval (ms)",

@@ -180,7 +180,7 @@ impl Inner {
         proposals: Vec<Proposal>,
         durability: Durability,
     ) -> Result<Vec<Result<Committed>>> {
-        self.check_usable()?;
+        self.check_writable()?;
         self.stall_writes();
         let sync = durability != Durability::Buffered;
         let requests = proposals

@@ -52,7 +52,7 @@ impl Inner {
     /// Runs the policy's next compaction while there is one and `accept` takes it.
     fn compact_while(&self, accept: impl Fn(&CompactionTask) -> bool) -> Result<()> {
         loop {
-            self.check_usable()?;
+            self.check_writable()?;
             let tree = self.tree();
             let Some(task) = pick(&tree.version, &self.options).filter(|t| accept(t)) else {
                 return Ok(());
@@ -66,7 +66,7 @@ impl Inner {
     pub(crate) fn compact_range_locked(&self, range: &KeyRange) -> Result<()> {
         let levels = self.options.max_levels;
         for level in 0..levels.saturating_sub(1) {
-            self.check_usable()?;
+            self.check_writable()?;
             let tree = self.tree();
             if let Some(task) = range_task(&tree.version, range, level) {
                 self.run_task(&tree, &task).map_err(|e| self.poison(e))?;
@@ -80,7 +80,7 @@ impl Inner {
     /// would leave the newest revision unreadable), then the manifest records the horizon, then
     /// readers and compaction see it.
     pub(crate) fn compact_history(&self, revision: u64) -> Result<()> {
-        self.check_usable()?;
+        self.check_writable()?;
         let current = self.pipeline.visible();
         if revision > current {
             return Err(Error::FutureRevision {

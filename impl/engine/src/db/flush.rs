@@ -65,7 +65,7 @@ impl Inner {
     /// Step 1: freezes the active memtable when `when` says so. Returns whether it froze one.
     pub(crate) fn freeze(&self, when: Freeze) -> Result<bool> {
         let mut writer = self.pipeline.writer();
-        self.check_usable()?;
+        self.check_writable()?;
         let active = self.versions.active();
         let full = active.approximate_size_bytes() >= self.options.memtable_size_bytes;
         let due = match when {

@@ -94,6 +94,16 @@ impl Inner {
         self.health.check_usable()
     }
 
+    /// [`Inner::check_usable`], and [`Error::ReadOnly`] if opened with
+    /// [`crate::Options::read_only`]: every write, flush, compaction and lease change asks.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        self.check_usable()?;
+        if self.options.read_only {
+            return Err(Error::ReadOnly);
+        }
+        Ok(())
+    }
+
     /// `Err(Closed)` once the database is closed (reads keep working on a poisoned database).
     pub(crate) fn check_open(&self) -> Result<()> {
         self.health.check_open()

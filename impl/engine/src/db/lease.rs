@@ -116,7 +116,7 @@ impl Db {
     /// revocation is pending), as in etcd. Not logged: deadlines are not durable.
     pub fn keep_alive(&self, lease: u64) -> Result<Duration> {
         let inner = self.inner();
-        inner.check_usable()?;
+        inner.check_writable()?;
         let now_ms = inner.options.clock.now_ms();
         let ttl = inner
             .pipeline
@@ -170,7 +170,7 @@ impl Db {
 impl Inner {
     /// [`Db::expire_leases`].
     pub(crate) fn expire_leases(&self) -> Result<Vec<(u64, u64)>> {
-        self.check_usable()?;
+        self.check_writable()?;
         let now_ms = self.options.clock.now_ms();
         let due = self.pipeline.read_leases(|leases| leases.due(now_ms))?;
         if due.is_empty() {

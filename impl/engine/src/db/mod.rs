@@ -43,6 +43,7 @@ pub(crate) mod checkpoint;
 mod commit;
 mod compact;
 mod decide;
+pub(crate) mod dir_lock;
 mod export;
 mod flush;
 mod health;
@@ -66,8 +67,8 @@ mod watch;
 pub use batch::{WriteBatch, WriteOptions};
 pub use checkpoint::{COPY_CHUNK_BYTES, CheckpointSummary, checkpoint_is_complete};
 pub use compact::range_task;
+pub use dir_lock::LOCK_FILE_NAME;
 pub use export::ExportSummary;
-pub use open::LOCK_FILE_NAME;
 pub use pipeline::CommitObserver;
 pub use read::{Scan, ScanOptions, Versioned, key_range};
 pub use search::SEARCH_GRAM_LEN;
@@ -129,7 +130,9 @@ impl Handle {
         if let Some(expiry) = lock(&self.expiry).take() {
             expiry.stop();
         }
+        let read_only = inner.options.read_only;
         let mut result = match inner.check_usable() {
+            Ok(()) if read_only => Ok(()),
             Ok(()) => flush_all(inner),
             Err(e) => Err(e),
         };
@@ -140,7 +143,8 @@ impl Handle {
         {
             result = Err(Error::Closed);
         }
-        if inner.check_usable().is_ok()
+        if !read_only
+            && inner.check_usable().is_ok()
             && let Err(e) = inner.pipeline.sync_wal()
         {
             let e = inner.poison(e);
@@ -195,6 +199,8 @@ impl Db {
             BackgroundMode::Inline => None,
         };
         let expiry = match inner.options.lease_expiry {
+            // A read-only database commits no revocation: its leases do not expire.
+            LeaseExpiry::Every(_) if inner.options.read_only => None,
             LeaseExpiry::Every(every) => {
                 Some(lease::ExpiryThread::start(Arc::clone(&inner), every)?)
             }
@@ -209,8 +215,10 @@ impl Db {
                 index: OnceLock::new(),
             }),
         };
-        // A recovered memtable may already be over its size.
-        db.inner().after_commit();
+        // A recovered memtable may already be over its size (read-only: it stays in memory).
+        if !db.inner().options.read_only {
+            db.inner().after_commit();
+        }
         if db.inner().options.key_index {
             let index = crate::index::open_index(&db)?;
             // Set once, here, before the handle is shared.
@@ -477,7 +485,7 @@ impl Db {
     /// Writes the memtable to an SST now (and, inline, compacts if due).
     pub fn flush(&self) -> Result<()> {
         let inner = self.inner();
-        inner.check_usable()?;
+        inner.check_writable()?;
         flush_all(inner)?;
         match inner.options.background {
             BackgroundMode::Inline => inner.background_work(),
@@ -491,16 +499,19 @@ impl Db {
     /// Flushes, then compacts every file overlapping `range` down to the last level.
     pub fn compact_range(&self, range: KeyRange) -> Result<()> {
         let inner = self.inner();
-        inner.check_usable()?;
+        inner.check_writable()?;
         flush_all(inner)?;
         let _work = inner.worker.work();
         inner.compact_range_locked(&range)
     }
 
-    /// Makes every write so far durable (syncs the WAL).
+    /// Makes every write so far durable (syncs the WAL). Read-only: there is nothing to sync.
     pub fn sync(&self) -> Result<()> {
         let inner = self.inner();
         inner.check_usable()?;
+        if inner.options.read_only {
+            return Ok(());
+        }
         inner.pipeline.sync_wal().map_err(|e| inner.poison(e))
     }
 

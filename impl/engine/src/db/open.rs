@@ -3,6 +3,12 @@
 //! Protocol:
 //! 1. Validate the options; create the directory if missing; take `LOCK` (held by another
 //!    handle: [`Error::Locked`]).
+//!
+//! [`Options::read_only`] changes nothing on disk: no directory is made, `LOCK` is taken
+//! shared (other read-only openers coexist, a writer is kept out), a missing manifest is
+//! [`Error::InvalidArgument`], step 4 is skipped, step 5 replays up to a torn tail without
+//! cutting it, and step 6 makes a writer that refuses every append
+//! ([`WalWriter::read_only`]), removing nothing.
 //! 2. Load `manifest.json`. If it is missing: a directory holding WAL segments or SSTs is
 //!    [`Error::Corruption`] (the root of the database is gone, not a new database); otherwise
 //!    persist an empty manifest before anything else.
@@ -36,12 +42,13 @@ use crate::memtable::MemTable;
 use crate::metrics::Recorder;
 use crate::options::Options;
 use crate::sst::BlockCache;
-use crate::vfs::{Vfs, VfsLock};
+use crate::vfs::Vfs;
 use crate::wal::{self, WalWriter};
 
 use super::background::Worker;
 use super::batch::into_entries;
 use super::decide::metas;
+use super::dir_lock::{lock_dir, lock_dir_shared};
 use super::health::Health;
 use super::inner::Inner;
 use super::pipeline::Pipeline;
@@ -51,17 +58,28 @@ use super::retention::Retention;
 use super::tables::TableCache;
 use super::versions::{Tree, VersionSet};
 
-/// The lock file's name in the database directory.
-pub const LOCK_FILE_NAME: &str = "LOCK";
-
 /// Opens (or creates) the database at `dir`; see the module doc.
 pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Result<Inner> {
     options.validate()?;
-    vfs.create_dir_all(dir)
-        .map_err(|e| Error::io("create_dir_all", dir, e))?;
-    let dir_lock = lock_dir(vfs.as_ref(), dir)?;
+    let read_only = options.read_only;
+    if !read_only {
+        vfs.create_dir_all(dir)
+            .map_err(|e| Error::io("create_dir_all", dir, e))?;
+    }
+    let dir_lock = match read_only {
+        true => lock_dir_shared(vfs.as_ref(), dir)?,
+        false => lock_dir(vfs.as_ref(), dir)?,
+    };
     let names = vfs.list(dir).map_err(|e| Error::io("list", dir, e))?;
-    let manifest = load_or_create(vfs.as_ref(), dir, &names)?;
+    let manifest = match read_only {
+        true => manifest::load(vfs.as_ref(), dir)?.ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "no database at {} to open read-only",
+                dir.display()
+            ))
+        })?,
+        false => load_or_create(vfs.as_ref(), dir, &names)?,
+    };
     // Creating a manifest replaces a stale tmp: list again for the cleanup below.
     let names = vfs.list(dir).map_err(|e| Error::io("list", dir, e))?;
     let manifest_path = dir.join(MANIFEST_FILE_NAME);
@@ -80,8 +98,12 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
     }
     let tree = Tree::new(version, &rustc_hash::FxHashMap::default(), tables);
     let version = &tree.version;
-    remove_leftovers(vfs.as_ref(), dir, &names, |n| tree.files.contains_key(&n))?;
-    let mut recovered = wal::recover(vfs.as_ref(), dir, version.wal_offset(), options.salvage_wal)?;
+    let mut recovered = if read_only {
+        wal::recover_read_only(vfs.as_ref(), dir, version.wal_offset())?
+    } else {
+        remove_leftovers(vfs.as_ref(), dir, &names, |n| tree.files.contains_key(&n))?;
+        wal::recover(vfs.as_ref(), dir, version.wal_offset(), options.salvage_wal)?
+    };
     if recovered.truncated_bytes > 0 {
         tracing::warn!(
             bytes = recovered.truncated_bytes,
@@ -110,13 +132,18 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
             ),
         });
     }
-    let mut wal = WalWriter::open(
-        Arc::clone(&vfs),
-        dir,
-        &recovered,
-        options.wal_segment_size_bytes,
-    )?;
-    wal.remove_segments_below(tree.version.wal_offset())?;
+    let wal = if read_only {
+        WalWriter::read_only(Arc::clone(&vfs), dir, &recovered)
+    } else {
+        let mut wal = WalWriter::open(
+            Arc::clone(&vfs),
+            dir,
+            &recovered,
+            options.wal_segment_size_bytes,
+        )?;
+        wal.remove_segments_below(tree.version.wal_offset())?;
+        wal
+    };
     let any_lease = !leases.is_empty();
     let metrics = Arc::new(Recorder::default());
     let inner = Inner {
@@ -141,20 +168,6 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
         inner.attach_leased_keys()?;
     }
     Ok(inner)
-}
-
-/// Takes `dir/LOCK` ([`Error::Locked`] if another handle holds it).
-pub(crate) fn lock_dir(vfs: &dyn Vfs, dir: &Path) -> Result<Box<dyn VfsLock>> {
-    let lock_path = dir.join(LOCK_FILE_NAME);
-    vfs.lock(&lock_path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::WouldBlock {
-            Error::Locked {
-                path: lock_path.clone(),
-            }
-        } else {
-            Error::io("lock", &lock_path, e)
-        }
-    })
 }
 
 /// The leases the manifest lists.

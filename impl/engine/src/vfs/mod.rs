@@ -78,6 +78,22 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     /// Takes an exclusive advisory lock on `path` (created if missing), held until the returned
     /// guard is dropped. Fails with [`io::ErrorKind::WouldBlock`] if another handle holds it.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn VfsLock>>;
+
+    /// Takes a shared advisory lock on the existing file `path` (for a read-only open, which
+    /// must not create it): any number of shared holders coexist, and an exclusive
+    /// [`Vfs::lock`] fails while one is held, as a shared one fails while an exclusive one is.
+    /// Fails with [`io::ErrorKind::WouldBlock`] if an exclusive holder has it. An
+    /// implementation without shared locks may take the exclusive one (the default).
+    fn lock_shared(&self, path: &Path) -> io::Result<Box<dyn VfsLock>> {
+        self.lock(path)
+    }
+
+    /// The process id of the exclusive holder of the lock on `path`, if one holds it now and
+    /// this filesystem records holders (for an error message only: never trusted to decide
+    /// anything). Default `None`.
+    fn lock_holder(&self, _path: &Path) -> Option<u32> {
+        None
+    }
 }
 
 /// An open file: appended to by one writer, read at offsets by any number of readers, and synced

@@ -20,7 +20,7 @@
 //!   carries no data.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -37,11 +37,26 @@ struct OsFile {
 
 #[derive(Debug)]
 struct OsLock {
-    // Held only for its lock; the OS releases the lock when the descriptor closes.
-    _file: File,
+    // Held for its lock; the OS releases the lock when the descriptor closes.
+    file: File,
+    /// An exclusive lock, whose holder's pid the file holds.
+    exclusive: bool,
 }
 
 impl VfsLock for OsLock {}
+
+impl Drop for OsLock {
+    fn drop(&mut self) {
+        // Empty the pid before the lock goes, so no later opener names this process. A failure
+        // only leaves a stale pid, which `lock_holder` never reports while nobody writes.
+        if self.exclusive {
+            let _ = self.file.set_len(0);
+        }
+    }
+}
+
+/// Longest pid text read back from a lock file (a `u32` in decimal and a newline).
+const LOCK_HOLDER_TEXT_LEN_MAX: u64 = 16;
 
 impl Vfs for OsVfs {
     fn create(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
@@ -103,8 +118,50 @@ impl Vfs for OsVfs {
             .create(true)
             .truncate(false)
             .open(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Box::new(OsLock { _file: file })),
+        let lock = OsVfs::guard(path, file, true, File::try_lock)?;
+        Ok(lock)
+    }
+
+    fn lock_shared(&self, path: &Path) -> io::Result<Box<dyn VfsLock>> {
+        let file = File::open(path)?;
+        OsVfs::guard(path, file, false, File::try_lock_shared)
+    }
+
+    fn lock_holder(&self, path: &Path) -> Option<u32> {
+        // A shared lock taken at once means only readers hold it (or nobody any more): any pid
+        // in the file is stale.
+        if self.lock_shared(path).is_ok() {
+            return None;
+        }
+        let mut text = String::new();
+        File::open(path)
+            .ok()?
+            .take(LOCK_HOLDER_TEXT_LEN_MAX)
+            .read_to_string(&mut text)
+            .ok()?;
+        text.trim().parse().ok()
+    }
+}
+
+impl OsVfs {
+    /// `file`'s advisory lock taken by `try_lock`, as [`Vfs::lock`] reports it; an
+    /// `exclusive` one writes this process's pid into the file (not synced: informative only).
+    fn guard(
+        path: &Path,
+        file: File,
+        exclusive: bool,
+        try_lock: impl FnOnce(&File) -> Result<(), fs::TryLockError>,
+    ) -> io::Result<Box<dyn VfsLock>> {
+        match try_lock(&file) {
+            Ok(()) => {
+                if exclusive {
+                    // Failing to record the pid changes nothing but the error message others see.
+                    let _ = file.set_len(0).and_then(|()| {
+                        (&file).write_all(format!("{}\n", std::process::id()).as_bytes())
+                    });
+                }
+                Ok(Box::new(OsLock { file, exclusive }))
+            }
             Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 format!("{} is locked by another handle", path.display()),

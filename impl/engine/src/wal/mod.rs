@@ -62,7 +62,7 @@ pub mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use recovery::{RecoveredWal, recover};
+pub use recovery::{RecoveredWal, recover, recover_read_only};
 pub use writer::{ObsoleteSegments, SyncPoint, WalWriter};
 
 use crate::error::{Error, Result};

@@ -5,7 +5,7 @@
 //!   [`replay()`], and only then is anything on disk changed.
 //! - Segments wholly below `start_offset` are recognised by name and never opened.
 //! - Nothing is truncated or removed except on a `TornTail` verdict (or `Corrupt` when salvaging),
-//!   and only at and after the verdict's offset. The cut is synced before later segments are
+//!   and only at and after the verdict's offset; never by [`recover_read_only`]. The cut is synced before later segments are
 //!   removed, and the removals are synced (`sync_dir`) before recovery returns.
 
 use std::path::Path;
@@ -54,6 +54,26 @@ pub fn recover(
     start_offset: u64,
     salvage: bool,
 ) -> Result<RecoveredWal> {
+    recover_with(vfs, dir, start_offset, Act::Cut { salvage })
+}
+
+/// [`recover`] for a read-only open: the same verdict, and nothing on disk changed. A torn tail
+/// ends the records at the tear (what a writer would keep after cutting it), its bytes left in
+/// place; corruption is always [`Error::Corruption`] (salvaging would cut).
+pub fn recover_read_only(vfs: &dyn Vfs, dir: &Path, start_offset: u64) -> Result<RecoveredWal> {
+    recover_with(vfs, dir, start_offset, Act::ReadOnly)
+}
+
+/// What recovery may do about a torn tail or corruption.
+#[derive(Clone, Copy)]
+enum Act {
+    /// Cut a torn tail (and proven corruption if `salvage`).
+    Cut { salvage: bool },
+    /// Change nothing on disk.
+    ReadOnly,
+}
+
+fn recover_with(vfs: &dyn Vfs, dir: &Path, start_offset: u64, act: Act) -> Result<RecoveredWal> {
     let bases = list_segments(vfs, dir)?;
     // The live segments start with the last one whose base is at or below the start offset.
     let first_live = bases.iter().rposition(|b| *b <= start_offset).unwrap_or(0);
@@ -84,6 +104,10 @@ pub fn recover(
             segment_base,
             error,
         } => {
+            if let Act::ReadOnly = act {
+                recovered.end_offset = offset;
+                return Ok(recovered);
+            }
             let cut = cut_tail(vfs, dir, &mut live, offset, segment_base)?;
             tracing::warn!(
                 dir = %dir.display(),
@@ -102,7 +126,7 @@ pub fn recover(
         } => {
             let path = segment_path(dir, segment_base);
             let in_file = offset.saturating_sub(segment_base);
-            if !salvage {
+            if let Act::ReadOnly | Act::Cut { salvage: false } = act {
                 return Err(Error::corruption(&path, in_file, &error));
             }
             let cut = cut_tail(vfs, dir, &mut live, offset, segment_base)?;

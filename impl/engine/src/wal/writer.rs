@@ -140,6 +140,28 @@ impl WalWriter {
         })
     }
 
+    /// A writer for a read-only open ([`crate::Options::read_only`]): it holds no segment and
+    /// refuses every append and sync as a poisoned writer does, with [`Error::ReadOnly`] as the
+    /// cause, so no byte reaches the log. (The database refuses writes before they get here.)
+    pub fn read_only(vfs: Arc<dyn Vfs>, dir: &Path, recovered: &RecoveredWal) -> Self {
+        let end = recovered.end_offset;
+        WalWriter {
+            vfs,
+            dir: dir.to_path_buf(),
+            segment_size_bytes: u64::MAX,
+            file: Arc::new(NoFile),
+            path: segment_path(dir, end),
+            base: end,
+            end_offset: end,
+            synced_offset: end,
+            segments: recovered.segments.clone(),
+            unsynced: Vec::new(),
+            dir_synced: true,
+            record: Vec::new(),
+            poisoned: Some(Error::ReadOnly),
+        }
+    }
+
     /// Encodes one record with `synced_through = self.synced_offset()` and appends it, rotating
     /// first when the active segment already holds `>= segment_size_bytes` (a record never
     /// spans segments; an oversized record gets a segment of its own). Returns the logical
@@ -414,5 +436,40 @@ impl ObsoleteSegments {
             .sync_dir(&self.dir)
             .map_err(|e| Error::io("sync_dir", &self.dir, e))?;
         Ok(self.paths.len())
+    }
+}
+
+/// The file of a read-only writer: it has no bytes and refuses every change.
+#[derive(Debug)]
+struct NoFile;
+
+impl NoFile {
+    fn refuse() -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "the database is open read-only",
+        )
+    }
+}
+
+impl VfsFile for NoFile {
+    fn read_at(&self, _offset: u64, _buf: &mut [u8]) -> std::io::Result<()> {
+        Err(NoFile::refuse())
+    }
+
+    fn append(&self, _data: &[u8]) -> std::io::Result<()> {
+        Err(NoFile::refuse())
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        Err(NoFile::refuse())
+    }
+
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(0)
+    }
+
+    fn set_len(&mut self, _len: u64) -> std::io::Result<()> {
+        Err(NoFile::refuse())
     }
 }
