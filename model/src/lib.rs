@@ -12,6 +12,7 @@
 //! - [`reads`]: a whole engine state read back (with its leases), reads at older revisions and
 //!   snapshots, compared with the model; `watching`: the campaigns' watch.
 //! - [`Sabotaged`]: a `Vfs` with a deliberate durability bug, for negative controls.
+//! - [`linearizable`]: the linearizability checker of client histories (the server's crash test).
 //! - [`Budget`]: CI or deep (`KVSTORE_CAMPAIGN=deep`).
 //! - [`campaign_catches`]: the negative controls' check that a planted bug is reported.
 //!
@@ -29,6 +30,7 @@
 
 pub mod budget;
 pub mod harness;
+pub mod linearizable;
 pub mod model;
 pub mod oracle;
 pub mod reads;
