@@ -1,4 +1,5 @@
-//! `kvstore --db DIR serve [--listen ADDR] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]`:
+//! `kvstore --db DIR serve [--listen ADDR] [--durability sync|group-commit] [--tls-cert FILE
+//! --tls-key FILE [--tls-ca FILE]]`:
 //! serves etcd v3.4's gRPC API, auth and RBAC included (users and roles kept in `DIR/auth/`),
 //! its JSON gateway, `/health`, `/version` and `/metrics` on one port, in plain text or over
 //! TLS (mutual TLS with `--tls-ca`), over the database (crate `kvstore-server`) until SIGTERM
@@ -50,6 +51,19 @@ pub struct ServeArgs {
             .range(i64::from(BCRYPT_COST_MIN)..=i64::from(BCRYPT_COST_MAX))
     )]
     bcrypt_cost: u32,
+    /// When a write is acknowledged: `sync` (its WAL record synced first, as etcd) or
+    /// `group-commit` (the same promise, writers arriving during a sync share the next one).
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Sync)]
+    durability: DurabilityArg,
+}
+
+/// The durability modes `serve` offers: those that acknowledge a write only once it is durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// `kvstore::Durability::Sync`.
+    Sync,
+    /// `kvstore::Durability::GroupCommit`.
+    GroupCommit,
 }
 
 /// Runs `serve` on the database in `db` (made if missing when `create`).
@@ -94,6 +108,13 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
         });
     }
     config.bcrypt_cost = args.bcrypt_cost;
+    config.options.durability = match args.durability {
+        DurabilityArg::Sync => kvstore::Durability::Sync,
+        DurabilityArg::GroupCommit => kvstore::Durability::GroupCommit,
+    };
+    // Failpoints from the FAILPOINTS environment variable (feature `failpoints` only).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let served = runtime.block_on(async move {
         let server = Server::bind(config).await?;
         server.serve_until(shutdown_signal()).await
