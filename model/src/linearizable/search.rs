@@ -7,7 +7,9 @@
 //! return events sorted by time; it may linearize next any op whose call comes before the first
 //! return event in the list (an op cannot be placed after the return of an op still to place).
 //! When none fits, it undoes the last choice (dancing links restore the list). A memo of
-//! (linearized set, state) pairs already explored cuts every repeated subtree.
+//! (linearized set, state) pairs already explored cuts every repeated subtree; the set is kept
+//! as a 128-bit fingerprint (see `Seen`), not a bitset, so memory stays bounded on long
+//! histories (a fingerprint collision, vanishingly unlikely, could only cut a subtree wrongly).
 //!
 //! Invariants:
 //! - An op without an answer has no return event: it never blocks the search, and it is
@@ -21,7 +23,6 @@
 //!   iterations.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 
 use super::history::{Call, History, Outcome};
 use super::{CheckError, Stats};
@@ -309,19 +310,13 @@ fn step(compiled: &Compiled, state: &State, at: usize, step: &Step) -> Option<St
     Some(next)
 }
 
-/// A memo entry: the linearized set (with its incremental hash) and the state reached.
-#[derive(PartialEq, Eq)]
+/// A memo entry: the linearized set, as two independent 64-bit Zobrist hashes (a 128-bit
+/// fingerprint: two sets colliding among even 10^9 memoized ones has odds below 10^-20, and the
+/// memo stays a few dozen bytes an entry however long the history), and the state reached.
+#[derive(PartialEq, Eq, Hash)]
 struct Seen {
-    set_hash: u64,
-    set: Box<[u64]>,
+    set_hash: [u64; 2],
     state: State,
-}
-
-impl Hash for Seen {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.set_hash.hash(h);
-        self.state.hash(h);
-    }
 }
 
 /// How a search ended.
@@ -375,32 +370,32 @@ impl Links {
     }
 }
 
-/// The linearized set: a bitset and its Zobrist hash, kept together.
+/// The linearized set, as its fingerprint (see [`Seen`]).
 struct Placed {
-    bits: Vec<u64>,
-    hash: u64,
-    zobrist: Vec<u64>,
+    hash: [u64; 2],
+    zobrist: Vec<[u64; 2]>,
 }
 
 impl Placed {
     fn new(n: usize) -> Placed {
         let mut seed = 0x6b76_7374_6f72_6521_u64;
         Placed {
-            bits: vec![0; n.div_ceil(64)],
-            hash: 0,
-            zobrist: (0..n).map(|_| splitmix64(&mut seed)).collect(),
+            hash: [0; 2],
+            zobrist: (0..n)
+                .map(|_| [splitmix64(&mut seed), splitmix64(&mut seed)])
+                .collect(),
         }
     }
 
     fn toggle(&mut self, i: usize) {
-        self.bits[i / 64] ^= 1 << (i % 64);
-        self.hash ^= self.zobrist[i];
+        let [a, b] = self.zobrist[i];
+        self.hash[0] ^= a;
+        self.hash[1] ^= b;
     }
 
     fn seen(&self, state: State) -> Seen {
         Seen {
             set_hash: self.hash,
-            set: self.bits.clone().into_boxed_slice(),
             state,
         }
     }
