@@ -25,7 +25,8 @@
 //! `tests/negative_controls.rs` (planted durability bugs that must be reported),
 //! `tests/failpoint_sabotage.rs` and `tests/txn_sabotage.rs` (bugs planted in the engine by
 //! failpoints, feature `failpoints`), `tests/real_crash.rs` (SIGKILL of a real process
-//! on the OS filesystem), `tests/corruption.rs` (a bit flipped in every byte of every file) and
+//! on the OS filesystem), `tests/linearizable.rs` (the linearizability checker on hand-written and
+//! generated histories), `tests/corruption.rs` (a bit flipped in every byte of every file) and
 //! `tests/semantics.rs` (point checks of the spec).
 
 pub mod budget;
