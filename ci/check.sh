@@ -38,6 +38,10 @@ cargo test -p kvstore-model --features failpoints --test txn_sabotage --locked
 cargo test -p kvstore-model --features failpoints --test lease_sabotage --locked
 cargo test -p kvstore-model --features failpoints --test index_sabotage --locked
 
+step "failpoint sabotage: the server's crash test's negative control (feature failpoints of kvstore-cli)"
+cargo clippy -p kvstore-cli --features failpoints --all-targets --locked -- -D warnings
+cargo test -p kvstore-cli --features failpoints --test serve_crash_sabotage --locked
+
 step "benchmark regression check (callgrind instruction count, bytes written)"
 bash ci/bench-check.sh
 

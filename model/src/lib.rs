@@ -12,6 +12,7 @@
 //! - [`reads`]: a whole engine state read back (with its leases), reads at older revisions and
 //!   snapshots, compared with the model; `watching`: the campaigns' watch.
 //! - [`Sabotaged`]: a `Vfs` with a deliberate durability bug, for negative controls.
+//! - [`linearizable`]: the linearizability checker of client histories (the server's crash test).
 //! - [`Budget`]: CI or deep (`KVSTORE_CAMPAIGN=deep`).
 //! - [`campaign_catches`]: the negative controls' check that a planted bug is reported.
 //!
@@ -24,11 +25,13 @@
 //! `tests/negative_controls.rs` (planted durability bugs that must be reported),
 //! `tests/failpoint_sabotage.rs` and `tests/txn_sabotage.rs` (bugs planted in the engine by
 //! failpoints, feature `failpoints`), `tests/real_crash.rs` (SIGKILL of a real process
-//! on the OS filesystem), `tests/corruption.rs` (a bit flipped in every byte of every file) and
+//! on the OS filesystem), `tests/linearizable.rs` (the linearizability checker on hand-written and
+//! generated histories), `tests/corruption.rs` (a bit flipped in every byte of every file) and
 //! `tests/semantics.rs` (point checks of the spec).
 
 pub mod budget;
 pub mod harness;
+pub mod linearizable;
 pub mod model;
 pub mod oracle;
 pub mod reads;

@@ -1,4 +1,5 @@
-//! `kvstore --db DIR serve [--listen ADDR] [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]`:
+//! `kvstore --db DIR serve [--listen ADDR] [--durability sync|group-commit] [--tls-cert FILE
+//! --tls-key FILE [--tls-ca FILE]]`:
 //! serves etcd v3.4's gRPC API, auth and RBAC included (users and roles kept in `DIR/auth/`),
 //! its JSON gateway, `/health`, `/version` and `/metrics` on one port, in plain text or over
 //! TLS (mutual TLS with `--tls-ca`), over the database (crate `kvstore-server`) until SIGTERM
@@ -60,6 +61,19 @@ pub struct ServeArgs {
     /// default is `RUST_LOG`, else `info`.
     #[arg(long, value_name = "FILTER", value_parser = parse_log_level)]
     log_level: Option<String>,
+    /// When a write is acknowledged: `sync` (its WAL record synced first, as etcd) or
+    /// `group-commit` (the same promise, writers arriving during a sync share the next one).
+    #[arg(long, value_enum, default_value_t = DurabilityArg::Sync)]
+    durability: DurabilityArg,
+}
+
+/// The durability modes `serve` offers: those that acknowledge a write only once it is durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// `kvstore::Durability::Sync`.
+    Sync,
+    /// `kvstore::Durability::GroupCommit`.
+    GroupCommit,
 }
 
 /// How `serve` writes its logs.
@@ -133,6 +147,13 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
         });
     }
     config.bcrypt_cost = args.bcrypt_cost;
+    config.options.durability = match args.durability {
+        DurabilityArg::Sync => kvstore::Durability::Sync,
+        DurabilityArg::GroupCommit => kvstore::Durability::GroupCommit,
+    };
+    // Failpoints from the FAILPOINTS environment variable (feature `failpoints` only).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let served = runtime.block_on(async move {
         let signal = shutdown_signal();
         let server = Server::bind(config).await?;

@@ -55,6 +55,10 @@ pub(crate) fn put_lease(lease: i64) -> EtcdResult<u64> {
 pub(crate) fn put(context: &Context, request: &PutRequest) -> EtcdResult<PutResponse> {
     check_put(request)?;
     let lease = put_lease(request.lease)?;
+    // Sabotage for the crash test's negative control (feature `failpoints`).
+    fail::fail_point!("kv::ack_before_commit", |delay| ack_before_commit(
+        context, request, lease, delay
+    ));
     let (revision, prev) = if request.ignore_value || request.ignore_lease {
         put_keeping(context, request, lease)?
     } else {
@@ -74,6 +78,34 @@ pub(crate) fn put(context: &Context, request: &PutRequest) -> EtcdResult<PutResp
         prev_kv: prev
             .filter(|_| request.prev_kv)
             .map(|v| key_value(request.key.clone(), v, false)),
+    })
+}
+
+/// A planted bug (failpoint `kv::ack_before_commit`, argument a delay in milliseconds,
+/// default 100): answers the revision the put would take if nothing else were written, and
+/// commits it on a thread after the delay, so a crash in between loses an acknowledged write
+/// and concurrent puts are answered with the same revision.
+#[cfg(feature = "failpoints")]
+fn ack_before_commit(
+    context: &Context,
+    request: &PutRequest,
+    lease: u64,
+    delay: Option<String>,
+) -> EtcdResult<PutResponse> {
+    let delay_ms = delay.and_then(|d| d.parse().ok()).unwrap_or(100);
+    let revision = context.current_revision()?.saturating_add(1);
+    let db = context.db.clone();
+    let (key, value) = (request.key.clone(), request.value.clone());
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = db.txn(Txn {
+            success: vec![TxnOp::Put { key, value, lease }],
+            ..Txn::default()
+        });
+    });
+    Ok(PutResponse {
+        header: Some(context.header(revision)),
+        prev_kv: None,
     })
 }
 
