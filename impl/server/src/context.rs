@@ -1,20 +1,15 @@
-//! What every service shares: the database, the auth store, the server's identity, its limits,
-//! the shutdown signal and the commit signal; and the one way services run blocking engine
-//! calls.
+//! What every service shares: the database, the auth store, the server's identity, its limits
+//! and the shutdown signal; and the one way services run blocking engine calls.
 //!
 //! Invariants:
 //! - Engine calls that may block (commits wait for their fsync, reads may read files) run
 //!   through [`Context::blocking`], on tokio's blocking pool.
-//! - [`Context::commits`] is notified after every commit the engine publishes and every
-//!   durability advance, from the engine's notify stage, without blocking it: watch streams
-//!   wait on it instead of polling at a fixed rate.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use kvstore::entry::Entry;
-use kvstore::{CommitObserver, Db};
-use tokio::sync::{Notify, watch};
+use kvstore::Db;
+use tokio::sync::watch;
 use tonic::Status;
 
 use crate::auth::AuthStore;
@@ -43,8 +38,6 @@ pub(crate) struct Context {
     pub(crate) limits: Limits,
     /// Becomes `true` when the server shuts down: streams end.
     pub(crate) shutdown: watch::Receiver<bool>,
-    /// Notified after each published commit and durability advance.
-    pub(crate) commits: Arc<Notify>,
 }
 
 impl Context {
@@ -91,19 +84,5 @@ impl Context {
     /// Whether the server is shutting down.
     pub(crate) fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
-    }
-}
-
-/// The engine observer that notifies [`Context::commits`].
-#[derive(Debug)]
-pub(crate) struct CommitSignal(pub(crate) Arc<Notify>);
-
-impl CommitObserver for CommitSignal {
-    fn committed(&self, _revision: u64, _changes: &Arc<[Entry]>) {
-        self.0.notify_waiters();
-    }
-
-    fn durable(&self, _revision: u64) {
-        self.0.notify_waiters();
     }
 }

@@ -27,13 +27,13 @@ use std::time::Duration;
 
 use kvstore::{Db, Durability, HistoryRetention, Options};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tonic::service::Routes;
 
 use crate::auth::{AuthService, AuthStore, BCRYPT_COST_DEFAULT};
 use crate::cluster::ClusterService;
-use crate::context::{CommitSignal, Context, Limits};
+use crate::context::{Context, Limits};
 use crate::error::ServeError;
 use crate::identity::Identity;
 use crate::kv::KvService;
@@ -151,16 +151,10 @@ impl Server {
             addr: config.listen,
             source,
         })?;
-        let commits = Arc::new(Notify::new());
-        let signal = Arc::new(CommitSignal(Arc::clone(&commits)));
         let (dir, options) = (config.db_dir.clone(), config.options.clone());
         let bcrypt_cost = config.bcrypt_cost;
         let (db, auth) = tokio::task::spawn_blocking(move || {
-            let opened = Db::open(&dir, options).and_then(|db| {
-                db.observe(signal)?;
-                Ok(db)
-            });
-            let db = opened.map_err(|source| ServeError::Open {
+            let db = Db::open(&dir, options).map_err(|source| ServeError::Open {
                 path: dir.clone(),
                 source,
             })?;
@@ -196,7 +190,6 @@ impl Server {
                     .max(Duration::from_millis(1)),
             },
             shutdown: shutdown_receiver,
-            commits,
         });
         Ok(Server {
             context,

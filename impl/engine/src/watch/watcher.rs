@@ -8,9 +8,13 @@
 //!   ends the watcher with `Lagged { resume_from }` (its revision) and nothing later is
 //!   buffered, so the events delivered are exactly those below `resume_from`.
 //! - Once `end` is set it never changes, and no response is added after it.
+//! - Every change that can make a read return (a response added, the end set) signals `ready`
+//!   and wakes the registered `waker`, if any, once: a waker is registered only while nothing
+//!   is ready ([`Watcher::wake_when_ready`]), so none is ever missed.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::db::lock;
@@ -42,6 +46,8 @@ struct Buffer {
     /// every event up to it is buffered or was taken).
     offered: u64,
     end: Option<End>,
+    /// Woken (and dropped) at the next change that makes a read return.
+    waker: Option<Waker>,
 }
 
 /// A watcher's state, shared by the [`Watcher`] and the hub's dispatcher.
@@ -64,6 +70,7 @@ impl WatcherShared {
                 live_events: 0,
                 offered: 0,
                 end: None,
+                waker: None,
             }),
             ready: Condvar::new(),
         }
@@ -85,7 +92,7 @@ impl WatcherShared {
         for response in replay.into_iter().rev() {
             buffer.responses.push_front(response);
         }
-        self.ready.notify_all();
+        self.signal(buffer);
     }
 
     /// Offers the events of one live revision (see the module doc for the bound).
@@ -106,7 +113,7 @@ impl WatcherShared {
                 .responses
                 .push_back(WatchResponse::Events { revision, events });
         }
-        self.ready.notify_all();
+        self.signal(buffer);
     }
 
     /// Appends a progress response at `revision` (every event up to it is already buffered),
@@ -119,7 +126,7 @@ impl WatcherShared {
             buffer
                 .responses
                 .push_back(WatchResponse::Progress { revision });
-            self.ready.notify_all();
+            self.signal(buffer);
         }
     }
 
@@ -129,7 +136,18 @@ impl WatcherShared {
         if buffer.end.is_none() {
             buffer.end = Some(end);
         }
+        self.signal(buffer);
+    }
+
+    /// Tells readers that `buffer` changed: the blocking ones through `ready`, an async one
+    /// through its waker (woken after the lock is released).
+    fn signal(&self, mut buffer: MutexGuard<'_, Buffer>) {
         self.ready.notify_all();
+        let waker = buffer.waker.take();
+        drop(buffer);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     /// The next response if one is buffered; `Ok(None)` if none is, `Err` (once buffered
@@ -226,6 +244,46 @@ impl Watcher {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+    }
+
+    /// For async readers: `true` if a read would return now (a response is buffered, or the
+    /// watcher ended); otherwise `false`, and `waker` is woken once when one would (a response
+    /// buffered, or the end). It replaces the waker registered before, if any. Register, read
+    /// with [`Watcher::try_next`] when woken or when this returns `true`, and register again.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::task::{Wake, Waker};
+    /// use kvstore::watch::WatchRequest;
+    ///
+    /// struct Flag(AtomicBool);
+    /// impl Wake for Flag {
+    ///     fn wake(self: Arc<Self>) {
+    ///         self.0.store(true, Ordering::SeqCst);
+    ///     }
+    /// }
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = kvstore::Db::open(dir.path(), kvstore::Options::default())?;
+    /// let watcher = db.watch(WatchRequest::prefix(b"jobs/"))?;
+    /// let flag = Arc::new(Flag(AtomicBool::new(false)));
+    /// assert!(!watcher.wake_when_ready(&Waker::from(Arc::clone(&flag))));
+    /// db.put(b"jobs/1", b"x")?;
+    /// watcher.settle(); // the dispatcher thread has offered the commit
+    /// assert!(flag.0.load(Ordering::SeqCst));
+    /// assert!(watcher.try_next()?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wake_when_ready(&self, waker: &Waker) -> bool {
+        let mut buffer = lock(&self.shared.buffer);
+        if !buffer.responses.is_empty() || buffer.end.is_some() {
+            return true;
+        }
+        match &mut buffer.waker {
+            Some(registered) => registered.clone_from(waker),
+            none => *none = Some(waker.clone()),
+        }
+        false
     }
 
     /// Whether the watcher ended and every buffered response was read.

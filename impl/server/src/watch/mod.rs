@@ -5,7 +5,8 @@
 //!
 //! Invariants:
 //! - No thread per watcher: a stream's task takes what its watchers buffered without blocking
-//!   (`Watcher::try_next`), woken by the engine's commit signal, with a timer as a fallback.
+//!   (`Watcher::try_next`), woken by its watchers when they have something to read
+//!   (`Watcher::wake_when_ready`), with a timer as a fallback.
 //! - Each watcher's events reach the client in revision order, each revision once, after the
 //!   `created` response of its watch and before its `canceled` response.
 

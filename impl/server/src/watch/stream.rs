@@ -34,10 +34,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::task::{Wake, Waker};
 use std::time::Duration;
 
 use kvstore::watch::{WatchRequest as EngineWatch, WatchResponse as EngineResponse, Watcher};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, interval_at, sleep};
 use tokio_stream::StreamExt;
 use tonic::Status;
@@ -52,10 +53,9 @@ use crate::proto::etcdserverpb::watch_request::RequestUnion;
 use crate::proto::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse};
 use crate::proto::mvccpb::Event;
 
-/// Shortest wait between two polls of a stream's watchers (after a commit signal or activity).
-const POLL_MIN: Duration = Duration::from_millis(1);
-/// Longest wait between two polls: the fallback should a commit signal be missed.
-const POLL_MAX: Duration = Duration::from_millis(100);
+/// Longest wait between two polls of an idle stream's watchers: a fallback only, the watchers
+/// wake the stream when they have something to read.
+const POLL_FALLBACK: Duration = Duration::from_millis(100);
 /// Most engine responses taken from one watcher per poll, so one busy watcher cannot starve
 /// the others of a stream.
 const DRAIN_RESPONSES_MAX: usize = 1024;
@@ -121,8 +121,8 @@ enum Drained {
 enum Step {
     Stop,
     Request(Option<Result<WatchRequest, Status>>),
+    /// A watcher has something to read (or the poll had more to do, or the fallback ran out).
     Woken,
-    Idle,
     Progress,
 }
 
@@ -150,52 +150,41 @@ pub(super) async fn run(
         next_id: 0,
     };
     let mut shutdown = context.shutdown.clone();
-    let commits = Arc::clone(&context.commits);
+    let wake = Arc::new(StreamWake(Notify::new()));
+    let waker = Waker::from(Arc::clone(&wake));
     let period = context.limits.watch_progress_interval;
     let mut progress = interval_at(Instant::now() + period, period);
-    let mut idle = POLL_MIN;
     let mut inbound_open = true;
     loop {
         if context.is_shutting_down() {
             break;
         }
-        // Registered before the poll, so a commit during the poll still wakes the loop.
-        let notified = commits.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        match stream.poll().await {
+        // Registered before the poll, so a watcher's wake during the poll still wakes the loop.
+        let woken = wake.0.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let busy = match stream.poll().await {
             Err(Gone) => break,
-            Ok(true) => idle = POLL_MIN,
-            Ok(false) => {}
-        }
+            Ok(active) => active || stream.wake_when_ready(&waker),
+        };
         let step = tokio::select! {
             _ = shutdown.changed() => Step::Stop,
             request = inbound.next(), if inbound_open => Step::Request(request),
-            () = &mut notified => Step::Woken,
-            () = sleep(idle) => Step::Idle,
+            () = &mut woken => Step::Woken,
+            () = sleep(if busy { Duration::ZERO } else { POLL_FALLBACK }) => Step::Woken,
             _ = progress.tick() => Step::Progress,
             () = stream.sender.closed() => Step::Stop,
         };
         let outcome = match step {
             Step::Stop => Err(Gone),
-            Step::Request(Some(Ok(request))) => {
-                idle = POLL_MIN;
-                stream.handle(request).await
-            }
+            Step::Request(Some(Ok(request))) => stream.handle(request).await,
             Step::Request(Some(Err(_))) => Err(Gone),
             Step::Request(None) => {
                 // etcd keeps sending after the client closes its side.
                 inbound_open = false;
                 Ok(())
             }
-            Step::Woken => {
-                idle = POLL_MIN;
-                Ok(())
-            }
-            Step::Idle => {
-                idle = (idle * 2).min(POLL_MAX);
-                Ok(())
-            }
+            Step::Woken => Ok(()),
             Step::Progress => {
                 stream.progress_tick();
                 Ok(())
@@ -204,6 +193,15 @@ pub(super) async fn run(
         if outcome.is_err() {
             break;
         }
+    }
+}
+
+/// Wakes a stream's loop when one of its engine watchers has something to read.
+struct StreamWake(Notify);
+
+impl Wake for StreamWake {
+    fn wake(self: Arc<Self>) {
+        self.0.notify_one();
     }
 }
 
@@ -396,6 +394,16 @@ impl Stream {
     }
 
     /// Sends what every watcher buffered; whether anything was sent (or more is buffered).
+    /// Registers `waker` with every watcher: `true` if one has something to read already.
+    fn wake_when_ready(&self, waker: &Waker) -> bool {
+        // Every watcher registers: no short circuit.
+        let mut ready = false;
+        for watching in self.watches.values() {
+            ready |= watching.watcher.wake_when_ready(waker);
+        }
+        ready
+    }
+
     async fn poll(&mut self) -> Result<bool, Gone> {
         let ids: Vec<i64> = self.watches.keys().copied().collect();
         let mut active = false;
