@@ -5,7 +5,7 @@
 //! A failing case prints its seed and its history; proptest shrinks it first.
 
 use kvstore_model::linearizable::{
-    Call, CheckError, Counterexample, History, Limits, Op, Outcome, Returned, check,
+    Call, CheckError, Counterexample, History, Limits, Op, Outcome, Returned, SETTLED_AT, check,
 };
 use kvstore_model::rng::below;
 use proptest::prelude::*;
@@ -188,6 +188,47 @@ fn a_write_without_an_answer_may_or_may_not_have_happened() {
         put_unknown(0, "k", "a", 20),
     ]);
     refuted(&early);
+}
+
+/// Unanswered ops settled by the store's record: a write found there answers its revision (at
+/// `SETTLED_AT`), one not found and an unanswered read are left out; a record that contradicts
+/// what the clients saw still fails the check.
+#[test]
+fn unanswered_ops_are_settled_by_the_stores_record() {
+    let original = history(vec![
+        put_unknown(0, "k", "a", 0),
+        put_unknown(1, "k", "never", 5),
+        Op {
+            client: 2,
+            call: Call::Get { key: "k".into() },
+            invoked: 6,
+            returned: None,
+        },
+        get(3, "k", (20, 30), Some(("a", 2))),
+        put(3, "k", "b", (40, 50), 3),
+    ]);
+    let record = |value: &[u8]| match value {
+        b"a" => Some(2),
+        b"b" => Some(3),
+        _ => None,
+    };
+    let settled = original.settled_by(record);
+    assert_eq!(settled.ops.len(), 3, "{settled:?}");
+    assert_eq!(
+        settled.ops[0].returned,
+        Some(Returned {
+            at: SETTLED_AT,
+            outcome: Outcome::Put { revision: 2 }
+        })
+    );
+    assert_eq!(settled.ops[1..], original.ops[3..]);
+    check(&settled, &Limits::default()).expect("settled, it linearizes");
+    // The record puts the unanswered write after a read that already saw it: no order fits.
+    let contradicted = original.settled_by(|value| match value {
+        b"a" => Some(4),
+        other => record(other),
+    });
+    refuted(&contradicted);
 }
 
 #[test]

@@ -103,6 +103,59 @@ pub struct History {
     pub ops: Vec<Op>,
 }
 
+/// The answer instant of a write [`History::settled_by`] settled: it never answered, so it
+/// may have taken effect at any instant after it was sent.
+pub const SETTLED_AT: u64 = u64::MAX;
+
+impl History {
+    /// This history with every unanswered op settled by the store's own record of what it
+    /// applied: `applied(value)` is the revision the store holds `value` at, if any (values
+    /// being unique, a value names the write that made it; the record must be complete, e.g.
+    /// the whole history read back from revision 1 with nothing compacted).
+    /// - An unanswered put or compare-and-swap whose value is there took effect at that
+    ///   revision, at some instant after it was sent: it answers that revision (a swap that
+    ///   succeeded) at [`SETTLED_AT`], so no op is required to follow it.
+    /// - One whose value is not there changed nothing (never ran, or its compare failed), nor
+    ///   does an unanswered get: they are left out.
+    ///
+    /// A linearization of the result is one of the original that also agrees with the store's
+    /// record, so checking it proves the original linearizable; and the search no longer
+    /// guesses which unanswered writes happened, or where (the cost that grows fastest).
+    #[must_use]
+    pub fn settled_by(&self, applied: impl Fn(&[u8]) -> Option<u64>) -> History {
+        let ops = self
+            .ops
+            .iter()
+            .filter_map(|op| {
+                if op.returned.is_some() {
+                    return Some(op.clone());
+                }
+                let outcome = match &op.call {
+                    Call::Get { .. } => None,
+                    Call::Put { value, .. } => {
+                        applied(value).map(|revision| Outcome::Put { revision })
+                    }
+                    Call::Cas { value, .. } => applied(value).map(|revision| Outcome::Cas {
+                        succeeded: true,
+                        revision,
+                    }),
+                }?;
+                Some(Op {
+                    returned: Some(Returned {
+                        at: SETTLED_AT,
+                        outcome,
+                    }),
+                    ..op.clone()
+                })
+            })
+            .collect();
+        History {
+            initial_revision: self.initial_revision,
+            ops,
+        }
+    }
+}
+
 /// An op printed on one line, with times relative to `origin`.
 pub(crate) struct OpLine<'a> {
     pub(crate) op: &'a Op,
@@ -122,10 +175,11 @@ fn text(bytes: &[u8]) -> String {
 impl fmt::Display for OpLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let op = self.op;
-        let until = op
-            .returned
-            .as_ref()
-            .map_or_else(|| "no answer".to_owned(), |r| millis(r.at, self.origin));
+        let until = match &op.returned {
+            None => "no answer".to_owned(),
+            Some(r) if r.at == SETTLED_AT => "no answer, settled".to_owned(),
+            Some(r) => millis(r.at, self.origin),
+        };
         write!(
             f,
             "client {:>3} [{} .. {}] ",

@@ -38,7 +38,7 @@ mod search;
 use std::collections::BTreeSet;
 use std::fmt;
 
-pub use history::{Call, History, Op, Outcome, Returned};
+pub use history::{Call, History, Op, Outcome, Returned, SETTLED_AT};
 
 use history::OpLine;
 use search::{Found, compile, search};

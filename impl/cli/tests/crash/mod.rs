@@ -564,10 +564,12 @@ fn judge(report: &mut Report, ops: &[Op], history: &[Event], seen: &[Event]) {
             history.get(first).map(|e| e.0)
         ));
     }
+    // Unanswered writes are settled by the history read back (complete: nothing compacted).
     let h = History {
         initial_revision: 1,
         ops: ops.to_vec(),
-    };
+    }
+    .settled_by(|value| by_value.get(value).copied());
     match linearizable::check(&h, &Limits::default()) {
         Ok(stats) => report.linearizable = Some(stats),
         Err(e) => v.push(format!("{e}")),
