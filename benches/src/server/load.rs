@@ -83,7 +83,7 @@ async fn connect(endpoint: &str) -> BenchResult<Client> {
     Ok(Client::connect([endpoint], None).await?)
 }
 
-/// Writes the `keys` keys `range` and `txn` read, from [`PRELOAD_CLIENTS`] clients.
+/// Writes the `keys` keys `range` and `txn` read, from `PRELOAD_CLIENTS` clients.
 /// REQUIRES: `keys <= workload::N_MAX`.
 pub async fn preload(endpoint: &str, keys: u64) -> BenchResult<()> {
     let mut tasks = tokio::task::JoinSet::new();

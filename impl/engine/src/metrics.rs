@@ -1,5 +1,5 @@
 //! Engine metrics: cumulative counters and the WAL sync latency histogram an operator watches,
-//! recorded by the engine's components into one [`Recorder`] and read as a plain [`Metrics`]
+//! recorded by the engine's components into one `Recorder` and read as a plain [`Metrics`]
 //! snapshot ([`crate::Db::metrics`]). The server's `/metrics` and `kvstore stats` print them;
 //! `spec/SEMANTICS.md` ("Metrics") says what each one counts.
 //!
