@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use kvstore::{Db, KeyRange, WriteBatch};
 
-use crate::bytes::{Out, PipeClosed, json_bytes};
+use crate::bytes::{Out, PipeClosed, from_hex, json_bytes};
 
 /// How `load` reads its lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,7 +29,7 @@ fn json_field(object: &serde_json::Value, name: &str) -> Result<Vec<u8>, String>
     }
     let hex_name = format!("{name}_hex");
     match object.get(&hex_name).and_then(serde_json::Value::as_str) {
-        Some(hex) => hex::decode(hex).map_err(|_| format!("{hex_name} is not hex")),
+        Some(hex) => from_hex(hex).ok_or_else(|| format!("{hex_name} is not hex")),
         None => Err(format!("no {name} or {hex_name}")),
     }
 }
