@@ -4,13 +4,13 @@
 //! index directory is deleted, and when the history the index would catch up from is compacted
 //! away. Every random run prints its seed on failure.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use kvstore::clock::{LogicalClock, SharedClock};
 use kvstore::{
-    BackgroundMode, Db, Durability, Error, HistoryRetention, KeyRange, Options, ScanOptions,
-    WriteBatch,
+    Db, Durability, Error, HistoryRetention, KeyRange, Options, ScanOptions, WriteBatch,
 };
 use kvstore_faults::{PersistenceModel, SimVfs};
 use proptest::prelude::*;
@@ -19,20 +19,10 @@ const DIR: &str = "/db";
 
 fn options(durability: Durability) -> Options {
     Options {
-        memtable_size_bytes: 64 * 1024,
-        sst_block_size_bytes: 1024,
-        sst_target_file_size_bytes: 16 * 1024,
-        l0_compaction_trigger_files: 2,
-        l0_stall_files: 4,
-        l0_stop_files: 6,
-        l1_target_size_bytes: 64 * 1024,
-        wal_segment_size_bytes: 64 * 1024,
-        background: BackgroundMode::Inline,
         durability,
-        clock: SharedClock::new(LogicalClock::new(1_700_000_000_000)),
         history_retention: HistoryRetention::Manual,
         key_index: true,
-        ..Options::default()
+        ..common::small_options()
     }
 }
 

@@ -3,11 +3,12 @@
 //! every I/O point of a workload with flushes and compactions must recover a prefix of the commit
 //! order that includes every acknowledged write; a failed fsync poisons the database.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use kvstore::clock::{LogicalClock, SharedClock};
 use kvstore::{
     BackgroundMode, Db, Durability, Error, KeyRange, Options, ScanOptions, WriteBatch, WriteOptions,
 };
@@ -17,20 +18,7 @@ const DIR: &str = "/db";
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 fn options() -> Options {
-    Options {
-        memtable_size_bytes: 64 * 1024,
-        sst_block_size_bytes: 1024,
-        sst_target_file_size_bytes: 16 * 1024,
-        l0_compaction_trigger_files: 2,
-        l0_stall_files: 4,
-        l0_stop_files: 6,
-        l1_target_size_bytes: 64 * 1024,
-        wal_segment_size_bytes: 64 * 1024,
-        background: BackgroundMode::Inline,
-        durability: Durability::Sync,
-        clock: SharedClock::new(LogicalClock::new(1_700_000_000_000)),
-        ..Options::default()
-    }
+    common::small_options()
 }
 
 fn open(vfs: &SimVfs) -> kvstore::error::Result<Db> {

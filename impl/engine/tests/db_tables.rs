@@ -3,35 +3,23 @@
 //! merged instead of piling up; a table whose size or key span disagrees with the manifest
 //! (two tables swapped on disk) is corruption naming the file.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kvstore::clock::{LogicalClock, SharedClock};
 use kvstore::vfs::{Vfs, VfsFile, VfsLock};
-use kvstore::{BackgroundMode, Db, Durability, Error, KeyRange, Options, ScanOptions};
+use kvstore::{Db, Error, KeyRange, Options, ScanOptions};
 use kvstore_faults::SimVfs;
 
 const DIR: &str = "/db";
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 fn options() -> Options {
-    Options {
-        memtable_size_bytes: 64 * 1024,
-        sst_block_size_bytes: 1024,
-        sst_target_file_size_bytes: 16 * 1024,
-        l0_compaction_trigger_files: 2,
-        l0_stall_files: 4,
-        l0_stop_files: 6,
-        l1_target_size_bytes: 64 * 1024,
-        wal_segment_size_bytes: 64 * 1024,
-        background: BackgroundMode::Inline,
-        durability: Durability::Sync,
-        clock: SharedClock::new(LogicalClock::new(1_700_000_000_000)),
-        ..Options::default()
-    }
+    common::small_options()
 }
 
 /// Counts the SST handles opened for reading and alive at once: each `open` of a `.sst`
