@@ -280,7 +280,7 @@ pub fn prune_with_vfs(vfs: &dyn Vfs, backup_dir: &Path, keep: usize) -> Result<P
     for name in names.iter().filter(|n| !named.contains(*n)) {
         let path = tables_dir.join(name);
         let bytes = vfs
-            .open(&path)
+            .open_read(&path)
             .and_then(|f| f.size())
             .map_err(|e| Error::io("size", &path, e))?;
         vfs.remove(&path)
@@ -423,7 +423,9 @@ fn read_meta(vfs: &dyn Vfs, backup_dir: &Path, id: u64) -> Result<BackupMeta> {
         + codec::BACKUP_TABLES_MAX * codec::BACKUP_TABLE_LEN
         + manifest_codec::MANIFEST_LEN_MAX
         + 8;
-    let file = vfs.open(&path).map_err(|e| Error::io("open", &path, e))?;
+    let file = vfs
+        .open_read(&path)
+        .map_err(|e| Error::io("open", &path, e))?;
     let len = file.size().map_err(|e| Error::io("size", &path, e))?;
     if usize::try_from(len).map_or(true, |len| len > max) {
         return Err(Error::Corruption {

@@ -183,7 +183,9 @@ pub(crate) fn read_chunks(
     path: &Path,
     mut each: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<FileSum> {
-    let file = vfs.open(path).map_err(|e| Error::io("open", path, e))?;
+    let file = vfs
+        .open_read(path)
+        .map_err(|e| Error::io("open", path, e))?;
     let len = file.size().map_err(|e| Error::io("size", path, e))?;
     let mut buf = Vec::new();
     let mut offset = 0u64;
