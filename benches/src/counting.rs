@@ -68,6 +68,10 @@ impl Vfs for CountingVfs {
         self.inner.open(path).map(|f| self.wrap(f))
     }
 
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        self.inner.open_read(path).map(|f| self.wrap(f))
+    }
+
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.inner.rename(from, to)
     }

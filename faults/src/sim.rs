@@ -626,6 +626,7 @@ impl SimVfs {
             vfs: self.clone(),
             ino,
             path,
+            read_only: false,
         })
     }
 }
@@ -643,6 +644,18 @@ impl Vfs for SimVfs {
             sim.inode_of(&normalize(path)?)
         })?;
         Ok(self.file(ino, path.to_path_buf()))
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let ino = self.run(OpKind::OpenRead, path, None, |sim, _, _| {
+            sim.inode_of(&normalize(path)?)
+        })?;
+        Ok(Box::new(SimFile {
+            vfs: self.clone(),
+            ino,
+            path: path.to_path_buf(),
+            read_only: true,
+        }))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -744,6 +757,21 @@ struct SimFile {
     vfs: SimVfs,
     ino: InodeId,
     path: PathBuf,
+    /// Opened by `open_read`: `append` and `set_len` fail, as on a read-only descriptor.
+    read_only: bool,
+}
+
+impl SimFile {
+    /// The error of a write through a handle opened for reading only (`EBADF`).
+    fn check_writable(&self) -> io::Result<()> {
+        if self.read_only {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{} was opened for reading only", self.path.display()),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for SimFile {
@@ -764,6 +792,7 @@ impl VfsFile for SimFile {
     }
 
     fn append(&self, data: &[u8]) -> io::Result<()> {
+        self.check_writable()?;
         let ino = self.ino;
         self.vfs
             .run(OpKind::Append, &self.path, None, |sim, index, note| {
@@ -787,6 +816,7 @@ impl VfsFile for SimFile {
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.check_writable()?;
         let ino = self.ino;
         self.vfs
             .run(OpKind::SetLen, &self.path, None, |sim, _, note| {

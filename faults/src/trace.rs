@@ -18,6 +18,8 @@ pub enum OpKind {
     Create,
     /// `Vfs::open`
     Open,
+    /// `Vfs::open_read`
+    OpenRead,
     /// `Vfs::rename`
     Rename,
     /// `Vfs::remove`
@@ -51,6 +53,7 @@ impl fmt::Display for OpKind {
         let name = match self {
             OpKind::Create => "create",
             OpKind::Open => "open",
+            OpKind::OpenRead => "open_read",
             OpKind::Rename => "rename",
             OpKind::Remove => "remove",
             OpKind::HardLink => "hard_link",

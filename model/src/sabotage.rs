@@ -72,6 +72,11 @@ impl Vfs for Sabotaged {
         Ok(self.wrap(path, inner))
     }
 
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let inner = self.sim.open_read(path)?;
+        Ok(self.wrap(path, inner))
+    }
+
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.sim.rename(from, to)?;
         if to.file_name().is_some_and(|n| n == "manifest.json") {

@@ -203,26 +203,24 @@ const HEX_DIGITS: [u8; 256] = {
 const NOT_HEX: u8 = 0xff;
 
 /// The bytes `text` spells in hex (two digits a byte, either case), or `None` if it does not.
-/// A table lookup per digit: `hex::decode` (a collect of per-byte results) and even
-/// `hex::decode_to_slice` were about half of a bulk `load`'s time.
+/// A table lookup per digit, with no branch per byte (a bad digit's `NOT_HEX` is or-ed into
+/// one check at the end): `hex::decode` (a collect of per-byte results) and even
+/// `hex::decode_to_slice` were about half of a bulk `load`'s time, a lookup with a branch and
+/// a push per byte 11% of it.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
-    let digits = text.as_bytes();
-    if !digits.len().is_multiple_of(2) {
+    let (pairs, odd) = text.as_bytes().as_chunks::<2>();
+    if !odd.is_empty() {
         return None;
     }
-    let mut out = Vec::with_capacity(digits.len() / 2);
-    for pair in digits.chunks_exact(2) {
-        let (high, low) = (
-            HEX_DIGITS[usize::from(pair[0])],
-            HEX_DIGITS[usize::from(pair[1])],
-        );
-        // Digits are below 16, `NOT_HEX` is not: one bad digit sets the high bits.
-        if (high | low) > 0x0f {
-            return None;
-        }
-        out.push(high << 4 | low);
+    let mut out = vec![0u8; pairs.len()];
+    let mut seen = 0u8;
+    for (byte, &[high, low]) in out.iter_mut().zip(pairs) {
+        let (high, low) = (HEX_DIGITS[usize::from(high)], HEX_DIGITS[usize::from(low)]);
+        seen |= high | low;
+        *byte = high << 4 | low;
     }
-    Some(out)
+    // Digits are below 16, `NOT_HEX` is not: one bad digit sets the high bits.
+    (seen <= 0x0f).then_some(out)
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! Exit codes as every command's ([`crate::db_cmd`]): 0 done, 2 usage, 3 an error (the message
 //! on stderr). `checkpoint` and `backup create` need `--db` naming an existing database;
 //! `list`, `verify`, `prune` and `restore` use only the backup directory. Output is one line a result on
-//! stdout, tab-separated where it is a table.
+//! stdout, tab-separated where it is a table. `backup create` and `restore` show a bar of the
+//! table bytes copied on a terminal ([`crate::progress`]); Ctrl-C ends them at once, which
+//! leaves no backup listed and no restored database half-made (see [`kvstore::backup`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,6 +15,7 @@ use clap::{Args, Subcommand};
 use kvstore::{Db, Options, backup};
 
 use crate::db_cmd::{error, holds_database};
+use crate::progress::{Reporter, Unit};
 
 /// `checkpoint OUT`.
 #[derive(Debug, Args)]
@@ -101,9 +104,11 @@ pub fn backup(db_dir: Option<&Path>, command: &BackupCommand) -> ExitCode {
     let result = match command {
         BackupCommand::Create { backup_dir } => {
             return with_db(db_dir, |db| {
-                let s = db
-                    .backup(backup_dir)
-                    .map_err(|e| format!("backup into {}: {e}", backup_dir.display()))?;
+                let bar = Reporter::new(Unit::Bytes, "backing up tables");
+                let backed_up = db.backup_with_progress(backup_dir, &bar);
+                bar.clear();
+                let s =
+                    backed_up.map_err(|e| format!("backup into {}: {e}", backup_dir.display()))?;
                 println!(
                     "backup {} at revision {}: {} tables ({} copied, {} already there)",
                     s.info.id, s.info.revision, s.info.tables, s.tables_copied, s.tables_reused
@@ -145,7 +150,10 @@ pub fn backup(db_dir: Option<&Path>, command: &BackupCommand) -> ExitCode {
             id,
             target,
         } => newest_or(backup_dir, *id).and_then(|id| {
-            let i = backup::restore(backup_dir, id, target)?;
+            let bar = Reporter::new(Unit::Bytes, "restoring tables");
+            let restored = backup::restore_with_progress(backup_dir, id, target, &bar);
+            bar.clear();
+            let i = restored?;
             println!(
                 "restored backup {} (revision {}) into {}",
                 i.id,

@@ -11,12 +11,15 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use kvstore::progress::SharedProgress;
 use kvstore::watch::{EventKind, WatchRequest, WatchResponse};
 use kvstore::{Db, KeyRange, Options, ScanOptions, Versioned};
 
 use crate::bytes::{Format, Input, InputError, Out, PipeClosed, escape, json_bytes};
 pub use crate::commands::{DbCommand, LeaseCommand};
+use crate::interrupt::Interrupt;
 use crate::load::{dump, load};
+use crate::progress::{Reporter, Unit};
 use crate::search::search;
 
 /// Exit code: not found.
@@ -122,13 +125,18 @@ pub fn run(ctx: &Context<'_>, command: DbCommand) -> ExitCode {
 }
 
 /// Opens the database of `ctx`, with the key index if `key_index` (what a search needs).
+/// Opening with the key index may rebuild it: a bar of the keys posted shows that.
 pub fn open(ctx: &Context<'_>, key_index: bool) -> Result<Db, String> {
+    let bar = Reporter::new(Unit::Keys, "indexing keys");
     let options = Options {
         key_index,
         read_only: ctx.read_only,
+        progress: SharedProgress::new(bar.clone()),
         ..Options::default()
     };
-    Db::open(ctx.dir, options).map_err(|e| format!("cannot open {}: {e}", ctx.dir.display()))
+    let opened = Db::open(ctx.dir, options);
+    bar.clear();
+    opened.map_err(|e| format!("cannot open {}: {e}", ctx.dir.display()))
 }
 
 /// The exit code of a command's outcome, its message printed.
@@ -295,7 +303,7 @@ fn execute_unflushed(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut O
         DbCommand::Lease(command) => return lease(db, command, out),
         DbCommand::Watch { prefix, rev, count } => return watch(db, ctx, prefix, rev, count, out),
         DbCommand::Export { file } => {
-            let bar = crate::progress::bytes(None);
+            let bar = crate::progress::counting(crate::progress::Unit::Bytes, None);
             let summary = if file == "-" {
                 db.export(&mut bar.wrap_write(std::io::stdout().lock()))?
             } else {
@@ -318,16 +326,21 @@ fn execute_unflushed(db: &Db, ctx: &Context<'_>, command: DbCommand, out: &mut O
             batch,
         } => {
             let batch = batch.max(1);
-            let (keys, revision) = if file == "-" {
-                load(db, &mut std::io::stdin().lock(), None, format, batch)
+            let interrupt = Interrupt::watch();
+            let (input, len): (Box<dyn std::io::Read + Send>, _) = if file == "-" {
+                (Box::new(std::io::stdin()), None)
             } else {
-                let mut f = std::fs::File::open(&file)
+                let f = std::fs::File::open(&file)
                     .map_err(|e| Failure::Error(format!("cannot open {file}: {e}")))?;
                 let len = f.metadata().ok().map(|m| m.len());
-                load(db, &mut f, len, format, batch)
-            }
-            .map_err(Failure::Error)?;
-            eprintln!("loaded {keys} keys, last revision {revision}");
+                (Box::new(f), len)
+            };
+            let committed =
+                load(db, input, len, format, batch, &interrupt).map_err(Failure::Error)?;
+            eprintln!(
+                "loaded {} keys, last revision {}",
+                committed.keys, committed.revision
+            );
         }
         DbCommand::Dump => {
             let count = dump(db, out)?.map_err(Failure::Error)?;
@@ -440,7 +453,7 @@ fn import(ctx: &Context<'_>, file: &str) -> Result<(), Failure> {
         ));
     }
     let imported = if file == "-" {
-        let bar = crate::progress::bytes(None);
+        let bar = crate::progress::counting(crate::progress::Unit::Bytes, None);
         let mut input = bar.wrap_read(std::io::stdin().lock());
         (
             Db::import(ctx.dir, Options::default(), &mut input, "stdin"),
@@ -449,7 +462,10 @@ fn import(ctx: &Context<'_>, file: &str) -> Result<(), Failure> {
     } else {
         let f = std::fs::File::open(file)
             .map_err(|e| Failure::Error(format!("cannot open {file}: {e}")))?;
-        let bar = crate::progress::bytes(f.metadata().ok().map(|m| m.len()));
+        let bar = crate::progress::counting(
+            crate::progress::Unit::Bytes,
+            f.metadata().ok().map(|m| m.len()),
+        );
         let mut input = bar.wrap_read(f);
         (
             Db::import(ctx.dir, Options::default(), &mut input, file),

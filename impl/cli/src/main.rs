@@ -8,6 +8,7 @@ mod bytes;
 mod commands;
 mod copy_cmd;
 mod db_cmd;
+mod interrupt;
 mod load;
 mod progress;
 mod search;

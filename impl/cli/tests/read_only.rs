@@ -99,3 +99,92 @@ fn read_only_reads_refuses_writes_and_shares_the_database() {
     assert_eq!(missing.status.code(), Some(3));
     assert!(!d.join("none").exists());
 }
+
+/// Every `open`/`openat` of a file in the database, as strace showed them: `--read-only` opens
+/// each for reading only (O_RDONLY, nothing that creates, truncates or appends), so it works on
+/// files it may not write. (Permissions cannot show it here: root ignores them.)
+#[test]
+fn read_only_opens_every_file_of_the_database_for_reading_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("db");
+    assert!(kv(&d, &["put", "a", "1"]).status.success());
+    assert!(kv(&d, &["flush"]).status.success());
+    assert!(kv(&d, &["put", "b", "2"]).status.success());
+    let log = dir.path().join("strace.txt");
+    let traced = Command::new("strace")
+        .args(["-f", "-e", "trace=open,openat,creat", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_kvstore"))
+        .arg("--db")
+        .arg(&d)
+        .args(["--read-only", "scan"])
+        .output();
+    let traced = match traced {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("strace is not installed: the open modes are checked on SimVfs only");
+            return;
+        }
+        Err(e) => panic!("strace: {e}"),
+    };
+    assert_eq!(stdout(&traced), "a\t1\nb\t2\n", "{traced:?}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    let db = d.display().to_string();
+    let opens: Vec<&str> = log.lines().filter(|l| l.contains(&db)).collect();
+    for suffix in ["manifest.json\"", ".sst\"", ".log\"", "LOCK\""] {
+        assert!(
+            opens.iter().any(|l| l.contains(suffix)),
+            "no {suffix} opened: {log}"
+        );
+    }
+    for open in &opens {
+        let writable = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND"];
+        assert!(
+            writable.iter().all(|flag| !open.contains(flag)),
+            "opened writable: {open}"
+        );
+    }
+}
+
+/// With the database's directory and files read-only (mode 0555 and 0444) and the tool run as
+/// an unprivileged user (`setpriv` to `nobody`, when this test runs as root, which ignores
+/// permissions), `--read-only` reads it; a writer's open is refused by the filesystem.
+#[test]
+fn read_only_reads_a_database_it_may_not_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let as_root = Command::new("id").arg("-u").output().unwrap();
+    let setpriv = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let runs_as_nobody = Command::new("setpriv").args(setpriv).arg("true").status();
+    if stdout(&as_root).trim() != "0" || !runs_as_nobody.is_ok_and(|s| s.success()) {
+        eprintln!("not root, or no setpriv: the permission check needs both; skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("db");
+    assert!(kv(&d, &["put", "a", "1"]).status.success());
+    assert!(kv(&d, &["flush"]).status.success());
+    assert!(kv(&d, &["put", "b", "2"]).status.success());
+    let mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    mode(dir.path(), 0o755);
+    for entry in std::fs::read_dir(&d).unwrap() {
+        mode(&entry.unwrap().path(), 0o444);
+    }
+    mode(&d, 0o555);
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(setpriv)
+            .arg(env!("CARGO_BIN_EXE_kvstore"))
+            .arg("--db")
+            .arg(&d)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let scan = as_nobody(&["--read-only", "scan"]);
+    assert_eq!(stdout(&scan), "a\t1\nb\t2\n", "{scan:?}");
+    let write = as_nobody(&["put", "c", "3"]);
+    assert_eq!(write.status.code(), Some(3), "{write:?}");
+    mode(&d, 0o755);
+}

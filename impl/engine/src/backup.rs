@@ -45,6 +45,7 @@ use crate::format::backup::{
 };
 use crate::format::manifest::{self as manifest_codec, sst_file_name};
 use crate::manifest;
+use crate::progress::{NoProgress, Progress};
 use crate::vfs::{OsVfs, Vfs};
 
 /// The directory of table copies inside a backup directory.
@@ -102,6 +103,17 @@ impl Db {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn backup(&self, backup_dir: impl AsRef<Path>) -> Result<BackupSummary> {
+        self.backup_with_progress(backup_dir, &NoProgress)
+    }
+
+    /// [`Db::backup`], reporting to `progress` the table bytes done (the total: the bytes of
+    /// every table of the flushed tree): a copied table's as they are copied, a reused one's
+    /// once its checksum is read. An example is in [`crate::progress`].
+    pub fn backup_with_progress(
+        &self,
+        backup_dir: impl AsRef<Path>,
+        progress: &dyn Progress,
+    ) -> Result<BackupSummary> {
         let inner = self.inner();
         let vfs = inner.vfs.as_ref();
         let dir = backup_dir.as_ref();
@@ -134,6 +146,7 @@ impl Db {
             tables_reused: 0,
         };
         let mut tables = Vec::new();
+        progress.start(Some(live_files(&tree).map(|f| f.size_bytes).sum()));
         for file in live_files(&tree) {
             let from = inner.sst_path(file.number);
             let sum = read_chunks(vfs, &from, |_| Ok(()))?;
@@ -145,9 +158,10 @@ impl Db {
             let name = backup_table_file_name(&table);
             if present.binary_search(&name).is_ok() {
                 summary.tables_reused += 1;
+                progress.advance(table.size);
             } else {
                 let tmp = tables_dir.join(format!("{name}{TMP_SUFFIX}"));
-                let copied = copy_file(vfs, &from, &tmp)?;
+                let copied = copy_file(vfs, &from, &tmp, progress)?;
                 check_sum(&tmp, &table, copied)?;
                 let to = tables_dir.join(&name);
                 vfs.rename(&tmp, &to)
@@ -266,7 +280,7 @@ pub fn prune_with_vfs(vfs: &dyn Vfs, backup_dir: &Path, keep: usize) -> Result<P
     for name in names.iter().filter(|n| !named.contains(*n)) {
         let path = tables_dir.join(name);
         let bytes = vfs
-            .open(&path)
+            .open_read(&path)
             .and_then(|f| f.size())
             .map_err(|e| Error::io("size", &path, e))?;
         vfs.remove(&path)
@@ -332,7 +346,24 @@ pub fn restore(
     id: u64,
     target: impl AsRef<Path>,
 ) -> Result<BackupInfo> {
-    restore_with_vfs(&OsVfs, backup_dir.as_ref(), id, target.as_ref())
+    restore_on(
+        &OsVfs,
+        backup_dir.as_ref(),
+        id,
+        target.as_ref(),
+        &NoProgress,
+    )
+}
+
+/// [`restore`], reporting to `progress` the table bytes copied (the total: the backup's
+/// `table_bytes`).
+pub fn restore_with_progress(
+    backup_dir: impl AsRef<Path>,
+    id: u64,
+    target: impl AsRef<Path>,
+    progress: &dyn Progress,
+) -> Result<BackupInfo> {
+    restore_on(&OsVfs, backup_dir.as_ref(), id, target.as_ref(), progress)
 }
 
 /// [`restore`] on `vfs`.
@@ -342,13 +373,25 @@ pub fn restore_with_vfs(
     id: u64,
     target: &Path,
 ) -> Result<BackupInfo> {
+    restore_on(vfs, backup_dir, id, target, &NoProgress)
+}
+
+fn restore_on(
+    vfs: &dyn Vfs,
+    backup_dir: &Path,
+    id: u64,
+    target: &Path,
+    progress: &dyn Progress,
+) -> Result<BackupInfo> {
     let meta = read_meta(vfs, backup_dir, id)?;
     let manifest = checked_manifest(backup_dir, &meta)?;
     prepare_target(vfs, target)?;
+    progress.start(Some(info(&meta).table_bytes));
     for table in &meta.tables {
         let from = table_path(backup_dir, table);
-        let copied = copy_file(vfs, &from, &target.join(sst_file_name(table.number)))
-            .map_err(|e| missing_is_corruption(e, &from))?;
+        let to = target.join(sst_file_name(table.number));
+        let copied =
+            copy_file(vfs, &from, &to, progress).map_err(|e| missing_is_corruption(e, &from))?;
         check_sum(&from, table, copied)?;
     }
     commit_target(vfs, target, &manifest)?;
@@ -380,7 +423,9 @@ fn read_meta(vfs: &dyn Vfs, backup_dir: &Path, id: u64) -> Result<BackupMeta> {
         + codec::BACKUP_TABLES_MAX * codec::BACKUP_TABLE_LEN
         + manifest_codec::MANIFEST_LEN_MAX
         + 8;
-    let file = vfs.open(&path).map_err(|e| Error::io("open", &path, e))?;
+    let file = vfs
+        .open_read(&path)
+        .map_err(|e| Error::io("open", &path, e))?;
     let len = file.size().map_err(|e| Error::io("size", &path, e))?;
     if usize::try_from(len).map_or(true, |len| len > max) {
         return Err(Error::Corruption {

@@ -34,6 +34,8 @@
 //! - [`clock`]: where commit timestamps and lease deadlines come from (system, fixed, logical or
 //!   manual clock).
 //! - [`limits`]: named bounds on key and value lengths.
+//! - [`progress`]: how long work (a backup, a restore, a key index rebuild) reports how far it
+//!   has got.
 //! - [`metrics`]: cumulative counters and the WAL sync latency histogram ([`Db::metrics`]).
 //! - [`vfs`]: the filesystem seam and [`vfs::OsVfs`], the only code that touches `std::fs`.
 //! - [`format`](mod@format): pure encoders and decoders of every on-disk byte (`spec/FORMAT.md`); no I/O.
@@ -79,6 +81,7 @@ pub mod lease;
 pub mod limits;
 pub mod metrics;
 pub mod options;
+pub mod progress;
 pub mod range;
 pub mod txn;
 pub mod vfs;

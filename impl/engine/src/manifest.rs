@@ -29,7 +29,7 @@ pub use crate::format::manifest::parse_sst_file_name;
 /// Reads and decodes `dir/manifest.json`; `Ok(None)` if it does not exist.
 pub fn load(vfs: &dyn Vfs, dir: &Path) -> Result<Option<Manifest>> {
     let path = dir.join(MANIFEST_FILE_NAME);
-    let file = match vfs.open(&path) {
+    let file = match vfs.open_read(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("open", &path, e)),

@@ -10,6 +10,7 @@
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::lease::LeaseExpiry;
+use crate::progress::SharedProgress;
 
 /// Smallest memtable accepted: below this, flushes are so frequent that L0 fills at once.
 pub const MEMTABLE_SIZE_BYTES_MIN: u64 = 64 * 1024;
@@ -186,6 +187,10 @@ pub struct Options {
     /// expire. Needs an existing database, and refuses `key_index` and `salvage_wal` (both
     /// write). Default off.
     pub read_only: bool,
+    /// Where an open reports long work: rebuilding the key index (keys posted; no total known
+    /// in advance). Default [`crate::progress::NoProgress`]. Reporting changes nothing the
+    /// database does.
+    pub progress: SharedProgress,
 }
 
 impl Default for Options {
@@ -213,6 +218,7 @@ impl Default for Options {
             clock: SharedClock::default(),
             key_index: false,
             read_only: false,
+            progress: SharedProgress::default(),
         }
     }
 }

@@ -123,6 +123,9 @@ impl Vfs for GatedVfs {
     fn open(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
         Ok(self.wrap(path, OsVfs.open(path)?))
     }
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        Ok(self.wrap(path, OsVfs.open_read(path)?))
+    }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         OsVfs.rename(from, to)
     }

@@ -1,8 +1,8 @@
 //! `Options::read_only`: a crash-left database (WAL records past the last flush and a torn tail)
 //! opened read-only answers reads as a writer's recovery would, refuses every write with
 //! `Error::ReadOnly`, shares its lock with other read-only openers but not with a writer, and
-//! leaves every file in the directory byte-identical. And a database held by a writer says
-//! which process holds it.
+//! leaves every file in the directory byte-identical, opening none of them writable (the open
+//! modes `SimVfs` records). And a database held by a writer says which process holds it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use kvstore::txn::Txn;
 use kvstore::{Db, Error, KeyRange, Options};
+use kvstore_faults::{OpKind, SimVfs};
 
 fn read_only() -> Options {
     Options {
@@ -98,6 +99,47 @@ fn read_only_reads_a_crash_left_database_and_changes_no_byte() {
     assert_eq!(db.get(b"in-wal").unwrap(), Some(b"2".to_vec()));
     assert_eq!(db.stats().last_revision, last);
     db.close().unwrap();
+}
+
+#[test]
+fn read_only_opens_every_file_for_reading_only() {
+    let vfs = SimVfs::new(11);
+    let dir = Path::new("/db");
+    let shared = || std::sync::Arc::new(vfs.clone()) as std::sync::Arc<dyn kvstore::vfs::Vfs>;
+    let db = Db::open_with_vfs(shared(), dir, Options::default()).unwrap();
+    db.put(b"flushed", b"1").unwrap();
+    db.flush().unwrap();
+    db.put(b"in-wal", b"2").unwrap();
+    db.close().unwrap();
+    let start = vfs.trace().len();
+    let db = Db::open_with_vfs(shared(), dir, read_only()).unwrap();
+    assert_eq!(db.get(b"flushed").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(db.get(b"in-wal").unwrap(), Some(b"2".to_vec()));
+    db.close().unwrap();
+    let ops: Vec<_> = vfs.trace().split_off(start);
+    let writable = [
+        OpKind::Create,
+        OpKind::Open,
+        OpKind::Rename,
+        OpKind::Remove,
+        OpKind::HardLink,
+        OpKind::CreateDirAll,
+        OpKind::SyncDir,
+        OpKind::Append,
+        OpKind::SyncData,
+        OpKind::SetLen,
+    ];
+    let wrote: Vec<_> = ops.iter().filter(|t| writable.contains(&t.op)).collect();
+    assert!(wrote.is_empty(), "a read-only open did {wrote:?}");
+    // The manifest, the table and the WAL segment were each opened, for reading.
+    let read: Vec<_> = ops.iter().filter(|t| t.op == OpKind::OpenRead).collect();
+    for suffix in ["manifest.json", ".sst", ".log"] {
+        assert!(
+            read.iter()
+                .any(|t| t.path.to_string_lossy().ends_with(suffix)),
+            "no {suffix} opened in {read:?}"
+        );
+    }
 }
 
 #[test]

@@ -79,7 +79,10 @@ impl Vfs for CountingVfs {
         self.inner.create(path)
     }
     fn open(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
-        let file = self.inner.open(path)?;
+        self.inner.open(path)
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let file = self.inner.open_read(path)?;
         if path.extension().is_none_or(|e| e != "sst") {
             return Ok(file);
         }

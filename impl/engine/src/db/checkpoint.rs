@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::format::checksum::crc32c_append;
 use crate::format::manifest::{MANIFEST_FILE_NAME, Manifest, sst_file_name};
 use crate::manifest;
+use crate::progress::{NoProgress, Progress};
 use crate::vfs::Vfs;
 
 use super::Db;
@@ -101,7 +102,7 @@ impl Db {
             match vfs.hard_link(&from, &to) {
                 Ok(()) => summary.tables_linked += 1,
                 Err(e) if e.kind() == ErrorKind::CrossesDevices => {
-                    copy_file(vfs, &from, &to)?;
+                    copy_file(vfs, &from, &to, &NoProgress)?;
                     summary.tables_copied += 1;
                 }
                 Err(e) => return Err(Error::io("hard_link", &to, e)),
@@ -182,7 +183,9 @@ pub(crate) fn read_chunks(
     path: &Path,
     mut each: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<FileSum> {
-    let file = vfs.open(path).map_err(|e| Error::io("open", path, e))?;
+    let file = vfs
+        .open_read(path)
+        .map_err(|e| Error::io("open", path, e))?;
     let len = file.size().map_err(|e| Error::io("size", path, e))?;
     let mut buf = Vec::new();
     let mut offset = 0u64;
@@ -211,12 +214,20 @@ pub(crate) fn parent_of(path: &Path) -> &Path {
     }
 }
 
-/// Copies file `from` to a new file `to` and syncs the copy (its name is the caller's to sync).
-/// Returns the length and CRC32C of the bytes copied.
-pub(crate) fn copy_file(vfs: &dyn Vfs, from: &Path, to: &Path) -> Result<FileSum> {
+/// Copies file `from` to a new file `to` and syncs the copy (its name is the caller's to sync),
+/// advancing `progress` by each chunk's bytes. Returns the length and CRC32C of the bytes
+/// copied.
+pub(crate) fn copy_file(
+    vfs: &dyn Vfs,
+    from: &Path,
+    to: &Path,
+    progress: &dyn Progress,
+) -> Result<FileSum> {
     let copy = vfs.create(to).map_err(|e| Error::io("create", to, e))?;
     let sum = read_chunks(vfs, from, |chunk| {
-        copy.append(chunk).map_err(|e| Error::io("append", to, e))
+        copy.append(chunk).map_err(|e| Error::io("append", to, e))?;
+        progress.advance(chunk.len() as u64);
+        Ok(())
     })?;
     copy.sync_data()
         .map_err(|e| Error::io("sync_data", to, e))?;

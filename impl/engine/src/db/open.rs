@@ -8,7 +8,9 @@
 //! shared (other read-only openers coexist, a writer is kept out), a missing manifest is
 //! [`Error::InvalidArgument`], step 4 is skipped, step 5 replays up to a torn tail without
 //! cutting it, and step 6 makes a writer that refuses every append
-//! ([`WalWriter::read_only`]), removing nothing.
+//! ([`WalWriter::read_only`]), removing nothing. Every file is opened for reading only
+//! ([`Vfs::open_read`]; the lock file by [`Vfs::lock_shared`]), so the open works on files it
+//! may not write.
 //! 2. Load `manifest.json`. If it is missing: a directory holding WAL segments or SSTs is
 //!    [`Error::Corruption`] (the root of the database is gone, not a new database); otherwise
 //!    persist an empty manifest before anything else.

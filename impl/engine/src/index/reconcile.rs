@@ -10,7 +10,8 @@
 //! 3. `I == L`: nothing to do. `I < L` with `I` at or above the history horizon: catch up, each
 //!    key written in `(I, L]` set to what it is at `L`. Otherwise (no record, `I > L`, or the
 //!    history is compacted away): clear the index (its revision record first) and rebuild it
-//!    from a scan at `L`, the revision record in the last batch only.
+//!    from a scan at `L`, the revision record in the last batch only, reporting the keys posted
+//!    to [`Options::progress`].
 //! 4. The index is ready: it persists what the observer was told meanwhile once durable.
 //!
 //! Invariant: what this writes says what keys are at `L`, which is durable (step 2), so the
@@ -140,8 +141,11 @@ fn catch_up(main: &Db, index: &Db, recorded: u64, revision: u64) -> Result<()> {
     write_states(index, &states, Some(revision))
 }
 
-/// Posts every key live at `revision` into the (empty) index database.
+/// Posts every key live at `revision` into the (empty) index database, reporting the keys
+/// posted to the main database's [`Options::progress`].
 fn rebuild(main: &Db, index: &Db, revision: u64) -> Result<()> {
+    let progress = &main.inner().options.progress.0;
+    progress.start(None);
     let scan = ScanOptions {
         revision: Some(revision),
         ..ScanOptions::default()
@@ -151,7 +155,11 @@ fn rebuild(main: &Db, index: &Db, revision: u64) -> Result<()> {
         states.insert(key?, true);
         if states.len() >= REBUILD_KEYS_PER_WRITE {
             write_states(index, &std::mem::take(&mut states), None)?;
+            progress.advance(REBUILD_KEYS_PER_WRITE as u64);
         }
     }
-    write_states(index, &states, Some(revision))
+    let last = states.len() as u64;
+    write_states(index, &states, Some(revision))?;
+    progress.advance(last);
+    Ok(())
 }

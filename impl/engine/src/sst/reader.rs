@@ -120,7 +120,9 @@ impl Table {
         file_number: u64,
         cache: Arc<BlockCache>,
     ) -> Result<Arc<Table>> {
-        let file = vfs.open(path).map_err(|e| Error::io("open", path, e))?;
+        let file = vfs
+            .open_read(path)
+            .map_err(|e| Error::io("open", path, e))?;
         let size_bytes = file.size().map_err(|e| Error::io("size", path, e))?;
         if size_bytes < TABLE_LEN_MIN {
             let kind = FormatErrorKind::Truncated {

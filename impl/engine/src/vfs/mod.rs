@@ -49,6 +49,13 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     /// Fails with [`io::ErrorKind::NotFound`] if it does not exist.
     fn open(&self, path: &Path) -> io::Result<Box<dyn VfsFile>>;
 
+    /// Opens the existing file `path` for reading only (`O_RDONLY`): the handle's
+    /// [`VfsFile::append`] and [`VfsFile::set_len`] fail. What every reader of a file it never
+    /// changes uses (tables, the manifest, a read-only open's WAL), so that a read-only open
+    /// opens nothing writable and works on files it may not write.
+    /// Fails with [`io::ErrorKind::NotFound`] if it does not exist.
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn VfsFile>>;
+
     /// Renames `from` to `to`, replacing `to` if it exists.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
 

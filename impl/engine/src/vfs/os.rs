@@ -71,6 +71,12 @@ impl Vfs for OsVfs {
         Ok(Box::new(OsFile { file }))
     }
 
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        Ok(Box::new(OsFile {
+            file: File::open(path)?,
+        }))
+    }
+
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         fs::rename(from, to)
     }

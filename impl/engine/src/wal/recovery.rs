@@ -5,8 +5,9 @@
 //!   [`replay()`], and only then is anything on disk changed.
 //! - Segments wholly below `start_offset` are recognised by name and never opened.
 //! - Nothing is truncated or removed except on a `TornTail` verdict (or `Corrupt` when salvaging),
-//!   and only at and after the verdict's offset; never by [`recover_read_only`]. The cut is synced before later segments are
-//!   removed, and the removals are synced (`sync_dir`) before recovery returns.
+//!   and only at and after the verdict's offset; never by [`recover_read_only`], which opens
+//!   every segment for reading only ([`Vfs::open_read`]). The cut is synced before later
+//!   segments are removed, and the removals are synced (`sync_dir`) before recovery returns.
 
 use std::path::Path;
 
@@ -80,7 +81,7 @@ fn recover_with(vfs: &dyn Vfs, dir: &Path, start_offset: u64, act: Act) -> Resul
     let (obsolete, live_bases) = bases.split_at(first_live);
     let mut live = Vec::with_capacity(live_bases.len());
     for base in live_bases {
-        live.push(read_segment(vfs, dir, *base)?);
+        live.push(read_segment(vfs, dir, *base, act)?);
     }
     let views: Vec<Segment<'_>> = live
         .iter()
@@ -151,10 +152,15 @@ fn finish_cut(recovered: &mut RecoveredWal, live: &[LiveSegment], offset: u64, c
     recovered.segments = live.iter().map(|s| s.base).collect();
 }
 
-/// Opens segment `base` and reads it whole; the read is bounded by the size the file reports.
-fn read_segment(vfs: &dyn Vfs, dir: &Path, base: u64) -> Result<LiveSegment> {
+/// Opens segment `base` (for reading only under [`Act::ReadOnly`], else writable, as a cut
+/// needs) and reads it whole; the read is bounded by the size the file reports.
+fn read_segment(vfs: &dyn Vfs, dir: &Path, base: u64, act: Act) -> Result<LiveSegment> {
     let path = segment_path(dir, base);
-    let file = vfs.open(&path).map_err(|e| Error::io("open", &path, e))?;
+    let file = match act {
+        Act::ReadOnly => vfs.open_read(&path),
+        Act::Cut { .. } => vfs.open(&path),
+    }
+    .map_err(|e| Error::io("open", &path, e))?;
     let size = file.size().map_err(|e| Error::io("size", &path, e))?;
     let len = usize::try_from(size).map_err(|_| {
         Error::io(
