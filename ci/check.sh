@@ -6,12 +6,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Tests that would skip a check when a tool is missing on a developer's machine fail instead.
+export CI="${CI:-true}"
+
 step() { printf '\n==> %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
-step "tools: protoc (impl/server's build), etcd, etcdctl 3.4 and curl (its tests' clients and oracle)"
+step "tools: protoc (impl/server's build), etcd, etcdctl 3.4 and curl (its tests' clients and oracle), strace (the read-only open test)"
 if ! command -v protoc >/dev/null || ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null \
-    || ! command -v curl >/dev/null; then
-    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y protobuf-compiler etcd-server etcd-client curl
+    || ! command -v curl >/dev/null || ! command -v strace >/dev/null; then
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y protobuf-compiler etcd-server etcd-client curl strace
 fi
 protoc --version
 etcd --version
