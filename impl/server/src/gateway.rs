@@ -46,7 +46,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
-use crate::auth::{AuthService, TOKEN_METADATA};
+use crate::auth::{AuthService, Credentials, TOKEN_METADATA};
 use crate::cluster::ClusterService;
 use crate::http::{json_response, method_not_allowed};
 use crate::kv::KvService;
@@ -118,7 +118,7 @@ pub(crate) fn router(services: &Services, body_bytes_max: usize) -> Router {
         )
         .route(
             "/watch",
-            streaming(move |requests, token| watch.open(requests, token)),
+            streaming(move |requests, token| watch.open(requests, Credentials::token_only(token))),
         )
         .route(
             "/maintenance/status",

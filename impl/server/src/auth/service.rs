@@ -64,7 +64,7 @@ impl AuthService {
         Q: Send + 'static,
         R: Send + 'static,
     {
-        let caller = self.context.auth.caller(request.metadata())?;
+        let caller = self.context.auth.caller(&request)?;
         let user = caller.user.as_deref();
         if let Err(refused) = caller.check_admin() {
             let exempt = match allowed(request.get_ref()) {
