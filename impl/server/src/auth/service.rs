@@ -52,6 +52,11 @@ impl AuthService {
         AuthService { context }
     }
 
+    /// Whether auth is enabled now.
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.context.auth.state().enabled
+    }
+
     /// Checks the caller may make a management call, then runs `work` on the blocking pool
     /// with the current header.
     async fn manage<Q, R>(
