@@ -41,6 +41,16 @@ impl Caller {
             .check_keys(self.user.as_deref(), access, key, range_end)
     }
 
+    /// etcd's check after a serialized read (`doSerialize`, Range): a caller whose user was
+    /// established at another auth revision than the state's, older or newer (a JWT issued by
+    /// another server), is refused with `revision of auth store is old`, auth enabled or not.
+    pub(crate) fn check_read_revision(&self) -> EtcdResult<()> {
+        if self.user.is_some() && self.revision != self.state.revision {
+            return Err(EtcdError::AuthOldRevision);
+        }
+        Ok(())
+    }
+
     /// Whether auth is enabled and the caller's user was established at an auth revision
     /// older than the state's.
     fn is_old(&self) -> bool {

@@ -75,6 +75,7 @@ impl Kv for KvService {
         let caller = self.context.auth.caller(&request)?;
         let request = request.into_inner();
         caller.check_range(&request)?;
+        caller.check_read_revision()?;
         self.context
             .blocking(move |context| range::read(context, &request))
             .await
