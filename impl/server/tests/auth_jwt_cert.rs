@@ -93,8 +93,7 @@ fn outcome(ctl: &Ctl, args: &[&str]) -> String {
     let stderr = String::from_utf8(output.stderr).expect("utf-8");
     stderr
         .lines()
-        .filter(|line| line.starts_with("Error:"))
-        .last()
+        .rfind(|line| line.starts_with("Error:"))
         .unwrap_or_else(|| panic!("etcdctl {args:?} failed without an Error line: {stderr}"))
         .to_owned()
 }

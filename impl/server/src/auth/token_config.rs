@@ -35,7 +35,7 @@ const AUTH_TOKEN_LEN_MAX: usize = 16 * 1024;
 /// How Authenticate's tokens are made and checked (etcd's `--auth-token`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum AuthToken {
-    /// Random strings the server remembers for [a while](crate::auth) (etcd's default).
+    /// Random strings the server remembers, each for 300 s after its last use (etcd's default).
     #[default]
     Simple,
     /// JSON Web Tokens signed with the configured key, carrying the user, the auth revision and
