@@ -1,5 +1,5 @@
 //! `kvstore --db DIR serve [--listen ADDR] [--durability sync|group-commit] [--tls-cert FILE
-//! --tls-key FILE [--tls-ca FILE]]`:
+//! --tls-key FILE [--tls-ca FILE]] [--auth-token simple|jwt,OPTIONS]`:
 //! serves etcd v3.4's gRPC API, auth and RBAC included (users and roles kept in `DIR/auth/`),
 //! its JSON gateway, `/health`, `/version` and `/metrics` on one port, in plain text or over
 //! TLS (mutual TLS with `--tls-ca`), over the database (crate `kvstore-server`) until SIGTERM
@@ -7,9 +7,11 @@
 //! Logs go to stderr through `tracing`: as text, or with `--log-format json` one JSON object a
 //! line (tracing-subscriber's JSON formatter: `timestamp`, `level`, `fields` with `message`,
 //! `target`); filtered by `--log-level` (an `EnvFilter` directive such as `debug` or
-//! `info,kvstore_server=debug`), else `RUST_LOG`, else `info`. Exit code 0 after a clean shutdown, 2 without `--db`, 3 if the
-//! directory holds no database (and `--create` was not given), the server could not start or
-//! the database did not close cleanly.
+//! `info,kvstore_server=debug`), else `RUST_LOG`, else `info`. Exit code 0 after a clean
+//! shutdown, 2 without `--db` or with a malformed flag (a bad `--auth-token` included), 3 if
+//! the directory holds no database (and `--create` was not given), the server could not start
+//! (a JWT key file that cannot be read or holds no usable key included) or the database did
+//! not close cleanly.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,8 +19,8 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use kvstore_server::{
-    BCRYPT_COST_DEFAULT, BCRYPT_COST_MAX, BCRYPT_COST_MIN, MAX_REQUEST_BYTES_DEFAULT, Server,
-    ServerConfig, TlsConfig,
+    AuthToken, BCRYPT_COST_DEFAULT, BCRYPT_COST_MAX, BCRYPT_COST_MIN, MAX_REQUEST_BYTES_DEFAULT,
+    Server, ServerConfig, TlsConfig,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -41,7 +43,8 @@ pub struct ServeArgs {
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
     /// Mutual TLS: require client certificates that this CA bundle (PEM) verifies (etcd's
-    /// `--trusted-ca-file` with `--client-cert-auth`).
+    /// `--trusted-ca-file` with `--client-cert-auth`). With auth enabled, a gRPC request
+    /// without a token is then made as the user its certificate's common name names.
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     tls_ca: Option<PathBuf>,
     /// The bcrypt cost of the password hashes `user add` and `user passwd` make, 4 to 31
@@ -53,6 +56,13 @@ pub struct ServeArgs {
             .range(i64::from(BCRYPT_COST_MIN)..=i64::from(BCRYPT_COST_MAX))
     )]
     bcrypt_cost: u32,
+    /// The tokens Authenticate hands out (etcd's `--auth-token`): `simple`, or
+    /// `jwt,sign-method=M,pub-key=FILE,priv-key=FILE[,ttl=DURATION]` with M one of RS256,
+    /// RS384, RS512, PS256, PS384, PS512, ES256, ES384, HS256, HS384, HS512 (PEM keys; for HS*,
+    /// `priv-key` holds the secret), ttl a Go duration (default 5m). With `pub-key` alone the
+    /// server checks tokens but cannot issue them.
+    #[arg(long, default_value = "simple", value_name = "TYPE[,OPTIONS]")]
+    auth_token: AuthToken,
     /// How log lines are written to stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -147,6 +157,7 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
         });
     }
     config.bcrypt_cost = args.bcrypt_cost;
+    config.auth_token = args.auth_token;
     config.options.durability = match args.durability {
         DurabilityArg::Sync => kvstore::Durability::Sync,
         DurabilityArg::GroupCommit => kvstore::Durability::GroupCommit,

@@ -285,6 +285,64 @@ fn serve_refuses_incomplete_or_unreadable_tls_files() {
 }
 
 #[test]
+fn serve_refuses_malformed_auth_tokens_and_unusable_jwt_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let serve = |token: &str| {
+        let o = kv(
+            &db,
+            &["serve", "--listen", "127.0.0.1:0", "--auth-token", token],
+        );
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    // Malformed: a usage error, saying what is wrong.
+    for (token, says) in [
+        ("jwtx", "unknown token type \"jwtx\""),
+        ("simple,ttl=5m", "simple tokens take no options"),
+        ("jwt,priv-key=k.pem", "jwt needs sign-method"),
+        (
+            "jwt,priv_key=k.pem,sign-method=RS256",
+            "unknown jwt option \"priv_key\"",
+        ),
+        (
+            "jwt,priv-key=k.pem,sign-method=ES512",
+            "unsupported sign-method \"ES512\"",
+        ),
+        (
+            "jwt,priv-key=k.pem,sign-method=RS256,ttl=5",
+            "ttl \"5\" is not a positive",
+        ),
+        ("jwt,sign-method=RS256", "needs pub-key, priv-key or both"),
+    ] {
+        let (code, stderr) = serve(token);
+        assert_eq!(code, Some(2), "{token}: {stderr}");
+        assert!(stderr.contains(says), "{token}: {stderr}");
+    }
+    // Well-formed, but the key cannot be read or is no key: the server does not start.
+    let missing = dir.path().join("missing.pem").display().to_string();
+    let (code, stderr) = serve(&format!("jwt,priv-key={missing},sign-method=RS256"));
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot read the JWT private key {missing}")),
+        "{stderr}"
+    );
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "not a key").unwrap();
+    let not_pem = not_pem.display().to_string();
+    let (code, stderr) = serve(&format!("jwt,pub-key={not_pem},sign-method=ES256"));
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the JWT public key {not_pem} is unusable for ES256"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn serve_takes_a_bcrypt_cost_in_bcrypts_range() {
     let dir = tempfile::tempdir().unwrap();
     let help = kv(dir.path(), &["serve", "--help"]);

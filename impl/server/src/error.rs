@@ -60,6 +60,9 @@ pub enum ServeError {
     /// final flush or sync did not complete.
     #[error("closing the database failed: {0}")]
     Close(#[source] kvstore::Error),
+    /// The JWT keys of `--auth-token jwt,...` could not be read or are unusable.
+    #[error("{0}")]
+    AuthToken(#[from] crate::auth::JwtKeyError),
     /// The auth store (a second engine database in the `auth` subdirectory) could not be
     /// opened or holds a record that does not decode.
     #[error("cannot open the auth store at {}: {reason}", path.display())]
@@ -135,6 +138,12 @@ pub(crate) enum EtcdError {
     AuthNotEnabled,
     #[error("etcdserver: invalid auth token")]
     InvalidAuthToken,
+    #[error("etcdserver: revision of auth store is old")]
+    AuthOldRevision,
+    /// etcd's `auth.ErrVerifyOnly` (Authenticate on a JWT server with no private key), which
+    /// its gRPC layer does not translate: code `UNKNOWN` with this text.
+    #[error("auth: token signing attempted with verify-only key")]
+    VerifyOnly,
     #[error("etcdserver: invalid auth management")]
     InvalidAuthMgmt,
     /// Something etcd serves that kvstore does not yet.
@@ -170,6 +179,7 @@ impl EtcdError {
             | EtcdError::RoleEmpty
             | EtcdError::AuthFailed
             | EtcdError::InvalidAuthMgmt
+            | EtcdError::AuthOldRevision
             | EtcdError::Invalid(_) => Code::InvalidArgument,
             EtcdError::RootUserNotExist
             | EtcdError::RootRoleNotExist
@@ -181,7 +191,7 @@ impl EtcdError {
             | EtcdError::PermissionNotGranted
             | EtcdError::AuthNotEnabled => Code::FailedPrecondition,
             EtcdError::PermissionDenied => Code::PermissionDenied,
-            EtcdError::NoPasswordUser => Code::Unknown,
+            EtcdError::NoPasswordUser | EtcdError::VerifyOnly => Code::Unknown,
             EtcdError::InvalidAuthToken => Code::Unauthenticated,
             EtcdError::Compacted | EtcdError::FutureRev | EtcdError::LeaseTtlTooLarge => {
                 Code::OutOfRange

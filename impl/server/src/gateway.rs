@@ -35,9 +35,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::DefaultBodyLimit;
-use axum::http::header::AUTHORIZATION;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderMap, Response, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, post};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -46,11 +48,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
-use crate::auth::{AuthService, TOKEN_METADATA};
+use crate::auth::{AuthService, Credentials, TOKEN_METADATA};
 use crate::cluster::ClusterService;
 use crate::http::{json_response, method_not_allowed};
 use crate::kv::KvService;
 use crate::lease::LeaseService;
+use crate::listener::ClientCertificate;
 use crate::maintenance::MaintenanceService;
 use crate::proto::etcdserverpb::auth_server::Auth;
 use crate::proto::etcdserverpb::cluster_server::Cluster;
@@ -118,7 +121,7 @@ pub(crate) fn router(services: &Services, body_bytes_max: usize) -> Router {
         )
         .route(
             "/watch",
-            streaming(move |requests, token| watch.open(requests, token)),
+            streaming(move |requests, token| watch.open(requests, Credentials::token_only(token))),
         )
         .route(
             "/maintenance/status",
@@ -133,10 +136,42 @@ pub(crate) fn router(services: &Services, body_bytes_max: usize) -> Router {
             unary(cluster, |s, r| async move { s.member_list(r).await }),
         )
         .merge(auth_routes(auth));
+    let refuse = middleware::from_fn_with_state(Arc::clone(auth), refuse_named_client);
     Router::new()
-        .nest("/v3", api.clone())
+        .nest("/v3", api.clone().layer(refuse))
         .nest("/v3beta", api)
         .layer(DefaultBodyLimit::max(body_bytes_max))
+}
+
+/// The most of a refused gateway request's body read before the refusal is sent.
+const REFUSED_BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// etcd's answer (`embed/serve.go`) to a `/v3/` gateway request whose client certificate has a
+/// common name while auth is enabled: the gateway cannot make the request as that user, so it
+/// refuses it, 400 with this text, rather than make it as no one.
+async fn refuse_named_client(
+    State(auth): State<Arc<AuthService>>,
+    request: Request,
+    next: Next,
+) -> axum::response::Response {
+    let named = request
+        .extensions()
+        .get::<ClientCertificate>()
+        .and_then(|client| client.common_name.as_deref())
+        .is_some_and(|name| !name.is_empty());
+    if named && auth.is_enabled() {
+        let text = "CommonName of client sending a request against gateway will be ignored and \
+                    not used as expected\n";
+        let headers = [
+            (CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ];
+        // Read the body first: a connection closed on unread bytes is reset, and the client
+        // may then lose the answer.
+        let _ = axum::body::to_bytes(request.into_body(), REFUSED_BODY_BYTES_MAX).await;
+        return (StatusCode::BAD_REQUEST, headers, text).into_response();
+    }
+    next.run(request).await
 }
 
 /// The Auth service's paths under `auth/`.

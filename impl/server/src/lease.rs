@@ -215,7 +215,7 @@ impl Lease for LeaseService {
         request: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
         // Any caller may grant, but a token must name a user (a raft request in etcd).
-        self.context.auth.caller(request.metadata())?;
+        self.context.auth.caller(&request)?;
         let request = request.into_inner();
         self.context.check_size(request.encoded_len())?;
         self.context
@@ -228,7 +228,7 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
-        let caller = self.context.auth.caller(request.metadata())?;
+        let caller = self.context.auth.caller(&request)?;
         let request = request.into_inner();
         self.context
             .blocking(move |context| {

@@ -16,8 +16,9 @@
 //! - `context`: what every service shares (the database, the identity, the limits, the
 //!   shutdown signal) and running blocking engine calls off the async threads.
 //! - `auth`: etcd's auth and RBAC: the auth store (users, roles, the enabled flag, kept in a
-//!   second engine database under the database directory), tokens, the permission checks
-//!   every service makes, and the Auth service.
+//!   second engine database under the database directory), simple tokens and JWTs, the client
+//!   certificate's common name as the user, the permission checks every service makes, and
+//!   the Auth service.
 //! - `kv`: the KV service (`range`, `write`, `txn`).
 //! - `lease`, `watch`, `maintenance`, `cluster`: the other services.
 //! - `server`: binding, serving and shutting down; `authority`: the repair of the invalid
@@ -70,7 +71,10 @@ mod revision;
 mod server;
 mod watch;
 
-pub use auth::{BCRYPT_COST_DEFAULT, BCRYPT_COST_MAX, BCRYPT_COST_MIN};
+pub use auth::{
+    AuthToken, AuthTokenError, BCRYPT_COST_DEFAULT, BCRYPT_COST_MAX, BCRYPT_COST_MIN,
+    JWT_TTL_DEFAULT, JwtKeyError, JwtOptions, SignMethod,
+};
 pub use error::ServeError;
 pub use identity::{ETCD_API_VERSION, ETCD_CLUSTER_VERSION, RAFT_TERM};
 pub use listener::{HANDSHAKE_TIMEOUT, TlsConfig};

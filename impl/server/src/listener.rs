@@ -13,7 +13,9 @@
 //! - The listening socket closes as soon as the HTTP server stops taking connections (shutdown):
 //!   the accept task ends when the receiving side is dropped.
 //! - Under mutual TLS, every connection that reaches the HTTP server presented a certificate
-//!   chain that verifies against the configured client CA.
+//!   chain that verifies against the configured client CA, and every request on it carries a
+//!   [`ClientCertificate`] naming that chain's leaf's common name (the auth store's user when
+//!   the request has no token); no other connection names one.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -32,7 +34,7 @@ use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{RootCertStore, ServerConfig as RustlsConfig, crypto};
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
 
 use crate::authority::AuthorityFix;
 use crate::error::ServeError;
@@ -65,16 +67,45 @@ pub(crate) type Incoming = ReceiverStream<io::Result<AuthorityFix<Connection>>>;
 /// A client connection, plain or TLS.
 pub(crate) enum Connection {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls {
+        stream: Box<TlsStream<TcpStream>>,
+        client: ClientCertificate,
+    },
 }
 
-impl Connection {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Connection::Plain(stream) => stream,
-            Connection::Tls(stream) => stream.get_ref().0,
+/// What a connection tells the services about its client, in every request's extensions
+/// (tonic's connect info): under mutual TLS, the subject common name of the certificate the
+/// client presented and rustls verified (etcd's `AuthInfoFromTLS`); empty when the certificate
+/// names none, as Go's `CommonName` is.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ClientCertificate {
+    pub(crate) common_name: Option<Arc<str>>,
+}
+
+impl ClientCertificate {
+    /// The client certificate of the TLS connection `stream` (none without mutual TLS: the
+    /// server asks for no certificate then).
+    fn of(stream: &TlsStream<TcpStream>) -> ClientCertificate {
+        let leaf = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|certs| certs.first());
+        ClientCertificate {
+            common_name: leaf.and_then(common_name),
         }
     }
+}
+
+/// The subject common name of the certificate `cert` (the last, as Go's `pkix.Name` keeps
+/// it), empty if it names none; `None` if it does not parse or the name is not a string.
+fn common_name(cert: &CertificateDer<'_>) -> Option<Arc<str>> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let name = match parsed.subject().iter_common_name().last() {
+        Some(attribute) => attribute.as_str().ok()?,
+        None => "",
+    };
+    Some(Arc::from(name))
 }
 
 /// The TLS acceptor for `config`: the server's certificate, and the client verifier under
@@ -187,7 +218,11 @@ async fn accept_loop(
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
                     drop(permit);
-                    let connection = Connection::Tls(Box::new(stream));
+                    let client = ClientCertificate::of(&stream);
+                    let connection = Connection::Tls {
+                        stream: Box::new(stream),
+                        client,
+                    };
                     let _ = ready.send(Ok(AuthorityFix::new(connection))).await;
                 }
                 Ok(Err(e)) => tracing::debug!(?peer, error = %e, "TLS handshake refused"),
@@ -198,10 +233,13 @@ async fn accept_loop(
 }
 
 impl Connected for Connection {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ClientCertificate;
 
-    fn connect_info(&self) -> TcpConnectInfo {
-        self.tcp().connect_info()
+    fn connect_info(&self) -> ClientCertificate {
+        match self {
+            Connection::Plain(_) => ClientCertificate::default(),
+            Connection::Tls { client, .. } => client.clone(),
+        }
     }
 }
 
@@ -213,7 +251,7 @@ impl AsyncRead for Connection {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Connection::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
-            Connection::Tls(stream) => Pin::new(stream).poll_read(cx, buf),
+            Connection::Tls { stream, .. } => Pin::new(stream).poll_read(cx, buf),
         }
     }
 }
@@ -226,21 +264,21 @@ impl AsyncWrite for Connection {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Connection::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
-            Connection::Tls(stream) => Pin::new(stream).poll_write(cx, buf),
+            Connection::Tls { stream, .. } => Pin::new(stream).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Connection::Plain(stream) => Pin::new(stream).poll_flush(cx),
-            Connection::Tls(stream) => Pin::new(stream).poll_flush(cx),
+            Connection::Tls { stream, .. } => Pin::new(stream).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Connection::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
-            Connection::Tls(stream) => Pin::new(stream).poll_shutdown(cx),
+            Connection::Tls { stream, .. } => Pin::new(stream).poll_shutdown(cx),
         }
     }
 
@@ -251,14 +289,14 @@ impl AsyncWrite for Connection {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Connection::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-            Connection::Tls(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Connection::Tls { stream, .. } => Pin::new(stream).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Connection::Plain(stream) => stream.is_write_vectored(),
-            Connection::Tls(stream) => stream.is_write_vectored(),
+            Connection::Tls { stream, .. } => stream.is_write_vectored(),
         }
     }
 }

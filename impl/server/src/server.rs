@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tonic::service::Routes;
 
-use crate::auth::{AuthService, AuthStore, BCRYPT_COST_DEFAULT};
+use crate::auth::{AuthService, AuthStore, AuthToken, BCRYPT_COST_DEFAULT, TokenProvider};
 use crate::cluster::ClusterService;
 use crate::context::{Context, Limits};
 use crate::error::ServeError;
@@ -90,6 +90,9 @@ pub struct ServerConfig {
     /// The bcrypt cost of the password hashes UserAdd and UserChangePassword make (etcd's
     /// `--bcrypt-cost`, [`BCRYPT_COST_DEFAULT`] = 10; 4 to 31). Existing hashes keep theirs.
     pub bcrypt_cost: u32,
+    /// How Authenticate's tokens are made and checked (etcd's `--auth-token`): simple tokens
+    /// by default, or JWTs with the keys it names (read and checked by [`Server::bind`]).
+    pub auth_token: AuthToken,
 }
 
 impl ServerConfig {
@@ -109,6 +112,7 @@ impl ServerConfig {
             shutdown_grace: SHUTDOWN_GRACE,
             tls: None,
             bcrypt_cost: BCRYPT_COST_DEFAULT,
+            auth_token: AuthToken::Simple,
         }
     }
 }
@@ -152,15 +156,17 @@ impl Server {
             source,
         })?;
         let (dir, options) = (config.db_dir.clone(), config.options.clone());
-        let bcrypt_cost = config.bcrypt_cost;
+        let (bcrypt_cost, auth_token) = (config.bcrypt_cost, config.auth_token.clone());
         let (db, auth) = tokio::task::spawn_blocking(move || {
+            // The keys first: a bad one stops the server before the database is opened.
+            let tokens = TokenProvider::load(&auth_token)?;
             let db = Db::open(&dir, options).map_err(|source| ServeError::Open {
                 path: dir.clone(),
                 source,
             })?;
             // The engine ignores the names it does not own, so the auth store's directory
             // inside the database directory is left alone (spec/FORMAT.md § 5.3).
-            let auth = AuthStore::open(&dir, bcrypt_cost)?;
+            let auth = AuthStore::open(&dir, bcrypt_cost, tokens)?;
             Ok::<_, ServeError>((db, auth))
         })
         .await??;

@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::grpc::{authenticate, with_token};
 use common::{Etcd, TestServer};
 use kvstore_server::proto::authpb::Permission;
 use kvstore_server::proto::authpb::permission::Type as PermissionType;
@@ -24,30 +25,8 @@ use kvstore_server::proto::etcdserverpb::{
     RequestOp, TxnRequest, WatchCreateRequest, WatchRequest,
 };
 use tokio_stream::StreamExt;
+use tonic::Code;
 use tonic::transport::Channel;
-use tonic::{Code, Request};
-
-/// A request carrying `token` (none: no metadata).
-fn with_token<T>(message: T, token: Option<&str>) -> Request<T> {
-    let mut request = Request::new(message);
-    if let Some(token) = token {
-        request
-            .metadata_mut()
-            .insert("token", token.parse().expect("ascii token"));
-    }
-    request
-}
-
-async fn authenticate(auth: &mut AuthClient<Channel>, name: &str, password: &str) -> String {
-    auth.authenticate(AuthenticateRequest {
-        name: name.into(),
-        password: password.into(),
-    })
-    .await
-    .expect("authenticate")
-    .into_inner()
-    .token
-}
 
 fn put(key: &str) -> RequestOp {
     RequestOp {

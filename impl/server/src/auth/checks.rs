@@ -14,13 +14,17 @@
 //! LeaseGrant, keep-alives, LeaseTimeToLive, Status, Alarm and MemberList are not checked: etcd
 //! 3.4 lets any caller make them (checked against etcd 3.4.23).
 //!
+//! Every key check (not the admin check, as in etcd's `IsAdminPermitted`) first refuses a
+//! caller whose auth revision is older than the state's, with `etcdserver: revision of auth
+//! store is old`: a JWT issued before a change to users or roles, or before a disable.
+//!
 //! Invariants: a check reads only the [`Caller`]'s state (and, for leases, the lease's keys);
 //! it runs before the request touches the store, so a refused request writes nothing.
 
 use crate::auth::perms::Access;
 use crate::auth::store::Caller;
 use crate::context::Context;
-use crate::error::EtcdResult;
+use crate::error::{EtcdError, EtcdResult};
 use crate::keys::lease_id;
 use crate::proto::etcdserverpb::request_op::Request;
 use crate::proto::etcdserverpb::{
@@ -28,10 +32,29 @@ use crate::proto::etcdserverpb::{
 };
 
 impl Caller {
-    /// Whether the caller may `access` `[key, range_end)`.
+    /// Whether the caller may `access` `[key, range_end)` (etcd's `isOpPermitted`).
     pub(crate) fn check(&self, access: Access, key: &[u8], range_end: &[u8]) -> EtcdResult<()> {
+        if self.is_old() {
+            return Err(EtcdError::AuthOldRevision);
+        }
         self.state
             .check_keys(self.user.as_deref(), access, key, range_end)
+    }
+
+    /// etcd's check after a serialized read (`doSerialize`, Range): a caller whose user was
+    /// established at another auth revision than the state's, older or newer (a JWT issued by
+    /// another server), is refused with `revision of auth store is old`, auth enabled or not.
+    pub(crate) fn check_read_revision(&self) -> EtcdResult<()> {
+        if self.user.is_some() && self.revision != self.state.revision {
+            return Err(EtcdError::AuthOldRevision);
+        }
+        Ok(())
+    }
+
+    /// Whether auth is enabled and the caller's user was established at an auth revision
+    /// older than the state's.
+    fn is_old(&self) -> bool {
+        self.state.enabled && self.user.is_some() && self.revision < self.state.revision
     }
 
     /// Whether the caller may make admin calls: auth management, Defragment, Hash, HashKV,
@@ -42,7 +65,8 @@ impl Caller {
 
     /// Whether every check lets the caller through (auth disabled, or root).
     fn unrestricted(&self) -> bool {
-        !self.state.enabled || self.user.as_deref().is_some_and(|u| self.state.is_root(u))
+        !self.state.enabled
+            || (!self.is_old() && self.user.as_deref().is_some_and(|u| self.state.is_root(u)))
     }
 
     pub(crate) fn check_range(&self, request: &RangeRequest) -> EtcdResult<()> {

@@ -115,7 +115,10 @@ impl AuthState {
         if !self.enabled {
             return Ok(());
         }
-        let user = user.ok_or(EtcdError::UserEmpty)?;
+        // A certificate without a common name names the empty user, which etcd takes for none.
+        let user = user
+            .filter(|user| !user.is_empty())
+            .ok_or(EtcdError::UserEmpty)?;
         if !self.users.contains_key(user) {
             return Err(EtcdError::UserNotFound);
         }

@@ -52,6 +52,11 @@ impl AuthService {
         AuthService { context }
     }
 
+    /// Whether auth is enabled now.
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.context.auth.state().enabled
+    }
+
     /// Checks the caller may make a management call, then runs `work` on the blocking pool
     /// with the current header.
     async fn manage<Q, R>(
@@ -64,7 +69,7 @@ impl AuthService {
         Q: Send + 'static,
         R: Send + 'static,
     {
-        let caller = self.context.auth.caller(request.metadata())?;
+        let caller = self.context.auth.caller(&request)?;
         let user = caller.user.as_deref();
         if let Err(refused) = caller.check_admin() {
             let exempt = match allowed(request.get_ref()) {

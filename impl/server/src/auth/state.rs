@@ -61,8 +61,9 @@ pub(crate) struct Role {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct AuthState {
     pub(crate) enabled: bool,
-    /// etcd's auth revision: one more on every change to users or roles (not on enable or
-    /// disable); persisted, not sent on the wire by etcd 3.4's API.
+    /// etcd's auth revision: 1 in a fresh store, one more on every change to users or roles
+    /// and on a disable (not on an enable); persisted, not sent on the wire by etcd 3.4's API,
+    /// but carried in every JWT (a token older than the store's revision is refused).
     pub(crate) revision: u64,
     pub(crate) users: BTreeMap<String, User>,
     pub(crate) roles: BTreeMap<String, Role>,
@@ -71,9 +72,10 @@ pub(crate) struct AuthState {
 /// Whether a change changed anything (a grant of a role already granted does not).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Changed {
-    /// Users or roles changed: the auth revision moves.
+    /// Users or roles changed, or auth was disabled (etcd's `commitRevision`): the auth
+    /// revision moves, and every JWT issued before is old.
     Records,
-    /// Only the enabled flag changed.
+    /// Auth was enabled: only the flag changed.
     Flag,
     No,
 }
@@ -117,13 +119,13 @@ impl AuthState {
         Ok(Changed::Flag)
     }
 
-    /// etcd's `AuthDisable`.
+    /// etcd's `AuthDisable` (which moves the auth revision, as a change to the records does).
     pub(crate) fn disable(&mut self) -> Changed {
         if !self.enabled {
             return Changed::No;
         }
         self.enabled = false;
-        Changed::Flag
+        Changed::Records
     }
 
     /// etcd's `UserAdd` with the password already hashed (`None`: no password).
@@ -305,7 +307,7 @@ mod tests {
             s.delete_role(ROOT_ROLE),
             Err(EtcdError::InvalidAuthMgmt)
         ));
-        assert_eq!(s.disable(), Changed::Flag);
+        assert_eq!(s.disable(), Changed::Records);
         assert_eq!(
             s.revoke_role(ROOT_USER, ROOT_ROLE).unwrap(),
             Changed::Records

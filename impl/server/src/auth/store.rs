@@ -1,5 +1,5 @@
-//! [`AuthStore`]: the auth state, durable in a second engine database, the tokens, and the
-//! password hashing.
+//! [`AuthStore`]: the auth state, durable in a second engine database, the tokens, the
+//! password hashing, and who a request comes from ([`Credentials`], [`Caller`]).
 //!
 //! The state is kept in the engine database at `<db dir>/auth/` (spec/FORMAT.md, "The auth
 //! store") as one record under the key [`RECORD_KEY`]: every change rewrites it in one
@@ -16,18 +16,23 @@
 //!   never outlives the change.
 //! - Every method that hashes, checks a password or writes runs on the blocking pool (the
 //!   callers use [`crate::context::Context::blocking`]).
+//! - A request's user is its token's if it carries one (a token naming no one is refused, never
+//!   passed over), else its client certificate's common name (mutual TLS, gRPC only), else
+//!   none: etcd's `AuthInfoFromCtx`, then `AuthInfoFromTLS`.
+//! - A fresh store is at auth revision 1, as etcd's (its first commit), so that the revision a
+//!   JWT carries is the one etcd's would.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Instant;
 
 use kvstore::{Db, Durability, HistoryRetention, Options};
-use tonic::metadata::MetadataMap;
+use tonic::Request;
 
+use crate::auth::provider::TokenProvider;
 use crate::auth::record;
 use crate::auth::state::{AuthState, Changed};
-use crate::auth::token::Tokens;
 use crate::error::{EtcdError, EtcdResult, ServeError};
+use crate::listener::ClientCertificate;
 
 /// The auth store's directory inside the database directory.
 pub(crate) const AUTH_DIR: &str = "auth";
@@ -47,11 +52,51 @@ const AUTHENTICATE_ATTEMPTS_MAX: usize = 8;
 /// Longest password accepted, in bytes: bcrypt reads only the first 72.
 const PASSWORD_LEN_MAX: usize = 72;
 
-/// Who is calling: the published state at the time of the call and the token's user.
+/// The auth revision of a fresh store (etcd commits revision 1 when it creates its store).
+const REVISION_INITIAL: u64 = 1;
+
+/// Who is calling: the published state at the time of the call, the user, and the auth
+/// revision the user was established at (a JWT's `revision` claim; the state's own revision
+/// for a simple token or a certificate).
 #[derive(Debug)]
 pub(crate) struct Caller {
     pub(crate) state: Arc<AuthState>,
     pub(crate) user: Option<String>,
+    pub(crate) revision: u64,
+}
+
+/// What a request says about who sends it: its token, and over mutual TLS its client
+/// certificate's common name (see the module doc).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Credentials {
+    token: Option<String>,
+    common_name: Option<Arc<str>>,
+}
+
+impl Credentials {
+    /// A gRPC request's: its `token` metadata (a value that is not ASCII is no token any user
+    /// has) and its connection's client certificate.
+    pub(crate) fn of<T>(request: &Request<T>) -> Credentials {
+        Credentials {
+            token: request
+                .metadata()
+                .get(TOKEN_METADATA)
+                .map(|token| token.to_str().unwrap_or_default().to_owned()),
+            common_name: request
+                .extensions()
+                .get::<ClientCertificate>()
+                .and_then(|client| client.common_name.clone()),
+        }
+    }
+
+    /// A gateway request's: its token only. etcd's gateway calls the server as a client of its
+    /// own, and the server ignores the certificate of a gateway call (`grpcgateway-accept`).
+    pub(crate) fn token_only(token: Option<String>) -> Credentials {
+        Credentials {
+            token,
+            common_name: None,
+        }
+    }
 }
 
 /// The auth store (see the module doc).
@@ -60,7 +105,7 @@ pub(crate) struct AuthStore {
     db: Db,
     published: RwLock<Arc<AuthState>>,
     writer: Mutex<()>,
-    tokens: Tokens,
+    tokens: TokenProvider,
     bcrypt_cost: u32,
 }
 
@@ -70,8 +115,13 @@ pub(crate) fn auth_dir(db_dir: &Path) -> PathBuf {
 }
 
 impl AuthStore {
-    /// Opens (creating if missing) the auth store of the database at `db_dir`. Blocks.
-    pub(crate) fn open(db_dir: &Path, bcrypt_cost: u32) -> Result<AuthStore, ServeError> {
+    /// Opens (creating if missing) the auth store of the database at `db_dir`, handing out
+    /// `tokens`. Blocks.
+    pub(crate) fn open(
+        db_dir: &Path,
+        bcrypt_cost: u32,
+        tokens: TokenProvider,
+    ) -> Result<AuthStore, ServeError> {
         let path = auth_dir(db_dir);
         let failed = |reason: String| ServeError::Auth {
             path: path.clone(),
@@ -92,13 +142,16 @@ impl AuthStore {
         let db = Db::open(&path, options).map_err(|e| failed(e.to_string()))?;
         let state = match db.get(RECORD_KEY).map_err(|e| failed(e.to_string()))? {
             Some(bytes) => record::decode(&bytes).map_err(failed)?,
-            None => AuthState::default(),
+            None => AuthState {
+                revision: REVISION_INITIAL,
+                ..AuthState::default()
+            },
         };
         Ok(AuthStore {
             db,
             published: RwLock::new(Arc::new(state)),
             writer: Mutex::new(()),
-            tokens: Tokens::default(),
+            tokens,
             bcrypt_cost,
         })
     }
@@ -112,34 +165,31 @@ impl AuthStore {
         Arc::clone(&published)
     }
 
-    /// The token a request with `metadata` carries, if any (a value that is not ASCII is no
-    /// token any user has).
-    pub(crate) fn token(metadata: &MetadataMap) -> Option<String> {
-        metadata
-            .get(TOKEN_METADATA)
-            .map(|token| token.to_str().unwrap_or_default().to_owned())
-    }
-
-    /// The caller presenting `token`: a token that names no user (unknown, expired, dropped)
-    /// is `invalid auth token`, with auth enabled or not, as etcd.
-    pub(crate) fn caller_with(&self, token: Option<&str>) -> EtcdResult<Caller> {
-        let user = match token {
-            None => None,
-            Some(token) => Some(
-                self.tokens
-                    .user(token, Instant::now())
-                    .ok_or(EtcdError::InvalidAuthToken)?,
-            ),
+    /// The caller presenting `credentials`: a token that names no user (unknown, expired,
+    /// tampered with, dropped) is `invalid auth token`, with auth enabled or not, as etcd.
+    pub(crate) fn caller_with(&self, credentials: &Credentials) -> EtcdResult<Caller> {
+        let state = self.state();
+        let (user, revision) = match (&credentials.token, &credentials.common_name) {
+            (Some(token), _) => {
+                let user = self
+                    .tokens
+                    .user(token, state.revision)
+                    .ok_or(EtcdError::InvalidAuthToken)?;
+                (Some(user.name), user.revision)
+            }
+            (None, Some(common_name)) => (Some(common_name.to_string()), state.revision),
+            (None, None) => (None, state.revision),
         };
         Ok(Caller {
-            state: self.state(),
+            state,
             user,
+            revision,
         })
     }
 
-    /// The caller of a request with `metadata` (see [`AuthStore::caller_with`]).
-    pub(crate) fn caller(&self, metadata: &MetadataMap) -> EtcdResult<Caller> {
-        self.caller_with(Self::token(metadata).as_deref())
+    /// The caller of the gRPC request `request` (see [`AuthStore::caller_with`]).
+    pub(crate) fn caller<T>(&self, request: &Request<T>) -> EtcdResult<Caller> {
+        self.caller_with(&Credentials::of(request))
     }
 
     /// Applies `change` to a copy of the state and, if it changed anything, makes the copy
@@ -199,7 +249,7 @@ impl AuthStore {
                 return Err(EtcdError::AuthFailed);
             }
             let unchanged = || Arc::ptr_eq(&self.state(), &state);
-            if let Some(token) = self.tokens.assign_if(name, Instant::now(), unchanged) {
+            if let Some(token) = self.tokens.assign_if(name, state.revision, unchanged)? {
                 return Ok(token);
             }
         }
@@ -208,7 +258,7 @@ impl AuthStore {
         )))
     }
 
-    /// Drops the tokens of `user` (its password changed, or it was deleted).
+    /// Drops the simple tokens of `user` (its password changed, or it was deleted).
     pub(crate) fn drop_tokens(&self, user: &str) {
         self.tokens.drop_user(user);
     }

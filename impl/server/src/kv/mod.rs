@@ -51,7 +51,7 @@ impl KvService {
         Q: Message + Send + 'static,
         R: Send + 'static,
     {
-        let caller = self.context.auth.caller(request.metadata())?;
+        let caller = self.context.auth.caller(&request)?;
         let request = request.into_inner();
         self.context
             .check_size(request.encoded_len())
@@ -72,9 +72,10 @@ impl Kv for KvService {
         &self,
         request: Request<RangeRequest>,
     ) -> Result<Response<RangeResponse>, Status> {
-        let caller = self.context.auth.caller(request.metadata())?;
+        let caller = self.context.auth.caller(&request)?;
         let request = request.into_inner();
         caller.check_range(&request)?;
+        caller.check_read_revision()?;
         self.context
             .blocking(move |context| range::read(context, &request))
             .await

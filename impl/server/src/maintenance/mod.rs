@@ -54,7 +54,7 @@ impl MaintenanceService {
     fn check_admin<T>(&self, request: &Request<T>) -> Result<(), Status> {
         self.context
             .auth
-            .caller(request.metadata())
+            .caller(request)
             .and_then(|caller| caller.check_admin())
             .map_err(EtcdError::untranslated)
     }
@@ -86,7 +86,7 @@ impl Maintenance for MaintenanceService {
         request: Request<AlarmRequest>,
     ) -> Result<Response<AlarmResponse>, Status> {
         // Any caller may ask, but a token must name a user (a raft request in etcd).
-        self.context.auth.caller(request.metadata())?;
+        self.context.auth.caller(&request)?;
         self.context
             .blocking(|context| {
                 Ok(AlarmResponse {

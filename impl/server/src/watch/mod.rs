@@ -20,7 +20,7 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::auth::AuthStore;
+use crate::auth::Credentials;
 use crate::context::Context;
 use crate::keys::key_value;
 use crate::proto::etcdserverpb::watch_server::Watch;
@@ -43,17 +43,18 @@ impl WatchService {
     }
 
     /// Serves one watch stream reading the client's requests from `inbound` (the gRPC call's
-    /// stream, or the JSON gateway's decoded body), as the user `token` names if auth is on.
+    /// stream, or the JSON gateway's decoded body), as the user `credentials` name if auth is
+    /// on.
     pub(crate) fn open(
         &self,
         inbound: impl Stream<Item = Result<WatchRequest, Status>> + Unpin + Send + 'static,
-        token: Option<String>,
+        credentials: Credentials,
     ) -> ReceiverStream<Result<WatchResponse, Status>> {
         let (sender, receiver) = mpsc::channel(WATCH_SEND_BUFFER);
         tokio::spawn(stream::run(
             Arc::clone(&self.context),
             inbound,
-            token,
+            credentials,
             sender,
         ));
         ReceiverStream::new(receiver)
@@ -69,8 +70,8 @@ impl Watch for WatchService {
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         // As etcd, the stream opens whatever its token; each create resolves it again.
-        let token = AuthStore::token(request.metadata());
-        Ok(Response::new(self.open(request.into_inner(), token)))
+        let credentials = Credentials::of(&request);
+        Ok(Response::new(self.open(request.into_inner(), credentials)))
     }
 }
 

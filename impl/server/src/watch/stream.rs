@@ -44,7 +44,7 @@ use tokio_stream::StreamExt;
 use tonic::Status;
 
 use super::event;
-use crate::auth::Access;
+use crate::auth::{Access, Credentials};
 use crate::context::Context;
 use crate::error::EtcdError;
 use crate::keys::{Keys, keys};
@@ -128,8 +128,8 @@ enum Step {
 
 struct Stream {
     context: Arc<Context>,
-    /// The token the stream was opened with (`None`: no token).
-    token: Option<String>,
+    /// Who the stream was opened by: its token, its client certificate.
+    credentials: Credentials,
     sender: Sender,
     watches: BTreeMap<i64, Watching>,
     next_id: i64,
@@ -139,12 +139,12 @@ struct Stream {
 pub(super) async fn run(
     context: Arc<Context>,
     mut inbound: impl tokio_stream::Stream<Item = Result<WatchRequest, Status>> + Unpin,
-    token: Option<String>,
+    credentials: Credentials,
     sender: Sender,
 ) {
     let mut stream = Stream {
         context: Arc::clone(&context),
-        token,
+        credentials,
         sender,
         watches: BTreeMap::new(),
         next_id: 0,
@@ -293,7 +293,7 @@ impl Stream {
         let permitted = self
             .context
             .auth
-            .caller_with(self.token.as_deref())
+            .caller_with(&self.credentials)
             .and_then(|caller| caller.check(Access::Read, &key, &create.range_end));
         if let Err(refused) = permitted {
             return self.refuse(&refusal_reason(&refused)).await;

@@ -9,6 +9,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod certs;
+pub mod grpc;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -169,10 +170,16 @@ pub struct Etcd {
 
 impl Etcd {
     pub fn start() -> Etcd {
+        Self::start_with("http", &[], &[])
+    }
+
+    /// etcd with `flags` added, its client URL's scheme `scheme` (`https` with TLS flags), and
+    /// `ctl_flags` given to the etcdctl that waits for it to become healthy.
+    pub fn start_with(scheme: &str, flags: &[String], ctl_flags: &[&str]) -> Etcd {
         let etcd = etcd_path();
         let dir = tempfile::tempdir().expect("temp dir");
         let (client, peer) = (free_port(), free_port());
-        let client_url = format!("http://127.0.0.1:{client}");
+        let client_url = format!("{scheme}://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         let log = std::fs::File::create(dir.path().join("etcd.log")).expect("etcd log");
         let child = Command::new(etcd)
@@ -184,6 +191,7 @@ impl Etcd {
             .arg(format!("--initial-advertise-peer-urls={peer_url}"))
             .arg(format!("--initial-cluster=default={peer_url}"))
             .arg("--log-level=error")
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -195,7 +203,10 @@ impl Etcd {
         };
         let deadline = Instant::now() + WAIT_MAX;
         loop {
-            let health = etcd.ctl().run(&["endpoint", "health"]);
+            let health = etcd
+                .ctl()
+                .with_flags(ctl_flags)
+                .run(&["endpoint", "health"]);
             if health.status.success() {
                 break;
             }
