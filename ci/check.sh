@@ -11,10 +11,10 @@ export CI="${CI:-true}"
 
 step() { printf '\n==> %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
-step "tools: protoc (impl/server's build), etcd, etcdctl 3.4 and curl (its tests' clients and oracle), strace (the read-only open test)"
+step "tools: protoc (impl/server's build), etcd, etcdctl 3.4 and curl (its tests' clients and oracle), strace (the read-only open test), openssl (the JWT test's keys)"
 if ! command -v protoc >/dev/null || ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null \
-    || ! command -v curl >/dev/null || ! command -v strace >/dev/null; then
-    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y protobuf-compiler etcd-server etcd-client curl strace
+    || ! command -v curl >/dev/null || ! command -v strace >/dev/null || ! command -v openssl >/dev/null; then
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y protobuf-compiler etcd-server etcd-client curl strace openssl
 fi
 protoc --version
 etcd --version
