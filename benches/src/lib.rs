@@ -13,6 +13,7 @@
 //! - [`lease`]: the `leasebench` workload: one-key leases granted, kept alive and expired.
 //! - [`peers`]: the peer engines, each behind its cargo feature.
 //! - [`process`]: what the OS says about this process (peak RSS, bytes written) and a directory.
+//! - [`scancount`]: the scan-only workload callgrind profiles (write N, one checked scan).
 //! - [`search`]: the `searchbench` workload: contains search via the key index vs a full scan,
 //!   and the index's write cost.
 //! - [`seed`]: the seed workload's phases and their report.
@@ -33,6 +34,7 @@ pub mod lease;
 pub mod peers;
 pub mod process;
 pub mod report_line;
+pub mod scancount;
 pub mod search;
 pub mod seed;
 pub mod server;

@@ -28,7 +28,8 @@ use crate::model::{Expect, Model, Mutation, Refusal, RevisionError};
 use crate::oracle::Oracle;
 use crate::reads::cell;
 pub use crate::reads::{
-    HISTORY_READS_MAX, ReadError, check_history, check_read_at, check_snapshot, observe, read_all,
+    HISTORY_READS_MAX, ReadError, check_history, check_read_at, check_snapshot, check_visit,
+    observe, read_all,
 };
 use crate::sabotage::{Sabotage, Sabotaged};
 use crate::watching::{drain_watch, peek_watch, watch_request};
@@ -353,7 +354,7 @@ impl Engine {
                                     "reverse range scan returned {got:?}, the model says {want:?}"
                                 ));
                             }
-                            Ok(())
+                            check_visit(&db, expected)
                         }
                         Err(e) => Err(e.to_string()),
                     }

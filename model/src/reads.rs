@@ -2,10 +2,11 @@
 //! leases), reads at older revisions, snapshots.
 //!
 //! Invariant: every read that has two paths (a scan and a point read; a lease's keys and the
-//! keys naming it) is read both ways, and a disagreement is [`ReadError::Inconsistent`], not a
-//! state.
+//! keys naming it; a scan's owned rows and the rows `Scan::visit` lends) is read both ways, and
+//! a disagreement is [`ReadError::Inconsistent`] (or a failed check), not a state.
 
 use std::collections::BTreeMap;
+use std::ops::{Bound, ControlFlow};
 
 use kvstore::{Db, KeyRange, ScanOptions};
 
@@ -215,6 +216,39 @@ pub fn check_snapshot(
         ));
     }
     Ok(())
+}
+
+/// Checks that a full forward scan through `Scan::visit` (rows lent, not copied) gives the
+/// model's live state exactly, and that a `Break` after the first row stops it there.
+pub fn check_visit(db: &Db, model: &Model) -> Result<(), String> {
+    let want = model.scan(Bound::Unbounded, Bound::Unbounded);
+    let mut got: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let flow = db
+        .scan(KeyRange::all(), ScanOptions::default())
+        .and_then(|scan| {
+            scan.visit(|k, v| {
+                got.push((k.to_vec(), v.to_vec()));
+                ControlFlow::<()>::Continue(())
+            })
+        })
+        .map_err(|e| format!("visit scan: {e}"))?;
+    if flow.is_break() || got != want {
+        return Err(format!(
+            "visit scan returned {got:?}, the model says {want:?}"
+        ));
+    }
+    let first = db
+        .scan(KeyRange::all(), ScanOptions::default())
+        .and_then(|scan| scan.visit(|k, _| ControlFlow::Break(k.to_vec())))
+        .map_err(|e| format!("visit scan: {e}"))?;
+    let want_first = want.first().map(|(k, _)| k.clone());
+    match (first, want_first) {
+        (ControlFlow::Break(k), Some(w)) if k == w => Ok(()),
+        (ControlFlow::Continue(()), None) => Ok(()),
+        (got, want) => Err(format!(
+            "visit stopped at its first row gave {got:?}, the model's first key is {want:?}"
+        )),
+    }
 }
 
 /// [`read_all`] with the error as a message.

@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::iter::{BoxedSource, ConcatSource, HistoryMerge, Opener};
 use crate::metrics::Counter;
 use crate::range::{Direction, KeyRange};
+use crate::sst::TableIter;
 use crate::version::{FileMeta, Version, VersionEdit};
 
 use super::inner::Inner;
@@ -133,12 +134,12 @@ impl Inner {
             }
             // A sorted level's inputs do not overlap: one source opening them one at a time, so
             // the merge holds one open table per level beyond L0's.
-            let mut openers: Vec<Opener> = Vec::with_capacity(inputs.files.len());
+            let mut openers: Vec<Opener<TableIter>> = Vec::with_capacity(inputs.files.len());
             for file in &inputs.files {
                 let (tree, dir, number) = (Arc::clone(tree), self.dir.clone(), file.number);
                 openers.push(Box::new(move || {
                     let table = tree.table(&dir, number)?;
-                    Ok(Box::new(table.iter(KeyRange::all(), Direction::Forward)) as BoxedSource)
+                    Ok(table.iter(KeyRange::all(), Direction::Forward))
                 }));
             }
             sources.push(Box::new(ConcatSource::new(openers)));

@@ -15,17 +15,17 @@
 //!   below its revision (a tombstone means absent); a scan merges all sources and keeps the
 //!   highest such revision per key.
 
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::entry::{Entry, VersionMeta};
 use crate::error::{Error, Result};
-use crate::iter::{BoxedSource, ConcatSource, MergeIter, Opener, ScanSpec};
+use crate::iter::{BoxedCursor, ConcatSource, MergeIter, Opener, OwnedCursor, ScanSpec};
 use crate::limits::check_key;
 use crate::metrics::Counter;
 use crate::range::{Direction, KeyRange};
-use crate::sst::Table;
+use crate::sst::{Table, TableIter};
 
 use super::inner::Inner;
 use super::readers::Pin;
@@ -99,7 +99,8 @@ impl Versioned {
 }
 
 /// A lazy scan over one consistent snapshot: `(key, value)` pairs in key order (or reverse).
-/// After an `Err` item the scan ends. [`Scan::versioned`] yields each row's metadata too.
+/// After an `Err` item the scan ends. [`Scan::versioned`] yields each row's metadata too;
+/// [`Scan::visit`] lends each row instead of copying it.
 pub struct Scan {
     merge: MergeIter,
     /// Holds the scan's revision while it runs (a scan at an older revision).
@@ -139,13 +140,58 @@ impl Scan {
     }
 
     /// Counts the rows the scan yields (its limit applies); the first error ends it.
-    pub fn count_rows(self) -> Result<u64> {
+    pub fn count_rows(mut self) -> Result<u64> {
         let mut count = 0u64;
-        for row in self {
+        while let Some(row) = self.merge.next_ref() {
             row?;
             count = count.saturating_add(1);
         }
         Ok(count)
+    }
+
+    /// Calls `visit` with each remaining row's key and value, borrowed from the engine's memory
+    /// (a table block or the scan's buffer) for the call only: the same rows, in the same order
+    /// and at the same snapshot as iterating the scan, without copying a key or a value.
+    /// `ControlFlow::Break(b)` stops the scan and is returned; a scan that runs to its end (or
+    /// its limit) returns `Continue(())`. A read error ends the scan with that error (rows
+    /// visited before it stay visited).
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = kvstore::Db::open(dir.path(), kvstore::Options::default())?;
+    /// db.put(b"a/1", b"x")?;
+    /// db.put(b"a/2", b"yy")?;
+    /// db.put(b"b/1", b"zzz")?;
+    /// let mut bytes = 0;
+    /// let flow = db
+    ///     .scan_prefix(b"a/", kvstore::ScanOptions::default())?
+    ///     .visit(|_key, value| {
+    ///         bytes += value.len();
+    ///         ControlFlow::<()>::Continue(())
+    ///     })?;
+    /// assert_eq!((flow, bytes), (ControlFlow::Continue(()), 3));
+    /// // Break stops the scan at the first key it is given back.
+    /// let first = db
+    ///     .scan(kvstore::KeyRange::all(), kvstore::ScanOptions::default())?
+    ///     .visit(|key, _value| ControlFlow::Break(key.to_vec()))?;
+    /// assert_eq!(first, ControlFlow::Break(b"a/1".to_vec()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn visit<B>(
+        mut self,
+        mut visit: impl FnMut(&[u8], &[u8]) -> ControlFlow<B>,
+    ) -> Result<ControlFlow<B>> {
+        while let Some(row) = self.merge.next_ref() {
+            let row = row?;
+            // The merge hides tombstones; a `None` here cannot happen but is skipped safely.
+            if let Some(value) = row.value
+                && let ControlFlow::Break(b) = visit(row.key, value)
+            {
+                return Ok(ControlFlow::Break(b));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
     }
 }
 
@@ -292,12 +338,13 @@ impl Inner {
         view: &ReadView,
         range: &KeyRange,
         direction: Direction,
-    ) -> Result<Vec<BoxedSource>> {
+    ) -> Result<Vec<BoxedCursor>> {
         let revision = view.revision;
         let revision_max = view.tree.version.last_revision();
-        let mut sources: Vec<BoxedSource> = Vec::new();
+        let mut sources: Vec<BoxedCursor> = Vec::new();
         for mem in view.mems.iter() {
-            sources.push(Box::new(mem.scan(range.clone(), direction, revision)));
+            let scan = mem.scan(range.clone(), direction, revision);
+            sources.push(Box::new(OwnedCursor::new(scan)));
         }
         let version = &view.tree.version;
         for file in version.overlapping(0, range) {
@@ -317,17 +364,14 @@ impl Inner {
             if direction == Direction::Reverse {
                 files.reverse();
             }
-            let mut openers: Vec<Opener> = Vec::with_capacity(files.len());
+            let mut openers: Vec<Opener<TableIter>> = Vec::with_capacity(files.len());
             for file in files {
                 // Opened when the scan reaches it, so a scan holds one table of the level.
                 let (tree, dir) = (Arc::clone(&view.tree), self.dir.clone());
                 let range = range.clone();
                 openers.push(Box::new(move || {
                     let table = tree.table(&dir, file.number)?;
-                    Ok(
-                        Box::new(table.iter_at(range, direction, revision, revision_max))
-                            as BoxedSource,
-                    )
+                    Ok(table.iter_at(range, direction, revision, revision_max))
                 }));
             }
             sources.push(Box::new(ConcatSource::new(openers)));

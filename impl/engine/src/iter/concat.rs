@@ -1,5 +1,5 @@
-//! [`ConcatSource`]: one entry source over the files of one sorted level, opening each file only
-//! when the scan reaches it.
+//! [`ConcatSource`]: one cursor (and entry source) over the files of one sorted level, opening
+//! each file only when the scan reaches it.
 //!
 //! Invariants:
 //! - The openers are given in scan order (ascending files for a forward scan, descending for a
@@ -10,21 +10,22 @@
 
 use std::collections::VecDeque;
 
-use super::BoxedSource;
+use super::cursor::{Cursor, next_owned};
 use crate::entry::Entry;
 use crate::error::Result;
+use crate::format::sst::EntryRef;
 
-/// Opens one file's entry source (e.g. an SST reader positioned at the scan's start).
-pub type Opener = Box<dyn FnOnce() -> Result<BoxedSource> + Send>;
+/// Opens one file's cursor (e.g. an SST reader positioned at the scan's start).
+pub type Opener<S> = Box<dyn FnOnce() -> Result<S> + Send>;
 
-/// The concatenation of lazily opened sources; see the module doc.
-pub struct ConcatSource {
-    pending: VecDeque<Opener>,
-    current: Option<BoxedSource>,
+/// The concatenation of lazily opened cursors; see the module doc.
+pub struct ConcatSource<S> {
+    pending: VecDeque<Opener<S>>,
+    current: Option<S>,
     finished: bool,
 }
 
-impl std::fmt::Debug for ConcatSource {
+impl<S> std::fmt::Debug for ConcatSource<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConcatSource")
             .field("pending", &self.pending.len())
@@ -34,9 +35,9 @@ impl std::fmt::Debug for ConcatSource {
     }
 }
 
-impl ConcatSource {
-    /// Concatenates the sources `openers` yield, in the order given.
-    pub fn new(openers: Vec<Opener>) -> Self {
+impl<S> ConcatSource<S> {
+    /// Concatenates the cursors `openers` yield, in the order given.
+    pub fn new(openers: Vec<Opener<S>>) -> Self {
         ConcatSource {
             pending: openers.into(),
             current: None,
@@ -45,20 +46,19 @@ impl ConcatSource {
     }
 }
 
-impl Iterator for ConcatSource {
-    type Item = Result<Entry>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<S: Cursor> Cursor for ConcatSource<S> {
+    fn advance(&mut self) -> Result<()> {
         while !self.finished {
             if let Some(source) = self.current.as_mut() {
-                match source.next() {
-                    Some(Ok(entry)) => return Some(Ok(entry)),
-                    Some(Err(e)) => {
-                        self.finished = true;
-                        return Some(Err(e));
-                    }
-                    None => self.current = None,
+                if let Err(e) = source.advance() {
+                    self.finished = true;
+                    self.current = None;
+                    return Err(e);
                 }
+                if source.key().is_some() {
+                    return Ok(());
+                }
+                self.current = None;
             }
             let Some(open) = self.pending.pop_front() else {
                 self.finished = true;
@@ -68,11 +68,39 @@ impl Iterator for ConcatSource {
                 Ok(source) => self.current = Some(source),
                 Err(e) => {
                     self.finished = true;
-                    return Some(Err(e));
+                    return Err(e);
                 }
             }
         }
-        None
+        Ok(())
+    }
+
+    fn current(&self) -> Option<EntryRef<'_>> {
+        self.current.as_ref()?.current()
+    }
+
+    fn key(&self) -> Option<&[u8]> {
+        self.current.as_ref()?.key()
+    }
+
+    fn revision(&self) -> Option<u64> {
+        self.current.as_ref()?.revision()
+    }
+
+    fn is_tombstone(&self) -> Option<bool> {
+        self.current.as_ref()?.is_tombstone()
+    }
+
+    fn take(&mut self) -> Option<Entry> {
+        self.current.as_mut()?.take()
+    }
+}
+
+impl<S: Cursor> Iterator for ConcatSource<S> {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        next_owned(self)
     }
 }
 
@@ -80,6 +108,7 @@ impl Iterator for ConcatSource {
 mod tests {
     use super::*;
     use crate::error::Error;
+    use crate::iter::{BoxedSource, OwnedCursor};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -94,11 +123,14 @@ mod tests {
         }
     }
 
-    fn opener(keys: Vec<u8>, opened: &Arc<AtomicUsize>) -> Opener {
+    type Source = OwnedCursor<BoxedSource>;
+
+    fn opener(keys: Vec<u8>, opened: &Arc<AtomicUsize>) -> Opener<Source> {
         let opened = Arc::clone(opened);
         Box::new(move || {
             opened.fetch_add(1, Ordering::SeqCst);
-            Ok(Box::new(keys.into_iter().map(|k| Ok(entry(k)))) as BoxedSource)
+            let source: BoxedSource = Box::new(keys.into_iter().map(|k| Ok(entry(k))));
+            Ok(OwnedCursor::new(source))
         })
     }
 
@@ -121,7 +153,7 @@ mod tests {
     #[test]
     fn an_open_failure_is_yielded_then_the_source_ends() {
         let opened = Arc::new(AtomicUsize::new(0));
-        let failing: Opener = Box::new(|| Err(Error::Closed));
+        let failing: Opener<Source> = Box::new(|| Err(Error::Closed));
         let mut concat = ConcatSource::new(vec![
             opener(vec![1], &opened),
             failing,

@@ -1,12 +1,13 @@
 //! Scans: the entry-source contract every sorted source (memtable scan, SST scan) meets, the
-//! k-way [`MergeIter`] that turns several sources into one user-facing stream,
-//! [`HistoryMerge`] that merges every version for flush and compaction, and [`ConcatSource`], one
-//! lazily opened source per sorted level.
+//! [`Cursor`] form of it that lends its current entry, the k-way [`MergeIter`] that turns several
+//! cursors into one user-facing stream, [`HistoryMerge`] that merges every version for flush and
+//! compaction, and [`ConcatSource`], one lazily opened source per sorted level.
 //!
 //! Invariants:
-//! - An entry source for [`MergeIter`] yields `Result<Entry>` sorted strictly by key in the scan
-//!   direction, at most one entry per key (the version it holds for the snapshot; an SST scan
-//!   made by `Table::iter_at` yields exactly that). A source may yield keys outside
+//! - An entry source yields `Result<Entry>` (a [`Cursor`], the same entries lent one at a time)
+//!   sorted strictly by key in the scan direction; one for [`MergeIter`] holds at most one entry
+//!   per key (the version it holds for the snapshot; an SST scan made by `Table::iter_at` yields
+//!   exactly that). A source may yield keys outside
 //!   the scan's range; the merge drops them. An `Err` item is final for that scan: the merge
 //!   yields it and then ends, so a corrupt block never turns into silently missing keys.
 //! - Of the versions of a key offered by the sources, the merge keeps the one with the highest
@@ -14,10 +15,12 @@
 //!   revisions, the source listed first wins.
 
 mod concat;
+mod cursor;
 mod history;
 mod merge;
 
 pub use concat::{ConcatSource, Opener};
+pub use cursor::{BoxedCursor, Cursor, OwnedCursor, next_owned};
 pub use history::HistoryMerge;
 pub use merge::MergeIter;
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::error::Error;
+use crate::format::sst::EntryRef;
 use crate::memtable::MemTable;
 use proptest::prelude::*;
 use std::ops::Bound;
@@ -17,8 +18,8 @@ fn entry(key: &[u8], revision: u64, value: Option<&[u8]>) -> Entry {
     }
 }
 
-fn source(items: Vec<Result<Entry>>) -> BoxedSource {
-    Box::new(items.into_iter())
+fn source(items: Vec<Result<Entry>>) -> BoxedCursor {
+    Box::new(OwnedCursor::new(items.into_iter()))
 }
 
 fn corruption() -> Error {
@@ -281,8 +282,8 @@ impl Engine {
             .iter()
             .rev()
             .map(|m| {
-                Box::new(m.scan(spec.range.clone(), spec.direction, spec.snapshot_rev))
-                    as BoxedSource
+                let scan = m.scan(spec.range.clone(), spec.direction, spec.snapshot_rev);
+                Box::new(OwnedCursor::new(scan)) as BoxedCursor
             })
             .collect();
         MergeIter::new(sources, spec)
@@ -314,11 +315,18 @@ proptest! {
                     let mut spec = ScanSpec::user(range.clone(), direction, snap);
                     spec.limit = limit;
                     let expected = model_scan(&db.model, &range, reverse, limit, snap);
-                    let mut iter = db.scan(spec);
+                    // The owned and the lending sequences, each with commits after its first row.
+                    let mut iter = db.scan(spec.clone());
+                    let mut lent = db.scan(spec);
                     let mut got: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+                    let mut got_lent: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+                    let copy = |e: EntryRef<'_>| (e.key.to_vec(), e.value.unwrap().to_vec());
                     if let Some(first) = iter.next() {
                         let e = first.unwrap();
                         got.push((e.key, e.value.unwrap()));
+                    }
+                    if let Some(first) = lent.next_ref() {
+                        got_lent.push(copy(first.unwrap()));
                     }
                     if !interleave.is_empty() {
                         db.commit(&interleave);
@@ -327,7 +335,11 @@ proptest! {
                         let e = e.unwrap();
                         got.push((e.key, e.value.unwrap()));
                     }
-                    prop_assert_eq!(got, expected);
+                    while let Some(e) = lent.next_ref() {
+                        got_lent.push(copy(e.unwrap()));
+                    }
+                    prop_assert_eq!(&got, &expected);
+                    prop_assert_eq!(got_lent, expected);
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! [`TableIter`]: a lazy scan of one table over a key range, forward or reverse, one block at a
-//! time through the block cache. It is an [`crate::iter::EntrySource`].
+//! time through the block cache. It is a [`Cursor`] lending its entries from the block it holds,
+//! and an [`crate::iter::EntrySource`] (the cursor's entries copied out).
 //!
 //! Seek: forward, the first block is the last whose first key is <= the range start (binary
 //! search on the index); reverse, the last whose first key is <= the range end, walking blocks
@@ -17,6 +18,8 @@
 //!   the scan reaches it), and not put in the cache (a long scan would evict what point reads
 //!   use); so it holds at most one run of blocks at a time.
 //! - The first `Err` is yielded and then the iterator ends (the `EntrySource` contract).
+//! - The current entry is the entry at `current` of `block`: the block stays held (an
+//!   `Arc`) until the cursor moves past its last entry, so what `current` lends stays valid.
 
 use std::collections::VecDeque;
 use std::ops::Bound;
@@ -26,6 +29,8 @@ use super::cache::CachedBlock;
 use super::reader::Table;
 use crate::entry::Entry;
 use crate::error::Result;
+use crate::format::sst::EntryRef;
+use crate::iter::{Cursor, next_owned};
 use crate::range::{Direction, KeyRange, Position};
 
 /// Blocks a scan loads one at a time (through the cache) before it starts reading ahead: short
@@ -48,8 +53,10 @@ pub struct TableIter {
     next_block: Option<usize>,
     /// The block being yielded from.
     block: Option<CachedBlock>,
-    /// Forward: the index of the next entry to yield. Reverse: one past it (entries left).
+    /// Forward: the index of the next entry to examine. Reverse: one past it (entries left).
     pos: usize,
+    /// The index in `block` of the entry the cursor is on.
+    current: Option<usize>,
     /// Every entry of `block` left to yield is inside the range.
     block_inside: bool,
     done: bool,
@@ -111,6 +118,7 @@ impl TableIter {
             next_block,
             block: None,
             pos: 0,
+            current: None,
             block_inside: false,
             done: false,
             loaded: 0,
@@ -119,27 +127,29 @@ impl TableIter {
         }
     }
 
-    /// The next entry of the current block in scan order that the scan yields (every version,
-    /// or the visible one per key), advancing the cursor. Bounded: each pass consumes an entry.
-    fn step(&mut self) -> Option<Entry> {
+    /// The index of the next entry of the current block in scan order that the scan yields
+    /// (every version, or the visible one per key) with its revision, moving past it.
+    /// Bounded: each pass consumes an entry.
+    fn step(&mut self) -> Option<(usize, u64)> {
         let block = self.block.as_ref()?;
         loop {
-            let (i, e) = match self.direction {
+            let i = match self.direction {
                 Direction::Forward => {
                     let i = self.pos;
-                    let e = block.entry(i)?;
                     self.pos = self.pos.saturating_add(1);
-                    (i, e)
+                    i
                 }
                 Direction::Reverse => {
                     self.pos = self.pos.checked_sub(1)?;
-                    (self.pos, block.entry(self.pos)?)
+                    self.pos
                 }
             };
-            // A too-new entry is yielded whatever the snapshot, for `next` to report.
-            let too_new = block.revision(i).is_some_and(|r| r > self.revision_max);
-            if too_new || self.snapshot_rev.is_none_or(|r| block.is_visible(i, r)) {
-                return Some(Entry::from_sst(e));
+            let revision = block.revision(i)?;
+            // A too-new entry is yielded whatever the snapshot, for `advance` to report.
+            if revision > self.revision_max
+                || self.snapshot_rev.is_none_or(|r| block.is_visible(i, r))
+            {
+                return Some((i, revision));
             }
         }
     }
@@ -221,27 +231,34 @@ impl TableIter {
     }
 }
 
-impl Iterator for TableIter {
-    type Item = Result<Entry>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl Cursor for TableIter {
+    fn advance(&mut self) -> Result<()> {
+        self.current = None;
         // Bounded: each pass yields, consumes an entry, or consumes a block.
         while !self.done {
-            if let Some(entry) = self.step() {
-                if entry.revision > self.revision_max {
+            if let Some((i, revision)) = self.step() {
+                if self.block_inside && revision <= self.revision_max {
+                    self.current = Some(i);
+                    return Ok(());
+                }
+                let key = self
+                    .block
+                    .as_ref()
+                    .and_then(|b| b.key(i))
+                    .unwrap_or_default();
+                if revision > self.revision_max {
                     self.done = true;
-                    let max = self.revision_max;
-                    return Some(Err(self.table.revision_too_new(
-                        &entry.key,
-                        entry.revision,
-                        max,
-                    )));
+                    let error = self
+                        .table
+                        .revision_too_new(key, revision, self.revision_max);
+                    self.block = None;
+                    return Err(error);
                 }
-                if self.block_inside {
-                    return Some(Ok(entry));
-                }
-                match (self.range.position(&entry.key), self.direction) {
-                    (Position::Inside, _) => return Some(Ok(entry)),
+                match (self.range.position(key), self.direction) {
+                    (Position::Inside, _) => {
+                        self.current = Some(i);
+                        return Ok(());
+                    }
                     (Position::Above, Direction::Forward)
                     | (Position::Below, Direction::Reverse) => {
                         self.done = true;
@@ -257,10 +274,35 @@ impl Iterator for TableIter {
                 Ok(false) => self.done = true,
                 Err(e) => {
                     self.done = true;
-                    return Some(Err(e));
+                    return Err(e);
                 }
             }
         }
-        None
+        self.block = None;
+        Ok(())
+    }
+
+    fn current(&self) -> Option<EntryRef<'_>> {
+        self.block.as_ref()?.entry(self.current?)
+    }
+
+    fn key(&self) -> Option<&[u8]> {
+        self.block.as_ref()?.key(self.current?)
+    }
+
+    fn revision(&self) -> Option<u64> {
+        self.block.as_ref()?.revision(self.current?)
+    }
+
+    fn is_tombstone(&self) -> Option<bool> {
+        self.block.as_ref()?.is_tombstone(self.current?)
+    }
+}
+
+impl Iterator for TableIter {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        next_owned(self)
     }
 }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::entry::VersionMeta;
-use crate::iter::{BoxedSource, HistoryMerge, MergeIter, ScanSpec};
+use crate::iter::{BoxedCursor, BoxedSource, HistoryMerge, MergeIter, OwnedCursor, ScanSpec};
 use crate::range::{Direction, KeyRange};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -163,9 +163,12 @@ fn visible(
     direction: Direction,
     revision: u64,
 ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-    let sources: Vec<BoxedSource> = tables
+    let sources: Vec<BoxedCursor> = tables
         .iter()
-        .map(|t| directed(&visible_versions(t, revision), direction))
+        .map(|t| {
+            let source = directed(&visible_versions(t, revision), direction);
+            Box::new(OwnedCursor::new(source)) as BoxedCursor
+        })
         .collect();
     MergeIter::new(
         sources,

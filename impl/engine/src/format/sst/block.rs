@@ -317,6 +317,11 @@ impl Block {
                 .is_none_or(|r| r > snapshot_rev)
     }
 
+    /// Whether entry `i` is a tombstone; `None` past the end.
+    pub fn is_tombstone(&self, i: usize) -> Option<bool> {
+        self.slots.get(i).map(|s| s.value_len == TOMBSTONE_LEN)
+    }
+
     /// The revision of entry `i`; `None` past the end.
     pub fn revision(&self, i: usize) -> Option<u64> {
         self.slots.get(i).map(|s| s.revision)
