@@ -165,13 +165,15 @@ pub(super) async fn run(
         woken.as_mut().enable();
         let busy = match stream.poll().await {
             Err(Gone) => break,
-            Ok(active) => active || stream.wake_when_ready(&waker),
+            // Registered after every poll, also one that sent something: a watcher's next
+            // response must wake the loop, not wait for the next turn of a timer.
+            Ok(active) => stream.wake_when_ready(&waker) || active,
         };
         let step = tokio::select! {
             _ = shutdown.changed() => Step::Stop,
             request = inbound.next(), if inbound_open => Step::Request(request),
             () = &mut woken => Step::Woken,
-            () = sleep(if busy { Duration::ZERO } else { POLL_FALLBACK }) => Step::Woken,
+            () = again(busy) => Step::Woken,
             _ = progress.tick() => Step::Progress,
             () = stream.sender.closed() => Step::Stop,
         };
@@ -193,6 +195,17 @@ pub(super) async fn run(
         if outcome.is_err() {
             break;
         }
+    }
+}
+
+/// Completes at once (after letting other tasks run) if the loop is `busy`, else after the
+/// fallback interval. Not `sleep(Duration::ZERO)`: tokio rounds a sleep up to its next
+/// millisecond tick.
+async fn again(busy: bool) {
+    if busy {
+        tokio::task::yield_now().await;
+    } else {
+        sleep(POLL_FALLBACK).await;
     }
 }
 
