@@ -232,3 +232,42 @@ fn ctrl_c_during_an_index_rebuild_leaves_it_to_the_next_search() {
     );
     assert_eq!(count(&db), 40_000);
 }
+
+/// In the shell, the handler a `load` installed gives Ctrl-C its default back once the load is
+/// done: one Ctrl-C ends a later `watch` (which streams until Ctrl-C), as it does without a load.
+#[test]
+fn after_a_load_in_the_shell_one_ctrl_c_ends_the_next_command() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (db, keys) = (dir.path().join("db"), dir.path().join("keys.jsonl"));
+    write_keys(&keys, 100, 10);
+    let mut shell = Command::new(env!("CARGO_BIN_EXE_kvstore"))
+        .args(["--db", db.to_str().unwrap(), "--create", "shell"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = shell.stdin.take().unwrap();
+    writeln!(input, "load {}\nscan --count\nwatch w", keys.display()).unwrap();
+    // The count is printed: the load is over (and its handler installed).
+    let output = BufReader::new(shell.stdout.take().unwrap());
+    let counted = output
+        .lines()
+        .any(|line| line.unwrap().trim_end().ends_with("100"));
+    assert!(counted, "the shell ended before it counted the loaded keys");
+    interrupt(&shell);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = shell.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > REACH_TIMEOUT {
+            shell.kill().unwrap();
+            panic!("one Ctrl-C did not end the shell's watch in {REACH_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    drop(input);
+}
