@@ -3,10 +3,11 @@
 //! writes, no lost increment under real threads), reads at old revisions, snapshots and the
 //! history horizon, each surviving a power cut and reopen.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use kvstore::clock::{LogicalClock, SharedClock};
 use kvstore::txn::{
     Compare, CompareOp, CompareTarget, OpResult, RangeRequest, TXN_OPS_MAX, Txn, TxnOp,
 };
@@ -15,18 +16,13 @@ use kvstore_faults::{PersistenceModel, SimVfs};
 
 const DIR: &str = "/db";
 
+/// The shared small-database options, with the default L0 stall and stop thresholds.
 fn options() -> Options {
+    let defaults = Options::default();
     Options {
-        memtable_size_bytes: 64 * 1024,
-        sst_block_size_bytes: 1024,
-        sst_target_file_size_bytes: 16 * 1024,
-        l0_compaction_trigger_files: 2,
-        l1_target_size_bytes: 64 * 1024,
-        wal_segment_size_bytes: 64 * 1024,
-        background: BackgroundMode::Inline,
-        durability: Durability::Sync,
-        clock: SharedClock::new(LogicalClock::new(1_700_000_000_000)),
-        ..Options::default()
+        l0_stall_files: defaults.l0_stall_files,
+        l0_stop_files: defaults.l0_stop_files,
+        ..common::small_options()
     }
 }
 
