@@ -571,6 +571,7 @@ pub fn commit(db: &Db, mutation: &Mutation, opts: WriteOptions) -> kvstore::erro
             compares,
             success,
             failure,
+            nested,
         } => {
             let compare = |(key, expect): &(Vec<u8>, Expect)| {
                 let target = match expect {
@@ -592,9 +593,17 @@ pub fn commit(db: &Db, mutation: &Mutation, opts: WriteOptions) -> kvstore::erro
                     })
                     .collect()
             };
+            let mut success = ops(success);
+            if let Some(n) = nested {
+                success.push(TxnOp::Txn(Txn {
+                    compares: n.compares.iter().map(compare).collect(),
+                    success: ops(&n.success),
+                    failure: ops(&n.failure),
+                }));
+            }
             let txn = Txn {
                 compares: compares.iter().map(compare).collect(),
-                success: ops(success),
+                success,
                 failure: ops(failure),
             };
             db.txn_with(txn, opts).map(|response| response.revision)

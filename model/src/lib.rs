@@ -44,6 +44,6 @@ pub use harness::{
     CLOCK_MS, Engine, Outcome, ReadError, Setup, Step, campaign_options, commit, observe, read_all,
     recover, run_workload,
 };
-pub use model::{BatchOp, Cell, Expect, Model, Mutation, Refusal, WatchedEvent};
+pub use model::{BatchOp, Cell, Expect, Model, Mutation, Nested, Refusal, WatchedEvent};
 pub use oracle::Oracle;
 pub use sabotage::{Sabotage, Sabotaged, campaign_catches};

@@ -37,9 +37,10 @@ pub enum Mutation {
     Delete(Vec<u8>),
     /// `Db::write(batch)`: every op under one revision, all or nothing.
     Batch(Vec<BatchOp>),
-    /// `Db::txn`: if every compare holds, the `success` ops, else the `failure` ops (a delete
-    /// deletes only a live key); one revision if it writes anything, none otherwise. A branch
-    /// names each key at most once.
+    /// `Db::txn`: if every compare holds, the `success` ops then, if any, the `nested` txn's
+    /// chosen ops, else the `failure` ops (a delete deletes only a live key); one revision if
+    /// it writes anything, none otherwise. A branch, with the nested txn's ops, names each key
+    /// at most once.
     Txn {
         /// `(key, what it must be)`, all must hold.
         compares: Vec<(Vec<u8>, Expect)>,
@@ -47,6 +48,8 @@ pub enum Mutation {
         success: Vec<BatchOp>,
         /// Ops otherwise.
         failure: Vec<BatchOp>,
+        /// A txn nested at the end of the success branch (`TxnOp::Txn`).
+        nested: Option<Nested>,
     },
     /// `Db::delete_range([start, end))`: every live key of the range, one revision if any.
     DeleteRange(Vec<u8>, Vec<u8>),
@@ -56,6 +59,18 @@ pub enum Mutation {
     Grant(u64, u64),
     /// `Db::revoke(lease)`, or its expiry: its keys deleted in one revision (none without keys).
     Revoke(u64),
+}
+
+/// A txn nested in another's success branch: its compares, like the outer txn's, are judged
+/// against the state before the outer txn (etcd's `compareToPath`), then its chosen ops run.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Nested {
+    /// `(key, what it must be)`, all must hold.
+    pub compares: Vec<(Vec<u8>, Expect)>,
+    /// Ops when every compare holds.
+    pub success: Vec<BatchOp>,
+    /// Ops otherwise.
+    pub failure: Vec<BatchOp>,
 }
 
 /// Why the engine refuses a lease op before logging it.
@@ -88,11 +103,19 @@ impl Mutation {
                 compares,
                 success,
                 failure,
-            } => compares
-                .iter()
-                .map(|(k, _)| k.clone())
-                .chain(success.iter().chain(failure).map(|(k, _)| k.clone()))
-                .collect(),
+                nested,
+            } => {
+                let nested = nested.iter().flat_map(|n| {
+                    let compared = n.compares.iter().map(|(k, _)| k.clone());
+                    compared.chain(n.success.iter().chain(&n.failure).map(|(k, _)| k.clone()))
+                });
+                compares
+                    .iter()
+                    .map(|(k, _)| k.clone())
+                    .chain(success.iter().chain(failure).map(|(k, _)| k.clone()))
+                    .chain(nested)
+                    .collect()
+            }
             Mutation::DeleteRange(start, end) => vec![start.clone(), end.clone()],
             Mutation::PutLease(k, _, _) => vec![k.clone()],
             Mutation::Grant(..) | Mutation::Revoke(_) => Vec::new(),
@@ -256,9 +279,23 @@ impl Model {
                 compares,
                 success,
                 failure,
+                nested,
             } => {
-                let succeeded = compares.iter().all(|(k, e)| self.holds(k, e));
-                let ops = live_deletes(if succeeded { success } else { failure });
+                let holds =
+                    |compares: &[(Vec<u8>, Expect)]| compares.iter().all(|(k, e)| self.holds(k, e));
+                let ops = match nested {
+                    _ if !holds(compares) => failure.clone(),
+                    None => success.clone(),
+                    Some(n) => {
+                        let inner = if holds(&n.compares) {
+                            &n.success
+                        } else {
+                            &n.failure
+                        };
+                        success.iter().chain(inner).cloned().collect()
+                    }
+                };
+                let ops = live_deletes(&ops);
                 if ops.is_empty() {
                     return self.revision;
                 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use kvstore::Durability;
 use kvstore_faults::{Campaign, CrashPoint, DiskImage, PersistenceModel, SimVfs};
 use kvstore_model::rng::splitmix64 as next;
-use kvstore_model::{Budget, Expect, Mutation, Oracle, Setup, Step, recover, run_workload};
+use kvstore_model::{Budget, Expect, Mutation, Nested, Oracle, Setup, Step, recover, run_workload};
 
 /// Totals of one campaign, printed at the end.
 #[derive(Default, Debug)]
@@ -289,6 +289,12 @@ fn random_steps(seed: u64, len: usize) -> Vec<Step> {
                     compares: vec![(key(pick(6)), Expect::Absent)],
                     success: vec![(key(pick(6)), Some(value(i, 100 + pick(2000))))],
                     failure: vec![(key(pick(6)), None)],
+                    // Keys 6 and 7: never the success branch's.
+                    nested: (pick(2) == 0).then(|| Nested {
+                        compares: vec![(key(pick(8)), Expect::Absent)],
+                        success: vec![(key(6), Some(value(i, 50 + pick(500))))],
+                        failure: vec![(key(7), None)],
+                    }),
                 },
                 None,
             ),

@@ -319,6 +319,12 @@ fn text_result(out: &mut Out, format: Format, named: &Named, result: &OpResult) 
                 row(out, key, Some(version), format)?;
             }
         }
+        // The shell's txn syntax has no nested txn; the engine answers one only for one.
+        OpResult::Txn { succeeded, results } => out.line(&format!(
+            "txn: {}, {} results",
+            if *succeeded { "succeeded" } else { "failed" },
+            results.len()
+        ))?,
     }
     Ok(Done::Ok)
 }
@@ -337,6 +343,10 @@ fn json_result(named: &Named, result: &OpResult) -> String {
             let rows: Vec<String> = rows.iter().map(|(k, v)| json_row(k, v)).collect();
             format!("{{{head},\"rows\":[{}],\"more\":{more}}}", rows.join(","))
         }
+        OpResult::Txn { succeeded, results } => format!(
+            "{{{head},\"succeeded\":{succeeded},\"results\":{}}}",
+            results.len()
+        ),
     }
 }
 

@@ -12,6 +12,7 @@ use kvstore_server::proto::etcdserverpb::cluster_client::ClusterClient;
 use kvstore_server::proto::etcdserverpb::kv_client::KvClient;
 use kvstore_server::proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use kvstore_server::proto::etcdserverpb::request_op::Request as Op;
+use kvstore_server::proto::etcdserverpb::response_op::Response;
 use kvstore_server::proto::etcdserverpb::watch_client::WatchClient;
 use kvstore_server::proto::etcdserverpb::watch_request::RequestUnion;
 use kvstore_server::proto::etcdserverpb::{
@@ -87,7 +88,7 @@ impl WatchStream {
 }
 
 #[test]
-fn count_only_and_unsupported_txns() {
+fn count_only_nested_txns_and_unsupported_ones() {
     let server = TestServer::start();
     runtime().block_on(async {
         let mut kv = KvClient::connect(server.endpoint()).await.expect("connect");
@@ -110,16 +111,53 @@ fn count_only_and_unsupported_txns() {
             (3, 0, false)
         );
 
-        let nested = TxnRequest {
+        // A nested txn is served: its put runs in the outer txn's revision.
+        let nested_put = TxnRequest {
             success: vec![RequestOp {
-                request: Some(Op::RequestTxn(TxnRequest::default())),
+                request: Some(Op::RequestTxn(TxnRequest {
+                    success: vec![RequestOp {
+                        request: Some(Op::RequestPut(PutRequest {
+                            key: b"n".to_vec(),
+                            value: b"v".to_vec(),
+                            ..PutRequest::default()
+                        })),
+                    }],
+                    ..TxnRequest::default()
+                })),
             }],
             ..TxnRequest::default()
         };
-        let refused = kv.txn(nested).await.expect_err("nested txns are refused");
+        let answered = kv.txn(nested_put).await.expect("nested txn").into_inner();
+        let Some(Response::ResponseTxn(inner)) = &answered.responses[0].response else {
+            panic!("the nested txn answers a txn response: {answered:?}");
+        };
+        assert!(inner.succeeded);
+        assert_eq!(answered.header.map(|h| h.revision), Some(5));
+        // A range at an older revision inside a nested txn is not yet.
+        let nested_old_read = TxnRequest {
+            success: vec![RequestOp {
+                request: Some(Op::RequestTxn(TxnRequest {
+                    success: vec![RequestOp {
+                        request: Some(Op::RequestRange(RangeRequest {
+                            key: b"a".to_vec(),
+                            revision: 2,
+                            ..RangeRequest::default()
+                        })),
+                    }],
+                    ..TxnRequest::default()
+                })),
+            }],
+            ..TxnRequest::default()
+        };
+        let refused = kv
+            .txn(nested_old_read)
+            .await
+            .expect_err("a nested range at an older revision is refused");
         assert_eq!(refused.code(), Code::Unimplemented);
         assert!(
-            refused.message().contains("a txn nested in a txn"),
+            refused
+                .message()
+                .contains("a range at an older revision inside a nested txn"),
             "{refused:?}"
         );
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use kvstore::Durability;
 use kvstore_faults::{PersistenceModel, SimVfs};
-use kvstore_model::{Engine, Expect, Mutation, Oracle, Setup, Step};
+use kvstore_model::{Engine, Expect, Mutation, Nested, Oracle, Setup, Step};
 use proptest::prelude::*;
 
 /// One op of a generated sequence.
@@ -52,6 +52,19 @@ fn branch(keys: usize) -> impl Strategy<Value = Vec<(Vec<u8>, Option<Vec<u8>>)>>
         .prop_map(|ops| ops.into_iter().collect())
 }
 
+fn compares(keys: usize) -> impl Strategy<Value = Vec<(Vec<u8>, Expect)>> {
+    prop::collection::vec((key(keys), expect()), 0..3)
+}
+
+/// A txn to nest in a txn's success branch.
+fn nested(keys: usize) -> impl Strategy<Value = Nested> {
+    (compares(keys), branch(keys), branch(keys)).prop_map(|(compares, success, failure)| Nested {
+        compares,
+        success,
+        failure,
+    })
+}
+
 fn expect() -> impl Strategy<Value = Expect> {
     prop_oneof![
         value().prop_map(Expect::Value),
@@ -66,8 +79,17 @@ fn mutation(keys: usize) -> impl Strategy<Value = Mutation> {
         2 => key(keys).prop_map(Mutation::Delete),
         2 => prop::collection::vec((key(keys), prop::option::of(value())), 1..4)
             .prop_map(Mutation::Batch),
-        2 => (prop::collection::vec((key(keys), expect()), 0..3), branch(keys), branch(keys))
-            .prop_map(|(compares, success, failure)| Mutation::Txn { compares, success, failure }),
+        2 => (compares(keys), branch(keys), branch(keys), prop::option::of(nested(keys)))
+            .prop_map(|(compares, success, failure, nested)| {
+                // A key once per branch: the nested txn leaves out the success branch's keys.
+                let nested = nested.map(|mut n: Nested| {
+                    let outer = |k: &Vec<u8>| success.iter().any(|(s, _)| s == k);
+                    n.success.retain(|(k, _)| !outer(k));
+                    n.failure.retain(|(k, _)| !outer(k));
+                    n
+                });
+                Mutation::Txn { compares, success, failure, nested }
+            }),
         1 => (key(keys), key(keys)).prop_map(|(a, b)| {
             let (start, end) = if a <= b { (a, b) } else { (b, a) };
             Mutation::DeleteRange(start, [end, vec![0]].concat())

@@ -6,6 +6,11 @@
 //!   log, the results, the conflicting key) is a function of the view and their arguments.
 //! - [`evaluate`] returns the writes in op order, each key once (a delete range becomes one
 //!   delete per live key it covers); no write means no commit.
+//! - Every compare, a nested txn's included, is evaluated against the view (the database before
+//!   the txn), never against the writes of the txn's earlier ops, as etcd's `compareToPath`
+//!   decides the whole path before any op runs. A nested txn's ops share their enclosing
+//!   branch's writes: they see the writes before them, and a key written twice anywhere in the
+//!   txn is refused.
 
 use std::collections::BTreeMap;
 
@@ -42,23 +47,8 @@ pub fn evaluate(
     revision: u64,
     created_at_ms: u64,
 ) -> Result<(bool, Vec<BatchOp>, Vec<OpResult>)> {
-    let mut succeeded = true;
-    for compare in &txn.compares {
-        if !holds(compare, view)? {
-            succeeded = false;
-            break;
-        }
-    }
-    let ops = if succeeded {
-        &txn.success
-    } else {
-        &txn.failure
-    };
     let mut branch = Branch::default();
-    let mut results = Vec::with_capacity(ops.len());
-    for op in ops {
-        results.push(branch.run(op, view, (revision, created_at_ms))?);
-    }
+    let (succeeded, results) = branch.run_txn(txn, view, (revision, created_at_ms))?;
     Ok((succeeded, branch.writes, results))
 }
 
@@ -156,9 +146,40 @@ impl Branch {
         Ok(rows.into_iter().collect())
     }
 
+    /// Runs `txn` as part of this branch: its compares against `view`, then the ops of the
+    /// branch they choose, in order. Returns whether the compares held and each op's result.
+    fn run_txn(
+        &mut self,
+        txn: &Txn,
+        view: &dyn StateView,
+        commit: (u64, u64),
+    ) -> Result<(bool, Vec<OpResult>)> {
+        let mut succeeded = true;
+        for compare in &txn.compares {
+            if !holds(compare, view)? {
+                succeeded = false;
+                break;
+            }
+        }
+        let ops = if succeeded {
+            &txn.success
+        } else {
+            &txn.failure
+        };
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            results.push(self.run(op, view, commit)?);
+        }
+        Ok((succeeded, results))
+    }
+
     fn run(&mut self, op: &TxnOp, view: &dyn StateView, commit: (u64, u64)) -> Result<OpResult> {
         let (revision, created_at_ms) = commit;
         match op {
+            TxnOp::Txn(nested) => {
+                let (succeeded, results) = self.run_txn(nested, view, commit)?;
+                Ok(OpResult::Txn { succeeded, results })
+            }
             TxnOp::Put { key, value, lease } => {
                 if self.own.contains_key(key) || self.deleted.iter().any(|r| r.contains(key)) {
                     return Err(Self::duplicate());

@@ -2,6 +2,10 @@
 //!
 //! Invariants: a [`Txn`] has at most [`TXN_OPS_MAX`] ops in each branch and at most as many
 //! compares (etcd's `--max-txn-ops` default), checked by [`Txn::validate`] before it is queued.
+//! A nested txn ([`TxnOp::Txn`]) gets what its parent leaves of that budget, as in etcd: its
+//! largest list (compares, success ops or failure ops) may be at most the parent's budget minus
+//! the parent's largest list. So a txn nests at most [`TXN_OPS_MAX`] levels deep, and
+//! validating or evaluating one never recurses deeper than that.
 
 use crate::db::Versioned;
 use crate::error::{Error, Result};
@@ -91,6 +95,11 @@ pub enum TxnOp {
     DeleteRange(KeyRange),
     /// Read a range.
     Range(RangeRequest),
+    /// A txn nested in this branch (etcd's `RequestOp_RequestTxn`). Its compares are evaluated
+    /// against the database before the outer txn, like the outer txn's own (etcd's
+    /// `compareToPath`); its ops run in their place, seeing the writes of every op before them;
+    /// its writes are part of the outer txn's one revision.
+    Txn(Txn),
 }
 
 /// An etcd `Txn`: if every compare holds, run `success`, else `failure`.
@@ -105,34 +114,47 @@ pub struct Txn {
 }
 
 impl Txn {
-    /// Refuses a txn over etcd's limits or with a bad key.
+    /// Refuses a txn over etcd's limits (the nested budget included, see the module doc) or
+    /// with a bad key, lease or value.
     pub fn validate(&self) -> Result<()> {
-        for (what, len) in [
+        self.validate_within(TXN_OPS_MAX)
+    }
+
+    /// [`Txn::validate`] with `budget` compares or ops per list at most.
+    fn validate_within(&self, budget: usize) -> Result<()> {
+        let lists = [
             ("compares", self.compares.len()),
             ("success ops", self.success.len()),
             ("failure ops", self.failure.len()),
-        ] {
-            if len > TXN_OPS_MAX {
+        ];
+        for (what, len) in lists {
+            if len > budget {
                 return Err(Error::InvalidArgument(format!(
-                    "too many operations in txn request: {len} {what}, at most TXN_OPS_MAX = \
-                     {TXN_OPS_MAX}"
+                    "too many operations in txn request: {len} {what}, at most {budget} \
+                     (TXN_OPS_MAX = {TXN_OPS_MAX}, less what enclosing txns use)"
                 )));
             }
         }
+        let largest = lists.iter().map(|(_, len)| *len).max().unwrap_or(0);
         for compare in &self.compares {
             if compare.range.is_none() {
                 check_key(&compare.key)?;
             }
         }
         for op in self.success.iter().chain(&self.failure) {
-            if let TxnOp::Put { key, value, lease } = op {
-                check_key(key)?;
-                crate::limits::check_value(value)?;
-                if *lease > crate::lease::LEASE_ID_MAX {
-                    return Err(Error::InvalidArgument(format!(
-                        "lease id {lease} is above LEASE_ID_MAX"
-                    )));
+            match op {
+                TxnOp::Put { key, value, lease } => {
+                    check_key(key)?;
+                    crate::limits::check_value(value)?;
+                    if *lease > crate::lease::LEASE_ID_MAX {
+                        return Err(Error::InvalidArgument(format!(
+                            "lease id {lease} is above LEASE_ID_MAX"
+                        )));
+                    }
                 }
+                // `largest >= 1` here (this op is in a list), so the budget shrinks each level.
+                TxnOp::Txn(nested) => nested.validate_within(budget.saturating_sub(largest))?,
+                TxnOp::DeleteRange(_) | TxnOp::Range(_) => {}
             }
         }
         Ok(())
@@ -158,6 +180,13 @@ pub enum OpResult {
         rows: Vec<(Vec<u8>, Versioned)>,
         /// Whether the limit left rows out.
         more: bool,
+    },
+    /// A nested txn: whether its compares held, and one result per op of its branch that ran.
+    Txn {
+        /// Whether every compare of the nested txn held.
+        succeeded: bool,
+        /// One result per op of the nested branch that ran.
+        results: Vec<OpResult>,
     },
 }
 

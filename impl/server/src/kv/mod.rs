@@ -10,6 +10,7 @@
 
 mod range;
 mod txn;
+mod txn_check;
 mod write;
 
 pub(crate) use range::{ReadPoint, requested_revision};

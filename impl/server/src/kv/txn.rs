@@ -1,11 +1,8 @@
 //! Txn: etcd's compare-then-branch transaction (etcd v3.4's `kvServer.Txn` checks and
 //! `applierV3backend.Txn`), run as one engine [`kvstore::txn::Txn`].
 //!
-//! Before the engine sees it, a request passes etcd's checks in etcd's order: at most
-//! `TXN_OPS_MAX` compares and ops per branch (`too many operations`), no empty key in a compare
-//! or an op (`key is not provided`), no empty op (`key not found`), the put checks, then no
-//! branch writing a key twice (`duplicate key`: two puts of a key, or a put inside a delete
-//! range of the same branch).
+//! Before the engine sees it, a request passes etcd's checks in etcd's order
+//! ([`super::txn_check`]).
 //!
 //! Each op becomes one engine op, except where the engine has no equivalent:
 //! - a range at an older revision (`revision > 0`) is read before the txn, at that revision, by
@@ -13,28 +10,33 @@
 //!   inside the commit is the same). A read that fails (a compacted or future revision) empties
 //!   its branch for the engine: if the engine takes that branch it commits nothing, and the txn
 //!   answers the read's error, after etcd's earlier check of the branch's puts' leases; the
-//!   other branch runs as usual. So, as etcd, only the branch that runs is checked;
+//!   other branch runs as usual. So, as etcd, only the branch that runs is checked. Inside a
+//!   nested txn such a range is refused as unsupported: emptying a nested branch would still
+//!   commit the rest of the txn;
 //! - a range or delete whose keys are `[key, range_end)` with `range_end <= key` reads or
 //!   deletes nothing, without an engine op;
-//! - a nested txn, and a put with `ignore_value` or `ignore_lease`, are refused as unsupported
-//!   (the engine's txn has one level of compares and no such put flags; see the README).
+//! - a put with `ignore_value` or `ignore_lease` is refused as unsupported (the engine's put has
+//!   no such flags; see the README).
+//!
+//! A nested txn is an engine [`TxnOp::Txn`]: its compares are evaluated against the database
+//! before the txn, as etcd's `compareToPath` does, and its ops run in their place.
 //!
 //! The responses inside a txn carry a header with only a revision, as etcd's: a put's is the
-//! txn's revision; a range's is the revision before the txn, plus one once an earlier op of the
-//! branch wrote; a delete's is the txn's revision if it or an earlier op wrote, else the
-//! revision before. The txn's own header carries the txn's revision (the current one if it
-//! wrote nothing).
+//! txn's revision; a range's is the revision before the txn, plus one once an earlier op wrote
+//! (in the order the ops ran, nested txns' ops in their place); a delete's is the txn's revision
+//! if it or an earlier op wrote, else the revision before. A nested txn's own header is empty
+//! (etcd fills in only the outermost). The txn's own header carries the txn's revision (the
+//! current one if it wrote nothing).
 
 use std::ops::Bound;
 
 use kvstore::KeyRange;
 use kvstore::txn::{
-    Compare, CompareOp, CompareTarget, OpResult, RangeRequest as EngineRange, TXN_OPS_MAX, Txn,
-    TxnOp,
+    Compare, CompareOp, CompareTarget, OpResult, RangeRequest as EngineRange, Txn, TxnOp,
 };
 
 use super::range::{self, Row};
-use super::write::{check_put, prev_kvs, put_lease};
+use super::write::{prev_kvs, put_lease};
 use crate::context::Context;
 use crate::error::{EtcdError, EtcdResult};
 use crate::identity::wire_i64;
@@ -47,86 +49,34 @@ use crate::proto::etcdserverpb::{
     RequestOp, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
 
-/// Refuses a txn etcd refuses before applying it (`checkTxnRequest`, then `checkIntervals`
-/// on each branch).
-pub(crate) fn check(request: &TxnRequest) -> EtcdResult<()> {
-    check_ops(request)?;
-    check_intervals(&request.success)?;
-    check_intervals(&request.failure)
-}
-
-/// etcd's `checkTxnRequest`.
-fn check_ops(request: &TxnRequest) -> EtcdResult<()> {
-    let ops = request
-        .compare
-        .len()
-        .max(request.success.len())
-        .max(request.failure.len());
-    if ops > TXN_OPS_MAX {
-        return Err(EtcdError::TooManyOps);
-    }
-    if request.compare.iter().any(|c| c.key.is_empty()) {
-        return Err(EtcdError::EmptyKey);
-    }
-    for op in request.success.iter().chain(&request.failure) {
-        match &op.request {
-            Some(Request::RequestRange(r)) => range::check(r)?,
-            Some(Request::RequestPut(p)) => check_put(p)?,
-            Some(Request::RequestDeleteRange(d)) if d.key.is_empty() => {
-                return Err(EtcdError::EmptyKey);
-            }
-            Some(Request::RequestDeleteRange(_)) => {}
-            Some(Request::RequestTxn(nested)) => check_ops(nested)?,
-            None => return Err(EtcdError::KeyNotFound),
-        }
-    }
-    Ok(())
-}
-
-/// etcd's `checkIntervals` for one branch of one level: no key put twice, no key put inside a
-/// range the branch deletes. (A delete's `[key, range_end)` is taken literally, as etcd does,
-/// so a `"\0"` range end covers nothing here; the engine then refuses such a txn itself.)
-fn check_intervals(ops: &[RequestOp]) -> EtcdResult<()> {
-    let deletes: Vec<(&[u8], Option<&[u8]>)> = ops
-        .iter()
-        .filter_map(|op| match &op.request {
-            Some(Request::RequestDeleteRange(d)) => Some((
-                d.key.as_slice(),
-                (!d.range_end.is_empty()).then_some(d.range_end.as_slice()),
-            )),
-            _ => None,
-        })
-        .collect();
-    let mut puts: Vec<&[u8]> = Vec::new();
-    for op in ops {
-        let Some(Request::RequestPut(put)) = &op.request else {
-            continue;
-        };
-        let key = put.key.as_slice();
-        let deleted = deletes.iter().any(|&(start, end)| match end {
-            None => start == key,
-            Some(end) => start <= key && key < end,
-        });
-        if deleted || puts.contains(&key) {
-            return Err(EtcdError::DuplicateKey);
-        }
-        puts.push(key);
-    }
-    Ok(())
-}
+use super::txn_check::check;
 
 /// How one op of a branch is served.
 enum Plan {
     /// A range: the engine op at `index` of the branch, or rows read before the txn.
     Range { request: RangeRequest, rows: Source },
-    /// A put of `key`: the engine op at `index`.
+    /// A put of `key` (with `lease`, 0 for none): the engine op at `index`.
     Put {
         key: Vec<u8>,
+        lease: u64,
         index: usize,
         prev_kv: bool,
     },
     /// A delete range: the engine op at `index`, or nothing (an empty range).
     Delete { index: Option<usize>, prev_kv: bool },
+    /// A nested txn: the engine op at `index`, and how to answer each op of either branch.
+    Txn {
+        index: usize,
+        success: Vec<Plan>,
+        failure: Vec<Plan>,
+    },
+}
+
+/// Whether a branch is a txn's own or a nested txn's (see the module doc).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Outermost,
+    Nested,
 }
 
 /// Where a range's rows come from.
@@ -144,30 +94,74 @@ struct Branch {
 }
 
 impl Branch {
-    /// Takes the engine ops to run if the branch is taken: none if it cannot run (its ops
-    /// stay, for [`Branch::refusal`]).
-    fn take_runnable_ops(&mut self) -> Vec<TxnOp> {
+    /// Takes the engine ops to run if the branch is taken. A branch that cannot run gives only
+    /// its [`probe`], which writes nothing; its ops stay, unused.
+    fn take_engine_ops(&mut self) -> Vec<TxnOp> {
         if self.refused.is_some() {
-            Vec::new()
+            probe(&self.ops)
         } else {
             std::mem::take(&mut self.ops)
         }
     }
+}
 
-    /// The answer of a branch the engine took although it cannot run (nothing was committed):
-    /// a put's missing lease first, as etcd checks puts before ranges, else `refused`, the
-    /// read's error.
-    fn refusal(&self, context: &Context, refused: EtcdError) -> EtcdResult<EtcdError> {
-        for op in &self.ops {
-            if let TxnOp::Put { lease, .. } = op
-                && *lease != 0
-                && context.db.time_to_live(*lease)?.is_none()
-            {
-                return Ok(EtcdError::LeaseNotFound);
-            }
-        }
-        Ok(refused)
+/// What the engine runs for a branch that cannot run: only its nested txns, each with its
+/// compares and the probes of its branches. It writes nothing, so the engine commits nothing,
+/// and its results say which nested branches the branch would have taken (etcd's path).
+fn probe(ops: &[TxnOp]) -> Vec<TxnOp> {
+    ops.iter()
+        .filter_map(|op| match op {
+            TxnOp::Txn(nested) => Some(TxnOp::Txn(Txn {
+                compares: nested.compares.clone(),
+                success: probe(&nested.success),
+                failure: probe(&nested.failure),
+            })),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The answer of a branch the engine took although it cannot run (nothing was committed;
+/// `probed` are the results of its [`probe`]): a missing lease of a put on its path first, as
+/// etcd 3.4 checks every put of the path before any range, else `refused`, the read's error.
+fn refusal(
+    context: &Context,
+    plans: &[Plan],
+    probed: Vec<OpResult>,
+    refused: EtcdError,
+) -> EtcdResult<EtcdError> {
+    if lease_missing(context, plans, probed)? {
+        return Ok(EtcdError::LeaseNotFound);
     }
+    Ok(refused)
+}
+
+/// Whether a put of `plans`, or of the nested branches the `probed` results say were taken,
+/// names a lease that is not granted.
+fn lease_missing(context: &Context, plans: &[Plan], probed: Vec<OpResult>) -> EtcdResult<bool> {
+    let mut probed = probed.into_iter();
+    for plan in plans {
+        match plan {
+            Plan::Put { lease, .. }
+                if *lease != 0 && context.db.time_to_live(*lease)?.is_none() =>
+            {
+                return Ok(true);
+            }
+            Plan::Txn {
+                success, failure, ..
+            } => {
+                let Some(OpResult::Txn { succeeded, results }) = probed.next() else {
+                    return Err(mismatch("nested txn"));
+                };
+                let taken = if succeeded { success } else { failure };
+                if lease_missing(context, taken, results)? {
+                    return Ok(true);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(false)
 }
 
 /// Serves Txn (blocking).
@@ -179,19 +173,19 @@ pub(crate) fn txn(context: &Context, request: &TxnRequest) -> EtcdResult<TxnResp
         .map(compare)
         .collect::<EtcdResult<Vec<_>>>()?;
     let current = context.current_revision()?;
-    let mut success = branch(context, &request.success, current)?;
-    let mut failure = branch(context, &request.failure, current)?;
+    let mut success = translate(context, &request.success, current, Level::Outermost)?;
+    let mut failure = translate(context, &request.failure, current, Level::Outermost)?;
     let txn = Txn {
         compares,
-        success: success.take_runnable_ops(),
-        failure: failure.take_runnable_ops(),
+        success: success.take_engine_ops(),
+        failure: failure.take_engine_ops(),
     };
     let response = context.db.txn(txn)?;
     let mut taken = if response.succeeded { success } else { failure };
     if let Some(refused) = taken.refused.take() {
-        return Err(taken.refusal(context, refused)?);
+        return Err(refusal(context, &taken.plans, response.results, refused)?);
     }
-    let responses = respond(taken.plans, response.results, response.revision);
+    let responses = respond(taken.plans, response.results, response.revision)?;
     Ok(TxnResponse {
         header: Some(context.header(response.revision)),
         succeeded: response.succeeded,
@@ -200,7 +194,12 @@ pub(crate) fn txn(context: &Context, request: &TxnRequest) -> EtcdResult<TxnResp
 }
 
 /// Translates one branch (see the module doc); `current` is the revision before the txn.
-fn branch(context: &Context, ops: &[RequestOp], current: u64) -> EtcdResult<Branch> {
+fn translate(
+    context: &Context,
+    ops: &[RequestOp],
+    current: u64,
+    level: Level,
+) -> EtcdResult<Branch> {
     let mut branch = Branch {
         ops: Vec::new(),
         plans: Vec::new(),
@@ -213,6 +212,11 @@ fn branch(context: &Context, ops: &[RequestOp], current: u64) -> EtcdResult<Bran
                     keys(&r.key, &r.range_end),
                     range::requested_revision(r.revision),
                 ) {
+                    (_, Some(_)) if level == Level::Nested => {
+                        return Err(EtcdError::Unsupported(
+                            "a range at an older revision inside a nested txn",
+                        ));
+                    }
                     (keys, Some(revision)) => match read_at(context, keys, revision, current) {
                         Ok(rows) => Source::Read(rows),
                         Err(error @ (EtcdError::Compacted | EtcdError::FutureRev)) => {
@@ -241,13 +245,15 @@ fn branch(context: &Context, ops: &[RequestOp], current: u64) -> EtcdResult<Bran
                         "a put with ignore_value or ignore_lease inside a txn",
                     ));
                 }
+                let lease = put_lease(p.lease)?;
                 branch.ops.push(TxnOp::Put {
                     key: p.key.clone(),
                     value: p.value.clone(),
-                    lease: put_lease(p.lease)?,
+                    lease,
                 });
                 Plan::Put {
                     key: p.key.clone(),
+                    lease,
                     index: branch.ops.len() - 1,
                     prev_kv: p.prev_kv,
                 }
@@ -265,8 +271,25 @@ fn branch(context: &Context, ops: &[RequestOp], current: u64) -> EtcdResult<Bran
                     prev_kv: d.prev_kv,
                 }
             }
-            Some(Request::RequestTxn(_)) => {
-                return Err(EtcdError::Unsupported("a txn nested in a txn"));
+            Some(Request::RequestTxn(nested)) => {
+                let compares = nested
+                    .compare
+                    .iter()
+                    .map(compare)
+                    .collect::<EtcdResult<Vec<_>>>()?;
+                // A nested branch refuses what it cannot run: it has no `refused`.
+                let success = translate(context, &nested.success, current, Level::Nested)?;
+                let failure = translate(context, &nested.failure, current, Level::Nested)?;
+                branch.ops.push(TxnOp::Txn(Txn {
+                    compares,
+                    success: success.ops,
+                    failure: failure.ops,
+                }));
+                Plan::Txn {
+                    index: branch.ops.len() - 1,
+                    success: success.plans,
+                    failure: failure.plans,
+                }
             }
             None => return Err(EtcdError::KeyNotFound),
         };
@@ -295,79 +318,135 @@ fn read_at(context: &Context, keys: Keys, revision: u64, current: u64) -> EtcdRe
 }
 
 /// The wire responses of the branch that ran (see the module doc for their revisions).
-fn respond(plans: Vec<Plan>, results: Vec<OpResult>, revision: u64) -> Vec<ResponseOp> {
-    let wrote = results.iter().any(|r| match r {
-        OpResult::Put { .. } => true,
-        OpResult::DeleteRange { deleted } => !deleted.is_empty(),
-        OpResult::Range { .. } => false,
-    });
-    let before = if wrote {
+fn respond(plans: Vec<Plan>, results: Vec<OpResult>, revision: u64) -> EtcdResult<Vec<ResponseOp>> {
+    let before = if wrote(&results) {
         revision.saturating_sub(1)
     } else {
         revision
     };
-    let mut results: Vec<Option<OpResult>> = results.into_iter().map(Some).collect();
-    let mut take = |index: usize| results.get_mut(index).and_then(Option::take);
-    let mut changed = false;
-    let header = |revision: u64| {
+    let mut answer = Answer {
+        revision,
+        before,
+        changed: false,
+    };
+    answer.ops(plans, results)
+}
+
+/// Whether any op of `results`, a nested txn's included, wrote.
+fn wrote(results: &[OpResult]) -> bool {
+    results.iter().any(|r| match r {
+        OpResult::Put { .. } => true,
+        OpResult::DeleteRange { deleted } => !deleted.is_empty(),
+        OpResult::Range { .. } => false,
+        OpResult::Txn { results, .. } => wrote(results),
+    })
+}
+
+/// The error for an engine result that does not answer its op (the engine answers one result
+/// per op, of the op's kind, in order).
+fn mismatch(what: &str) -> EtcdError {
+    EtcdError::Engine(kvstore::Error::InvalidArgument(format!(
+        "the engine's txn results do not match the request: no {what} result where one was due"
+    )))
+}
+
+/// Answers a txn's ops in the order they ran, nested txns' ops in their place.
+struct Answer {
+    /// The txn's revision.
+    revision: u64,
+    /// The revision before the txn.
+    before: u64,
+    /// Whether an op answered so far wrote.
+    changed: bool,
+}
+
+impl Answer {
+    fn header(revision: u64) -> Option<ResponseHeader> {
         Some(ResponseHeader {
             revision: crate::revision::wire(revision),
             ..ResponseHeader::default()
         })
-    };
-    let mut responses = Vec::with_capacity(plans.len());
-    for plan in plans {
-        let response = match plan {
-            Plan::Range { request, rows } => {
-                let rows = match rows {
-                    Source::Read(rows) => rows,
-                    Source::Engine(index) => match take(index) {
-                        Some(OpResult::Range { rows, .. }) => rows,
-                        _ => Vec::new(),
-                    },
-                };
-                let total = u64::try_from(rows.len()).unwrap_or(u64::MAX);
-                let (kvs, more, count) = range::shape(rows, total, &request);
-                Response::ResponseRange(RangeResponse {
-                    header: header(before + u64::from(changed)),
-                    kvs,
-                    more,
-                    count,
-                })
-            }
-            Plan::Put {
-                key,
-                index,
-                prev_kv,
-            } => {
-                changed = true;
-                let prev = match take(index) {
-                    Some(OpResult::Put { prev }) => prev,
-                    _ => None,
-                };
-                Response::ResponsePut(PutResponse {
-                    header: header(revision),
-                    prev_kv: prev.filter(|_| prev_kv).map(|v| key_value(key, v, false)),
-                })
-            }
-            Plan::Delete { index, prev_kv } => {
-                let deleted = match index.and_then(&mut take) {
-                    Some(OpResult::DeleteRange { deleted }) => deleted,
-                    _ => Vec::new(),
-                };
-                changed |= !deleted.is_empty();
-                Response::ResponseDeleteRange(DeleteRangeResponse {
-                    header: header(if changed { revision } else { before }),
-                    deleted: wire_i64(u64::try_from(deleted.len()).unwrap_or(u64::MAX)),
-                    prev_kvs: prev_kvs(deleted, prev_kv),
-                })
-            }
-        };
-        responses.push(ResponseOp {
-            response: Some(response),
-        });
     }
-    responses
+
+    /// The responses of `plans`, whose engine ops answered `results`.
+    fn ops(&mut self, plans: Vec<Plan>, results: Vec<OpResult>) -> EtcdResult<Vec<ResponseOp>> {
+        let mut results: Vec<Option<OpResult>> = results.into_iter().map(Some).collect();
+        let mut responses = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let mut take = |index: usize| results.get_mut(index).and_then(Option::take);
+            let response = match plan {
+                Plan::Range { request, rows } => {
+                    let rows = match rows {
+                        Source::Read(rows) => rows,
+                        Source::Engine(index) => match take(index) {
+                            Some(OpResult::Range { rows, .. }) => rows,
+                            _ => return Err(mismatch("range")),
+                        },
+                    };
+                    let total = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+                    let (kvs, more, count) = range::shape(rows, total, &request);
+                    Response::ResponseRange(RangeResponse {
+                        header: Self::header(self.before + u64::from(self.changed)),
+                        kvs,
+                        more,
+                        count,
+                    })
+                }
+                Plan::Put {
+                    key,
+                    index,
+                    prev_kv,
+                    ..
+                } => {
+                    self.changed = true;
+                    let Some(OpResult::Put { prev }) = take(index) else {
+                        return Err(mismatch("put"));
+                    };
+                    Response::ResponsePut(PutResponse {
+                        header: Self::header(self.revision),
+                        prev_kv: prev.filter(|_| prev_kv).map(|v| key_value(key, v, false)),
+                    })
+                }
+                Plan::Delete { index, prev_kv } => {
+                    let deleted = match index.map(&mut take) {
+                        None => Vec::new(),
+                        Some(Some(OpResult::DeleteRange { deleted })) => deleted,
+                        Some(_) => return Err(mismatch("delete range")),
+                    };
+                    self.changed |= !deleted.is_empty();
+                    let revision = if self.changed {
+                        self.revision
+                    } else {
+                        self.before
+                    };
+                    Response::ResponseDeleteRange(DeleteRangeResponse {
+                        header: Self::header(revision),
+                        deleted: wire_i64(u64::try_from(deleted.len()).unwrap_or(u64::MAX)),
+                        prev_kvs: prev_kvs(deleted, prev_kv),
+                    })
+                }
+                Plan::Txn {
+                    index,
+                    success,
+                    failure,
+                } => {
+                    let Some(OpResult::Txn { succeeded, results }) = take(index) else {
+                        return Err(mismatch("nested txn"));
+                    };
+                    let plans = if succeeded { success } else { failure };
+                    Response::ResponseTxn(TxnResponse {
+                        header: Some(ResponseHeader::default()),
+                        succeeded,
+                        responses: self.ops(plans, results)?,
+                    })
+                }
+            };
+            responses.push(ResponseOp {
+                response: Some(response),
+            });
+        }
+        Ok(responses)
+    }
 }
 
 /// An engine compare for a wire compare (etcd's `applyCompare` and `compareKV`).
@@ -440,60 +519,6 @@ fn integer_compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::etcdserverpb::{DeleteRangeRequest, PutRequest};
-
-    fn put(key: &str) -> RequestOp {
-        RequestOp {
-            request: Some(Request::RequestPut(PutRequest {
-                key: key.as_bytes().to_vec(),
-                ..PutRequest::default()
-            })),
-        }
-    }
-
-    fn delete(key: &str, end: &str) -> RequestOp {
-        RequestOp {
-            request: Some(Request::RequestDeleteRange(DeleteRangeRequest {
-                key: key.as_bytes().to_vec(),
-                range_end: end.as_bytes().to_vec(),
-                ..DeleteRangeRequest::default()
-            })),
-        }
-    }
-
-    #[test]
-    fn etcds_checks_in_etcds_order() {
-        let too_many = TxnRequest {
-            success: vec![put("k"); TXN_OPS_MAX + 1],
-            ..TxnRequest::default()
-        };
-        assert!(matches!(check(&too_many), Err(EtcdError::TooManyOps)));
-        let empty_op = TxnRequest {
-            failure: vec![RequestOp { request: None }],
-            ..TxnRequest::default()
-        };
-        assert!(matches!(check(&empty_op), Err(EtcdError::KeyNotFound)));
-        let twice = TxnRequest {
-            success: vec![put("a"), put("a")],
-            ..TxnRequest::default()
-        };
-        assert!(matches!(check(&twice), Err(EtcdError::DuplicateKey)));
-        let put_in_delete = TxnRequest {
-            success: vec![delete("a", "c"), put("b")],
-            ..TxnRequest::default()
-        };
-        assert!(matches!(
-            check(&put_in_delete),
-            Err(EtcdError::DuplicateKey)
-        ));
-        let across_branches = TxnRequest {
-            success: vec![put("a")],
-            failure: vec![put("a"), delete("b", "")],
-            ..TxnRequest::default()
-        };
-        assert!(check(&across_branches).is_ok());
-    }
-
     #[test]
     fn negative_operands_make_constant_compares() {
         let (op, target) = integer_compare(CompareOp::Greater, -1, CompareTarget::Version);
@@ -510,26 +535,48 @@ mod tests {
         );
     }
 
+    /// The revision of each response's header, depth first (a nested txn's own, then its ops').
+    fn revisions(responses: &[ResponseOp]) -> Vec<i64> {
+        let mut out = Vec::new();
+        for r in responses {
+            match &r.response {
+                Some(Response::ResponseRange(r)) => out.push(r.header.map_or(-1, |h| h.revision)),
+                Some(Response::ResponsePut(r)) => out.push(r.header.map_or(-1, |h| h.revision)),
+                Some(Response::ResponseDeleteRange(r)) => {
+                    out.push(r.header.map_or(-1, |h| h.revision));
+                }
+                Some(Response::ResponseTxn(t)) => {
+                    out.push(t.header.map_or(-1, |h| h.revision));
+                    out.extend(revisions(&t.responses));
+                }
+                None => out.push(-1),
+            }
+        }
+        out
+    }
+
+    fn read(rows: Vec<Row>) -> Plan {
+        Plan::Range {
+            request: RangeRequest::default(),
+            rows: Source::Read(rows),
+        }
+    }
+
     #[test]
-    fn nested_headers_follow_etcd() {
+    fn headers_inside_a_txn_follow_etcd() {
         let plans = vec![
-            Plan::Range {
-                request: RangeRequest::default(),
-                rows: Source::Read(Vec::new()),
-            },
+            read(Vec::new()),
             Plan::Delete {
                 index: Some(0),
                 prev_kv: false,
             },
             Plan::Put {
                 key: b"k".to_vec(),
+                lease: 0,
                 index: 1,
                 prev_kv: false,
             },
-            Plan::Range {
-                request: RangeRequest::default(),
-                rows: Source::Read(Vec::new()),
-            },
+            read(Vec::new()),
         ];
         let results = vec![
             OpResult::DeleteRange {
@@ -537,16 +584,50 @@ mod tests {
             },
             OpResult::Put { prev: None },
         ];
-        let revisions: Vec<i64> = respond(plans, results, 8)
-            .into_iter()
-            .map(|r| match r.response {
-                Some(Response::ResponseRange(r)) => r.header.map_or(-1, |h| h.revision),
-                Some(Response::ResponsePut(r)) => r.header.map_or(-1, |h| h.revision),
-                Some(Response::ResponseDeleteRange(r)) => r.header.map_or(-1, |h| h.revision),
-                _ => -1,
-            })
-            .collect();
+        let responses = respond(plans, results, 8).expect("results match the plans");
         // Wire revisions: the engine's plus one.
-        assert_eq!(revisions, vec![8, 8, 9, 9]);
+        assert_eq!(revisions(&responses), vec![8, 8, 9, 9]);
+    }
+
+    #[test]
+    fn a_nested_txn_answers_its_branch_that_ran_with_an_empty_header() {
+        // [range, txn { then: [put] / else: [range] }, range]: the nested put runs.
+        let plans = vec![
+            read(Vec::new()),
+            Plan::Txn {
+                index: 0,
+                success: vec![Plan::Put {
+                    key: b"k".to_vec(),
+                    lease: 0,
+                    index: 0,
+                    prev_kv: false,
+                }],
+                failure: vec![read(Vec::new())],
+            },
+            read(Vec::new()),
+        ];
+        let results = vec![OpResult::Txn {
+            succeeded: true,
+            results: vec![OpResult::Put { prev: None }],
+        }];
+        let responses = respond(plans, results, 8).expect("results match the plans");
+        // The first range reads before the nested put, the last after it; the nested txn's
+        // header is empty (revision 0).
+        assert_eq!(revisions(&responses), vec![8, 0, 9, 9]);
+        let Some(Response::ResponseTxn(nested)) = &responses[1].response else {
+            panic!("the second response is the nested txn's: {responses:?}");
+        };
+        assert!(nested.succeeded);
+        // A result of another kind than its plan's is an error, not a made-up answer.
+        let wrong = vec![OpResult::Put { prev: None }];
+        let plans = vec![Plan::Txn {
+            index: 0,
+            success: Vec::new(),
+            failure: Vec::new(),
+        }];
+        assert!(matches!(
+            respond(plans, wrong, 8),
+            Err(EtcdError::Engine(_))
+        ));
     }
 }

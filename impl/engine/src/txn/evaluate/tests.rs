@@ -1,5 +1,5 @@
 use super::*;
-use crate::txn::RangeRequest;
+use crate::txn::{RangeRequest, TXN_OPS_MAX};
 
 /// A view over a map of live keys and a map of each key's newest revision (deletions too).
 struct MapView {
@@ -239,4 +239,134 @@ fn conflicts_are_writes_after_the_snapshot_to_what_was_read() {
         Some(b"gone".to_vec())
     );
     assert_eq!(conflict(&v, 6, &[], &[KeyRange::all()]).unwrap(), None);
+}
+
+fn nested(compares: Vec<Compare>, success: Vec<TxnOp>, failure: Vec<TxnOp>) -> TxnOp {
+    TxnOp::Txn(Txn {
+        compares,
+        success,
+        failure,
+    })
+}
+
+#[test]
+fn a_nested_txn_compares_against_the_database_before_the_txn_and_runs_in_place() {
+    let a_is_1 = Compare::key(b"a", CompareOp::Equal, CompareTarget::Value(b"1".to_vec()));
+    let txn = Txn {
+        compares: Vec::new(),
+        success: vec![
+            // `a` becomes "9" first; the nested compare still sees "1" (etcd's compareToPath).
+            put(b"a", b"9"),
+            nested(
+                vec![a_is_1],
+                vec![put(b"x", b"then"), read(KeyRange::key(b"a"))],
+                vec![put(b"x", b"else")],
+            ),
+            read(KeyRange::key(b"x")),
+        ],
+        failure: Vec::new(),
+    };
+    let (succeeded, writes, results) = evaluate(&txn, &view(), 7, 0).unwrap();
+    assert!(succeeded);
+    // One batch: the outer put, then the nested branch's.
+    let keys: Vec<&[u8]> = writes
+        .iter()
+        .map(|w| match w {
+            BatchOp::Put { key, .. } | BatchOp::Delete { key } => key.as_slice(),
+        })
+        .collect();
+    assert_eq!(keys, vec![&b"a"[..], &b"x"[..]]);
+    let OpResult::Txn {
+        succeeded,
+        results: inner,
+    } = &results[1]
+    else {
+        panic!("the second result is the nested txn's: {results:?}");
+    };
+    assert!(
+        *succeeded,
+        "the nested compare saw the value before the txn"
+    );
+    // The nested read sees the outer put before it, the outer read the nested put.
+    let OpResult::Range { rows, .. } = &inner[1] else {
+        panic!("the nested branch's second result is its read: {inner:?}");
+    };
+    assert_eq!(rows[0].1.value, b"9");
+    let OpResult::Range { rows, .. } = &results[2] else {
+        panic!("the third result is the outer read: {results:?}");
+    };
+    assert_eq!(rows[0].1.value, b"then");
+}
+
+#[test]
+fn a_key_written_twice_across_nested_levels_is_refused() {
+    for success in [
+        vec![
+            put(b"a", b"1"),
+            nested(Vec::new(), vec![put(b"a", b"2")], Vec::new()),
+        ],
+        vec![
+            nested(Vec::new(), vec![put(b"a", b"2")], Vec::new()),
+            TxnOp::DeleteRange(KeyRange::key(b"a")),
+        ],
+    ] {
+        let txn = Txn {
+            compares: Vec::new(),
+            success,
+            failure: Vec::new(),
+        };
+        let error = evaluate(&txn, &view(), 7, 0).unwrap_err();
+        assert!(
+            error.to_string().contains("duplicate key"),
+            "unexpected error: {error}"
+        );
+    }
+    // Only the branch that runs counts: the nested failure branch's put does not.
+    let txn = Txn {
+        compares: Vec::new(),
+        success: vec![
+            put(b"a", b"1"),
+            nested(Vec::new(), vec![put(b"b", b"2")], vec![put(b"a", b"3")]),
+        ],
+        failure: Vec::new(),
+    };
+    assert!(evaluate(&txn, &view(), 7, 0).is_ok());
+}
+
+#[test]
+fn nested_txns_share_the_ops_budget_as_etcd_does() {
+    let with = |outer_ops: usize, nested_ops: usize| Txn {
+        compares: Vec::new(),
+        success: std::iter::once(nested(
+            Vec::new(),
+            vec![read(KeyRange::all()); nested_ops],
+            Vec::new(),
+        ))
+        .chain(std::iter::repeat_n(read(KeyRange::all()), outer_ops - 1))
+        .collect(),
+        failure: Vec::new(),
+    };
+    assert!(with(2, TXN_OPS_MAX - 2).validate().is_ok());
+    assert!(with(2, TXN_OPS_MAX - 1).validate().is_err());
+    let deep = |levels: usize| {
+        let mut txn = Txn {
+            success: vec![put(b"leaf", b"v")],
+            ..Txn::default()
+        };
+        for _ in 1..levels {
+            txn = Txn {
+                success: vec![TxnOp::Txn(txn)],
+                ..Txn::default()
+            };
+        }
+        txn
+    };
+    assert!(deep(TXN_OPS_MAX).validate().is_ok());
+    assert!(deep(TXN_OPS_MAX + 1).validate().is_err());
+    // A bad key deep down is found too.
+    let mut bad = deep(3);
+    if let TxnOp::Txn(level2) = &mut bad.success[0] {
+        level2.failure.push(put(b"", b"v"));
+    }
+    assert!(bad.validate().is_err());
 }
