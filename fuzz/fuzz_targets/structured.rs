@@ -117,6 +117,8 @@ fn wal_case(ops: Vec<(ArbOp, u64)>, sync_every: u8, mutations: &[Mutation]) {
             revision: i as u64 + 1,
             created_at_ms,
             synced_through: synced,
+            // A log index, as a Raft layer stamps commits; every fourth record without one.
+            stamp: if created_at_ms % 4 == 0 { 0 } else { i as u64 + 1 },
             body,
         };
         let Ok(bytes) = wal::encode_record(&record) else {
@@ -245,6 +247,8 @@ fn manifest_case(
         wal_offset: head.1,
         last_revision: head.2,
         history_horizon: head.2 / 2,
+        // Absent (0) or any stamp.
+        last_stamp: head.1 / 3,
         files,
         leases: leases
             .into_iter()

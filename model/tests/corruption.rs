@@ -41,7 +41,7 @@ use std::time::Instant;
 use kvstore::vfs::Vfs;
 use kvstore::{Db, Durability, Error};
 use kvstore_faults::{DiskImage, OpKind, PersistenceModel, SimVfs};
-use kvstore_model::harness::DB_DIR;
+use kvstore_model::harness::{DB_DIR, stamp_for};
 use kvstore_model::rng::splitmix64;
 use kvstore_model::{
     Budget, Engine, Model, Mutation, Oracle, Outcome, ReadError, Setup, Step, read_all,
@@ -113,7 +113,9 @@ impl Fixture {
     fn losing_from(&self, from: usize) -> Oracle {
         let mut oracle = Oracle::new();
         for (i, m) in self.mutations.iter().enumerate() {
-            oracle.issue(m.clone());
+            // The stamp the harness gave the commit when the workload ran.
+            let stamp = stamp_for(oracle.current()).unwrap_or(0);
+            oracle.issue_stamped(m.clone(), stamp);
             let revision = u64::try_from(i + 1).unwrap_or(u64::MAX);
             oracle
                 .acknowledge(revision, i < from)

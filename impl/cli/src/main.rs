@@ -172,8 +172,12 @@ fn inspect_wal(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
                 format!("revoke lease {lease} deleting [{}]", keys.join(", "))
             }
         };
+        let stamp = match r.stamp {
+            0 => String::new(),
+            stamp => format!(" stamp {stamp}"),
+        };
         println!(
-            "@{offset}: revision {} created_at_ms {} synced_through {}: {what}",
+            "@{offset}: revision {} created_at_ms {} synced_through {}{stamp}: {what}",
             r.revision, r.created_at_ms, r.synced_through
         );
     }
@@ -232,11 +236,12 @@ fn inspect_sst(bytes: &[u8]) -> Result<(), FormatError> {
 fn inspect_manifest(bytes: &[u8]) -> Result<(), FormatError> {
     let m = manifest::decode(bytes)?;
     println!(
-        "manifest v{}: next_file_number {} wal_offset {} last_revision {}, {} files",
+        "manifest v{}: next_file_number {} wal_offset {} last_revision {} last_stamp {}, {} files",
         m.format_version,
         m.next_file_number,
         m.wal_offset,
         m.last_revision,
+        m.last_stamp,
         m.files.len()
     );
     for f in &m.files {

@@ -1,7 +1,8 @@
 //! Failpoints at each protocol step of flush and compaction (`--features failpoints`): the step
 //! fails, the database is poisoned, and after a power cut every acknowledged write is recovered
 //! and no leftover file breaks the reopen. And the watch dispatcher held back while a compaction
-//! commits: the event it then offers still has its previous version.
+//! commits: the event it then offers still has its previous version. And a flush held back while
+//! a later stamped commit lands: its manifest records the stamp as of its freeze.
 //!
 //! `cargo test -p kvstore --features failpoints --test db_failpoints`
 #![cfg(feature = "failpoints")]
@@ -10,8 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kvstore::clock::{FixedClock, SharedClock};
+use kvstore::vfs::OsVfs;
 use kvstore::watch::{WatchRequest, WatchResponse};
-use kvstore::{BackgroundMode, Db, HistoryRetention, KeyRange, Options, ScanOptions};
+use kvstore::{BackgroundMode, Db, HistoryRetention, KeyRange, Options, ScanOptions, WriteOptions};
 use kvstore_faults::{PersistenceModel, SimVfs};
 
 fn open(vfs: &SimVfs) -> Db {
@@ -121,5 +123,48 @@ fn a_compaction_racing_the_watch_dispatcher_keeps_prev_kv() {
         .map(|e| e.prev.as_ref().map(|v| v.value.clone()))
         .collect();
     assert_eq!(prev, vec![Some(b"one".to_vec())]);
+    scenario.teardown();
+}
+
+/// A flush writes the manifest's `lastStamp` as of its freeze: a stamped commit applied while the
+/// flush runs (here, held at the failpoint after its table is written) is only in the WAL the
+/// new manifest keeps, so naming its stamp would claim a commit a power cut could lose (and the
+/// reopen would find the WAL's stamps below the manifest's: corruption).
+#[test]
+fn a_flush_records_the_stamp_of_its_freeze_not_of_later_commits() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        background: BackgroundMode::Threads,
+        ..Options::default()
+    };
+    let stamp = |n| WriteOptions {
+        stamp: Some(n),
+        ..WriteOptions::default()
+    };
+    let db = Db::open(dir.path(), options.clone()).unwrap();
+    db.put_with(b"a", b"1", stamp(1)).unwrap();
+    fail::cfg("flush::after_sst_written", "pause").unwrap();
+    let flusher = {
+        let db = db.clone();
+        std::thread::spawn(move || db.flush())
+    };
+    let started = std::time::Instant::now();
+    while db.stats().frozen_memtables == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "never froze"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    db.put_with(b"b", b"2", stamp(2)).unwrap();
+    fail::remove("flush::after_sst_written");
+    flusher.join().unwrap().unwrap();
+    let manifest = kvstore::manifest::load(&OsVfs, dir.path())
+        .unwrap()
+        .unwrap();
+    assert_eq!(manifest.last_stamp, 1);
+    db.close().unwrap();
+    assert_eq!(Db::open(dir.path(), options).unwrap().last_stamp(), 2);
     scenario.teardown();
 }
