@@ -47,6 +47,9 @@ use crate::format::StatePointer;
 use crate::log_store::LogStore;
 use crate::{Entry, SnapshotData, SnapshotMeta, TypeConfig};
 
+/// The test hook's "no failure planned".
+const NEVER: u64 = u64::MAX;
+
 /// A snapshot kept to send to lagging members: its meta and its bytes (an export stream).
 #[derive(Clone, Debug)]
 pub(crate) struct StoredSnapshot {
@@ -75,7 +78,8 @@ pub(crate) struct Shared {
     pub(crate) vfs: Arc<dyn Vfs>,
     pub(crate) dir: PathBuf,
     pub(crate) options: Options,
-    /// Test hook: fail (as a crash would) right after applying this entry index (0: never).
+    /// Test hook: fail (as a crash would) right after applying this entry index ([`NEVER`]:
+    /// never).
     pub(crate) fail_after: Arc<AtomicU64>,
 }
 
@@ -168,7 +172,7 @@ impl StateHandle {
     }
 
     /// Test hook: the next time entry `index` is applied, fail right after its writes are
-    /// durable and before openraft is told, as a crash there would (0 clears it).
+    /// durable and before openraft is told, as a crash there would.
     #[doc(hidden)]
     pub fn fail_after_applying(&self, index: u64) {
         self.shared.fail_after.store(index, Ordering::SeqCst);
@@ -205,7 +209,7 @@ impl StateMachine {
                 vfs,
                 dir: dir.to_path_buf(),
                 options,
-                fail_after: Arc::new(AtomicU64::new(0)),
+                fail_after: Arc::new(AtomicU64::new(NEVER)),
             },
         })
     }
@@ -235,7 +239,7 @@ impl StateMachine {
             }
         };
         if self.shared.fail_after.load(Ordering::SeqCst) == log_id.index {
-            self.shared.fail_after.store(0, Ordering::SeqCst);
+            self.shared.fail_after.store(NEVER, Ordering::SeqCst);
             let e = Error::Raft(format!("simulated crash after applying entry {log_id}"));
             return Err(StorageIOError::apply(log_id, AnyError::new(&e)).into());
         }
