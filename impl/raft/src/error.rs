@@ -75,10 +75,12 @@ pub(crate) fn write_logs(e: impl Into<Error>) -> StorageError<u64> {
 
 /// The error as a read of the state machine.
 pub(crate) fn read_sm(e: impl Into<Error>) -> StorageError<u64> {
-    e.into().storage(ErrorSubject::StateMachine, ErrorVerb::Read)
+    e.into()
+        .storage(ErrorSubject::StateMachine, ErrorVerb::Read)
 }
 
 /// The error as a write of the state machine.
 pub(crate) fn write_sm(e: impl Into<Error>) -> StorageError<u64> {
-    e.into().storage(ErrorSubject::StateMachine, ErrorVerb::Write)
+    e.into()
+        .storage(ErrorSubject::StateMachine, ErrorVerb::Write)
 }

@@ -23,7 +23,9 @@ use kvstore::{
     WriteOptions,
 };
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{BasicNode, LogId, OptionalSend, RaftLogReader, StorageError, StoredMembership, Vote};
+use openraft::{
+    BasicNode, LogId, OptionalSend, RaftLogReader, StorageError, StoredMembership, Vote,
+};
 
 use crate::error::{Error, read_logs, write_logs};
 use crate::format::{
@@ -101,9 +103,7 @@ impl LogStore {
         decode: fn(&[u8]) -> Result<T, FormatError>,
     ) -> Result<Option<T>, Error> {
         match self.db.get(&[tag])? {
-            Some(bytes) => decode(&bytes)
-                .map(Some)
-                .map_err(|e| self.corrupt(what, e)),
+            Some(bytes) => decode(&bytes).map(Some).map_err(|e| self.corrupt(what, e)),
             None => Ok(None),
         }
     }
@@ -225,8 +225,7 @@ impl LogStore {
             bytes = bytes.saturating_add(value.len());
             batch.put(&log_key(index), &value);
             if bytes >= APPEND_BATCH_BYTES_MAX {
-                self.db
-                    .write_with(std::mem::take(&mut batch), sync())?;
+                self.db.write_with(std::mem::take(&mut batch), sync())?;
                 bytes = 0;
             }
         }
@@ -291,7 +290,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
         let last_purged_log_id = self.last_purged().map_err(read_logs)?;
-        let last_log_id = self.last_entry_id().map_err(read_logs)?.or(last_purged_log_id);
+        let last_log_id = self
+            .last_entry_id()
+            .map_err(read_logs)?
+            .or(last_purged_log_id);
         Ok(LogState {
             last_purged_log_id,
             last_log_id,

@@ -12,11 +12,11 @@ use kvstore::{Db, Options};
 use openraft::network::RaftNetworkFactory;
 use openraft::{Config, Raft};
 
+use crate::TypeConfig;
 use crate::command::{Command, Response};
 use crate::error::Error;
 use crate::log_store::LogStore;
 use crate::state_machine::{StateHandle, StateMachine};
-use crate::TypeConfig;
 
 /// One running member.
 pub struct RaftNode {
@@ -100,6 +100,31 @@ impl RaftNode {
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
         Ok(written.data)
+    }
+
+    /// On the leader, proposes the revocation of every lease whose deadline has passed by this
+    /// member's clock, one entry each; returns the leases those entries revoked. Elsewhere it
+    /// does nothing: followers never expire leases by themselves (their engines run with
+    /// `LeaseExpiry::Manual`), they apply the leader's revocations. A server calls this
+    /// periodically (as the engine's expiry thread would).
+    pub async fn propose_lease_expiries(&self) -> Result<Vec<u64>, Error> {
+        if self.raft.current_leader().await != Some(self.id) {
+            return Ok(Vec::new());
+        }
+        let db = self.db();
+        let mut revoked = Vec::new();
+        for id in db.leases()? {
+            let expired = db
+                .time_to_live(id)?
+                .is_some_and(|status| status.remaining.is_zero());
+            if expired
+                && let Response::LeaseRevoked { .. } =
+                    self.write(Command::LeaseRevoke { id }).await?
+            {
+                revoked.push(id);
+            }
+        }
+        Ok(revoked)
     }
 
     /// Stops the raft and releases the member's databases (once every clone of their handles

@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use openraft::error::{
-    Fatal, InstallSnapshotError, RPCError, RaftError, RemoteError,
-    ReplicationClosed, StreamingError, Unreachable,
+    Fatal, InstallSnapshotError, RPCError, RaftError, RemoteError, ReplicationClosed,
+    StreamingError, Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest,
-    InstallSnapshotResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    SnapshotResponse, VoteRequest, VoteResponse,
 };
 use openraft::{BasicNode, OptionalSend, Raft, Snapshot, Vote};
 
@@ -177,7 +177,9 @@ impl RaftNetwork<TypeConfig> for RouterLink {
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
         let reply = self
             .router
-            .call(self.from, self.to, |raft| async move { raft.append_entries(rpc).await })
+            .call(self.from, self.to, |raft| async move {
+                raft.append_entries(rpc).await
+            })
             .await?;
         reply.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
     }
@@ -192,7 +194,9 @@ impl RaftNetwork<TypeConfig> for RouterLink {
     > {
         let reply = self
             .router
-            .call(self.from, self.to, |raft| async move { raft.install_snapshot(rpc).await })
+            .call(self.from, self.to, |raft| async move {
+                raft.install_snapshot(rpc).await
+            })
             .await?;
         reply.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
     }
@@ -204,7 +208,11 @@ impl RaftNetwork<TypeConfig> for RouterLink {
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
         let reply = self
             .router
-            .call(self.from, self.to, |raft| async move { raft.vote(rpc).await })
+            .call(
+                self.from,
+                self.to,
+                |raft| async move { raft.vote(rpc).await },
+            )
             .await?;
         reply.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
     }

@@ -31,7 +31,11 @@ async fn three_members_replicate_every_command_with_the_same_revisions() {
 
     // A txn: create `c` only if absent, twice; the second fails its compare and writes nothing.
     let create = Txn {
-        compares: vec![Compare::key(b"c", CompareOp::Equal, CompareTarget::Version(0))],
+        compares: vec![Compare::key(
+            b"c",
+            CompareOp::Equal,
+            CompareTarget::Version(0),
+        )],
         success: vec![TxnOp::Put {
             key: b"c".to_vec(),
             value: b"3".to_vec(),
@@ -142,4 +146,44 @@ async fn killing_the_leader_elects_another_and_writes_continue() {
     assert_eq!(last_revision, last);
     assert_eq!(last, 20, "ten puts before, ten after, one revision each");
     assert!(rows.iter().all(|r| r.1 == b"after" && r.4 == 2));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn leases_expire_only_by_the_leaders_proposed_revocation() {
+    let cluster = Cluster::new(3, config(SnapshotPolicy::Never, 1000)).await;
+    cluster
+        .write(Command::LeaseGrant {
+            id: 9,
+            ttl_ms: 1_000,
+        })
+        .await;
+    cluster.write(put("session", "x", 9)).await;
+    cluster.settle().await;
+    cluster.clock.advance(5_000);
+    // Past the deadline on every member's clock, yet no member revoked it by itself.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    for node in cluster.nodes.values() {
+        assert_eq!(node.db().leases().expect("leases"), vec![9]);
+    }
+    let leader = cluster.leader().await;
+    for node in cluster.nodes.values().filter(|n| n.id() != leader) {
+        let proposed = node.propose_lease_expiries().await.expect("propose");
+        assert!(
+            proposed.is_empty(),
+            "follower {} proposed an expiry",
+            node.id()
+        );
+    }
+    let proposed = cluster.nodes[&leader]
+        .propose_lease_expiries()
+        .await
+        .expect("propose");
+    assert_eq!(proposed, vec![9]);
+    let leader = cluster.leader().await;
+    cluster.settle().await;
+    assert_same_state(&cluster, leader);
+    for node in cluster.nodes.values() {
+        assert!(node.db().leases().expect("leases").is_empty());
+        assert_eq!(node.db().get(b"session").expect("get"), None);
+    }
 }

@@ -11,8 +11,9 @@ use kvstore_raft::{Command, Entry};
 use openraft::{CommittedLeaderId, EntryPayload, LogId, Vote};
 
 fn vectors() -> BTreeMap<String, Vec<u8>> {
-    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/FORMAT.md"))
-        .expect("spec/FORMAT.md");
+    let spec =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/FORMAT.md"))
+            .expect("spec/FORMAT.md");
     let mut vectors = BTreeMap::new();
     let mut lines = spec.lines();
     while let Some(line) = lines.next() {
@@ -48,8 +49,10 @@ fn spec_vectors_decode_and_encode_both_ways() {
     assert_eq!(encode_entry(&put), v["entry-put"]);
     let decoded = decode_entry(&v["entry-put"]).expect("decode");
     assert_eq!(decoded.log_id, put.log_id);
-    assert!(matches!(decoded.payload, EntryPayload::Normal(ref c) if *c == Command::Put {
-        key: b"k".to_vec(), value: b"v".to_vec(), lease: 0 }));
+    assert!(
+        matches!(decoded.payload, EntryPayload::Normal(ref c) if *c == Command::Put {
+        key: b"k".to_vec(), value: b"v".to_vec(), lease: 0 })
+    );
 
     let blank = Entry {
         log_id: log_id(1, 1, 1),
@@ -64,7 +67,10 @@ fn spec_vectors_decode_and_encode_both_ways() {
     assert_eq!(encode_vote(&vote), v["vote"]);
     assert_eq!(decode_vote(&v["vote"]), Ok(vote));
 
-    assert_eq!(encode_state_pointer(&StatePointer::default()), v["state-pointer-gen-0"]);
+    assert_eq!(
+        encode_state_pointer(&StatePointer::default()),
+        v["state-pointer-gen-0"]
+    );
     assert_eq!(
         decode_state_pointer(&v["state-pointer-gen-0"]),
         Ok(StatePointer::default())
@@ -91,26 +97,44 @@ fn decoders_refuse_damage_without_panicking() {
     for at in 0..pointer.len() {
         let mut bad = pointer.clone();
         bad[at] ^= 0x40;
-        assert!(decode_state_pointer(&bad).is_err(), "flip at byte {at} accepted");
+        assert!(
+            decode_state_pointer(&bad).is_err(),
+            "flip at byte {at} accepted"
+        );
     }
     // Missing fields are named.
     assert!(matches!(
         decode_entry(&[]),
-        Err(FormatError::Invalid { field: "log_id", .. })
+        Err(FormatError::Invalid {
+            field: "log_id",
+            ..
+        })
     ));
     assert!(matches!(
         decode_entry(&v["entry-put"][..8]),
-        Err(FormatError::Invalid { field: "payload", .. })
+        Err(FormatError::Invalid {
+            field: "payload",
+            ..
+        })
     ));
     // A bound of unknown kind.
-    let bad_bound = [0x0a, 0x06, 0x08, 0x01, 0x10, 0x01, 0x18, 0x01, 0x1a, 0x06, 0x12, 0x04, 0x0a, 0x02, 0x08, 0x07];
+    let bad_bound = [
+        0x0a, 0x06, 0x08, 0x01, 0x10, 0x01, 0x18, 0x01, 0x1a, 0x06, 0x12, 0x04, 0x0a, 0x02, 0x08,
+        0x07,
+    ];
     assert!(matches!(
         decode_entry(&bad_bound),
-        Err(FormatError::Invalid { structure: "Bound", .. })
+        Err(FormatError::Invalid {
+            structure: "Bound",
+            ..
+        })
     ));
     // Over the limit: refused before decoding.
     let huge = vec![0u8; format::VALUE_LEN_MAX + 1];
-    assert!(matches!(decode_entry(&huge), Err(FormatError::TooLong { .. })));
+    assert!(matches!(
+        decode_entry(&huge),
+        Err(FormatError::TooLong { .. })
+    ));
     // Pseudo-random garbage never panics.
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     for _ in 0..2000 {

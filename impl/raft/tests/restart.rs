@@ -13,20 +13,27 @@ use openraft::SnapshotPolicy;
 async fn a_restarted_follower_catches_up_without_applying_anything_twice() {
     let mut cluster = Cluster::new(3, config(SnapshotPolicy::Never, 1000)).await;
     for i in 0..20 {
-        cluster.put(&format!("k{:02}", i % 7), &format!("v{i}")).await;
+        cluster
+            .put(&format!("k{:02}", i % 7), &format!("v{i}"))
+            .await;
     }
     let leader = cluster.leader().await;
     let follower = (1..=3).find(|&id| id != leader).expect("a follower");
     cluster.settle().await;
     cluster.kill(follower).await;
     for i in 0..10 {
-        cluster.put(&format!("k{:02}", i % 5), &format!("w{i}")).await;
+        cluster
+            .put(&format!("k{:02}", i % 5), &format!("w{i}"))
+            .await;
     }
     cluster.start(follower).await;
     let last = cluster.settle().await;
     assert_same_state(&cluster, leader);
     let (_, revision) = dump(&cluster.nodes[&follower].db());
-    assert_eq!(revision, 30, "thirty puts, one revision each, on the restarted member too");
+    assert_eq!(
+        revision, 30,
+        "thirty puts, one revision each, on the restarted member too"
+    );
     // What a crash now would recover is what was applied: every command entry's stamp.
     let durable = cluster.nodes[&follower]
         .state()
@@ -86,7 +93,10 @@ async fn a_crash_between_apply_and_telling_openraft_reapplies_nothing() {
         .metrics(|m| m.running_state.is_err(), "the follower stops")
         .await
         .expect("stopped");
-    let applied_here = cluster.nodes[&follower].db().get_versioned(b"k0").expect("get");
+    let applied_here = cluster.nodes[&follower]
+        .db()
+        .get_versioned(b"k0")
+        .expect("get");
     assert_eq!(applied_here.map(|v| v.value), Some(b"crash".to_vec()));
     cluster.kill(follower).await;
     cluster.start(follower).await;

@@ -69,7 +69,9 @@ async fn a_lagging_member_catches_up_from_a_snapshot_after_the_log_is_purged() {
         .await;
     assert!(lease_index > 0);
     for i in 0..30 {
-        cluster.put(&format!("k{:02}", i % 10), &format!("v{i}")).await;
+        cluster
+            .put(&format!("k{:02}", i % 10), &format!("v{i}"))
+            .await;
     }
     cluster
         .write(Command::Put {
@@ -87,7 +89,14 @@ async fn a_lagging_member_catches_up_from_a_snapshot_after_the_log_is_purged() {
     assert_same_state(&cluster, leader);
     let state = cluster.nodes[&away].state();
     assert_eq!(state.generation(), 1, "installed from a snapshot");
-    assert!(state.durable_applied().expect("applied").expect("some").index > snapshot_index);
+    assert!(
+        state
+            .durable_applied()
+            .expect("applied")
+            .expect("some")
+            .index
+            > snapshot_index
+    );
     assert_eq!(cluster.nodes[&away].db().leases().expect("leases"), vec![5]);
 
     // After a restart the member knows it holds the snapshot and what came after: no entry is

@@ -163,7 +163,9 @@ fn compare_from_proto(compare: &proto::Compare) -> Result<Compare, FormatError> 
 
 pub(super) fn command_to_proto(command: &Command) -> proto::Command {
     let op = match command {
-        Command::Put { key, value, lease } => proto::CommandOp::Put(put_to_proto(key, value, *lease)),
+        Command::Put { key, value, lease } => {
+            proto::CommandOp::Put(put_to_proto(key, value, *lease))
+        }
         Command::DeleteRange(range) => proto::CommandOp::DeleteRange(range_to_proto(range)),
         Command::Txn(txn) => proto::CommandOp::Txn(proto::Txn {
             compares: txn.compares.iter().map(compare_to_proto).collect(),
@@ -174,7 +176,9 @@ pub(super) fn command_to_proto(command: &Command) -> proto::Command {
             id: *id,
             ttl_ms: *ttl_ms,
         }),
-        Command::LeaseRevoke { id } => proto::CommandOp::LeaseRevoke(proto::LeaseRevoke { id: *id }),
+        Command::LeaseRevoke { id } => {
+            proto::CommandOp::LeaseRevoke(proto::LeaseRevoke { id: *id })
+        }
         Command::Compact { revision } => proto::CommandOp::Compact(proto::Compact {
             revision: *revision,
         }),
@@ -189,15 +193,25 @@ pub(super) fn command_from_proto(command: &proto::Command) -> Result<Command, Fo
             value: p.value.clone(),
             lease: p.lease,
         },
-        Some(proto::CommandOp::DeleteRange(range)) => Command::DeleteRange(range_from_proto(range)?),
+        Some(proto::CommandOp::DeleteRange(range)) => {
+            Command::DeleteRange(range_from_proto(range)?)
+        }
         Some(proto::CommandOp::Txn(txn)) => Command::Txn(Txn {
             compares: txn
                 .compares
                 .iter()
                 .map(compare_from_proto)
                 .collect::<Result<_, _>>()?,
-            success: txn.success.iter().map(op_from_proto).collect::<Result<_, _>>()?,
-            failure: txn.failure.iter().map(op_from_proto).collect::<Result<_, _>>()?,
+            success: txn
+                .success
+                .iter()
+                .map(op_from_proto)
+                .collect::<Result<_, _>>()?,
+            failure: txn
+                .failure
+                .iter()
+                .map(op_from_proto)
+                .collect::<Result<_, _>>()?,
         }),
         Some(proto::CommandOp::LeaseGrant(g)) => Command::LeaseGrant {
             id: g.id,

@@ -79,7 +79,10 @@ fn membership_from_proto(p: &proto::Membership) -> Result<Membership, FormatErro
         return Err(FormatError::invalid(
             MEMBERSHIP,
             "configs",
-            format!("{} configs, not 1..={MEMBERSHIP_CONFIGS_MAX}", p.configs.len()),
+            format!(
+                "{} configs, not 1..={MEMBERSHIP_CONFIGS_MAX}",
+                p.configs.len()
+            ),
         ));
     }
     check_ids("nodes", p.nodes.iter().map(|n| n.id))?;

@@ -16,8 +16,8 @@ pub mod proto;
 
 pub use command::{decode_command, encode_command};
 pub use convert::{
-    decode_entry, decode_log_id, decode_state_pointer, decode_stored_membership, decode_vote,
-    StatePointer, encode_entry, encode_log_id, encode_state_pointer, encode_stored_membership,
+    StatePointer, decode_entry, decode_log_id, decode_state_pointer, decode_stored_membership,
+    decode_vote, encode_entry, encode_log_id, encode_state_pointer, encode_stored_membership,
     encode_vote,
 };
 

@@ -38,11 +38,11 @@ pub(crate) fn apply_command(
         }
         Command::LeaseRevoke { id } => stamp::revoke(db, *id, stamped(index))
             .map(|revision| Response::LeaseRevoked { revision }),
-        Command::Compact { revision } => db
-            .compact_history(*revision)
-            .map(|()| Response::Compacted {
+        Command::Compact { revision } => {
+            db.compact_history(*revision).map(|()| Response::Compacted {
                 revision: *revision,
-            }),
+            })
+        }
     };
     match answer {
         Ok(response) => Ok(response),

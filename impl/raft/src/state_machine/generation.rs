@@ -62,7 +62,8 @@ pub fn read_pointer(vfs: &dyn Vfs, dir: &Path) -> Result<StatePointer, Error> {
         });
     }
     let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(0)];
-    file.read_at(0, &mut bytes).map_err(io_error("read", &path))?;
+    file.read_at(0, &mut bytes)
+        .map_err(io_error("read", &path))?;
     format::decode_state_pointer(&bytes).map_err(|source| Error::Corrupt {
         path,
         what: "state pointer".to_owned(),

@@ -47,6 +47,9 @@ use crate::format::StatePointer;
 use crate::log_store::LogStore;
 use crate::{Entry, SnapshotData, SnapshotMeta, TypeConfig};
 
+/// The applied log id and the membership as of it.
+pub type Applied = (Option<LogId<u64>>, StoredMembership<u64, BasicNode>);
+
 /// The test hook's "no failure planned".
 const NEVER: u64 = u64::MAX;
 
@@ -91,10 +94,7 @@ impl Shared {
     }
 
     /// The applied log id and membership: see the module doc.
-    pub(crate) fn applied(
-        &self,
-        live: &Live,
-    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, BasicNode>), Error> {
+    pub(crate) fn applied(&self, live: &Live) -> Result<Applied, Error> {
         let installed = live.pointer.installed.as_ref();
         let mut membership = StoredMembership::default();
         for candidate in [
@@ -221,27 +221,26 @@ impl StateMachine {
         }
     }
 
-    fn apply_entry(&self, live: &Live, entry: Entry) -> Result<Response, StorageError<u64>> {
+    /// Applies one entry; an error is this member's (I/O), to be reported as the apply of
+    /// `entry`'s log id failing.
+    fn apply_entry(&self, live: &Live, entry: Entry) -> Result<Response, Error> {
         let log_id = entry.log_id;
         let response = match entry.payload {
             EntryPayload::Blank => Response::Empty,
             EntryPayload::Normal(command) => {
-                apply::apply_command(&live.db, log_id.index, &command)
-                    .map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?
+                apply::apply_command(&live.db, log_id.index, &command)?
             }
             EntryPayload::Membership(membership) => {
                 let stored = StoredMembership::new(Some(log_id), membership);
-                self.shared
-                    .log
-                    .save_applied_membership(&stored)
-                    .map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?;
+                self.shared.log.save_applied_membership(&stored)?;
                 Response::Empty
             }
         };
         if self.shared.fail_after.load(Ordering::SeqCst) == log_id.index {
             self.shared.fail_after.store(NEVER, Ordering::SeqCst);
-            let e = Error::Raft(format!("simulated crash after applying entry {log_id}"));
-            return Err(StorageIOError::apply(log_id, AnyError::new(&e)).into());
+            return Err(Error::Raft(format!(
+                "simulated crash after applying entry {log_id}"
+            )));
         }
         Ok(response)
     }
@@ -265,7 +264,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let live = self.shared.lock();
         let mut responses = Vec::new();
         for entry in entries {
-            responses.push(self.apply_entry(&live, entry)?);
+            let log_id = entry.log_id;
+            match self.apply_entry(&live, entry) {
+                Ok(response) => responses.push(response),
+                Err(e) => return Err(StorageIOError::apply(log_id, AnyError::new(&e)).into()),
+            }
         }
         Ok(responses)
     }
@@ -289,9 +292,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<openraft::Snapshot<TypeConfig>>, StorageError<u64>> {
-        Ok(self.shared.lock().current.as_ref().map(|s| openraft::Snapshot {
-            meta: s.meta.clone(),
-            snapshot: Box::new(std::io::Cursor::new(s.bytes.clone())),
-        }))
+        Ok(self
+            .shared
+            .lock()
+            .current
+            .as_ref()
+            .map(|s| openraft::Snapshot {
+                meta: s.meta.clone(),
+                snapshot: Box::new(std::io::Cursor::new(s.bytes.clone())),
+            }))
     }
 }

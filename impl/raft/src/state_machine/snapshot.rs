@@ -58,7 +58,9 @@ impl SnapshotBuilder {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    async fn build_snapshot(&mut self) -> Result<openraft::Snapshot<TypeConfig>, StorageError<u64>> {
+    async fn build_snapshot(
+        &mut self,
+    ) -> Result<openraft::Snapshot<TypeConfig>, StorageError<u64>> {
         let snapshot = self.build().map_err(read_sm)?;
         Ok(openraft::Snapshot {
             meta: snapshot.meta,
@@ -72,9 +74,9 @@ pub(crate) fn install(shared: &Shared, meta: &SnapshotMeta, bytes: Vec<u8>) -> R
     let vfs = shared.vfs.as_ref();
     let mut live = shared.lock();
     let old = live.pointer.generation;
-    let generation = old.checked_add(1).ok_or_else(|| {
-        Error::LogInconsistent("state machine generations exhausted".to_owned())
-    })?;
+    let generation = old
+        .checked_add(1)
+        .ok_or_else(|| Error::LogInconsistent("state machine generations exhausted".to_owned()))?;
     let path = generation_dir(&shared.dir, generation);
     clear_dir(vfs, &path)?;
     let (db, _summary) = kvstore::Db::import_with_vfs(

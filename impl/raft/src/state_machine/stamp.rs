@@ -14,14 +14,18 @@ use kvstore::{Db, WriteOptions};
 pub(crate) fn stamped(_index: u64, lease: u64) -> WriteOptions {
     WriteOptions {
         durability: Some(kvstore::Durability::Sync),
-        lease,
         // Interim, until the engine's commit stamps are merged: the index is not recorded.
-        ..WriteOptions::default()
+        lease,
     }
 }
 
 /// Grants lease `id` for `ttl` under `opts` (a stamped commit).
-pub(crate) fn grant(db: &Db, id: u64, ttl: Duration, opts: WriteOptions) -> kvstore::error::Result<u64> {
+pub(crate) fn grant(
+    db: &Db,
+    id: u64,
+    ttl: Duration,
+    opts: WriteOptions,
+) -> kvstore::error::Result<u64> {
     let _ = opts;
     db.grant_id(id, ttl)
 }

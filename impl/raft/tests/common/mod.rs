@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kvstore::clock::{Clock, ManualClock, SharedClock};
 use kvstore::vfs::OsVfs;
 use kvstore::{BackgroundMode, Db, KeyRange, Options, ScanOptions};
 use kvstore_raft::{Command, RaftNode, Response, Router};
@@ -19,6 +20,8 @@ pub const WAIT: Duration = Duration::from_secs(30);
 pub type Row = (Vec<u8>, Vec<u8>, u64, u64, u64, u64);
 
 pub struct Cluster {
+    /// Every member's engine clock (lease deadlines).
+    pub clock: Arc<ManualClock>,
     pub router: Router,
     pub root: tempfile::TempDir,
     pub nodes: BTreeMap<u64, RaftNode>,
@@ -38,9 +41,10 @@ pub fn config(snapshot_policy: SnapshotPolicy, keep: u64) -> Arc<Config> {
     Arc::new(config.validate().expect("valid config"))
 }
 
-pub fn options() -> Options {
+pub fn options(clock: &Arc<ManualClock>) -> Options {
     Options {
         background: BackgroundMode::Inline,
+        clock: SharedClock(Arc::clone(clock) as Arc<dyn Clock>),
         ..Options::default()
     }
 }
@@ -49,6 +53,7 @@ impl Cluster {
     /// Members `1..=n` started and initialized with all of them as voters.
     pub async fn new(n: u64, config: Arc<Config>) -> Cluster {
         let mut cluster = Cluster {
+            clock: Arc::new(ManualClock::new(1_700_000_000_000)),
             router: Router::new(Duration::from_millis(1)),
             root: tempfile::tempdir().expect("tempdir"),
             nodes: BTreeMap::new(),
@@ -78,7 +83,7 @@ impl Cluster {
             id,
             Arc::new(OsVfs),
             &self.dir(id),
-            &options(),
+            &options(&self.clock),
             Arc::clone(&self.config),
             self.router.factory(id),
         )
@@ -108,7 +113,12 @@ impl Cluster {
             if let Some(Some(leader)) = leaders.first()
                 && leaders.iter().all(|l| *l == Some(*leader))
                 && self.nodes.contains_key(leader)
-                && self.nodes[leader].raft().metrics().borrow().state.is_leader()
+                && self.nodes[leader]
+                    .raft()
+                    .metrics()
+                    .borrow()
+                    .state
+                    .is_leader()
             {
                 return *leader;
             }
@@ -182,7 +192,14 @@ pub fn dump(db: &Db) -> (Vec<Row>, u64) {
         .versioned()
         .map(|row| {
             let (key, v) = row.expect("row");
-            (key, v.value, v.revision, v.create_revision, v.version, v.lease)
+            (
+                key,
+                v.value,
+                v.revision,
+                v.create_revision,
+                v.version,
+                v.lease,
+            )
         })
         .collect();
     (rows, db.stats().last_revision)
