@@ -3,7 +3,7 @@
 //!
 //! **Applied log id.** Every durable record that says "entry `i` is applied" is written only
 //! after every entry before `i` was applied, and synced before the next entry starts:
-//! - an engine commit stamped `i` (a command's writes, see [`apply`]),
+//! - an engine commit stamped `i` (a command's writes, module `apply`),
 //! - the applied membership record in the raft log database (a membership entry, which writes
 //!   nothing to the engine),
 //! - the state pointer naming an installed snapshot whose last log id is `i`.
