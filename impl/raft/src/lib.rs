@@ -12,6 +12,7 @@
 //! - [`log_store`]: openraft's log storage over the raft log database.
 //! - [`state_machine`]: openraft's state machine over the engine, generations, snapshots.
 //! - [`router`]: the in-process network.
+//! - [`runtime`]: tokio for openraft, with seedable election timeouts.
 //! - [`node`]: a member opened from its directory.
 //! - [`error`]: the crate's error.
 //!
@@ -43,6 +44,7 @@ pub mod format;
 pub mod log_store;
 pub mod node;
 pub mod router;
+pub mod runtime;
 pub mod state_machine;
 
 use std::io::Cursor;
@@ -56,7 +58,8 @@ pub use state_machine::{StateHandle, StateMachine};
 
 openraft::declare_raft_types!(
     /// kvstore's raft types: [`Command`] in, [`Response`] out, `u64` node ids, nodes with an
-    /// address, snapshots as export streams in memory, on tokio.
+    /// address, snapshots as export streams in memory, on tokio
+    /// with seedable random numbers.
     pub TypeConfig:
         D = Command,
         R = Response,
@@ -64,7 +67,7 @@ openraft::declare_raft_types!(
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
-        AsyncRuntime = openraft::TokioRuntime,
+        AsyncRuntime = runtime::Runtime,
 );
 
 /// A raft log entry of kvstore.
