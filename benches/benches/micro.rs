@@ -41,6 +41,7 @@ fn codecs(c: &mut Criterion) {
         revision: 7,
         created_at_ms: 1_700_000_000_000,
         synced_through: 0,
+        stamp: 0,
         body: WalBody::Batch(
             (0..BATCH_ENTRIES)
                 .map(|i| BatchOp::Put {

@@ -117,6 +117,7 @@ fn wal_case(ops: Vec<(ArbOp, u64)>, sync_every: u8, mutations: &[Mutation]) {
             revision: i as u64 + 1,
             created_at_ms,
             synced_through: synced,
+            stamp: 0,
             body,
         };
         let Ok(bytes) = wal::encode_record(&record) else {

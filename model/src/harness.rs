@@ -5,7 +5,8 @@
 //!   issue the same I/O trace (what crash-point enumeration needs).
 //! - Every read is compared with the model while no commit is in doubt; every acknowledged revision
 //!   is compared with the model's; every recovery is checked by the oracle (full scan, each key's
-//!   value and revision, and the last revision).
+//!   value and revision, the last revision, and the last stamp: every write carries
+//!   [`stamp_for`]).
 //! - At most one snapshot is held ([`Step::TakeSnapshot`]), beside the model's state at its
 //!   revision; it is released by [`Step::CheckSnapshot`], and dropped whenever the engine closes
 //!   (reopen, failure, crash).
@@ -20,11 +21,12 @@ use kvstore::clock::{Clock, FixedClock, ManualClock, SharedClock};
 use kvstore::vfs::Vfs;
 use kvstore::{
     BackgroundMode, Db, Durability, HistoryRetention, KeyRange, LeaseExpiry, Options, ScanOptions,
-    WriteBatch, WriteOptions,
+    WriteOptions,
 };
 use kvstore_faults::SimVfs;
 
-use crate::model::{Expect, Model, Mutation, Refusal, RevisionError};
+pub use crate::commit::{commit, stamp_for};
+use crate::model::{Model, Mutation, Refusal, RevisionError};
 use crate::oracle::Oracle;
 use crate::reads::cell;
 pub use crate::reads::{
@@ -33,7 +35,6 @@ pub use crate::reads::{
 };
 use crate::sabotage::{Sabotage, Sabotaged};
 use crate::watching::{drain_watch, peek_watch, watch_request};
-use kvstore::txn::{Compare, CompareOp, CompareTarget, Txn, TxnOp};
 use kvstore::watch::Watcher;
 
 /// The database directory on the simulated disk.
@@ -283,9 +284,12 @@ impl Engine {
                     true => None,
                     false => self.oracle.current().refusal(mutation),
                 };
-                self.oracle.issue(mutation.clone());
+                let stamp = stamp_for(self.oracle.current());
+                self.oracle
+                    .issue_stamped(mutation.clone(), stamp.unwrap_or(0));
                 let opts = WriteOptions {
                     durability: Some(durability),
+                    stamp,
                     ..WriteOptions::default()
                 };
                 match (commit(&db, mutation, opts), refusal) {
@@ -548,75 +552,6 @@ impl Engine {
         self.snapshot = None;
         self.db = None;
         (self.sim, self.oracle)
-    }
-}
-
-/// Sends one commit to `db`: a put, a delete or a batch (the one place a [`Mutation`] becomes an
-/// engine call, shared by every campaign).
-pub fn commit(db: &Db, mutation: &Mutation, opts: WriteOptions) -> kvstore::error::Result<u64> {
-    match mutation {
-        Mutation::Put(k, v) => db.put_with(k, v, opts),
-        Mutation::Delete(k) => db.delete_with(k, opts),
-        Mutation::Batch(ops) => {
-            let mut batch = WriteBatch::new();
-            for (k, v) in ops {
-                match v {
-                    Some(v) => batch.put(k, v),
-                    None => batch.delete(k),
-                };
-            }
-            db.write_with(batch, opts)
-        }
-        Mutation::Txn {
-            compares,
-            success,
-            failure,
-        } => {
-            let compare = |(key, expect): &(Vec<u8>, Expect)| {
-                let target = match expect {
-                    Expect::Value(v) => CompareTarget::Value(v.clone()),
-                    Expect::Absent => CompareTarget::Version(0),
-                    Expect::Version(n) => CompareTarget::Version(*n),
-                };
-                Compare::key(key, CompareOp::Equal, target)
-            };
-            let ops = |ops: &[crate::model::BatchOp]| -> Vec<TxnOp> {
-                ops.iter()
-                    .map(|(key, value)| match value {
-                        Some(value) => TxnOp::Put {
-                            key: key.clone(),
-                            value: value.clone(),
-                            lease: 0,
-                        },
-                        None => TxnOp::DeleteRange(KeyRange::key(key)),
-                    })
-                    .collect()
-            };
-            let txn = Txn {
-                compares: compares.iter().map(compare).collect(),
-                success: ops(success),
-                failure: ops(failure),
-            };
-            db.txn_with(txn, opts).map(|response| response.revision)
-        }
-        Mutation::DeleteRange(start, end) => {
-            let range = KeyRange::new(Bound::Included(start.clone()), Bound::Excluded(end.clone()));
-            db.delete_range_with(range, opts)
-                .map(|(revision, _)| revision)
-        }
-        Mutation::PutLease(k, v, lease) => db.put_with(
-            k,
-            v,
-            WriteOptions {
-                lease: *lease,
-                ..opts
-            },
-        ),
-        // A grant takes no revision: it answers the one it read at, the newest.
-        Mutation::Grant(id, ttl_ms) => db
-            .grant_id(*id, std::time::Duration::from_millis(*ttl_ms))
-            .map(|_| db.stats().last_revision),
-        Mutation::Revoke(id) => db.revoke(*id),
     }
 }
 

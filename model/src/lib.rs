@@ -5,7 +5,9 @@
 //! `kvstore_faults::SimVfs`, against it.
 //!
 //! - [`Model`]: a `BTreeMap` of key to (value, revision, lease), one revision per commit that
-//!   writes, atomic batches, every version down to the horizon, the granted leases.
+//!   writes, atomic batches, every version down to the horizon, the granted leases, the last
+//!   commit stamp.
+//! - [`commit`](mod@commit): a [`Mutation`] as an engine call, and the stamp a campaign's write carries.
 //! - [`Oracle`]: the model's state at the last durable point plus the trace issued after it;
 //!   a recovered database must equal the state after some prefix of that trace.
 //! - [`Engine`]: the real `Db` on a `SimVfs` driven step by step beside an oracle.
@@ -30,6 +32,7 @@
 //! `tests/semantics.rs` (point checks of the spec).
 
 pub mod budget;
+pub mod commit;
 pub mod harness;
 pub mod linearizable;
 pub mod model;

@@ -16,8 +16,12 @@
 //!   attaches its key (the cell carries the lease); a revocation deletes every live key naming
 //!   the lease in one revision (none if there is none) and removes it. A lease op the engine
 //!   refuses ([`Model::refusal`]) changes nothing. Deadlines are not state: the oracle keeps them.
-//! - Two models are equal when their live state (keys, cells, last revision, granted leases) is:
-//!   that is what a read observes; the history is checked through [`Model::state_at`].
+//! - Commit stamps (`spec/SEMANTICS.md`, "Commit stamps"): [`Model::apply_stamped`] raises the
+//!   last stamp to the commit's if the engine logs the commit (it is not refused, and it takes a
+//!   revision or is a grant or a revocation); a commit that writes nothing records no stamp.
+//! - Two models are equal when their live state (keys, cells, last revision, granted leases, last
+//!   stamp) is: that is what a read observes; the history is checked through
+//!   [`Model::state_at`].
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -136,11 +140,16 @@ pub struct Model {
     horizon: u64,
     /// The granted leases: id and TTL in ms.
     leases: BTreeMap<u64, u64>,
+    /// The highest stamp of a logged commit (0: none).
+    stamp: u64,
 }
 
 impl PartialEq for Model {
     fn eq(&self, other: &Model) -> bool {
-        self.map == other.map && self.revision == other.revision && self.leases == other.leases
+        self.map == other.map
+            && self.revision == other.revision
+            && self.leases == other.leases
+            && self.stamp == other.stamp
     }
 }
 
@@ -151,6 +160,7 @@ impl std::hash::Hash for Model {
         self.map.hash(state);
         self.revision.hash(state);
         self.leases.hash(state);
+        self.stamp.hash(state);
     }
 }
 
@@ -173,6 +183,17 @@ impl Model {
     pub fn with_leases(mut self, leases: BTreeMap<u64, u64>) -> Model {
         self.leases = leases;
         self
+    }
+
+    /// The same state with last stamp `stamp` (for a state read back from an engine).
+    pub fn with_stamp(mut self, stamp: u64) -> Model {
+        self.stamp = stamp;
+        self
+    }
+
+    /// The highest stamp of a logged commit (0: none): what `Db::last_stamp` must say.
+    pub fn stamp(&self) -> u64 {
+        self.stamp
     }
 
     /// The granted leases: id and TTL in ms.
@@ -215,9 +236,28 @@ impl Model {
         }
     }
 
-    /// Commits `mutation`; returns its revision: the previous one plus one, or the previous one
-    /// for a txn or delete range that writes nothing.
+    /// Commits `mutation` without a stamp; see [`Model::apply_stamped`].
     pub fn apply(&mut self, mutation: &Mutation) -> u64 {
+        self.apply_stamped(mutation, 0)
+    }
+
+    /// Commits `mutation` stamped `stamp` (0: none); returns its revision: the previous one plus
+    /// one, or the previous one for a grant, a revocation without keys, or a txn or delete range
+    /// that writes nothing. The stamp counts if the engine logs the commit: a grant or a
+    /// revocation, or a commit that takes a revision.
+    pub fn apply_stamped(&mut self, mutation: &Mutation, stamp: u64) -> u64 {
+        let refused = self.refusal(mutation).is_some();
+        let before = self.revision;
+        let revision = self.commit(mutation);
+        let lease_op = matches!(mutation, Mutation::Grant(..) | Mutation::Revoke(_));
+        if !refused && (lease_op || revision != before) {
+            self.stamp = self.stamp.max(stamp);
+        }
+        revision
+    }
+
+    /// [`Model::apply_stamped`] but the stamp.
+    fn commit(&mut self, mutation: &Mutation) -> u64 {
         if self.refusal(mutation).is_some() {
             return self.revision;
         }
@@ -411,6 +451,9 @@ impl Model {
         }
         if self.leases != other.leases {
             out.push(format!("leases {:?} vs {:?}", self.leases, other.leases));
+        }
+        if self.stamp != other.stamp {
+            out.push(format!("last stamp {} vs {}", self.stamp, other.stamp));
         }
         let keys: std::collections::BTreeSet<&Vec<u8>> =
             self.map.keys().chain(other.map.keys()).collect();

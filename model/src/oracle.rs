@@ -5,7 +5,9 @@
 //! prefix of that trace (revisions included): every acknowledged-durable commit is in the durable
 //! state, so it survives; a prefix means no reordering and no phantom; a commit is applied whole or
 //! not, so batches are all-or-nothing; exact revisions mean revisions never go backwards for
-//! acknowledged data.
+//! acknowledged data. Each commit is issued with its stamp, and the model's last stamp is part of
+//! the state compared, so a recovered `last_stamp` must be exactly the stamp of the last commit of
+//! the prefix recovered that recorded one: the stamp and the data agree.
 //!
 //! Invariants:
 //! - `pending[..acked]` were acknowledged (in order, with the revision the model predicted);
@@ -23,7 +25,8 @@ pub struct Oracle {
     durable: Model,
     /// The horizon of a `compact_history` that failed: a recovery may find it or the old one.
     horizon_in_doubt: Option<u64>,
-    pending: Vec<Mutation>,
+    /// Each commit issued after the durable point, with its stamp (0: none).
+    pending: Vec<(Mutation, u64)>,
     acked: usize,
     /// The state after every acknowledged commit: what reads must return now.
     current: Model,
@@ -52,9 +55,14 @@ impl Oracle {
         self.current.revision().saturating_add(1)
     }
 
-    /// Records that `mutation` was issued (before the call returns).
+    /// Records that `mutation` was issued without a stamp (before the call returns).
     pub fn issue(&mut self, mutation: Mutation) {
-        self.pending.push(mutation);
+        self.issue_stamped(mutation, 0);
+    }
+
+    /// Records that `mutation` was issued stamped `stamp` (0: none), before the call returns.
+    pub fn issue_stamped(&mut self, mutation: Mutation, stamp: u64) {
+        self.pending.push((mutation, stamp));
     }
 
     /// The last issued commit returned `Ok(revision)`; `durable` if the mode promises it survives a
@@ -69,10 +77,10 @@ impl Oracle {
                     .saturating_sub(1)
             ));
         }
-        let Some(mutation) = self.pending.last() else {
+        let Some((mutation, stamp)) = self.pending.last() else {
             return Err("acknowledged a commit that was never issued".to_owned());
         };
-        let expected = self.current.apply(mutation);
+        let expected = self.current.apply_stamped(mutation, *stamp);
         if revision != expected {
             return Err(format!(
                 "commit acknowledged with revision {revision}, the model says {expected}"
@@ -98,9 +106,9 @@ impl Oracle {
     /// Every acknowledged commit is now durable (a sync, flush, compaction or clean close returned
     /// `Ok`, or a commit in a syncing mode was acknowledged).
     pub fn all_acknowledged_durable(&mut self) {
-        let acked: Vec<Mutation> = self.pending.drain(..self.acked).collect();
-        for m in &acked {
-            self.durable.apply(m);
+        let acked: Vec<(Mutation, u64)> = self.pending.drain(..self.acked).collect();
+        for (m, stamp) in &acked {
+            self.durable.apply_stamped(m, *stamp);
         }
         self.acked = 0;
     }
@@ -264,8 +272,8 @@ impl Oracle {
         &self.durable
     }
 
-    /// Commits issued after the durable point.
-    pub fn pending(&self) -> &[Mutation] {
+    /// Commits issued after the durable point, each with its stamp (0: none).
+    pub fn pending(&self) -> &[(Mutation, u64)] {
         &self.pending
     }
 
@@ -277,11 +285,11 @@ impl Oracle {
         let mut state = self.durable.clone();
         // The model state matched keeps its history (`found`, read back, has none).
         let mut matched = (state == *found).then(|| (0, state.clone()));
-        for (i, m) in self.pending.iter().enumerate() {
+        for (i, (m, stamp)) in self.pending.iter().enumerate() {
             if matched.is_some() {
                 break;
             }
-            state.apply(m);
+            state.apply_stamped(m, *stamp);
             if state == *found {
                 matched = Some((i.saturating_add(1), state.clone()));
             }

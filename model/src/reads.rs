@@ -73,7 +73,9 @@ pub fn read_all(db: &Db) -> Result<Model, ReadError> {
         let ttl_ms = u64::try_from(status.granted_ttl.as_millis()).unwrap_or(u64::MAX);
         leases.insert(id, ttl_ms);
     }
-    Ok(Model::from_parts(map, db.stats().last_revision).with_leases(leases))
+    Ok(Model::from_parts(map, db.stats().last_revision)
+        .with_leases(leases)
+        .with_stamp(db.last_stamp()))
 }
 
 pub(crate) fn cell(versioned: kvstore::Versioned) -> Cell {

@@ -246,6 +246,36 @@ p = pre + mp_str("lease") + mp_uint(7) + mp_str("op") + mp_str("delete") + mp_st
 write("wal_record", "delete_op_with_lease_before_op", frame(3, p), err("invalid_value", 12 + len(pre)))
 
 # ---------- WAL replay (one segment; parameters in the expected JSON) ----------
+# Stamps (WAL v1 revision 3, FORMAT § 3.4): an optional `stamp` (1..=u64::MAX) on every record
+# type, written last; absent means no stamp (the expected JSON then has no "stamp" either).
+def stamped(payload, stamp):
+    assert payload[0] < 0x8f; return u8(payload[0] + 1) + payload[1:] + mp_str("stamp") + mp_uint(stamp)
+p = stamped(put_payload(4, T + 3, 0, b"foo", b"bar", lease=7), 42); b = frame(1, p)
+write("wal_record", "put_with_lease_and_stamp", b, rec_json("put", 4, T + 3, 0, len(b), key_hex=b"foo".hex(), value_hex=b"bar".hex(), lease=7, stamp=42))
+p = stamped(del_payload(2, T + 1, 0, b"foo"), 2**64 - 1); b = frame(2, p)
+write("wal_record", "delete_with_stamp_u64_max", b, rec_json("delete", 2, T + 1, 0, len(b), key_hex=b"foo".hex(), stamp=2**64 - 1))
+p = stamped(batch_payload(3, T + 2, 0, [("put", b"a", b"1"), ("delete", b"b")]), 300); b = frame(3, p)
+write("wal_record", "batch_with_stamp", b, rec_json("batch", 3, T + 2, 0, len(b), ops=[
+    {"op": "put", "key_hex": "61", "value_hex": "31"}, {"op": "delete", "key_hex": "62"}], stamp=300))
+p = stamped(grant_payload(5, T + 5, 0, 7, 60000), 5); b = frame(5, p)
+write("wal_record", "lease_grant_with_stamp", b, rec_json("lease_grant", 5, T + 5, 0, len(b), lease=7, ttl_ms=60000, stamp=5))
+p = stamped(revoke_payload(5, T + 6, 0, 9, []), 6); b = frame(6, p)
+write("wal_record", "lease_revoke_no_keys_with_stamp", b, rec_json("lease_revoke", 5, T + 6, 0, len(b), lease=9, keys_hex=[], stamp=6))
+# Any order: a stamp first is read alike (not the canonical encoding, which writes it last).
+p = mp_map(5) + mp_str("stamp") + mp_uint(8) + del_payload(2, T, 0, b"k")[1:]; b = frame(2, p)
+write("wal_record", "stamp_first", b, dict(rec_json("delete", 2, T, 0, len(b), key_hex="6b", stamp=8), canonical=False))
+# A stamp of 0 is never written: invalid_value at the integer's type byte.
+pre = mp_map(5) + del_payload(1, 0, 0, b"k")[1:] + mp_str("stamp")
+write("wal_record", "stamp_zero", frame(2, pre + mp_uint(0)), err("invalid_value", 12 + len(pre)))
+# A second stamp is a duplicate field, at its name; a signed integer is bad_msgpack at its type byte.
+pre = mp_map(6) + del_payload(1, 0, 0, b"k")[1:] + mp_str("stamp") + mp_uint(3)
+write("wal_record", "stamp_twice", frame(2, pre + mp_str("stamp") + mp_uint(3)), err("invalid_value", 12 + len(pre)))
+pre = mp_map(5) + del_payload(1, 0, 0, b"k")[1:] + mp_str("stamp")
+write("wal_record", "stamp_negative", frame(2, pre + b"\xd0\xff"), err("bad_msgpack", 12 + len(pre)))
+# A stamp belongs to the record, not to a batch op: inside an op it is an unknown field, at its name.
+pre = mp_map(4) + head(1, 0, 0) + mp_str("ops") + mp_arr(1) + mp_map(3) + mp_str("op") + mp_str("delete") + mp_str("key") + mp_bin(b"k")
+write("wal_record", "stamp_in_batch_op", frame(3, pre + mp_str("stamp") + mp_uint(3)), err("invalid_value", 12 + len(pre)))
+
 def rec(rtype, rev, synced, key=b"k", value=b"v"):
     if rtype == 1: return frame(1, put_payload(rev, T, synced, key, value))
     return frame(2, del_payload(rev, T, synced, key))
@@ -407,14 +437,14 @@ def manifest_bytes(body_obj=None, body_text=None, crc=None, extra=""):
     return ('{"body":' + body + ',"crc32c":' + str(c) + extra + "}\n").encode()
 
 FILE = {"file": "00000000000000000007.sst", "level": 0, "minKeyHex": "6170706c65", "maxKeyHex": "636865727279", "size": 4242, "walOffset": 512, "createdAt": T}
-BODY = {"formatVersion": 3, "nextFileNumber": 8, "walOffset": 512, "lastRevision": 3, "historyHorizon": 2, "files": [FILE], "leases": []}
+BODY = {"formatVersion": 4, "nextFileNumber": 8, "walOffset": 512, "lastRevision": 3, "historyHorizon": 2, "files": [FILE], "leases": []}
 def mjson(body):
     return {"format_version": body["formatVersion"], "next_file_number": body["nextFileNumber"], "wal_offset": body["walOffset"],
-            "last_revision": body["lastRevision"], "history_horizon": body["historyHorizon"], "files": [{"file": f["file"], "level": f["level"], "min_key_hex": f["minKeyHex"],
+            "last_revision": body["lastRevision"], "history_horizon": body["historyHorizon"], "last_stamp": body.get("lastStamp", 0), "files": [{"file": f["file"], "level": f["level"], "min_key_hex": f["minKeyHex"],
             "max_key_hex": f["maxKeyHex"], "size": f["size"], "wal_offset": f["walOffset"], "created_at_ms": f["createdAt"]} for f in body["files"]],
             "leases": [{"id": l["id"], "ttl_ms": l["ttlMs"]} for l in body["leases"]]}
 write("manifest", "one_file", manifest_bytes(BODY), mjson(BODY), raw=True)
-EMPTY = {"formatVersion": 3, "nextFileNumber": 1, "walOffset": 0, "lastRevision": 0, "historyHorizon": 0, "files": [], "leases": []}
+EMPTY = {"formatVersion": 4, "nextFileNumber": 1, "walOffset": 0, "lastRevision": 0, "historyHorizon": 0, "files": [], "leases": []}
 write("manifest", "empty", manifest_bytes(EMPTY), mjson(EMPTY), raw=True)
 pretty = json.dumps(BODY, indent=2)
 write("manifest", "pretty_body_whitespace", manifest_bytes(body_text=pretty), dict(mjson(BODY), canonical=False), raw=True)
@@ -422,7 +452,7 @@ mb = manifest_bytes(BODY); body_at = len(b'{"body":')
 write("manifest", "bad_checksum", manifest_bytes(BODY, crc=crc32c(json.dumps(BODY, separators=(",", ":")).encode()) ^ 1), err("bad_checksum", body_at), raw=True)
 rot = mb.replace(b'"size":4242', b'"size":4243')
 write("manifest", "bit_rot_in_body", rot, err("bad_checksum", body_at), raw=True)
-b2 = dict(BODY, formatVersion=4)
+b2 = dict(BODY, formatVersion=5)
 write("manifest", "unsupported_version", manifest_bytes(b2), err("unsupported_version", body_at), raw=True)
 # A version-1 manifest (kvstore before MVCC: no historyHorizon) is refused by its version.
 b1 = {k: v for k, v in BODY.items() if k not in ("historyHorizon", "leases")}; b1["formatVersion"] = 1
@@ -430,6 +460,9 @@ write("manifest", "version_1", manifest_bytes(b1), err("unsupported_version", bo
 # A valid format-2 manifest (before leases: no `leases`) is refused by its version too.
 bv2 = {k: v for k, v in BODY.items() if k != "leases"}; bv2["formatVersion"] = 2
 write("manifest", "version_2", manifest_bytes(bv2), err("unsupported_version", body_at), raw=True)
+# A valid format-3 manifest (before stamps) is refused by its version too.
+bv3 = dict(BODY, formatVersion=3)
+write("manifest", "version_3", manifest_bytes(bv3), err("unsupported_version", body_at), raw=True)
 b3 = dict(BODY, files=[dict(FILE, minKeyHex="636865727279", maxKeyHex="6170706c65")])
 write("manifest", "min_key_above_max_key", manifest_bytes(b3), err("key_order", body_at), raw=True)
 b4 = dict(BODY, files=[dict(FILE, minKeyHex="6170706C65")])
@@ -444,9 +477,9 @@ write("manifest", "seed_shape_without_checksum", json.dumps({"files": [], "walOf
 write("manifest", "truncated", mb[:40], err("bad_json", 39), raw=True)
 write("manifest", "not_json", b"\x00\xff", err("bad_json", 0), raw=True)
 # The version is read before the schema: a later version's new field is unsupported_version.
-b8 = dict(BODY, formatVersion=4, newField=[1, 2])
+b8 = dict(BODY, formatVersion=5, newField=[1, 2])
 write("manifest", "future_version_unknown_field", manifest_bytes(b8), err("unsupported_version", body_at), raw=True)
-b9 = {k: v for k, v in BODY.items() if k != "lastRevision"}; b9["formatVersion"] = 4
+b9 = {k: v for k, v in BODY.items() if k != "lastRevision"}; b9["formatVersion"] = 5
 write("manifest", "future_version_missing_field", manifest_bytes(b9), err("unsupported_version", body_at), raw=True)
 b10 = dict(BODY, files=[dict(FILE, file="7.sst")])
 write("manifest", "sst_name_not_20_digits", manifest_bytes(b10), err("invalid_value", body_at), raw=True)
@@ -486,6 +519,26 @@ write("manifest", "file_overlap_before_bad_lease", manifest_bytes(b23), err("key
 b24 = dict(BODY, leases=[dict(lease(7, 60000), extra=1)])
 mb24 = manifest_bytes(b24)
 write("manifest", "lease_unknown_member", mb24, err("bad_json", mb24.index(b'"extra"') + len('"extra"') - 1), raw=True)
+# Stamps (format 4): `lastStamp`, written after `historyHorizon` and only when not 0; a present 0
+# is invalid_value at the body's `{` (check-order step 9, after the leases); any other JSON type
+# or a negative number is a schema error (step 5).
+def with_stamp(body, stamp):
+    out = {}
+    for k, v in body.items():
+        out[k] = v
+        if k == "historyHorizon": out["lastStamp"] = stamp
+    return out
+b25 = with_stamp(BODY, 17)
+write("manifest", "last_stamp", manifest_bytes(b25), mjson(b25), raw=True)
+b26 = with_stamp(BODY, 2**64 - 1)
+write("manifest", "last_stamp_u64_max", manifest_bytes(b26), mjson(b26), raw=True)
+b27 = with_stamp(BODY, 0)
+write("manifest", "last_stamp_zero", manifest_bytes(b27), err("invalid_value", body_at), raw=True)
+b28 = dict(BODY, lastStamp=17)  # after "leases": any member order is read alike
+write("manifest", "last_stamp_last_member", manifest_bytes(b28), dict(mjson(b28), canonical=False), raw=True)
+b29 = with_stamp(BODY, -1)
+mb29 = manifest_bytes(b29)
+write("manifest", "last_stamp_negative", mb29, err("bad_json", mb29.index(b'-1') + 1), raw=True)
 # ---------- export stream (FORMAT § 6) ----------
 # header (32 bytes) := "KVEXPORT" version:u8 reserved:[u8;7] revision:u64 horizon:u64
 # chunk := kind:u8 length:u32 payload crc32c:u32 (over kind, length, payload)

@@ -97,6 +97,15 @@ pub enum Error {
     /// Every revision up to `u64::MAX` is used: no further commit can be numbered.
     #[error("revision counter exhausted")]
     RevisionsExhausted,
+    /// A commit's stamp ([`crate::WriteOptions::stamp`]) is below the stamp of a commit applied
+    /// before it: stamps never decrease in commit order. Nothing of the commit was logged.
+    #[error("commit stamp {stamp} is below the last stamp {last_stamp}")]
+    StampBelowLast {
+        /// The stamp the commit carried.
+        stamp: u64,
+        /// The highest stamp of a commit applied before it (at least [`crate::Db::last_stamp`]).
+        last_stamp: u64,
+    },
     /// The database (or the [`crate::wal::WalWriter`]) refuses writes until it is reopened,
     /// because an earlier call met a fatal error: a failed WAL append or sync, a failed flush or
     /// compaction. The call that met it returned `cause` itself; every later write returns this,
@@ -186,6 +195,10 @@ impl Error {
             Self::LeaseNotFound { id } => Self::LeaseNotFound { id: *id },
             Self::LeaseExists { id } => Self::LeaseExists { id: *id },
             Self::RevisionsExhausted => Self::RevisionsExhausted,
+            Self::StampBelowLast { stamp, last_stamp } => Self::StampBelowLast {
+                stamp: *stamp,
+                last_stamp: *last_stamp,
+            },
             Self::Poisoned { cause } => Self::Poisoned {
                 cause: Box::new(cause.duplicate()),
             },

@@ -111,6 +111,7 @@ pub fn to_version(manifest: &Manifest, num_levels: usize, path: &Path) -> Result
         wal_offset: Some(manifest.wal_offset),
         next_file_number: Some(manifest.next_file_number),
         last_revision: Some(manifest.last_revision),
+        last_stamp: Some(manifest.last_stamp),
         history_horizon: Some(manifest.history_horizon),
         leases: Some(manifest.leases.as_slice().into()),
     };
@@ -137,6 +138,7 @@ pub fn to_manifest(version: &Version) -> Manifest {
         next_file_number: version.next_file_number(),
         wal_offset: version.wal_offset(),
         last_revision: version.last_revision(),
+        last_stamp: version.last_stamp(),
         history_horizon: version.history_horizon(),
         files,
         leases: version.leases().to_vec(),
@@ -154,6 +156,7 @@ mod tests {
             next_file_number: 9,
             wal_offset: 512,
             last_revision: 30,
+            last_stamp: 12,
             files: vec![
                 codec::FileMeta {
                     file: sst_file_name(3),

@@ -12,7 +12,8 @@
 //!   files may overlap each other.
 //! - Levels >= 1 are sorted by key and do not overlap: each file's `largest_key` is strictly
 //!   below the next file's `smallest_key`.
-//! - `wal_offset`, `next_file_number`, `last_revision` and `history_horizon` never decrease. (The
+//! - `wal_offset`, `next_file_number`, `last_revision`, `last_stamp` and `history_horizon` never
+//!   decrease. (The
 //!   horizon may pass `last_revision`, the SSTs' newest revision: it is bounded by the revisions
 //!   committed, which the engine checks, and those may still be only in the WAL.)
 //! - A `Version` is never mutated: readers hold an `Arc<Version>` for as long as they read.
@@ -65,6 +66,8 @@ pub struct Version {
     wal_offset: u64,
     next_file_number: u64,
     last_revision: u64,
+    /// The highest stamp of the WAL records below `wal_offset` (0 if none).
+    last_stamp: u64,
     history_horizon: u64,
     /// The leases the WAL below `wal_offset` left granted, by id.
     leases: Arc<[LeaseMeta]>,
@@ -83,6 +86,7 @@ impl Version {
             wal_offset: 0,
             next_file_number: 1,
             last_revision: 0,
+            last_stamp: 0,
             history_horizon: 0,
             leases: Arc::from([]),
         }
@@ -118,6 +122,11 @@ impl Version {
     /// Largest revision persisted in SSTs.
     pub fn last_revision(&self) -> u64 {
         self.last_revision
+    }
+
+    /// The highest commit stamp of the WAL records below [`Version::wal_offset`] (0 if none).
+    pub fn last_stamp(&self) -> u64 {
+        self.last_stamp
     }
 
     /// The oldest revision reads may ask for: versions only older reads could see are gone or
@@ -179,6 +188,12 @@ impl Version {
                 )));
             }
             next.last_revision = r;
+        }
+        if let Some(s) = edit.last_stamp {
+            if s < self.last_stamp {
+                return Err(invalid(format!("last_stamp {s} below {}", self.last_stamp)));
+            }
+            next.last_stamp = s;
         }
         if let Some(h) = edit.history_horizon {
             if h < self.history_horizon {

@@ -292,7 +292,7 @@ fn append_record(dir: &std::path::Path, revision: &dyn Fn(u64) -> u64, body: &Wa
     let recovered = kvstore::wal::recover(vfs.as_ref(), dir, manifest.wal_offset, false).unwrap();
     let mut writer = WalWriter::open(vfs, dir, &recovered, 1 << 20).unwrap();
     writer
-        .append(revision(manifest.last_revision), 0, body)
+        .append(revision(manifest.last_revision), 0, 0, body)
         .unwrap();
     writer.sync().unwrap();
 }

@@ -115,6 +115,7 @@ fn a_wal_revision_not_above_the_previous_names_its_segment_file_and_offset() {
             revision,
             created_at_ms: 1,
             synced_through: 0,
+            stamp: 0,
             body: WalBody::Put {
                 key: b"k".to_vec(),
                 value: b"v".to_vec(),

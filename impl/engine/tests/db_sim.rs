@@ -253,6 +253,27 @@ fn buffered_writes_recover_as_a_prefix() {
     }
 }
 
+#[test]
+fn a_flush_makes_buffered_lease_records_durable() {
+    // A grant and a revocation change no key: the memtable stays empty, and the flush must sync
+    // the WAL instead of freezing one (it is a durable point).
+    let vfs = SimVfs::new(11);
+    let opts = Options {
+        durability: Durability::Buffered,
+        ..options()
+    };
+    let db = Db::open_with_vfs(Arc::new(vfs.clone()), Path::new(DIR), opts.clone()).unwrap();
+    db.grant_id(3, std::time::Duration::from_secs(60)).unwrap();
+    db.grant_id(4, std::time::Duration::from_secs(60)).unwrap();
+    db.revoke(4).unwrap();
+    db.flush().unwrap();
+    vfs.crash();
+    drop(db);
+    let vfs = vfs.reboot(PersistenceModel::UnsyncedLost);
+    let db = Db::open_with_vfs(Arc::new(vfs), Path::new(DIR), opts).unwrap();
+    assert_eq!(db.leases().unwrap(), vec![3]);
+}
+
 /// Crashes the workload at every I/O operation, under each persistence model, and checks that the
 /// reopened database equals the model after some prefix of the ops that includes every
 /// acknowledged one.

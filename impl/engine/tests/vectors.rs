@@ -37,6 +37,9 @@ fn record_json(r: &WalRecord) -> Value {
         "synced_through": r.synced_through,
     });
     let obj = v.as_object_mut().unwrap();
+    if r.stamp != 0 {
+        obj.insert("stamp".into(), json!(r.stamp));
+    }
     match &r.body {
         WalBody::Put { key, value, lease } => {
             obj.insert("type".into(), json!("put"));
@@ -215,7 +218,8 @@ fn run(
                 .collect();
             let json = json!({"format_version": m.format_version, "next_file_number": m.next_file_number,
                 "wal_offset": m.wal_offset, "last_revision": m.last_revision,
-                "history_horizon": m.history_horizon, "files": files, "leases": leases});
+                "history_horizon": m.history_horizon, "last_stamp": m.last_stamp, "files": files,
+                "leases": leases});
             (json, Some(manifest::encode(&m)))
         }
         "export" => {

@@ -54,12 +54,13 @@ fn open_fresh(vfs: &SimVfs) -> kvstore::error::Result<WalWriter> {
 }
 
 fn append(w: &mut WalWriter, run: &mut Run, i: u64) -> kvstore::error::Result<()> {
-    let range = w.append(i + 1, 1_000 + i, &body(i))?;
+    let range = w.append(i + 1, 1_000 + i, 0, &body(i))?;
     // `append` never syncs after encoding, so this is the `synced_through` it wrote.
     let record = WalRecord {
         revision: i + 1,
         created_at_ms: 1_000 + i,
         synced_through: w.synced_offset(),
+        stamp: 0,
         body: body(i),
     };
     run.written.push((range.start, record));
@@ -303,7 +304,7 @@ fn non_wal_files_are_ignored_and_empty_log_starts_at_start_offset() {
     assert!(rec.segments.is_empty());
     let mut w = WalWriter::open(Arc::new(vfs.clone()), dir(), &rec, SEGMENT_SIZE_BYTES).unwrap();
     assert!(vfs.exists(&segment_path(dir(), 4_096)).unwrap());
-    let range = w.append(1, 1, &body(0)).unwrap();
+    let range = w.append(1, 1, 0, &body(0)).unwrap();
     assert_eq!(range.start, 4_096);
     w.sync().unwrap();
     let rec = recover(&vfs, dir(), 4_096, false).unwrap();
@@ -322,8 +323,8 @@ fn oversized_record_gets_a_segment_of_its_own() {
         value: vec![7; 1_000],
         lease: 0,
     };
-    let a = w.append(1, 0, &big).unwrap();
-    let b = w.append(2, 0, &big).unwrap();
+    let a = w.append(1, 0, 0, &big).unwrap();
+    let b = w.append(2, 0, 0, &big).unwrap();
     assert_eq!(a.start, 0);
     assert_eq!(w.segments(), &[0, a.end]);
     assert_eq!(b.start, a.end);
@@ -610,7 +611,7 @@ fn torn_tail_truncation_is_durable_and_idempotent() {
         // The writer continues in the cut segment, at the cut.
         let mut w =
             WalWriter::open(Arc::new(again.clone()), dir(), &second, SEGMENT_SIZE_BYTES).unwrap();
-        let range = w.append(100, 0, &body(100)).unwrap();
+        let range = w.append(100, 0, 0, &body(100)).unwrap();
         assert_eq!(range.start, second.end_offset);
         w.sync().unwrap();
         let third = recover(
@@ -697,7 +698,7 @@ fn fsyncgate_poisons_and_never_acknowledges_lost_data() {
     // The direct case: the first failing sync is an Io error, then everything is Poisoned by it.
     let vfs = SimVfs::new(32);
     let mut w = open_fresh(&vfs).unwrap();
-    w.append(1, 0, &body(1)).unwrap();
+    w.append(1, 0, 0, &body(1)).unwrap();
     vfs.set_faults(FaultConfig::default().fsyncgate_at(vfs.op_count()));
     assert!(matches!(
         w.sync(),
@@ -719,7 +720,7 @@ fn fsyncgate_poisons_and_never_acknowledges_lost_data() {
         _ => false,
     };
     assert!(poisoned_by_sync(w.sync().unwrap_err()));
-    assert!(poisoned_by_sync(w.append(2, 0, &body(2)).unwrap_err()));
+    assert!(poisoned_by_sync(w.append(2, 0, 0, &body(2)).unwrap_err()));
     assert!(poisoned_by_sync(w.rotate().unwrap_err()));
 }
 
@@ -767,6 +768,7 @@ fn an_overlapping_segment_is_cut_as_a_torn_tail_and_stays_cut() {
         revision: 4,
         created_at_ms: 1,
         synced_through: 0,
+        stamp: 0,
         body: body(3),
     })
     .unwrap();

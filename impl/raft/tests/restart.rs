@@ -9,7 +9,6 @@ use kvstore_raft::Command;
 use openraft::SnapshotPolicy;
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "needs the engine's commit stamps (branch stamp, not merged yet)"]
 async fn a_restarted_follower_catches_up_without_applying_anything_twice() {
     let mut cluster = Cluster::new(3, config(SnapshotPolicy::Never, 1000)).await;
     for i in 0..20 {
@@ -44,7 +43,6 @@ async fn a_restarted_follower_catches_up_without_applying_anything_twice() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "needs the engine's commit stamps (branch stamp, not merged yet)"]
 async fn restarting_every_member_reapplies_nothing() {
     let mut cluster = Cluster::new(3, config(SnapshotPolicy::Never, 1000)).await;
     for i in 0..15 {
@@ -66,7 +64,6 @@ async fn restarting_every_member_reapplies_nothing() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "needs the engine's commit stamps (branch stamp, not merged yet)"]
 async fn a_crash_between_apply_and_telling_openraft_reapplies_nothing() {
     let mut cluster = Cluster::new(3, config(SnapshotPolicy::Never, 1000)).await;
     for i in 0..5 {

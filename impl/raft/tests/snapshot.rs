@@ -53,7 +53,6 @@ async fn snapshot_and_purge(cluster: &Cluster) -> u64 {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "needs the engine's commit stamps (branch stamp, not merged yet)"]
 async fn a_lagging_member_catches_up_from_a_snapshot_after_the_log_is_purged() {
     let mut cluster = Cluster::new(3, config(SnapshotPolicy::Never, 0)).await;
     cluster.put("early", "1").await;
@@ -110,7 +109,6 @@ async fn a_lagging_member_catches_up_from_a_snapshot_after_the_log_is_purged() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-#[ignore = "needs the engine's commit stamps (branch stamp, not merged yet)"]
 async fn a_new_member_joins_from_a_snapshot() {
     let mut cluster = Cluster::new(3, config(SnapshotPolicy::Never, 0)).await;
     for i in 0..20 {
@@ -141,17 +139,25 @@ async fn a_new_member_joins_from_a_snapshot() {
         .collect();
     assert_eq!(voters, vec![1, 2, 3, 4]);
 
-    // The membership the new member applied survives its restart.
+    // The membership the new member applied survives its restart: it is what it starts with,
+    // before any leader tells it anything.
     cluster.kill(4).await;
+    cluster.router.isolate(4);
     cluster.start(4).await;
-    let voters: Vec<u64> = cluster.nodes[&4]
+    cluster.router.isolate(4);
+    let metrics = cluster.nodes[&4]
         .raft()
-        .metrics()
-        .borrow()
-        .membership_config
-        .voter_ids()
-        .collect();
+        .wait(Some(common::WAIT))
+        .metrics(
+            |m| m.membership_config.log_id().is_some(),
+            "membership loaded",
+        )
+        .await
+        .expect("membership");
+    let voters: Vec<u64> = metrics.membership_config.voter_ids().collect();
     assert_eq!(voters, vec![1, 2, 3, 4]);
+    assert_eq!(cluster.nodes[&4].state().generation(), 1);
+    cluster.router.heal();
     cluster.put("joined", "again").await;
     cluster.settle().await;
     assert_same_state(&cluster, leader);

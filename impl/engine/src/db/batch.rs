@@ -79,6 +79,16 @@ pub struct WriteOptions {
     /// fails with [`Error::LeaseNotFound`] if the lease is not granted when it commits. Other
     /// writes ignore it (a batch names a lease per put: [`WriteBatch::put_with_lease`]).
     pub lease: u64,
+    /// The commit's stamp: an opaque number the caller chooses (a Raft layer: the index of the
+    /// log entry the commit applies), logged in the same WAL record as the commit's writes, so
+    /// that after a crash [`crate::Db::last_stamp`] is the highest stamp of the commits
+    /// recovered. `None` (the default) records nothing and is never refused. A stamp below the
+    /// stamp of a commit before it is refused with [`Error::StampBelowLast`] before anything is
+    /// logged; an equal one is accepted. `Some(0)` is checked as such but records nothing (0 is
+    /// [`crate::Db::last_stamp`] before any stamp). A commit that writes nothing (a txn whose branch only reads, a
+    /// `delete_range` or optimistic transaction that finds nothing to delete or write) logs no
+    /// record and records no stamp.
+    pub stamp: Option<u64>,
 }
 
 /// Refuses a lease id the format cannot carry (0 is "no lease", accepted where a put takes one).

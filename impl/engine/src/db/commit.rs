@@ -32,6 +32,10 @@
 //!   an earlier group's applied, unsynced writes) is visible, and durable as promised, by then.
 //! - A follower returns only the result the leader posted for its ticket; the queue is bounded by
 //!   the number of writer threads (each waits for its own result before enqueueing again).
+//! - Stamps ([`CommitMode::stamp`]) never decrease in WAL order: a stamped proposal is refused
+//!   ([`Error::StampBelowLast`]) at its decision if its stamp is below `Writer::last_stamp` or
+//!   a stamp of an earlier member of its chunk; its stamp is logged in its record (none if it
+//!   logs none), and `Writer::last_stamp` is the highest stamp logged and applied.
 
 use std::sync::Arc;
 
@@ -95,11 +99,31 @@ impl Committed {
     }
 }
 
+/// How a commit is made, beyond what it proposes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CommitMode {
+    /// Its durability mode.
+    pub(crate) durability: Durability,
+    /// Its stamp ([`crate::WriteOptions::stamp`]); `None` and `Some(0)` record none.
+    pub(crate) stamp: Option<u64>,
+}
+
+impl CommitMode {
+    /// The database's own durability, no stamp: a commit the engine makes (an expiry).
+    pub(crate) fn unstamped(durability: Durability) -> CommitMode {
+        CommitMode {
+            durability,
+            stamp: None,
+        }
+    }
+}
+
 /// One queued commit.
 #[derive(Debug)]
 pub(crate) struct Request {
     proposal: Proposal,
     sync: bool,
+    stamp: Option<u64>,
 }
 
 /// What a group's members answer, by ticket.
@@ -113,6 +137,8 @@ struct Decided {
     ticket: u64,
     /// `None`: nothing to log (the answer is final).
     body: Option<Logged>,
+    /// The stamp its record carries (0: none).
+    stamp: u64,
     answer: Committed,
 }
 
@@ -130,6 +156,8 @@ struct Applied {
     commits: u64,
     /// The last revision assigned once the group was applied.
     revision: u64,
+    /// The highest stamp logged once the group was applied.
+    stamp: u64,
     /// The failure that stopped the group (a failed append or sync, a poisoned database).
     failure: Option<Error>,
 }
@@ -143,23 +171,23 @@ impl Applied {
             changes: Vec::new(),
             commits: 0,
             revision: 0,
+            stamp: 0,
             failure: None,
         }
     }
 }
 
 impl Inner {
-    /// Commits `body` with `durability`; returns its revision. See the module doc.
-    pub(crate) fn commit(&self, body: WalBody, durability: Durability) -> Result<u64> {
+    /// Commits `body` in `mode`; returns its revision. See the module doc.
+    pub(crate) fn commit(&self, body: WalBody, mode: CommitMode) -> Result<u64> {
         validate(&body)?;
-        self.propose(Proposal::Write(body), durability)?
-            .into_revision()
+        self.propose(Proposal::Write(body), mode)?.into_revision()
     }
 
-    /// Runs `txn` with `durability`. See the module doc.
-    pub(crate) fn commit_txn(&self, txn: Txn, durability: Durability) -> Result<TxnResponse> {
+    /// Runs `txn` in `mode`. See the module doc.
+    pub(crate) fn commit_txn(&self, txn: Txn, mode: CommitMode) -> Result<TxnResponse> {
         txn.validate()?;
-        match self.propose(Proposal::Txn(txn), durability)? {
+        match self.propose(Proposal::Txn(txn), mode)? {
             Committed::Txn(response) => Ok(response),
             Committed::Revision(_) | Committed::Granted(_) | Committed::Revoked(_) => {
                 Err(unexpected_answer())
@@ -168,8 +196,8 @@ impl Inner {
     }
 
     /// Queues `proposal` and waits for its result (steps 1, 2 and 4 of the module doc).
-    pub(crate) fn propose(&self, proposal: Proposal, durability: Durability) -> Result<Committed> {
-        let mut results = self.propose_all(vec![proposal], durability)?;
+    pub(crate) fn propose(&self, proposal: Proposal, mode: CommitMode) -> Result<Committed> {
+        let mut results = self.propose_all(vec![proposal], mode)?;
         results.pop().unwrap_or_else(|| Err(unexpected_answer()))
     }
 
@@ -178,14 +206,18 @@ impl Inner {
     pub(crate) fn propose_all(
         &self,
         proposals: Vec<Proposal>,
-        durability: Durability,
+        mode: CommitMode,
     ) -> Result<Vec<Result<Committed>>> {
         self.check_writable()?;
         self.stall_writes();
-        let sync = durability != Durability::Buffered;
+        let sync = mode.durability != Durability::Buffered;
         let requests = proposals
             .into_iter()
-            .map(|proposal| Request { proposal, sync })
+            .map(|proposal| Request {
+                proposal,
+                sync,
+                stamp: mode.stamp,
+            })
             .collect();
         let results = self.pipeline.submit_all(
             requests,
@@ -220,6 +252,7 @@ impl Inner {
             self.commit_chunk(&mut writer, chunk, &mut applied);
         }
         applied.revision = writer.last_revision;
+        applied.stamp = writer.last_stamp;
         applied
     }
 
@@ -245,6 +278,7 @@ impl Inner {
             wrote.then_some(applied.revision),
             applied.commits,
             &applied.changes,
+            applied.stamp,
         );
         match published {
             Ok(()) => applied.results,
@@ -273,6 +307,7 @@ impl Inner {
         // Decide.
         let before = writer.last_revision;
         let mut revision = before;
+        let mut stamp = writer.last_stamp;
         let mut overlay = Overlay::default();
         let mut decided: Vec<Decided> = Vec::with_capacity(chunk.len());
         let members = chunk.len();
@@ -285,8 +320,11 @@ impl Inner {
                 revision,
                 created_at_ms,
             };
-            match self.decide(request.proposal, &at) {
+            let decision =
+                check_stamp(request.stamp, stamp).and_then(|()| self.decide(request.proposal, &at));
+            match decision {
                 Ok((body, answer)) => {
+                    let logs = body.is_some();
                     if let Some((next, body, metas)) = &body {
                         // Only a later member of the chunk reads the overlay.
                         if n.saturating_add(1) < members {
@@ -294,9 +332,13 @@ impl Inner {
                         }
                         revision = *next;
                     }
+                    // A proposal that logs nothing records no stamp.
+                    let own = request.stamp.filter(|_| logs).unwrap_or(0);
+                    stamp = stamp.max(own);
                     decided.push(Decided {
                         ticket,
                         body,
+                        stamp: own,
                         answer,
                     });
                 }
@@ -313,7 +355,10 @@ impl Inner {
                 applied.results.push((member.ticket, Ok(member.answer)));
                 continue;
             };
-            let range = match writer.wal.append(revision, created_at_ms, &body) {
+            let range = match writer
+                .wal
+                .append(revision, created_at_ms, member.stamp, &body)
+            {
                 Ok(range) => range,
                 Err(e) => {
                     let e = self.poison(e);
@@ -355,6 +400,7 @@ impl Inner {
             applied.commits = applied.commits.saturating_add(1);
         }
         writer.last_revision = revision;
+        writer.last_stamp = stamp;
     }
 
     /// The decide stage for one proposal at `at`: what it logs (if anything) and what it
@@ -462,6 +508,17 @@ struct Decision<'v, 'a> {
     leases: &'a LeaseTable,
     revision: u64,
     created_at_ms: u64,
+}
+
+/// Refuses a `stamp` below `last`, the highest stamp logged before it.
+fn check_stamp(stamp: Option<u64>, last: u64) -> Result<()> {
+    match stamp {
+        Some(stamp) if stamp < last => Err(Error::StampBelowLast {
+            stamp,
+            last_stamp: last,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The keys a revocation deletes: every key attached to the lease.

@@ -11,7 +11,7 @@
 //!    fresh number), sync the file, `sync_dir`. With background
 //!    threads the next frozen memtable's SST is written while this one's file syncs.
 //! 3. Persist a manifest adding `n` at L0 with `walOffset = B`, `lastRevision`, `nextFileNumber`,
-//!    the leases as of `B` (taken at the freeze) and, if [`crate::HistoryRetention`] asks for one, a higher `historyHorizon`
+//!    the leases and the last stamp as of `B` (taken at the freeze) and, if [`crate::HistoryRetention`] asks for one, a higher `historyHorizon`
 //!    ([`crate::manifest::persist`]). Only now is the flush durable (and the horizon raised).
 //! 4. Install the new tree and drop the frozen memtable in one step under the state lock.
 //! 5. Remove WAL segments wholly below `B`: the writer forgets them under the writer lock, the
@@ -46,8 +46,8 @@ pub(crate) enum Freeze {
     WhenFull,
     /// If it holds anything (an explicit flush, close).
     NonEmpty,
-    /// Even empty: its flush then persists a manifest whose `walOffset`, `lastRevision` and
-    /// leases are those of the freeze, so the tree holds everything the WAL held (lease grants
+    /// Even empty: its flush then persists a manifest whose `walOffset`, `lastRevision`,
+    /// `lastStamp` and leases are those of the freeze, so the tree holds everything the WAL held (lease grants
     /// and revocations, which leave the memtable empty, included). A checkpoint's need.
     Always,
 }
@@ -161,6 +161,7 @@ impl Inner {
         let edit = VersionEdit {
             wal_offset: Some(frozen.wal_boundary),
             last_revision: Some(last_revision),
+            last_stamp: Some(frozen.last_stamp),
             history_horizon: horizon,
             leases: Some(Arc::clone(&frozen.leases)),
             ..self

@@ -24,7 +24,7 @@ use crate::metrics::Counter;
 use crate::range::KeyRange;
 
 use super::batch::check_lease_id;
-use super::commit::{Committed, Proposal, unexpected_answer};
+use super::commit::{CommitMode, Committed, Proposal, unexpected_answer};
 use super::inner::{Inner, lock};
 use super::read::ScanOptions;
 use super::{Db, WriteOptions};
@@ -60,30 +60,34 @@ impl Db {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn grant(&self, ttl: Duration) -> Result<u64> {
-        self.grant_lease(None, ttl)
+        self.grant_lease(None, ttl, WriteOptions::default())
     }
 
     /// Grants lease `id` (`1..=LEASE_ID_MAX`) for `ttl`; [`Error::LeaseExists`] if it is
     /// granted.
     pub fn grant_id(&self, id: u64, ttl: Duration) -> Result<u64> {
+        self.grant_id_with(id, ttl, WriteOptions::default())
+    }
+
+    /// [`Db::grant_id`] with per-write options: its durability and stamp
+    /// ([`WriteOptions::stamp`]; a grant is logged, so it records its stamp). `opts.lease` is
+    /// ignored.
+    pub fn grant_id_with(&self, id: u64, ttl: Duration, opts: WriteOptions) -> Result<u64> {
         if id == 0 {
             return Err(Error::InvalidArgument(
                 "lease id 0 means no lease".to_owned(),
             ));
         }
         check_lease_id(id)?;
-        self.grant_lease(Some(id), ttl)
+        self.grant_lease(Some(id), ttl, opts)
     }
 
-    fn grant_lease(&self, lease: Option<u64>, ttl: Duration) -> Result<u64> {
+    fn grant_lease(&self, lease: Option<u64>, ttl: Duration, opts: WriteOptions) -> Result<u64> {
         let proposal = Proposal::Grant {
             lease,
             ttl_ms: ttl_ms(ttl)?,
         };
-        match self
-            .inner()
-            .propose(proposal, self.durability(WriteOptions::default()))?
-        {
+        match self.inner().propose(proposal, self.mode(opts))? {
             Committed::Granted(id) => Ok(id),
             _ => Err(unexpected_answer()),
         }
@@ -128,14 +132,18 @@ impl Db {
     /// revision (the current one if it had no key). [`Error::LeaseNotFound`] if it is not
     /// granted.
     pub fn revoke(&self, lease: u64) -> Result<u64> {
+        self.revoke_with(lease, WriteOptions::default())
+    }
+
+    /// [`Db::revoke`] with per-write options: its durability and stamp
+    /// ([`WriteOptions::stamp`]; a revocation is logged, also one without keys, so it records
+    /// its stamp). `opts.lease` is ignored.
+    pub fn revoke_with(&self, lease: u64, opts: WriteOptions) -> Result<u64> {
         let proposal = Proposal::Revoke {
             lease,
             due_at: None,
         };
-        match self
-            .inner()
-            .propose(proposal, self.durability(WriteOptions::default()))?
-        {
+        match self.inner().propose(proposal, self.mode(opts))? {
             Committed::Revoked(revision) => Ok(revision),
             _ => Err(unexpected_answer()),
         }
@@ -183,7 +191,8 @@ impl Inner {
                 due_at: Some(now_ms),
             })
             .collect();
-        let results = self.propose_all(proposals, self.options.durability)?;
+        let mode = CommitMode::unstamped(self.options.durability);
+        let results = self.propose_all(proposals, mode)?;
         let mut revoked = Vec::new();
         for (lease, result) in due.into_iter().zip(results) {
             if let Committed::Revoked(revision) = result? {

@@ -84,12 +84,13 @@ use crate::error::{Error, Result};
 use crate::format::wal::WalBody;
 use crate::lease::LeaseExpiry;
 use crate::metrics::Counter;
-use crate::options::{BackgroundMode, Durability, Options};
+use crate::options::{BackgroundMode, Options};
 use crate::range::KeyRange;
 use crate::txn::{Compare, CompareOp, CompareTarget, OpResult, Txn, TxnOp, TxnResponse};
 use crate::vfs::{OsVfs, Vfs};
 use crate::watch::{WatchRequest, Watcher};
 
+use commit::CommitMode;
 use flush::Freeze;
 use inner::Inner;
 pub(crate) use inner::lock;
@@ -169,7 +170,11 @@ impl Handle {
 
 /// Freezes the active memtable and flushes every frozen one.
 fn flush_all(inner: &Inner) -> Result<()> {
-    inner.freeze(Freeze::NonEmpty)?;
+    // `flush` is a durable point. With no key in the memtable the WAL may still hold buffered
+    // records that change none (a lease grant, a revocation without keys): sync them.
+    if !inner.freeze(Freeze::NonEmpty)? {
+        inner.pipeline.sync_wal().map_err(|e| inner.poison(e))?;
+    }
     let _work = inner.worker.work();
     inner.flush_frozen()
 }
@@ -231,8 +236,11 @@ impl Db {
         &self.handle.inner
     }
 
-    fn durability(&self, opts: WriteOptions) -> Durability {
-        opts.durability.unwrap_or(self.inner().options.durability)
+    fn mode(&self, opts: WriteOptions) -> CommitMode {
+        CommitMode {
+            durability: opts.durability.unwrap_or(self.inner().options.durability),
+            stamp: opts.stamp,
+        }
     }
 
     /// Sets `key` to `value`; returns the commit's revision.
@@ -247,7 +255,7 @@ impl Db {
             value: value.to_vec(),
             lease: opts.lease,
         };
-        self.inner().commit(body, self.durability(opts))
+        self.inner().commit(body, self.mode(opts))
     }
 
     /// Deletes `key` (a no-op if absent, still a commit); returns the commit's revision.
@@ -258,7 +266,7 @@ impl Db {
     /// [`Db::delete`] with per-write options.
     pub fn delete_with(&self, key: &[u8], opts: WriteOptions) -> Result<u64> {
         let body = WalBody::Delete { key: key.to_vec() };
-        self.inner().commit(body, self.durability(opts))
+        self.inner().commit(body, self.mode(opts))
     }
 
     /// Commits every op of `batch` atomically under one revision.
@@ -268,8 +276,7 @@ impl Db {
 
     /// [`Db::write`] with per-write options.
     pub fn write_with(&self, batch: WriteBatch, opts: WriteOptions) -> Result<u64> {
-        self.inner()
-            .commit(batch.into_body(), self.durability(opts))
+        self.inner().commit(batch.into_body(), self.mode(opts))
     }
 
     /// The value of `key`, if present.
@@ -336,7 +343,7 @@ impl Db {
 
     /// [`Db::txn`] with per-write options.
     pub fn txn_with(&self, txn: Txn, opts: WriteOptions) -> Result<TxnResponse> {
-        self.inner().commit_txn(txn, self.durability(opts))
+        self.inner().commit_txn(txn, self.mode(opts))
     }
 
     /// Sets `key` to `new` if its value is `expected` (`None`: if it does not exist); returns
@@ -436,6 +443,36 @@ impl Db {
     /// The history horizon: the oldest revision reads may ask for.
     pub fn history_horizon(&self) -> u64 {
         self.inner().readers.horizon()
+    }
+
+    /// The highest stamp ([`WriteOptions::stamp`]) of any commit that is visible, 0 if none
+    /// ever was. After a reopen it is the highest stamp of the commits recovery kept, so it
+    /// agrees with the data: for stamps given in increasing order, the commit stamped `i` was
+    /// recovered if and only if `last_stamp() >= i`. A commit that wrote nothing recorded no
+    /// stamp (`spec/SEMANTICS.md`, "Commit stamps").
+    ///
+    /// ```
+    /// use kvstore::{Db, Options, WriteOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// assert_eq!(db.last_stamp(), 0);
+    /// // Apply log entry 7 and record "applied index = 7" in the same commit.
+    /// let entry_7 = WriteOptions { stamp: Some(7), ..WriteOptions::default() };
+    /// db.put_with(b"k", b"v", entry_7)?;
+    /// assert_eq!(db.last_stamp(), 7);
+    /// // A stamp below the last one is refused, and nothing is written.
+    /// let entry_6 = WriteOptions { stamp: Some(6), ..WriteOptions::default() };
+    /// assert!(matches!(
+    ///     db.put_with(b"k", b"old", entry_6),
+    ///     Err(kvstore::Error::StampBelowLast { stamp: 6, last_stamp: 7 })
+    /// ));
+    /// db.close()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// assert_eq!((db.last_stamp(), db.get(b"k")?), (7, Some(b"v".to_vec())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn last_stamp(&self) -> u64 {
+        self.inner().pipeline.visible_stamp()
     }
 
     /// Registers `observer`, told of every commit above the returned revision, in revision

@@ -26,7 +26,9 @@
 //!    lists. The revisions of records that change keys must be strictly increasing and above the
 //!    manifest's `lastRevision`, and a record that changes none must carry the revision before it
 //!    (else [`Error::Corruption`] naming the segment file and the record's offset in it); the
-//!    counter resumes at the largest one seen.
+//!    counter resumes at the largest one seen. Likewise the stamps records carry must not
+//!    decrease, the first not below the manifest's `lastStamp`; the last stamp resumes at the
+//!    largest of those.
 //! 6. Open the WAL writer at the recovered end and remove segments below `walOffset`.
 //! 7. If any lease is granted, attach to it the live keys whose newest version names it (a
 //!    scan of every live key; a key naming a lease not granted is [`Error::Corruption`]). Every
@@ -115,7 +117,7 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
     let horizon = version.history_horizon();
     let now_ms = options.clock.now_ms();
     let mut leases = LeaseTable::new(manifest_leases(version), now_ms);
-    let (memtable, last_revision) = replay(
+    let (memtable, (last_revision, last_stamp)) = replay(
         std::mem::take(&mut recovered.records),
         &tree,
         &mut leases,
@@ -150,7 +152,12 @@ pub(crate) fn open_inner(vfs: Arc<dyn Vfs>, dir: &Path, options: Options) -> Res
     let metrics = Arc::new(Recorder::default());
     let inner = Inner {
         versions: VersionSet::new(Arc::clone(&vfs), dir, memtable, tree),
-        pipeline: Pipeline::new(wal, last_revision, leases, Arc::clone(&metrics)),
+        pipeline: Pipeline::new(
+            wal,
+            (last_revision, last_stamp),
+            leases,
+            Arc::clone(&metrics),
+        ),
         metrics,
         vfs,
         dir: dir.to_path_buf(),
@@ -255,7 +262,8 @@ fn remove_leftovers(
     Ok(())
 }
 
-/// Step 5 of the module doc: the recovered memtable and the last revision; `leases` gets the
+/// Step 5 of the module doc: the recovered memtable, the last revision and the last stamp;
+/// `leases` gets the
 /// grants (with deadlines counted from `now_ms`) and revocations (keys are attached at step 7). Each record's version metadata
 /// is decided again, against the tables and the records replayed before it.
 fn replay(
@@ -264,10 +272,22 @@ fn replay(
     leases: &mut LeaseTable,
     now_ms: u64,
     at: Where<'_>,
-) -> Result<(MemTable, u64)> {
+) -> Result<(MemTable, (u64, u64))> {
     let mut last_revision = tree.version.last_revision();
+    let mut last_stamp = tree.version.last_stamp();
     let memtable = MemTable::new();
     for (offset, record) in records {
+        if record.stamp != 0 && record.stamp < last_stamp {
+            return Err(at.corruption(
+                offset,
+                format!(
+                    "stamp {} is below {last_stamp}, the manifest's lastStamp or an earlier \
+                     record's stamp",
+                    record.stamp
+                ),
+            ));
+        }
+        last_stamp = last_stamp.max(record.stamp);
         let changes_keys = record.body.changes_keys();
         if changes_keys && record.revision <= last_revision {
             return Err(at.corruption(
@@ -309,5 +329,5 @@ fn replay(
             memtable.insert(entry);
         }
     }
-    Ok((memtable, last_revision))
+    Ok((memtable, (last_revision, last_stamp)))
 }

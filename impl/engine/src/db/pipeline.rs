@@ -15,7 +15,8 @@
 //! Invariants:
 //! - Revisions are assigned under `writer`, in WAL order, one per commit that writes;
 //!   `Writer::last_revision` is the newest applied (in a memtable), `visible` the newest
-//!   published, and `visible <= last_revision`.
+//!   published, and `visible <= last_revision`. Likewise `Writer::last_stamp` is the highest
+//!   stamp applied and `visible_stamp` the highest published, `visible_stamp <= last_stamp`.
 //! - Every group takes a turn under `writer`, in the order the groups were applied; turns are
 //!   published strictly in that order, so `visible` only grows and observers see revisions in
 //!   order, each once. A group that failed (its append or its sync, or an earlier group's) fails
@@ -66,6 +67,8 @@ pub(crate) struct Writer {
     pub(crate) wal: WalWriter,
     /// The last revision assigned (and applied).
     pub(crate) last_revision: u64,
+    /// The highest stamp logged (and applied); 0 if none.
+    pub(crate) last_stamp: u64,
     /// The leases as of the last applied commit.
     pub(crate) leases: LeaseTable,
     /// The next publishing turn to hand out.
@@ -137,6 +140,8 @@ pub(crate) struct Pipeline {
     /// [`Pipeline::wait_turns_published`] (groups waiting for their turn wait in `turn_waiters`).
     published_cv: Condvar,
     visible: AtomicU64,
+    /// The highest stamp of a published commit.
+    visible_stamp: AtomicU64,
     /// Every commit up to it is durable (under `published`, so observers hear of it in order).
     durable: AtomicU64,
     /// Where commits, groups and WAL syncs are counted.
@@ -152,11 +157,11 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    /// The pipeline of a database whose WAL continues with `wal` after `last_revision`, with
-    /// `leases` granted, counting into `metrics`.
+    /// The pipeline of a database whose WAL continues with `wal` after `last_revision` and
+    /// `last_stamp`, with `leases` granted, counting into `metrics`.
     pub(crate) fn new(
         wal: WalWriter,
-        last_revision: u64,
+        (last_revision, last_stamp): (u64, u64),
         leases: LeaseTable,
         metrics: Arc<Recorder>,
     ) -> Pipeline {
@@ -165,6 +170,7 @@ impl Pipeline {
             writer: Mutex::new(Writer {
                 wal,
                 last_revision,
+                last_stamp,
                 leases,
                 next_turn: 0,
                 observed: false,
@@ -178,6 +184,7 @@ impl Pipeline {
             }),
             published_cv: Condvar::new(),
             visible: AtomicU64::new(last_revision),
+            visible_stamp: AtomicU64::new(last_stamp),
             durable: AtomicU64::new(last_revision),
             metrics,
         }
@@ -251,6 +258,11 @@ impl Pipeline {
         self.visible.load(Ordering::Acquire)
     }
 
+    /// The highest stamp of a published commit (0 if none).
+    pub(crate) fn visible_stamp(&self) -> u64 {
+        self.visible_stamp.load(Ordering::Acquire)
+    }
+
     /// Makes every record appended before this call durable: waits for a sync running now,
     /// then syncs whatever it did not cover, with the writer lock held only to take and finish
     /// the sync point. A failure poisons the WAL writer and is returned.
@@ -292,7 +304,8 @@ impl Pipeline {
 
     /// Waits for `turn`, then publishes it: if its group succeeded (`outcome`) and every earlier
     /// one did, `revision` (the group's last, if it wrote) becomes visible and the observers are
-    /// told of `changes`. Otherwise it fails with the group's error, or a [`Error::Poisoned`]
+    /// told of `changes`, and `stamp` (the highest logged once the group was applied) becomes
+    /// the visible stamp. Otherwise it fails with the group's error, or a [`Error::Poisoned`]
     /// carrying the earlier group's, and so does every later turn. `commits` is how many of its
     /// members committed.
     pub(crate) fn publish(
@@ -302,6 +315,7 @@ impl Pipeline {
         revision: Option<u64>,
         commits: u64,
         changes: &[(u64, Arc<[Entry]>)],
+        stamp: u64,
     ) -> Result<()> {
         let mut published = lock(&self.published);
         if published.next_turn != turn.number {
@@ -326,6 +340,8 @@ impl Pipeline {
             published.failed = Some(e.duplicate());
             return Err(e);
         }
+        // Also for a group that took no revision (a grant, a revocation without keys).
+        self.visible_stamp.fetch_max(stamp, Ordering::AcqRel);
         if let Some(revision) = revision {
             self.visible.store(revision, Ordering::Release);
             self.metrics.add(Counter::Commits, commits);

@@ -141,10 +141,7 @@ impl Transaction {
             scans: self.scans,
             writes,
         };
-        let durability = self.db.durability(opts);
-        self.db
-            .inner()
-            .propose(proposal, durability)?
-            .into_revision()
+        let mode = self.db.mode(opts);
+        self.db.inner().propose(proposal, mode)?.into_revision()
     }
 }

@@ -106,6 +106,7 @@ impl VersionSet {
             mem: Arc::clone(&state.active),
             wal_boundary,
             last_revision: writer.last_revision,
+            last_stamp: writer.last_stamp,
             turns: writer.turns_taken(),
             leases: writer.leases.granted(),
         };
@@ -229,6 +230,8 @@ pub(crate) struct Frozen {
     pub(crate) wal_boundary: u64,
     /// The last revision assigned when it was frozen.
     pub(crate) last_revision: u64,
+    /// The highest stamp of the WAL records below `wal_boundary` (0 if none).
+    pub(crate) last_stamp: u64,
     /// The publishing turns taken when it was frozen: once they are published, so is every
     /// commit in it.
     pub(crate) turns: u64,

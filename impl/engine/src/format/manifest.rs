@@ -1,8 +1,8 @@
 //! `manifest.json` (`spec/FORMAT.md` § Manifest):
 //!
 //! ```text
-//! {"body":{"formatVersion":3,"nextFileNumber":N,"walOffset":N,"lastRevision":N,"historyHorizon":N,
-//!          "files":[{"file":S,"level":N,"minKeyHex":S,"maxKeyHex":S,"size":N,"walOffset":N,"createdAt":N},...],
+//! {"body":{"formatVersion":4,"nextFileNumber":N,"walOffset":N,"lastRevision":N,"historyHorizon":N,
+//!          ["lastStamp":N,] "files":[{"file":S,"level":N,"minKeyHex":S,"maxKeyHex":S,"size":N,"walOffset":N,"createdAt":N},...],
 //!          "leases":[{"id":N,"ttlMs":N},...]},
 //!  "crc32c":N}
 //! ```
@@ -15,7 +15,8 @@
 //! names are `<20 digits>.sst` ([`parse_sst_file_name`]), unique, numbered below
 //! `nextFileNumber`; levels are `0..=LEVEL_MAX`; files at levels >= 1 do not overlap within their
 //! level; lease ids are `1..=LEASE_ID_MAX` and strictly increasing, TTLs `1..=LEASE_TTL_MS_MAX`;
-//! the whole file is at most `MANIFEST_LEN_MAX` bytes.
+//! `lastStamp` is written only when not 0 (a present 0 is `invalid_value`), so one manifest has
+//! one encoding; the whole file is at most `MANIFEST_LEN_MAX` bytes.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -24,7 +25,7 @@ use super::checksum::crc32c;
 use super::{FormatError, FormatErrorKind, KEY_LEN_MAX, LEASE_ID_MAX, LEASE_TTL_MS_MAX};
 
 /// The manifest format version this implementation writes and reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 3;
+pub const MANIFEST_FORMAT_VERSION: u32 = 4;
 /// The manifest's file name in the database directory.
 pub const MANIFEST_FILE_NAME: &str = "manifest.json";
 /// The temporary name written, fsynced, then renamed over [`MANIFEST_FILE_NAME`].
@@ -50,6 +51,9 @@ pub struct Manifest {
     pub last_revision: u64,
     /// The oldest revision reads may ask for (etcd's compacted revision); never decreases.
     pub history_horizon: u64,
+    /// The highest commit stamp of the WAL records below `wal_offset` (0: none, the field is
+    /// absent); never decreases.
+    pub last_stamp: u64,
     /// Live SST files.
     pub files: Vec<FileMeta>,
     /// The leases granted and not revoked by the WAL records below `wal_offset`, by id.
@@ -65,6 +69,7 @@ impl Default for Manifest {
             wal_offset: 0,
             last_revision: 0,
             history_horizon: 0,
+            last_stamp: 0,
             files: Vec::new(),
             leases: Vec::new(),
         }
@@ -129,6 +134,8 @@ struct BodyJson {
     wal_offset: u64,
     last_revision: u64,
     history_horizon: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_stamp: Option<u64>,
     files: Vec<FileJson>,
     leases: Vec<LeaseJson>,
 }
@@ -245,6 +252,7 @@ pub fn encode(manifest: &Manifest) -> Vec<u8> {
         wal_offset: manifest.wal_offset,
         last_revision: manifest.last_revision,
         history_horizon: manifest.history_horizon,
+        last_stamp: (manifest.last_stamp != 0).then_some(manifest.last_stamp),
         files: manifest
             .files
             .iter()
@@ -347,12 +355,20 @@ pub fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
     }
     check_no_overlap(&files, body_at)?;
     let leases = check_leases(&body.leases, body_at)?;
+    if body.last_stamp == Some(0) {
+        return Err(invalid(
+            "lastStamp",
+            body_at,
+            "lastStamp 0 is written as no field",
+        ));
+    }
     Ok(Manifest {
         format_version: body.format_version,
         next_file_number: body.next_file_number,
         wal_offset: body.wal_offset,
         last_revision: body.last_revision,
         history_horizon: body.history_horizon,
+        last_stamp: body.last_stamp.unwrap_or(0),
         files,
         leases,
     })
@@ -428,11 +444,12 @@ mod tests {
             any::<u64>(),
             any::<u64>(),
             any::<u64>(),
+            prop_oneof![Just(0), any::<u64>()],
             prop::collection::btree_map(0..u64::MAX / 2, file, 0..5),
             prop::collection::btree_map(1..=LEASE_ID_MAX, 1..=LEASE_TTL_MS_MAX, 0..4),
         )
             .prop_map(
-                |(extra, wal_offset, last_revision, history_horizon, files, leases)| {
+                |(extra, wal_offset, last_revision, history_horizon, last_stamp, files, leases)| {
                     let next_file_number = files
                         .keys()
                         .next_back()
@@ -444,6 +461,7 @@ mod tests {
                         wal_offset,
                         last_revision,
                         history_horizon,
+                        last_stamp,
                         files: files
                             .into_iter()
                             .enumerate()
@@ -492,6 +510,7 @@ mod tests {
             wal_offset: 100,
             last_revision: 9,
             history_horizon: 4,
+            last_stamp: 0,
             files: vec![],
             leases: vec![LeaseMeta { id: 7, ttl_ms: 100 }],
         };

@@ -32,6 +32,8 @@ pub struct VersionEdit {
     pub next_file_number: Option<u64>,
     /// New largest revision that is persisted in SSTs.
     pub last_revision: Option<u64>,
+    /// New highest stamp of the WAL records below the new `wal_offset` (set with it by a flush).
+    pub last_stamp: Option<u64>,
     /// New history horizon (the oldest revision reads may ask for).
     pub history_horizon: Option<u64>,
     /// The leases as of the new `wal_offset` (set with it by a flush).

@@ -190,6 +190,7 @@ struct EditSpec {
     last_revision_delta: Option<i64>,
     wal_offset_delta: Option<i64>,
     history_horizon_delta: Option<i64>,
+    last_stamp_delta: Option<i64>,
 }
 
 fn edit_spec() -> impl Strategy<Value = EditSpec> {
@@ -200,14 +201,16 @@ fn edit_spec() -> impl Strategy<Value = EditSpec> {
         prop::option::of(-1i64..8),
         prop::option::of(-1i64..8),
         prop::option::of(-1i64..8),
+        prop::option::of(-1i64..8),
     )
-        .prop_map(|(add, remove, n, r, w, h)| EditSpec {
+        .prop_map(|(add, remove, n, r, w, h, s)| EditSpec {
             add,
             remove,
             next_file_number_delta: n,
             last_revision_delta: r,
             wal_offset_delta: w,
             history_horizon_delta: h,
+            last_stamp_delta: s,
         })
 }
 
@@ -246,6 +249,7 @@ fn materialize(v: &Version, spec: &EditSpec) -> VersionEdit {
         last_revision: shift(v.last_revision(), spec.last_revision_delta).map(|r| r + 6),
         wal_offset: shift(v.wal_offset(), spec.wal_offset_delta),
         history_horizon: shift(v.history_horizon(), spec.history_horizon_delta),
+        last_stamp: shift(v.last_stamp(), spec.last_stamp_delta),
         leases: None,
     }
 }
@@ -302,6 +306,7 @@ proptest! {
                     prop_assert!(next.last_revision() >= v.last_revision());
                     prop_assert!(next.wal_offset() >= v.wal_offset());
                     prop_assert!(next.history_horizon() >= v.history_horizon());
+                    prop_assert!(next.last_stamp() >= v.last_stamp());
                     v = next;
                 }
                 Err(e) => prop_assert!(matches!(e, Error::InvalidArgument(_))),

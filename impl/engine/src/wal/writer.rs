@@ -162,10 +162,10 @@ impl WalWriter {
         }
     }
 
-    /// Encodes one record with `synced_through = self.synced_offset()` and appends it, rotating
-    /// first when the active segment already holds `>= segment_size_bytes` (a record never
-    /// spans segments; an oversized record gets a segment of its own). Returns the logical
-    /// offset range the record occupies. Not durable until [`WalWriter::sync`].
+    /// Encodes one record (`stamp` 0: none) with `synced_through = self.synced_offset()` and
+    /// appends it, rotating first when the active segment already holds `>= segment_size_bytes`
+    /// (a record never spans segments; an oversized record gets a segment of its own). Returns
+    /// the logical offset range the record occupies. Not durable until [`WalWriter::sync`].
     ///
     /// A record the encoder refuses (too long a key, value or batch) is
     /// [`Error::InvalidArgument`] and leaves the writer usable; a failed I/O poisons it.
@@ -173,6 +173,7 @@ impl WalWriter {
         &mut self,
         revision: u64,
         created_at_ms: u64,
+        stamp: u64,
         body: &WalBody,
     ) -> Result<Range<u64>> {
         self.check_usable()?;
@@ -183,7 +184,7 @@ impl WalWriter {
         debug_assert!(self.synced_offset <= self.end_offset);
         let mut record = std::mem::take(&mut self.record);
         record.clear();
-        let appended = self.append_encoded(&mut record, revision, created_at_ms, body);
+        let appended = self.append_encoded(&mut record, revision, created_at_ms, stamp, body);
         if record.capacity() <= RECORD_BUFFER_KEPT_BYTES_MAX {
             self.record = record;
         }
@@ -196,10 +197,18 @@ impl WalWriter {
         record: &mut Vec<u8>,
         revision: u64,
         created_at_ms: u64,
+        stamp: u64,
         body: &WalBody,
     ) -> Result<Range<u64>> {
-        encode_record_into(record, revision, created_at_ms, self.synced_offset, body)
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        encode_record_into(
+            record,
+            revision,
+            created_at_ms,
+            self.synced_offset,
+            stamp,
+            body,
+        )
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let start = self.end_offset;
         let end = start
             .checked_add(record.len() as u64)

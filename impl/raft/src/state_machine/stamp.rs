@@ -11,11 +11,11 @@ use std::time::Duration;
 use kvstore::{Db, WriteOptions};
 
 /// Options that commit with `index` as the stamp, durably, attaching a put to `lease`.
-pub(crate) fn stamped(_index: u64, lease: u64) -> WriteOptions {
+pub(crate) fn stamped(index: u64, lease: u64) -> WriteOptions {
     WriteOptions {
         durability: Some(kvstore::Durability::Sync),
-        // Interim, until the engine's commit stamps are merged: the index is not recorded.
         lease,
+        stamp: Some(index),
     }
 }
 
@@ -26,18 +26,15 @@ pub(crate) fn grant(
     ttl: Duration,
     opts: WriteOptions,
 ) -> kvstore::error::Result<u64> {
-    let _ = opts;
-    db.grant_id(id, ttl)
+    db.grant_id_with(id, ttl, opts)
 }
 
 /// Revokes `lease` under `opts` (a stamped commit).
 pub(crate) fn revoke(db: &Db, lease: u64, opts: WriteOptions) -> kvstore::error::Result<u64> {
-    let _ = opts;
-    db.revoke(lease)
+    db.revoke_with(lease, opts)
 }
 
 /// The stamp of the newest recovered commit that carried one (0: none).
-pub(crate) fn last_stamp(_db: &Db) -> u64 {
-    // Interim, until the engine's commit stamps are merged: nothing recorded.
-    0
+pub(crate) fn last_stamp(db: &Db) -> u64 {
+    db.last_stamp()
 }

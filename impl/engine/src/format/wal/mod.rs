@@ -35,6 +35,7 @@ pub fn encode_record(record: &WalRecord) -> Result<Vec<u8>, FormatError> {
         record.revision,
         record.created_at_ms,
         record.synced_through,
+        record.stamp,
         &record.body,
     )?;
     Ok(out)
@@ -48,10 +49,11 @@ pub fn encode_record_into(
     revision: u64,
     created_at_ms: u64,
     synced_through: u64,
+    stamp: u64,
     body: &WalBody,
 ) -> Result<(), FormatError> {
     encode_frame_into(out, body.record_type(), |out| {
-        encode_payload_into(out, revision, created_at_ms, synced_through, body)
+        encode_payload_into(out, revision, created_at_ms, synced_through, stamp, body)
     })
 }
 
@@ -98,7 +100,7 @@ mod tests {
             before in prop::collection::vec(any::<u8>(), 0..40),
         ) {
             let mut out = before.clone();
-            encode_record_into(&mut out, r.revision, r.created_at_ms, r.synced_through, &r.body)
+            encode_record_into(&mut out, r.revision, r.created_at_ms, r.synced_through, r.stamp, &r.body)
                 .unwrap();
             let framed = encode_frame(r.body.record_type(), &encode_payload(&r).unwrap()).unwrap();
             prop_assert_eq!(&out[..before.len()], &before[..]);
@@ -117,7 +119,7 @@ mod tests {
             value: b"v".to_vec(),
             lease: 0,
         };
-        let e = encode_record_into(&mut out, 1, 2, 3, &body).unwrap_err();
+        let e = encode_record_into(&mut out, 1, 2, 3, 0, &body).unwrap_err();
         assert!(
             matches!(e.kind, FormatErrorKind::LengthTooLarge { .. }),
             "{e}"

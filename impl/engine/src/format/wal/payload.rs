@@ -1,23 +1,24 @@
 //! WAL payloads: one MessagePack map per record (`spec/FORMAT.md` § WAL payloads).
 //!
 //! ```text
-//! put    (type 1): {"revision", "created_at_ms", "synced_through", "key": bin, "value": bin [, "lease": uint]}
-//! delete (type 2): {"revision", "created_at_ms", "synced_through", "key": bin}
-//! batch  (type 3): {"revision", "created_at_ms", "synced_through", "ops": [op, ...]}
+//! put    (type 1): {"revision", "created_at_ms", "synced_through", "key": bin, "value": bin [, "lease": uint] [, "stamp": uint]}
+//! delete (type 2): {"revision", "created_at_ms", "synced_through", "key": bin [, "stamp": uint]}
+//! batch  (type 3): {"revision", "created_at_ms", "synced_through", "ops": [op, ...] [, "stamp": uint]}
 //!   op: {"op": "put", "key": bin, "value": bin [, "lease": uint]} | {"op": "delete", "key": bin}
-//! lease grant  (type 5): {"revision", "created_at_ms", "synced_through", "lease": uint, "ttl_ms": uint}
-//! lease revoke (type 6): {"revision", "created_at_ms", "synced_through", "lease": uint, "keys": [bin, ...]}
+//! lease grant  (type 5): {"revision", "created_at_ms", "synced_through", "lease": uint, "ttl_ms": uint [, "stamp": uint]}
+//! lease revoke (type 6): {"revision", "created_at_ms", "synced_through", "lease": uint, "keys": [bin, ...] [, "stamp": uint]}
 //! ```
 //!
 //! Invariants:
 //! - Writers emit the fields in the order above with the smallest MessagePack encodings (what
-//!   `rmp` writes), and a put's `lease` only when it is not 0, so one record has one encoding.
+//!   `rmp` writes), and a put's `lease` and a record's `stamp` only when not 0, so one record
+//!   has one encoding.
 //!   Readers accept any field order and any width of integer, string, bin, map and array
 //!   headers, and reject unknown, duplicate or missing fields, signed or float integers, and
 //!   bytes after the map.
 //! - Keys are 0..=KEY_LEN_MAX bytes, values 0..=VALUE_LEN_MAX, a batch has 1..=WAL_BATCH_OPS_MAX
 //!   ops, a revoke 0..=WAL_BATCH_OPS_MAX keys in strictly increasing order; a lease id is
-//!   1..=LEASE_ID_MAX and a TTL 1..=LEASE_TTL_MS_MAX.
+//!   1..=LEASE_ID_MAX, a TTL 1..=LEASE_TTL_MS_MAX and a stamp, when present, 1..=u64::MAX.
 
 use super::frame::RecordType;
 use super::msgpack::{
@@ -30,7 +31,7 @@ use crate::format::{
 
 /// Most ops in one batch record, and most keys in one revoke record.
 pub const WAL_BATCH_OPS_MAX: usize = 1 << 20;
-/// Most entries in any payload map (a leased put has 6).
+/// Most entries in any payload map (a leased, stamped put has 7).
 const MAP_LEN_MAX: usize = 8;
 
 /// One record: all its ops share `revision`.
@@ -44,6 +45,9 @@ pub struct WalRecord {
     /// Logical WAL end offset as of the writer's last successful `sync_data` before it encoded
     /// this record (0 if none). Replay uses it to tell a torn tail from corruption.
     pub synced_through: u64,
+    /// The commit's stamp, opaque to the engine and chosen by the caller (a Raft log index):
+    /// non-decreasing in log order; 0 means the commit carries none (the field is absent).
+    pub stamp: u64,
     /// What the commit does.
     pub body: WalBody,
 }
@@ -172,6 +176,7 @@ pub fn encode_payload(record: &WalRecord) -> Result<Vec<u8>, FormatError> {
         record.revision,
         record.created_at_ms,
         record.synced_through,
+        record.stamp,
         &record.body,
     )?;
     Ok(out)
@@ -198,16 +203,18 @@ pub fn encode_payload_into(
     revision: u64,
     created_at_ms: u64,
     synced_through: u64,
+    stamp: u64,
     body: &WalBody,
 ) -> Result<(), FormatError> {
     let start = out.len();
-    let map_len = match body {
+    let body_len: u32 = match body {
         WalBody::Put { lease: 0, .. }
         | WalBody::LeaseGrant { .. }
         | WalBody::LeaseRevoke { .. } => 5,
         WalBody::Put { .. } => 6,
         WalBody::Delete { .. } | WalBody::Batch(_) => 4,
     };
+    let map_len = body_len.saturating_add(u32::from(stamp != 0));
     w(rmp::encode::write_map_len(out, map_len))?;
     put_uint(out, "revision", revision)?;
     put_uint(out, "created_at_ms", created_at_ms)?;
@@ -273,6 +280,9 @@ pub fn encode_payload_into(
             }
         }
     }
+    if stamp != 0 {
+        put_uint(out, "stamp", stamp)?;
+    }
     let len = out.len().saturating_sub(start);
     if len > super::WAL_PAYLOAD_LEN_MAX {
         return Err(too_large("payload", len, super::WAL_PAYLOAD_LEN_MAX));
@@ -316,6 +326,11 @@ fn decode_ttl(mp: &mut Mp<'_>) -> Result<u64, FormatError> {
         LEASE_TTL_MS_MAX,
         "TTL outside 1..=LEASE_TTL_MS_MAX",
     )
+}
+
+/// A `stamp` value: 1..=u64::MAX (0 is written as no field).
+fn decode_stamp(mp: &mut Mp<'_>) -> Result<u64, FormatError> {
+    decode_in_range(mp, "stamp", u64::MAX, "stamp 0 is written as no field")
 }
 
 fn decode_op(mp: &mut Mp<'_>) -> Result<BatchOp, FormatError> {
@@ -432,7 +447,7 @@ pub fn decode_payload(record_type: RecordType, bytes: &[u8]) -> Result<WalRecord
     mp.r.check_len("record", 0, n, MAP_LEN_MAX)?;
     let (mut revision, mut created, mut synced) = (None, None, None);
     let (mut key, mut value, mut ops) = (None, None, None);
-    let (mut lease, mut ttl_ms, mut keys) = (None, None, None);
+    let (mut lease, mut ttl_ms, mut keys, mut stamp) = (None, None, None, None);
     for _ in 0..n {
         let at = mp.r.pos();
         let name = mp.str("name")?;
@@ -444,6 +459,7 @@ pub fn decode_payload(record_type: RecordType, bytes: &[u8]) -> Result<WalRecord
             b"synced_through" => set(&mut synced, at, "synced_through", || {
                 mp.uint("synced_through")
             })?,
+            b"stamp" => set(&mut stamp, at, "stamp", || decode_stamp(&mut mp))?,
             _ if !has_field(record_type, name) => return Err(unknown(at)),
             b"key" => set(&mut key, at, "key", || mp.bin("key", KEY_LEN_MAX))?,
             b"value" => set(&mut value, at, "value", || mp.bin("value", VALUE_LEN_MAX))?,
@@ -480,117 +496,10 @@ pub fn decode_payload(record_type: RecordType, bytes: &[u8]) -> Result<WalRecord
         revision,
         created_at_ms,
         synced_through,
+        stamp: stamp.unwrap_or(0),
         body,
     })
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
-        prop::collection::vec(any::<u8>(), 0..max)
-    }
-
-    fn lease() -> impl Strategy<Value = u64> {
-        prop_oneof![Just(0), 1..=LEASE_ID_MAX]
-    }
-
-    pub(crate) fn record() -> impl Strategy<Value = WalRecord> {
-        let op = prop_oneof![
-            (bytes(8), bytes(16), lease()).prop_map(|(key, value, lease)| BatchOp::Put {
-                key,
-                value,
-                lease
-            }),
-            bytes(8).prop_map(|key| BatchOp::Delete { key }),
-        ];
-        let body = prop_oneof![
-            (bytes(8), bytes(300), lease()).prop_map(|(key, value, lease)| WalBody::Put {
-                key,
-                value,
-                lease
-            }),
-            bytes(8).prop_map(|key| WalBody::Delete { key }),
-            prop::collection::vec(op, 1..5).prop_map(WalBody::Batch),
-            (1..=LEASE_ID_MAX, 1..=LEASE_TTL_MS_MAX)
-                .prop_map(|(lease, ttl_ms)| WalBody::LeaseGrant { lease, ttl_ms }),
-            (
-                1..=LEASE_ID_MAX,
-                prop::collection::btree_set(bytes(8), 0..5)
-            )
-                .prop_map(|(lease, keys)| WalBody::LeaseRevoke {
-                    lease,
-                    keys: keys.into_iter().collect(),
-                }),
-        ];
-        (any::<u64>(), any::<u64>(), any::<u64>(), body).prop_map(
-            |(revision, created_at_ms, synced_through, body)| WalRecord {
-                revision,
-                created_at_ms,
-                synced_through,
-                body,
-            },
-        )
-    }
-
-    proptest! {
-        #[test]
-        fn round_trip(r in record()) {
-            let bytes = encode_payload(&r).unwrap();
-            prop_assert_eq!(decode_payload(r.body.record_type(), &bytes).unwrap(), r);
-        }
-
-        #[test]
-        fn decode_never_panics(t in 1u8..=6, bytes in bytes(96)) {
-            if let Some(t) = RecordType::from_u8(t) {
-                let _ = decode_payload(t, &bytes);
-            }
-        }
-
-        #[test]
-        fn decode_mutated_never_panics(r in record(), i in any::<prop::sample::Index>(), b in any::<u8>()) {
-            let mut bytes = encode_payload(&r).unwrap();
-            let i = i.index(bytes.len());
-            bytes[i] = b;
-            let _ = decode_payload(r.body.record_type(), &bytes);
-        }
-    }
-
-    #[test]
-    fn the_encoder_refuses_what_the_decoder_would() {
-        let record = |body| WalRecord {
-            revision: 1,
-            created_at_ms: 2,
-            synced_through: 0,
-            body,
-        };
-        let refused = [
-            WalBody::LeaseGrant {
-                lease: 0,
-                ttl_ms: 1,
-            },
-            WalBody::LeaseGrant {
-                lease: LEASE_ID_MAX + 1,
-                ttl_ms: 1,
-            },
-            WalBody::LeaseGrant {
-                lease: 1,
-                ttl_ms: LEASE_TTL_MS_MAX + 1,
-            },
-            WalBody::LeaseRevoke {
-                lease: 1,
-                keys: vec![b"b".to_vec(), b"a".to_vec()],
-            },
-            WalBody::Put {
-                key: b"k".to_vec(),
-                value: Vec::new(),
-                lease: u64::MAX,
-            },
-        ];
-        for body in refused {
-            assert!(encode_payload(&record(body.clone())).is_err(), "{body:?}");
-        }
-    }
-}
+pub(crate) mod tests;

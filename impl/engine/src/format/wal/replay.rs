@@ -195,6 +195,7 @@ mod tests {
             revision: rev,
             created_at_ms: 1,
             synced_through: synced,
+            stamp: 0,
             body: WalBody::Put {
                 key: b"k".to_vec(),
                 value: vec![b'v'; 10],
