@@ -51,7 +51,13 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
-    /// openraft refused or failed a request (not a leader, shut down...).
+    /// A write was proposed to a member that is not the leader; `leader` is the one it knows.
+    #[error("not the leader (the leader is {leader:?})")]
+    NotLeader {
+        /// The leader's id, if known.
+        leader: Option<u64>,
+    },
+    /// openraft refused or failed a request (shut down, a membership change in progress...).
     #[error("raft: {0}")]
     Raft(String),
 }

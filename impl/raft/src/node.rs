@@ -10,7 +10,7 @@ use std::sync::Arc;
 use kvstore::vfs::Vfs;
 use kvstore::{Db, Options};
 use openraft::network::RaftNetworkFactory;
-use openraft::{Config, Raft};
+use openraft::{BasicNode, Config, Raft};
 
 use crate::TypeConfig;
 use crate::command::{Command, Response};
@@ -94,12 +94,15 @@ impl RaftNode {
     /// is committed and applied here; returns what applying it answered.
     pub async fn write(&self, command: Command) -> Result<Response, Error> {
         command.check_size()?;
-        let written = self
-            .raft
-            .client_write(command)
-            .await
-            .map_err(|e| Error::Raft(e.to_string()))?;
-        Ok(written.data)
+        match self.raft.client_write(command).await {
+            Ok(written) => Ok(written.data),
+            Err(e) => Err(match e.forward_to_leader::<BasicNode>() {
+                Some(forward) => Error::NotLeader {
+                    leader: forward.leader_id,
+                },
+                None => Error::Raft(e.to_string()),
+            }),
+        }
     }
 
     /// On the leader, proposes the revocation of every lease whose deadline has passed by this

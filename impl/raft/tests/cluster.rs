@@ -114,6 +114,12 @@ async fn three_members_replicate_every_command_with_the_same_revisions() {
 async fn a_write_through_the_leader_is_readable_on_followers_after_apply() {
     let cluster = Cluster::new(3, config(SnapshotPolicy::Never, 1000)).await;
     let leader = cluster.leader().await;
+    let follower = (1..=3).find(|&id| id != leader).expect("a follower");
+    let refused = cluster.nodes[&follower].write(put("k", "v", 0)).await;
+    assert!(
+        matches!(refused, Err(kvstore_raft::Error::NotLeader { leader: Some(l) }) if l == leader),
+        "a follower must refuse a write and name the leader: {refused:?}"
+    );
     let (response, index) = cluster.write(put("k", "v", 0)).await;
     let Response::Put { revision } = response else {
         panic!("put answered {response:?}")

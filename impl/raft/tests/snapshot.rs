@@ -162,3 +162,35 @@ async fn a_new_member_joins_from_a_snapshot() {
     cluster.settle().await;
     assert_same_state(&cluster, leader);
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_snapshot_policy_builds_snapshots_and_purges_the_log_by_itself() {
+    let cluster = Cluster::new(3, config(SnapshotPolicy::LogsSinceLast(10), 0)).await;
+    for i in 0..35 {
+        cluster.put(&format!("k{}", i % 6), &format!("v{i}")).await;
+    }
+    let last = cluster.settle().await;
+    for (id, node) in &cluster.nodes {
+        let metrics = node
+            .raft()
+            .wait(Some(common::WAIT))
+            .metrics(
+                |m| m.purged.is_some_and(|p| p.index + 10 >= last),
+                format!("member {id} purged by itself"),
+            )
+            .await
+            .expect("purged");
+        let purged = metrics.purged.expect("purged");
+        let stored = node.log().last_purged().expect("read").expect("recorded");
+        assert!(stored.index >= purged.index);
+        let first = node
+            .log()
+            .entries(..)
+            .expect("read")
+            .first()
+            .map(|e| e.log_id.index);
+        assert!(first.is_none_or(|first| first == stored.index + 1));
+    }
+    let leader = cluster.leader().await;
+    assert_same_state(&cluster, leader);
+}

@@ -6,7 +6,9 @@
 //! - One command, at most one engine commit, and that commit carries the entry's index: the
 //!   writes and "entry `index` applied" are durable together or not at all.
 //! - A refusal the engine decides from the state ([`Rejection`]) is a response; any other engine
-//!   error is returned (it is this member's failure, and openraft stops the member).
+//!   error is returned (it is this member's failure, and openraft stops the member). That
+//!   includes `StampBelowLast`: the engine already holds a later entry, so applying this one
+//!   would apply it twice; the member stops rather than diverge.
 //! - A command that commits nothing (a refusal, a txn that only reads, a delete of nothing, a
 //!   compaction) leaves no stamp; applying it again after a crash changes nothing, because the
 //!   state it is decided against is the same.
