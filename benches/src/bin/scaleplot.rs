@@ -103,6 +103,8 @@ fn draw(points: &[Point], args: &Args) -> BenchResult<()> {
             )?;
         chart
             .configure_mesh()
+            .x_labels(4)
+            .y_labels(6)
             .x_desc("N (entries)")
             .y_desc("ops/s")
             .x_label_formatter(&|n| format!("{n:.0e}"))

@@ -316,6 +316,7 @@ fn ycsb_main(args: &Args, modes: &[SyncMode]) -> BenchResult<()> {
     );
     for &mode in modes {
         for &threads in &args.threads {
+            // Refuse a bad flag here, not in the first child.
             ycsb_config(args, threads, mode)?;
             let mut reports = Vec::new();
             for &engine in &engines {

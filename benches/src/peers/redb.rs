@@ -4,10 +4,7 @@
 
 use std::path::Path;
 
-use redb::{
-    AccessGuard, Database, Durability, ReadableDatabase, ReadableTable, StorageError,
-    TableDefinition,
-};
+use redb::{AccessGuard, Database, Durability, ReadableDatabase, StorageError, TableDefinition};
 
 use crate::BenchResult;
 use crate::engine::{Engine, SyncMode};

@@ -233,10 +233,11 @@ mod tests {
     #[test]
     fn scrambled_zeta_constant_is_zeta_of_ten_billion() {
         // Euler-Maclaurin for zeta(n, s) with s = 1 - e near 1: n^e / e + zeta(s) + n^-s / 2,
-        // with the Riemann zeta(s) = -1/e + gamma + gamma1 * e + O(e^2) (Stieltjes constants).
+        // with the Riemann zeta(s) = 1/(s - 1) + gamma - gamma1 (s - 1) + O(e^2) (Stieltjes
+        // constants gamma = 0.5772..., gamma1 = -0.0728...), s - 1 = -e.
         let e = 1.0 - THETA;
         let n = SCRAMBLED_ITEMS as f64;
-        let riemann = -1.0 / e + 0.577_215_664_901_532_9 + 0.072_815_845_483_676_7 * e;
+        let riemann = -1.0 / e + 0.577_215_664_901_532_9 - 0.072_815_845_483_676_7 * e;
         let approx = n.powf(e) / e + riemann + n.powf(-THETA) / 2.0;
         assert!((approx - SCRAMBLED_ZETA).abs() < 1e-3, "{approx}");
         // And the expansion agrees with the sum where the sum is cheap.
