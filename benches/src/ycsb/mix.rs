@@ -171,7 +171,7 @@ pub struct Records {
 }
 
 impl Records {
-    /// [`RECORD_POOL`] records from `rng`.
+    /// A pool of 256 records (`RECORD_POOL`) from `rng`.
     pub fn new(rng: &mut impl Rng) -> Self {
         let pool = (0..RECORD_POOL)
             .map(|_| {
