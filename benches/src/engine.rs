@@ -9,12 +9,14 @@
 //! - `TxnEngine::increment` either commits exactly one increment of the counter or, on a
 //!   conflict, commits nothing.
 
-use std::ops::ControlFlow;
+use std::ops::{Bound, ControlFlow};
 use std::path::Path;
 use std::sync::Arc;
 
 use kvstore::vfs::OsVfs;
-use kvstore::{Db, Durability, Error, Options, ScanOptions, WriteBatch, WriteOptions};
+use kvstore::{
+    Db, Durability, Error, KeyRange, Options, Scan, ScanOptions, WriteBatch, WriteOptions,
+};
 
 use crate::BenchResult;
 use crate::counting::{Counters, CountingVfs};
@@ -58,23 +60,38 @@ impl SyncMode {
     }
 }
 
-/// One key/value store under measurement.
-pub trait Engine {
+/// One key/value store under measurement. Shared by the threads of a multi-threaded workload
+/// (YCSB), so every call takes `&self`; an engine whose writes take one lock (LMDB, redb)
+/// serializes them inside.
+pub trait Engine: Send + Sync {
     /// Writes `entries` as one atomic batch, durable before returning if `mode` is
     /// [`SyncMode::Each`].
-    fn write_batch(&mut self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()>;
+    fn write_batch(&self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()>;
 
     /// Makes every write so far durable.
-    fn sync(&mut self) -> BenchResult<()>;
+    fn sync(&self) -> BenchResult<()>;
+
+    /// Looks `key` up: if present, calls `found` with its value (lent where the engine lends
+    /// it) and returns `true`.
+    fn get_with(&self, key: &[u8], found: &mut dyn FnMut(&[u8])) -> BenchResult<bool>;
 
     /// Whether `key` is present with exactly `expected` as its value.
-    fn get_eq(&mut self, key: &[u8], expected: &[u8]) -> BenchResult<bool>;
+    fn get_eq(&self, key: &[u8], expected: &[u8]) -> BenchResult<bool> {
+        let mut equal = false;
+        let present = self.get_with(key, &mut |value| equal = value == expected)?;
+        Ok(present && equal)
+    }
 
     /// Streams every pair whose key starts with `prefix` in key order, calling `visit` on each;
     /// returns how many there were.
-    fn scan_prefix(
-        &mut self,
-        prefix: &[u8],
+    fn scan_prefix(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8])) -> BenchResult<u64>;
+
+    /// Streams at most `limit` pairs whose key is at or after `start`, in key order, calling
+    /// `visit` on each; returns how many there were.
+    fn scan_from(
+        &self,
+        start: &[u8],
+        limit: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> BenchResult<u64>;
 
@@ -113,7 +130,7 @@ impl KvstoreEngine {
 }
 
 impl Engine for KvstoreEngine {
-    fn write_batch(&mut self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()> {
+    fn write_batch(&self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()> {
         let mut batch = WriteBatch::new();
         for (k, v) in entries {
             batch.put(k, v);
@@ -132,32 +149,36 @@ impl Engine for KvstoreEngine {
         Ok(())
     }
 
-    fn sync(&mut self) -> BenchResult<()> {
+    fn sync(&self) -> BenchResult<()> {
         Ok(self.db.sync()?)
     }
 
-    fn get_eq(&mut self, key: &[u8], expected: &[u8]) -> BenchResult<bool> {
-        Ok(self.db.get(key)?.as_deref() == Some(expected))
+    fn get_with(&self, key: &[u8], found: &mut dyn FnMut(&[u8])) -> BenchResult<bool> {
+        let value = self.db.get(key)?;
+        if let Some(value) = &value {
+            found(value);
+        }
+        Ok(value.is_some())
     }
 
-    fn scan_prefix(
-        &mut self,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]),
-    ) -> BenchResult<u64> {
+    fn scan_prefix(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8])) -> BenchResult<u64> {
         // Rows lent by the engine, not copied: LMDB (heed) and redb hand out borrowed slices
         // too (see the peers' `scan_prefix`).
-        let mut count = 0;
-        let flow = self
-            .db
-            .scan_prefix(prefix, ScanOptions::default())?
-            .visit(|k, v| {
-                visit(k, v);
-                count += 1;
-                ControlFlow::<()>::Continue(())
-            })?;
-        debug_assert!(flow.is_continue(), "the visitor never breaks");
-        Ok(count)
+        visit_scan(self.db.scan_prefix(prefix, ScanOptions::default())?, visit)
+    }
+
+    fn scan_from(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> BenchResult<u64> {
+        let range = KeyRange::new(Bound::Included(start.to_vec()), Bound::Unbounded);
+        let options = ScanOptions {
+            limit: Some(limit),
+            ..ScanOptions::default()
+        };
+        visit_scan(self.db.scan(range, options)?, visit)
     }
 
     fn write_counters(&self) -> Option<Arc<Counters>> {
@@ -167,6 +188,18 @@ impl Engine for KvstoreEngine {
     fn close(self: Box<Self>) -> BenchResult<()> {
         Ok(self.db.close()?)
     }
+}
+
+/// Lends every row of `scan` to `visit` and counts them.
+fn visit_scan(scan: Scan, visit: &mut dyn FnMut(&[u8], &[u8])) -> BenchResult<u64> {
+    let mut count = 0;
+    let flow = scan.visit(|k, v| {
+        visit(k, v);
+        count += 1;
+        ControlFlow::<()>::Continue(())
+    })?;
+    debug_assert!(flow.is_continue(), "the visitor never breaks");
+    Ok(count)
 }
 
 /// Bytes of a counter value: a big-endian `u64`.

@@ -213,7 +213,7 @@ pub fn run(
     }
     let label = |what: &str| format!("{name} {} {what}", mode.name());
     let os_before = process::storage_write_bytes().unwrap_or(0);
-    let mut engine = peers::open(name, dir, mode, kvstore_block_size_bytes)?;
+    let engine = peers::open(name, dir, mode, kvstore_block_size_bytes)?;
 
     // 1. Write.
     let batches = n.div_ceil(BATCH_ENTRIES as u64);
@@ -252,10 +252,10 @@ pub fn run(
 
     // 2, 3. Point gets, in key order and shuffled.
     let in_order: Vec<u64> = (0..n).collect();
-    let get_in_order = gets(engine.as_mut(), &in_order, label("get in order"))?;
+    let get_in_order = gets(engine.as_ref(), &in_order, label("get in order"))?;
     drop(in_order);
     let order = workload::shuffled(n, SEED);
-    let get_shuffled = gets(engine.as_mut(), &order, label("get shuffled"))?;
+    let get_shuffled = gets(engine.as_ref(), &order, label("get shuffled"))?;
     drop(order);
 
     // 4. One prefix scan.
@@ -303,11 +303,7 @@ pub fn run(
     })
 }
 
-fn gets(
-    engine: &mut dyn crate::engine::Engine,
-    order: &[u64],
-    label: String,
-) -> BenchResult<Phase> {
+fn gets(engine: &dyn crate::engine::Engine, order: &[u64], label: String) -> BenchResult<Phase> {
     let mut lat = Latencies::with_capacity(order.len());
     let mut total = Duration::ZERO;
     let progress = Progress::new(label, order.len() as u64);

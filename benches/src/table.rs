@@ -61,7 +61,8 @@ pub fn ratio(value: f64, base: f64) -> String {
     }
 }
 
-fn cell(value: f64, base: Option<f64>, decimals: usize) -> String {
+/// `value` with `decimals` decimals, followed by its ratio to `base` when there is one.
+pub fn cell(value: f64, base: Option<f64>, decimals: usize) -> String {
     match base {
         Some(b) if b > 0.0 => format!("{value:.decimals$} ({})", ratio(value, b)),
         _ => format!("{value:.decimals$}"),

@@ -118,11 +118,6 @@ struct ThreadResult {
     latencies: Latencies,
 }
 
-/// Thread `index`'s share of `attempts` among `threads`.
-fn share(attempts: u64, threads: u64, index: u64) -> u64 {
-    attempts / threads + u64::from(index < attempts % threads)
-}
-
 fn run_thread(
     engine: &dyn TxnEngine,
     mode: SyncMode,
@@ -191,7 +186,7 @@ pub fn run(
         let handles: Vec<_> = (0..threads)
             .map(|i| {
                 let (engine, start) = (&*engine, &start);
-                let n = share(attempts, threads, i);
+                let n = workload::thread_share(attempts, threads, i);
                 s.spawn(move || run_thread(engine, mode, keys, i, n, start))
             })
             .collect();
@@ -300,14 +295,6 @@ pub fn table(reports: &[TxnReport]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shares_add_up_to_the_attempts() {
-        for (attempts, threads) in [(10, 1), (10, 3), (2, 4), (100_001, 4)] {
-            let total: u64 = (0..threads).map(|i| share(attempts, threads, i)).sum();
-            assert_eq!(total, attempts);
-        }
-    }
 
     #[test]
     fn report_lines_round_trip() {

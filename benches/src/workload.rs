@@ -87,6 +87,13 @@ pub fn user_bytes(n: u64) -> u64 {
     n * (KEY_LEN_BYTES + VALUE_LEN_BYTES) as u64
 }
 
+/// Thread `index`'s share of `total` operations among `threads`: the first `total % threads`
+/// threads do one more. REQUIRES: `threads > 0`.
+pub fn thread_share(total: u64, threads: u64, index: u64) -> u64 {
+    debug_assert!(threads > 0);
+    total / threads + u64::from(index < total % threads)
+}
+
 /// Latency samples in nanoseconds, summarised as percentiles.
 #[derive(Clone, Debug, Default)]
 pub struct Latencies {
@@ -150,6 +157,14 @@ mod tests {
         sorted.sort_unstable();
         assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
         assert_ne!(a, sorted);
+    }
+
+    #[test]
+    fn shares_add_up_to_the_total() {
+        for (total, threads) in [(10, 1), (10, 3), (2, 4), (100_001, 4)] {
+            let sum: u64 = (0..threads).map(|i| thread_share(total, threads, i)).sum();
+            assert_eq!(sum, total);
+        }
     }
 
     #[test]

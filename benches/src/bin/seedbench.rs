@@ -1,10 +1,14 @@
 //! `seedbench`: the seed's workload (write N in batches of 1,000, get all in order and shuffled,
-//! one prefix scan) on kvstore and its peers, with a Markdown table of peer / kvstore ratios; and,
+//! one prefix scan) on kvstore and its peers, with a Markdown table of peer / kvstore ratios;
 //! with `--workload txn`, counters incremented by optimistic transactions from 1, 2 and 4 threads
-//! over 10 and 100,000 keys, on kvstore, fjall and RocksDB (see `kvstore_benches::txn`).
+//! over 10 and 100,000 keys, on kvstore, fjall and RocksDB (see `kvstore_benches::txn`); with
+//! `--workload ycsb`, the YCSB core workloads A-F on every engine (see `kvstore_benches::ycsb`).
 //!
 //! ```sh
 //! cargo run --release -p kvstore-benches --features peers --bin seedbench -- --engine all --mode both --n 1000000
+//! cargo run --release -p kvstore-benches --features peers --bin seedbench -- --workload ycsb --engine all --threads 1,2
+//! # the scale sweep: one CSV row per run, drawn by `scaleplot`
+//! cargo run --release -p kvstore-benches --features peers --bin seedbench -- --engine all --n 100000,1000000,10000000 --csv benches/plots/scale.csv
 //! cargo run --release -p kvstore-benches --features peers --bin seedbench -- --workload txn --engine all --txns 200000
 //! ```
 //!
@@ -21,12 +25,14 @@ use kvstore_benches::engine::SyncMode;
 use kvstore_benches::peers::{self, ENGINES, TXN_ENGINES};
 use kvstore_benches::seed::{self, Report};
 use kvstore_benches::txn::{self, TxnReport};
-use kvstore_benches::{BenchResult, table};
+use kvstore_benches::ycsb::{self, mix::Distribution, mix::Workload, report::YcsbReport};
+use kvstore_benches::{BenchResult, scale, table};
 
 #[derive(Parser, Debug)]
 #[command(about = "The seed workload (or optimistic transactions) on kvstore and its peers")]
 struct Args {
-    /// seed (write, get, scan N entries) or txn (counters incremented by optimistic transactions).
+    /// seed (write, get, scan N entries), txn (counters incremented by optimistic transactions)
+    /// or ycsb (the YCSB core workloads A-F after a load).
     #[arg(long, default_value = "seed")]
     workload: String,
     /// kvstore, fjall, redb, sled, heed, rocksdb, or all (every engine in this build; for txn:
@@ -36,10 +42,13 @@ struct Args {
     /// sync (each batch or commit durable before the next), nosync (one sync at the end), or both.
     #[arg(long, default_value = "nosync")]
     mode: String,
-    /// seed: entries to write and read.
-    #[arg(long, default_value_t = 1_000_000)]
-    n: u64,
-    /// txn: thread counts to run, comma-separated.
+    /// seed: entries to write and read; several, comma-separated, make a scale sweep.
+    #[arg(long, value_delimiter = ',', default_value = "1000000")]
+    n: Vec<u64>,
+    /// seed: append one CSV row per run to this file (`kvstore_benches::scale`), for `scaleplot`.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// txn, ycsb: thread counts to run, comma-separated (ycsb: give `--threads 1,2`).
     #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
     threads: Vec<u64>,
     /// txn: counter counts to run, comma-separated.
@@ -48,6 +57,18 @@ struct Args {
     /// txn: transactions attempted per run, split among its threads (conflicts count as attempts).
     #[arg(long, default_value_t = 100_000)]
     txns: u64,
+    /// ycsb: records loaded.
+    #[arg(long, default_value_t = 100_000)]
+    records: u64,
+    /// ycsb: operations per workload.
+    #[arg(long, default_value_t = 100_000)]
+    ops: u64,
+    /// ycsb: zipfian (YCSB's scrambled zipfian, latest for D) or uniform.
+    #[arg(long, default_value = "zipfian")]
+    distribution: String,
+    /// ycsb: the workloads to run after the load, in order, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "A,B,C,F,D,E")]
+    ycsb_workloads: Vec<String>,
     /// Directory under which each run makes (and then removes) its database directory.
     /// Default: $TMPDIR. Use a real disk, not a tmpfs.
     #[arg(long)]
@@ -96,10 +117,10 @@ fn run_dir(args: &Args, engine: &str) -> BenchResult<tempfile::TempDir> {
         .tempdir_in(base)?)
 }
 
-/// Runs one engine and mode in this process, in a fresh directory that is removed afterwards.
-fn run_here(args: &Args, engine: &str, mode: SyncMode) -> BenchResult<Report> {
+/// Runs one engine, mode and N in this process, in a fresh directory that is removed afterwards.
+fn run_here(args: &Args, engine: &str, mode: SyncMode, n: u64) -> BenchResult<Report> {
     let dir = run_dir(args, engine)?;
-    seed::run(engine, mode, args.n, dir.path(), args.kvstore_block_size)
+    seed::run(engine, mode, n, dir.path(), args.kvstore_block_size)
 }
 
 /// Writes back every dirty page of the machine (`sync(1)`), so that a child does not start under
@@ -114,12 +135,12 @@ fn settle_disk() -> BenchResult<()> {
     Ok(())
 }
 
-/// Runs one engine and mode in a child process and parses its report line.
-fn run_child(args: &Args, engine: &str, mode: SyncMode) -> BenchResult<Report> {
+/// Runs one engine, mode and N in a child process and parses its report line.
+fn run_child(args: &Args, engine: &str, mode: SyncMode, n: u64) -> BenchResult<Report> {
     settle_disk()?;
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["--child", "--engine", engine, "--mode", mode.name()])
-        .args(["--n", &args.n.to_string()]);
+        .args(["--n", &n.to_string()]);
     if let Some(dir) = &args.dir {
         cmd.arg("--dir").arg(dir);
     }
@@ -129,17 +150,28 @@ fn run_child(args: &Args, engine: &str, mode: SyncMode) -> BenchResult<Report> {
     child_line(cmd, &format!("{engine} {}", mode.name()), Report::from_line)
 }
 
-/// Runs the child `cmd` and parses the report line it prints with `parse`.
-fn child_line<R>(mut cmd: Command, what: &str, parse: fn(&str) -> Option<R>) -> BenchResult<R> {
+/// Runs the child `cmd` and parses the report lines it prints with `parse`: at least one.
+fn child_lines<R>(
+    mut cmd: Command,
+    what: &str,
+    parse: fn(&str) -> Option<R>,
+) -> BenchResult<Vec<R>> {
     let out = cmd.stderr(Stdio::inherit()).output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(format!("{what} failed ({}): {stdout}", out.status).into());
     }
-    stdout
-        .lines()
-        .find_map(parse)
-        .ok_or_else(|| format!("{what}: no report line in {stdout:?}").into())
+    let reports: Vec<R> = stdout.lines().filter_map(parse).collect();
+    if reports.is_empty() {
+        return Err(format!("{what}: no report line in {stdout:?}").into());
+    }
+    Ok(reports)
+}
+
+/// Runs the child `cmd` and parses the first report line it prints with `parse`.
+fn child_line<R>(cmd: Command, what: &str, parse: fn(&str) -> Option<R>) -> BenchResult<R> {
+    let mut reports = child_lines(cmd, what, parse)?;
+    Ok(reports.swap_remove(0))
 }
 
 /// One run of the txn workload: engine, mode, threads, keys.
@@ -219,25 +251,110 @@ fn txn_main(args: &Args, modes: &[SyncMode]) -> BenchResult<()> {
     Ok(())
 }
 
+/// The YCSB configuration of `args` for `threads` threads and `mode`.
+fn ycsb_config(args: &Args, threads: u64, mode: SyncMode) -> BenchResult<ycsb::Config> {
+    let distribution = Distribution::parse(&args.distribution).ok_or_else(|| {
+        format!(
+            "--distribution must be zipfian or uniform, not {}",
+            args.distribution
+        )
+    })?;
+    let workloads = args
+        .ycsb_workloads
+        .iter()
+        .map(|w| Workload::parse(w).ok_or_else(|| format!("unknown YCSB workload {w}")))
+        .collect::<Result<_, _>>()?;
+    Ok(ycsb::Config {
+        records: args.records,
+        ops: args.ops,
+        threads,
+        distribution,
+        workloads,
+        mode,
+    })
+}
+
+/// Runs the YCSB phases of one engine, mode and thread count in a child process.
+fn ycsb_child(
+    args: &Args,
+    engine: &str,
+    mode: SyncMode,
+    threads: u64,
+) -> BenchResult<Vec<YcsbReport>> {
+    settle_disk()?;
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["--child", "--workload", "ycsb", "--engine", engine])
+        .args(["--mode", mode.name(), "--threads", &threads.to_string()])
+        .args(["--records", &args.records.to_string()])
+        .args(["--ops", &args.ops.to_string()])
+        .args(["--distribution", &args.distribution])
+        .args(["--ycsb-workloads", &args.ycsb_workloads.join(",")]);
+    if let Some(dir) = &args.dir {
+        cmd.arg("--dir").arg(dir);
+    }
+    let what = format!("ycsb {engine} {} {threads} threads", mode.name());
+    child_lines(cmd, &what, YcsbReport::from_line)
+}
+
+/// `--workload ycsb`: every (mode, threads, engine) in its own child process, one pair of tables
+/// per mode and thread count.
+fn ycsb_main(args: &Args, modes: &[SyncMode]) -> BenchResult<()> {
+    let engines = engines(&args.engine, ENGINES)?;
+    if args.child {
+        let (&[engine], &[mode], &[threads]) = (&engines[..], modes, &args.threads[..]) else {
+            return Err("--child runs exactly one engine, mode and thread count".into());
+        };
+        let dir = run_dir(args, engine)?;
+        for report in ycsb::run(engine, &ycsb_config(args, threads, mode)?, dir.path())? {
+            println!("{}", report.to_line());
+        }
+        return Ok(());
+    }
+    eprintln!(
+        "seedbench ycsb: {} records, {} ops per workload {:?}, {} keys, engines {:?}, threads {:?}, one child process each",
+        args.records, args.ops, args.ycsb_workloads, args.distribution, engines, args.threads
+    );
+    for &mode in modes {
+        for &threads in &args.threads {
+            // Refuse a bad flag here, not in the first child.
+            ycsb_config(args, threads, mode)?;
+            let mut reports = Vec::new();
+            for &engine in &engines {
+                reports.extend(ycsb_child(args, engine, mode, threads)?);
+            }
+            println!(
+                "\n{} keys, {} records, {} ops per workload, {}, {threads} threads\n\n{}",
+                args.distribution,
+                args.records,
+                args.ops,
+                mode.name(),
+                ycsb::report::tables(&reports)
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> BenchResult<()> {
     let args = Args::parse();
     let modes = modes(&args.mode)?;
     match args.workload.as_str() {
         "seed" => {}
         "txn" => return txn_main(&args, &modes),
-        other => return Err(format!("--workload must be seed or txn, not {other}").into()),
+        "ycsb" => return ycsb_main(&args, &modes),
+        other => return Err(format!("--workload must be seed, txn or ycsb, not {other}").into()),
     }
     let engines = engines(&args.engine, ENGINES)?;
     if args.child {
-        let (&[engine], &[mode]) = (&engines[..], &modes[..]) else {
-            return Err("--child runs exactly one engine and one mode".into());
+        let (&[engine], &[mode], &[n]) = (&engines[..], &modes[..], &args.n[..]) else {
+            return Err("--child runs exactly one engine, one mode and one N".into());
         };
-        println!("{}", run_here(&args, engine, mode)?.to_line());
+        println!("{}", run_here(&args, engine, mode, n)?.to_line());
         return Ok(());
     }
-    let isolate = engines.len() > 1 || modes.len() > 1;
+    let isolate = engines.len() > 1 || modes.len() > 1 || args.n.len() > 1;
     eprintln!(
-        "seedbench: n = {}, engines {:?}, modes {:?}{}",
+        "seedbench: n = {:?}, engines {:?}, modes {:?}{}",
         args.n,
         engines,
         modes.iter().map(|m| m.name()).collect::<Vec<_>>(),
@@ -249,17 +366,22 @@ fn main() -> BenchResult<()> {
     );
     let mut all = Vec::new();
     for &mode in &modes {
-        let mut reports = Vec::new();
-        for &engine in &engines {
-            let report = if isolate {
-                run_child(&args, engine, mode)?
-            } else {
-                run_here(&args, engine, mode)?
-            };
-            reports.push(report);
+        for &n in &args.n {
+            let mut reports = Vec::new();
+            for &engine in &engines {
+                let report = if isolate {
+                    run_child(&args, engine, mode, n)?
+                } else {
+                    run_here(&args, engine, mode, n)?
+                };
+                if let Some(path) = &args.csv {
+                    scale::append(path, &report)?;
+                }
+                reports.push(report);
+            }
+            all.extend(reports.clone());
+            println!("\nN = {n}\n\n{}", table::throughput(&reports));
         }
-        all.extend(reports.clone());
-        println!("\n{}", table::throughput(&reports));
     }
     println!("{}", table::detail(&all));
     Ok(())

@@ -30,7 +30,7 @@ impl FjallEngine {
 }
 
 impl Engine for FjallEngine {
-    fn write_batch(&mut self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()> {
+    fn write_batch(&self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()> {
         let mut batch = self.db.batch();
         for (k, v) in entries {
             batch.insert(&self.keyspace, *k, *v);
@@ -42,21 +42,31 @@ impl Engine for FjallEngine {
         Ok(())
     }
 
-    fn sync(&mut self) -> BenchResult<()> {
+    fn sync(&self) -> BenchResult<()> {
         Ok(self.db.persist(PersistMode::SyncAll)?)
     }
 
-    fn get_eq(&mut self, key: &[u8], expected: &[u8]) -> BenchResult<bool> {
-        Ok(self.keyspace.get(key)?.as_deref() == Some(expected))
+    fn get_with(&self, key: &[u8], found: &mut dyn FnMut(&[u8])) -> BenchResult<bool> {
+        let value = self.keyspace.get(key)?;
+        if let Some(value) = &value {
+            found(value);
+        }
+        Ok(value.is_some())
     }
 
-    fn scan_prefix(
-        &mut self,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]),
-    ) -> BenchResult<u64> {
+    fn scan_prefix(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8])) -> BenchResult<u64> {
         let items = self.keyspace.prefix(prefix).map(|guard| guard.into_inner());
         visit_all(items, visit)
+    }
+
+    fn scan_from(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> BenchResult<u64> {
+        let items = self.keyspace.range(start..).take(limit);
+        visit_all(items.map(|guard| guard.into_inner()), visit)
     }
 
     fn close(self: Box<Self>) -> BenchResult<()> {

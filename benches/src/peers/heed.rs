@@ -2,6 +2,7 @@
 //! uses LMDB's default (each commit syncs), `nosync` opens with `NO_SYNC` and calls
 //! `force_sync` at the end.
 
+use std::ops::Bound;
 use std::path::Path;
 
 use heed::types::Bytes;
@@ -43,7 +44,7 @@ impl HeedEngine {
 }
 
 impl Engine for HeedEngine {
-    fn write_batch(&mut self, entries: &[(&[u8], &[u8])], _mode: SyncMode) -> BenchResult<()> {
+    fn write_batch(&self, entries: &[(&[u8], &[u8])], _mode: SyncMode) -> BenchResult<()> {
         let mut wtxn = self.env.write_txn()?;
         for (k, v) in entries {
             self.db.put(&mut wtxn, k, v)?;
@@ -52,22 +53,33 @@ impl Engine for HeedEngine {
         Ok(())
     }
 
-    fn sync(&mut self) -> BenchResult<()> {
+    fn sync(&self) -> BenchResult<()> {
         Ok(self.env.force_sync()?)
     }
 
-    fn get_eq(&mut self, key: &[u8], expected: &[u8]) -> BenchResult<bool> {
+    fn get_with(&self, key: &[u8], found: &mut dyn FnMut(&[u8])) -> BenchResult<bool> {
         let rtxn = self.env.read_txn()?;
-        Ok(self.db.get(&rtxn, key)? == Some(expected))
+        let value = self.db.get(&rtxn, key)?;
+        if let Some(value) = value {
+            found(value);
+        }
+        Ok(value.is_some())
     }
 
-    fn scan_prefix(
-        &mut self,
-        prefix: &[u8],
+    fn scan_prefix(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8])) -> BenchResult<u64> {
+        let rtxn = self.env.read_txn()?;
+        visit_all(self.db.prefix_iter(&rtxn, prefix)?, visit)
+    }
+
+    fn scan_from(
+        &self,
+        start: &[u8],
+        limit: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> BenchResult<u64> {
         let rtxn = self.env.read_txn()?;
-        visit_all(self.db.prefix_iter(&rtxn, prefix)?, visit)
+        let range = (Bound::Included(start), Bound::Unbounded);
+        visit_all(self.db.range(&rtxn, &range)?.take(limit), visit)
     }
 
     fn close(self: Box<Self>) -> BenchResult<()> {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use redb::{Database, Durability, ReadableDatabase, TableDefinition};
+use redb::{AccessGuard, Database, Durability, ReadableDatabase, StorageError, TableDefinition};
 
 use crate::BenchResult;
 use crate::engine::{Engine, SyncMode};
@@ -35,8 +35,31 @@ impl RedbEngine {
     }
 }
 
+/// Lends every pair of `items` (redb's guards into its pages) to `visit` and counts them,
+/// stopping at the first error.
+fn visit_guards<'a>(
+    items: impl Iterator<
+        Item = Result<
+            (
+                AccessGuard<'a, &'static [u8]>,
+                AccessGuard<'a, &'static [u8]>,
+            ),
+            StorageError,
+        >,
+    >,
+    visit: &mut dyn FnMut(&[u8], &[u8]),
+) -> BenchResult<u64> {
+    let mut count = 0;
+    for item in items {
+        let (k, v) = item?;
+        visit(k.value(), v.value());
+        count += 1;
+    }
+    Ok(count)
+}
+
 impl Engine for RedbEngine {
-    fn write_batch(&mut self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()> {
+    fn write_batch(&self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()> {
         let durability = match mode {
             SyncMode::Each => Durability::Immediate,
             SyncMode::End => Durability::None,
@@ -44,33 +67,42 @@ impl Engine for RedbEngine {
         self.commit(entries, durability)
     }
 
-    fn sync(&mut self) -> BenchResult<()> {
+    fn sync(&self) -> BenchResult<()> {
         self.commit(&[], Durability::Immediate)
     }
 
-    fn get_eq(&mut self, key: &[u8], expected: &[u8]) -> BenchResult<bool> {
+    fn get_with(&self, key: &[u8], found: &mut dyn FnMut(&[u8])) -> BenchResult<bool> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(TABLE)?;
-        Ok(table.get(key)?.is_some_and(|v| v.value() == expected))
+        let value = table.get(key)?;
+        if let Some(value) = &value {
+            found(value.value());
+        }
+        Ok(value.is_some())
     }
 
-    fn scan_prefix(
-        &mut self,
-        prefix: &[u8],
+    fn scan_from(
+        &self,
+        start: &[u8],
+        limit: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> BenchResult<u64> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(TABLE)?;
-        let mut count = 0;
-        for item in table.range::<&[u8]>(prefix..)? {
-            let (k, v) = item?;
-            if !k.value().starts_with(prefix) {
-                break;
-            }
-            visit(k.value(), v.value());
-            count += 1;
-        }
-        Ok(count)
+        visit_guards(table.range::<&[u8]>(start..)?.take(limit), visit)
+    }
+
+    fn scan_prefix(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8])) -> BenchResult<u64> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(TABLE)?;
+        // An error still reaches visit_guards.
+        let items = table
+            .range::<&[u8]>(prefix..)?
+            .take_while(|item| match item {
+                Ok((key, _)) => key.value().starts_with(prefix),
+                Err(_) => true,
+            });
+        visit_guards(items, visit)
     }
 
     fn close(self: Box<Self>) -> BenchResult<()> {

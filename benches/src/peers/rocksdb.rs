@@ -46,7 +46,7 @@ impl RocksdbEngine {
 }
 
 impl Engine for RocksdbEngine {
-    fn write_batch(&mut self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()> {
+    fn write_batch(&self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()> {
         let mut batch = WriteBatch::default();
         for (k, v) in entries {
             batch.put(k, v);
@@ -57,19 +57,32 @@ impl Engine for RocksdbEngine {
         Ok(())
     }
 
-    fn sync(&mut self) -> BenchResult<()> {
+    fn sync(&self) -> BenchResult<()> {
         Ok(self.db.flush_wal(true)?)
     }
 
-    fn get_eq(&mut self, key: &[u8], expected: &[u8]) -> BenchResult<bool> {
-        Ok(self.db.get_pinned(key)?.as_deref() == Some(expected))
+    fn get_with(&self, key: &[u8], found: &mut dyn FnMut(&[u8])) -> BenchResult<bool> {
+        let value = self.db.get_pinned(key)?;
+        if let Some(value) = &value {
+            found(value);
+        }
+        Ok(value.is_some())
     }
 
-    fn scan_prefix(
-        &mut self,
-        prefix: &[u8],
+    fn scan_from(
+        &self,
+        start: &[u8],
+        limit: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> BenchResult<u64> {
+        let items = self
+            .db
+            .iterator(IteratorMode::From(start, Direction::Forward))
+            .take(limit);
+        visit_all(items, visit)
+    }
+
+    fn scan_prefix(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8])) -> BenchResult<u64> {
         // Without a prefix extractor the iterator runs on past the prefix: stop at the first
         // key outside it (an error still reaches visit_all).
         let items = self

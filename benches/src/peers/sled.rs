@@ -19,7 +19,7 @@ impl SledEngine {
 }
 
 impl Engine for SledEngine {
-    fn write_batch(&mut self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()> {
+    fn write_batch(&self, entries: &[(&[u8], &[u8])], mode: SyncMode) -> BenchResult<()> {
         let mut batch = sled::Batch::default();
         for (k, v) in entries {
             batch.insert(*k, *v);
@@ -31,21 +31,30 @@ impl Engine for SledEngine {
         Ok(())
     }
 
-    fn sync(&mut self) -> BenchResult<()> {
+    fn sync(&self) -> BenchResult<()> {
         self.db.flush()?;
         Ok(())
     }
 
-    fn get_eq(&mut self, key: &[u8], expected: &[u8]) -> BenchResult<bool> {
-        Ok(self.db.get(key)?.as_deref() == Some(expected))
+    fn get_with(&self, key: &[u8], found: &mut dyn FnMut(&[u8])) -> BenchResult<bool> {
+        let value = self.db.get(key)?;
+        if let Some(value) = &value {
+            found(value);
+        }
+        Ok(value.is_some())
     }
 
-    fn scan_prefix(
-        &mut self,
-        prefix: &[u8],
+    fn scan_prefix(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8])) -> BenchResult<u64> {
+        visit_all(self.db.scan_prefix(prefix), visit)
+    }
+
+    fn scan_from(
+        &self,
+        start: &[u8],
+        limit: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> BenchResult<u64> {
-        visit_all(self.db.scan_prefix(prefix), visit)
+        visit_all(self.db.range(start..).take(limit), visit)
     }
 
     fn close(self: Box<Self>) -> BenchResult<()> {
