@@ -100,32 +100,23 @@ impl YcsbReport {
     }
 }
 
-/// The phases of `reports` in their first-seen order (load, then the workloads as run).
-fn phases(reports: &[YcsbReport]) -> Vec<&str> {
-    let mut phases: Vec<&str> = Vec::new();
+/// The distinct values of `field` over `reports`, in their first-seen order (phases: load, then
+/// the workloads as run; engines: as the run went through them).
+fn first_seen(reports: &[YcsbReport], field: impl Fn(&YcsbReport) -> &str) -> Vec<&str> {
+    let mut seen: Vec<&str> = Vec::new();
     for r in reports {
-        if !phases.contains(&r.phase.as_str()) {
-            phases.push(&r.phase);
+        let value = field(r);
+        if !seen.contains(&value) {
+            seen.push(value);
         }
     }
-    phases
-}
-
-/// The engines of `reports` in their first-seen order.
-fn engines(reports: &[YcsbReport]) -> Vec<&str> {
-    let mut engines: Vec<&str> = Vec::new();
-    for r in reports {
-        if !engines.contains(&r.engine.as_str()) {
-            engines.push(&r.engine);
-        }
-    }
-    engines
+    seen
 }
 
 /// The tables of `reports` from one thread count: kops/s per phase (peers with their ratio to
 /// kvstore) and peak RSS; then p50 / p99 latency per phase.
 pub fn tables(reports: &[YcsbReport]) -> String {
-    let phases = phases(reports);
+    let phases = first_seen(reports, |r| &r.phase);
     let find = |engine: &str, phase: &str| {
         reports
             .iter()
@@ -144,7 +135,7 @@ pub fn tables(reports: &[YcsbReport]) -> String {
         latency.push_str("---:|");
     }
     speed.push_str("---:|");
-    for engine in engines(reports) {
+    for engine in first_seen(reports, |r| &r.engine) {
         let threads = reports
             .iter()
             .find(|r| r.engine == engine)
