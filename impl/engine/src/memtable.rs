@@ -17,6 +17,9 @@
 //!   only after the commit of `R` is fully inserted).
 //! - Tombstones are stored and yielded like values (`value == None`); hiding them is the merge's job.
 //! - Entries are never removed; a memtable is dropped whole once flushed and unreferenced.
+//! - A version's key and value bytes are immutable once inserted; those of one large commit
+//!   share one reference-counted buffer ([`MemTable::insert_commit`]), freed when the last
+//!   version (or a scan cursor) holding a piece of it goes.
 //! - `prefix_min..=prefix_max` covers the [`key_prefix`] of every key inserted (empty: `MAX..=0`,
 //!   covering nothing). Both are widened before the key is inserted, so a reader that can see
 //!   the insert (its snapshot was published after it) sees bounds that cover it; a point read
@@ -35,13 +38,18 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 
 use crate::entry::{Entry, VersionMeta};
 use crate::prefix::key_prefix;
 use crate::range::{Direction, KeyRange};
 
-/// A key's position in the skip list: user key ascending, then revision descending.
+/// Versions a commit must create for their bytes to be packed into one shared buffer: below it,
+/// each key and value keeps the allocation it came in (moved, not copied), since packing a
+/// handful costs as many allocations (the buffer and its reference count) as it saves.
+const PACK_MIN_ENTRIES: usize = 8;
+
 /// A user key and a revision, in the skip list's order: key ascending, then revision descending.
 trait VersionedKey {
     fn user_key(&self) -> &[u8];
@@ -70,10 +78,11 @@ impl Ord for dyn VersionedKey + '_ {
     }
 }
 
-/// The skip list's key.
+/// The skip list's key. The key bytes may share one buffer with the rest of its commit's keys
+/// and values (see [`MemTable::insert_commit`]).
 #[derive(Debug)]
 struct InternalKey {
-    key: Vec<u8>,
+    key: Bytes,
     revision: u64,
 }
 
@@ -150,7 +159,7 @@ impl<'a> Probe<'a> {
 
 #[derive(Debug)]
 struct Slot {
-    value: Option<Vec<u8>>,
+    value: Option<Bytes>,
     meta: VersionMeta,
     wal_offset: u64,
     created_at_ms: u64,
@@ -193,26 +202,82 @@ impl MemTable {
             && prefix <= self.prefix_max.load(Ordering::Acquire)
     }
 
-    /// Inserts one version. Inserting the same `(key, revision)` twice keeps the later value (a
-    /// batch that writes a key twice ends with its last write).
+    /// Inserts the versions one commit (or one replayed WAL record) creates. Inserting the same
+    /// `(key, revision)` twice keeps the later value (a batch that writes a key twice ends with
+    /// its last write).
     ///
-    /// REQUIRES: the key and value passed [`crate::limits`] checks.
+    /// A commit of at least [`PACK_MIN_ENTRIES`] versions has its keys and values copied into
+    /// one buffer that every version of it shares (reference-counted), instead of keeping one
+    /// allocation per key and per value: a batch costs one allocation for its bytes instead of
+    /// two per entry, and dropping the memtable frees one buffer per commit. The bounds
+    /// (`prefix_min`, `prefix_max`) are widened for the whole commit before its first insert.
+    ///
+    /// REQUIRES: the keys and values passed [`crate::limits`] checks.
+    pub fn insert_commit(&self, entries: Vec<Entry>) {
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return;
+        };
+        let (mut prefix_lo, mut prefix_hi) = (key_prefix(&first.key), key_prefix(&last.key));
+        let (mut size, mut revision, mut bytes) = (0u64, 0u64, 0usize);
+        for entry in &entries {
+            let prefix = key_prefix(&entry.key);
+            prefix_lo = prefix_lo.min(prefix);
+            prefix_hi = prefix_hi.max(prefix);
+            size = size.saturating_add(entry.size_bytes());
+            revision = revision.max(entry.revision);
+            let value_len = entry.value.as_ref().map_or(0, Vec::len);
+            bytes = bytes
+                .saturating_add(entry.key.len())
+                .saturating_add(value_len);
+        }
+        self.prefix_min.fetch_min(prefix_lo, Ordering::Release);
+        self.prefix_max.fetch_max(prefix_hi, Ordering::Release);
+        self.size_bytes.fetch_add(size, Ordering::Relaxed);
+        self.max_revision.fetch_max(revision, Ordering::Release);
+        if entries.len() < PACK_MIN_ENTRIES {
+            for mut entry in entries {
+                let key = std::mem::take(&mut entry.key);
+                let value = entry.value.take();
+                self.insert_version(&entry, key.into(), value.map(Bytes::from));
+            }
+            return;
+        }
+        let mut packed = Vec::with_capacity(bytes);
+        for entry in &entries {
+            packed.extend_from_slice(&entry.key);
+            packed.extend_from_slice(entry.value.as_deref().unwrap_or_default());
+        }
+        let packed = Bytes::from(packed);
+        let mut at = 0usize;
+        // In bounds: the pieces taken are the lengths summed into `bytes`, in the same order.
+        let mut take = |len: usize| {
+            let piece = packed.slice(at..at.saturating_add(len));
+            at = at.saturating_add(len);
+            piece
+        };
+        for entry in &entries {
+            let key = take(entry.key.len());
+            let value = entry.value.as_ref().map(|value| take(value.len()));
+            self.insert_version(entry, key, value);
+        }
+    }
+
+    /// Inserts one version (see [`MemTable::insert_commit`]).
     pub fn insert(&self, entry: Entry) {
-        let prefix = key_prefix(&entry.key);
-        self.prefix_min.fetch_min(prefix, Ordering::Release);
-        self.prefix_max.fetch_max(prefix, Ordering::Release);
-        self.size_bytes
-            .fetch_add(entry.size_bytes(), Ordering::Relaxed);
-        self.max_revision
-            .fetch_max(entry.revision, Ordering::Release);
+        self.insert_commit(vec![entry]);
+    }
+
+    /// Inserts `entry`'s version with its key and value bytes given apart (the entry's own are
+    /// not read). REQUIRES: the bounds and counters already cover it.
+    fn insert_version(&self, entry: &Entry, key: Bytes, value: Option<Bytes>) {
         let slot = Slot {
-            value: entry.value,
+            value,
             meta: entry.meta,
             wal_offset: entry.wal_offset,
             created_at_ms: entry.created_at_ms,
         };
         let key = InternalKey {
-            key: entry.key,
+            key,
             revision: entry.revision,
         };
         self.map.insert(key, slot);
@@ -285,8 +350,8 @@ impl MemTable {
     /// The smallest and the largest user key inserted so far (`None` while empty): one seek to
     /// each end of the skip list.
     pub fn key_span(&self) -> Option<(Vec<u8>, Vec<u8>)> {
-        let smallest = self.map.front()?.key().key.clone();
-        let largest = self.map.back()?.key().key.clone();
+        let smallest = self.map.front()?.key().key.to_vec();
+        let largest = self.map.back()?.key().key.to_vec();
         Some((smallest, largest))
     }
 
@@ -298,9 +363,9 @@ impl MemTable {
 
 fn to_entry(key: &InternalKey, slot: &Slot) -> Entry {
     Entry {
-        key: key.key.clone(),
+        key: key.key.to_vec(),
         revision: key.revision,
-        value: slot.value.clone(),
+        value: slot.value.as_deref().map(<[u8]>::to_vec),
         meta: slot.meta,
         wal_offset: slot.wal_offset,
         created_at_ms: slot.created_at_ms,

@@ -394,9 +394,7 @@ impl Inner {
                     .changes
                     .push((revision, versions_created(&entries).into()));
             }
-            for entry in entries {
-                active.insert(entry);
-            }
+            active.insert_commit(entries);
             applied.commits = applied.commits.saturating_add(1);
         }
         writer.last_revision = revision;

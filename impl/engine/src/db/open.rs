@@ -325,9 +325,7 @@ fn replay(
         );
         // Keys are attached at step 7, from what the replay leaves.
         leases.apply(effect, &[], now_ms);
-        for entry in entries {
-            memtable.insert(entry);
-        }
+        memtable.insert_commit(entries);
     }
     Ok((memtable, (last_revision, last_stamp)))
 }

@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use crossbeam_skiplist::map::Entry as MapEntry;
 
 use super::{InternalKey, MemTable, Probe, Slot, to_entry};
@@ -36,7 +37,7 @@ pub struct MemTableIter {
     snapshot_rev: u64,
     /// Yield every version, not only the visible one.
     history: bool,
-    cursor: Option<Vec<u8>>,
+    cursor: Option<Bytes>,
     buffer: VecDeque<Entry>,
     done: bool,
 }
@@ -74,13 +75,13 @@ impl MemTableIter {
         let before = |key| Probe::before_versions(key);
         let after = |key| Probe::after_versions(key);
         match (iter.direction, &iter.cursor) {
-            (Direction::Forward, Some(cur)) => lower(Bound::Excluded(&after(cur.as_slice()))),
+            (Direction::Forward, Some(cur)) => lower(Bound::Excluded(&after(cur))),
             (Direction::Forward, None) => match &iter.range.start {
                 Bound::Included(s) => lower(Bound::Included(&before(s.as_slice()))),
                 Bound::Excluded(s) => lower(Bound::Excluded(&after(s.as_slice()))),
                 Bound::Unbounded => map.front(),
             },
-            (Direction::Reverse, Some(cur)) => upper(Bound::Excluded(&before(cur.as_slice()))),
+            (Direction::Reverse, Some(cur)) => upper(Bound::Excluded(&before(cur))),
             (Direction::Reverse, None) => match &iter.range.end {
                 Bound::Included(e) => upper(Bound::Included(&after(e.as_slice()))),
                 Bound::Excluded(e) => upper(Bound::Excluded(&before(e.as_slice()))),
@@ -113,7 +114,7 @@ impl MemTableIter {
         snapshot_rev: u64,
     ) -> Option<Found<'a>> {
         let next = found.next()?;
-        let key = found.key().key.as_slice();
+        let key: &[u8] = &found.key().key;
         if next.key().key != key {
             return Some(next);
         }
@@ -134,7 +135,7 @@ impl MemTableIter {
         // Forward: a key's versions come newest first, so the first visible one is taken and
         // the rest skipped. Reverse: they come oldest first, so the last visible one before the
         // key changes is taken. The key being examined is borrowed from its first version's
-        // skip-list entry (held, so it stays valid); it is copied only into the cursor, once
+        // skip-list entry (held, so it stays valid); it is shared (not copied) into the cursor, once
         // per refill.
         // History mode keeps every version of the key, in the walk's (newest first) order.
         // The versions taken go straight to the buffer (`current` counts them), so a key costs

@@ -12,6 +12,22 @@ fn put(t: &MemTable, key: &[u8], rev: u64, value: Option<&[u8]>) {
     });
 }
 
+/// Inserts `writes` as one commit at `rev` (packed when it has `PACK_MIN_ENTRIES` or more).
+fn commit(t: &MemTable, rev: u64, writes: &[(Vec<u8>, Option<Vec<u8>>)]) {
+    let entries = writes
+        .iter()
+        .map(|(key, value)| Entry {
+            key: key.clone(),
+            revision: rev,
+            value: value.clone(),
+            wal_offset: rev * 10,
+            created_at_ms: rev * 100,
+            meta: crate::entry::VersionMeta::first(value.is_some(), rev),
+        })
+        .collect();
+    t.insert_commit(entries);
+}
+
 fn keys_values(iter: MemTableIter) -> Vec<(Vec<u8>, u64, Option<Vec<u8>>)> {
     iter.map(|e| {
         let e = e.unwrap();
@@ -167,21 +183,29 @@ mod against_a_model {
         #[test]
         fn scans_equal_the_model(
             writes in prop::collection::vec((0u16..400, prop::option::of(0u8..4)), 1..1500),
+            commit_len in 1usize..24,
             lo in 0u16..400,
             len in 0u16..400,
             snapshot_pick in 0usize..1500,
             reverse in any::<bool>(),
         ) {
+            // Commits of `commit_len` writes, each at one revision: those of PACK_MIN_ENTRIES or
+            // more share one buffer, and a key written twice in one keeps its later write.
             let table = Arc::new(MemTable::new());
             let mut versions = BTreeMap::new();
-            for (i, (k, v)) in writes.iter().enumerate() {
-                let key = format!("{k:04}").into_bytes();
+            for (i, chunk) in writes.chunks(commit_len).enumerate() {
                 let rev = u64::try_from(i).unwrap() + 1;
-                let value = v.map(|b| vec![b; 3]);
-                put(&table, &key, rev, value.as_deref());
-                versions.insert((key, rev), value);
+                let chunk: Vec<_> = chunk
+                    .iter()
+                    .map(|(k, v)| (format!("{k:04}").into_bytes(), v.map(|b| vec![b; 3])))
+                    .collect();
+                commit(&table, rev, &chunk);
+                for (key, value) in chunk {
+                    versions.insert((key, rev), value);
+                }
             }
-            let snapshot = u64::try_from(snapshot_pick.min(writes.len())).unwrap();
+            let commits = writes.len().div_ceil(commit_len);
+            let snapshot = u64::try_from(snapshot_pick.min(commits)).unwrap();
             let lo_key = format!("{lo:04}").into_bytes();
             let hi_key = format!("{:04}", lo.saturating_add(len)).into_bytes();
             let direction = if reverse { Direction::Reverse } else { Direction::Forward };
@@ -209,16 +233,22 @@ mod against_a_model {
         #[test]
         fn gets_equal_the_model(
             writes in prop::collection::vec((short_key(), prop::option::of(0u8..4)), 0..40),
+            commit_len in 1usize..12,
             probes in prop::collection::vec(short_key(), 1..40),
             snapshot_pick in 0usize..40,
         ) {
             let table = MemTable::new();
             let mut versions = BTreeMap::new();
-            for (i, (key, v)) in writes.iter().enumerate() {
+            for (i, chunk) in writes.chunks(commit_len).enumerate() {
                 let rev = u64::try_from(i).unwrap() + 1;
-                let value = v.map(|b| vec![b; 3]);
-                put(&table, key, rev, value.as_deref());
-                versions.insert((key.clone(), rev), value);
+                let chunk: Vec<_> = chunk
+                    .iter()
+                    .map(|(key, v)| (key.clone(), v.map(|b| vec![b; 3])))
+                    .collect();
+                commit(&table, rev, &chunk);
+                for (key, value) in chunk {
+                    versions.insert((key, rev), value);
+                }
             }
             let snapshot = u64::try_from(snapshot_pick.min(writes.len())).unwrap();
             for probe in probes.iter().chain(writes.iter().map(|(k, _)| k)) {
