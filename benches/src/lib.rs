@@ -9,6 +9,7 @@
 //! Modules:
 //! - [`workload`]: the seed's keys and values (deterministic PRNG), shuffling, latency percentiles.
 //! - [`counting`]: [`counting::CountingVfs`], a `Vfs` wrapper that counts the bytes the engine writes.
+//! - [`disk`]: the disk's own limit for the seed's write phase: the same bytes and syncs, no engine.
 //! - [`engine`]: the small [`engine::Engine`] trait every measured store implements, and kvstore's;
 //!   [`engine::TxnEngine`], the same for optimistic transactions.
 //! - [`lease`]: the `leasebench` workload: one-key leases granted, kept alive and expired.
@@ -33,6 +34,7 @@
 //! - Every value read back is compared with the value written; a mismatch is an error, not a number.
 
 pub mod counting;
+pub mod disk;
 pub mod engine;
 pub mod lease;
 pub mod peers;

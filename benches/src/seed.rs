@@ -198,6 +198,25 @@ pub fn phase(ops: u64, total: Duration, lat: &mut Latencies) -> Phase {
     }
 }
 
+/// Replaces `keys` and `values` with batch `b` of the `n` entries the write phase writes (the
+/// `b`-th run of [`BATCH_ENTRIES`], the last one shorter); returns how many it holds.
+pub fn fill_batch(
+    b: u64,
+    n: u64,
+    keys: &mut Vec<[u8; workload::KEY_LEN_BYTES]>,
+    values: &mut Vec<[u8; workload::VALUE_LEN_BYTES]>,
+) -> u64 {
+    let start = b * BATCH_ENTRIES as u64;
+    let end = (start + BATCH_ENTRIES as u64).min(n);
+    keys.clear();
+    values.clear();
+    for i in start..end {
+        keys.push(workload::key(i));
+        values.push(workload::value(SEED, i));
+    }
+    end - start
+}
+
 /// Runs the seed workload on engine `name` in the empty directory `dir` (kvstore with
 /// `kvstore_block_size_bytes` as its SST block size, if given).
 /// REQUIRES: `n <= workload::N_MAX`.
@@ -223,14 +242,7 @@ pub fn run(
     let mut keys = Vec::with_capacity(BATCH_ENTRIES);
     let mut values = Vec::with_capacity(BATCH_ENTRIES);
     for b in 0..batches {
-        let start = b * BATCH_ENTRIES as u64;
-        let end = (start + BATCH_ENTRIES as u64).min(n);
-        keys.clear();
-        values.clear();
-        for i in start..end {
-            keys.push(workload::key(i));
-            values.push(workload::value(SEED, i));
-        }
+        let taken = fill_batch(b, n, &mut keys, &mut values);
         let entries: Vec<(&[u8], &[u8])> = keys
             .iter()
             .zip(&values)
@@ -241,7 +253,7 @@ pub fn run(
         let took = t.elapsed();
         lat.record(took);
         total += took;
-        progress.inc(end - start);
+        progress.inc(taken);
     }
     let t = Instant::now();
     engine.sync()?;

@@ -26,13 +26,14 @@ use kvstore_benches::peers::{self, ENGINES, TXN_ENGINES};
 use kvstore_benches::seed::{self, Report};
 use kvstore_benches::txn::{self, TxnReport};
 use kvstore_benches::ycsb::{self, mix::Distribution, mix::Workload, report::YcsbReport};
-use kvstore_benches::{BenchResult, scale, table};
+use kvstore_benches::{BenchResult, disk, scale, table};
 
 #[derive(Parser, Debug)]
 #[command(about = "The seed workload (or optimistic transactions) on kvstore and its peers")]
 struct Args {
-    /// seed (write, get, scan N entries), txn (counters incremented by optimistic transactions)
-    /// or ycsb (the YCSB core workloads A-F after a load).
+    /// seed (write, get, scan N entries), txn (counters incremented by optimistic transactions),
+    /// ycsb (the YCSB core workloads A-F after a load) or disk (the seed's writes appended to a
+    /// file with no engine: the disk's own limit; `--engine` is ignored).
     #[arg(long, default_value = "seed")]
     workload: String,
     /// kvstore, fjall, redb, sled, heed, rocksdb, or all (every engine in this build; for txn:
@@ -335,14 +336,32 @@ fn ycsb_main(args: &Args, modes: &[SyncMode]) -> BenchResult<()> {
     Ok(())
 }
 
+/// `--workload disk`: the disk's own limit for the seed's write phase, each mode and N in this
+/// process, in a fresh directory after the machine's dirty pages are written back.
+fn disk_main(args: &Args, modes: &[SyncMode]) -> BenchResult<()> {
+    let mut runs = Vec::new();
+    for &mode in modes {
+        for &n in &args.n {
+            settle_disk()?;
+            let dir = run_dir(args, "disk")?;
+            runs.push(disk::run(mode, n, dir.path())?);
+        }
+    }
+    println!("{}", disk::table(&runs));
+    Ok(())
+}
+
 fn main() -> BenchResult<()> {
     let args = Args::parse();
     let modes = modes(&args.mode)?;
     match args.workload.as_str() {
         "seed" => {}
         "txn" => return txn_main(&args, &modes),
+        "disk" => return disk_main(&args, &modes),
         "ycsb" => return ycsb_main(&args, &modes),
-        other => return Err(format!("--workload must be seed, txn or ycsb, not {other}").into()),
+        other => {
+            return Err(format!("--workload must be seed, txn, ycsb or disk, not {other}").into());
+        }
     }
     let engines = engines(&args.engine, ENGINES)?;
     if args.child {
