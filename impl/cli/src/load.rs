@@ -242,7 +242,7 @@ fn read_batches(
             continue;
         }
         match parse(text, format) {
-            Ok((key, value)) => pending.put(&key, &value),
+            Ok((key, value)) => pending.put_owned(key, value),
             Err(e) => {
                 let _ = sender.send(Parsed::Failed(format!("line {number}: {e}")));
                 return;

@@ -49,6 +49,23 @@ impl WriteBatch {
         self
     }
 
+    /// Adds a put of `value` at `key`, taking both as they are instead of copying them (what
+    /// [`WriteBatch::put`] does with borrowed bytes): for a caller that already owns them.
+    ///
+    /// ```
+    /// let mut batch = kvstore::WriteBatch::new();
+    /// batch.put_owned(b"key".to_vec(), b"value".to_vec());
+    /// assert_eq!(batch.len(), 1);
+    /// ```
+    pub fn put_owned(&mut self, key: Vec<u8>, value: Vec<u8>) -> &mut Self {
+        self.ops.push(BatchOp::Put {
+            key,
+            value,
+            lease: 0,
+        });
+        self
+    }
+
     /// Adds a delete of `key`.
     pub fn delete(&mut self, key: &[u8]) -> &mut Self {
         self.ops.push(BatchOp::Delete { key: key.to_vec() });

@@ -128,6 +128,9 @@ struct Published {
     /// The condvar of each group waiting for its turn, by turn: the turn published before it
     /// wakes it alone.
     turn_waiters: HashMap<u64, Arc<Condvar>>,
+    /// Threads waiting on `Pipeline::published_cv`: a publish notifies it only when one is (a
+    /// notification is a `futex` system call even when nobody waits, two a commit otherwise).
+    publish_waiters: usize,
 }
 
 /// See the module doc.
@@ -181,6 +184,7 @@ impl Pipeline {
                 failed: None,
                 observers: Vec::new(),
                 turn_waiters: HashMap::new(),
+                publish_waiters: 0,
             }),
             published_cv: Condvar::new(),
             visible: AtomicU64::new(last_revision),
@@ -239,7 +243,8 @@ impl Pipeline {
                 let answers = finish(applied);
                 queue = lock(&self.queue);
                 queue.results.extend(answers);
-                for member in &members {
+                // The leader is one of the members and is not waiting.
+                for member in members.iter().filter(|m| !Arc::ptr_eq(m, &woken)) {
                     member.notify_one();
                 }
                 continue;
@@ -332,7 +337,9 @@ impl Pipeline {
         if let Some(next) = published.turn_waiters.get(&published.next_turn) {
             next.notify_one();
         }
-        self.published_cv.notify_all();
+        if published.publish_waiters > 0 {
+            self.published_cv.notify_all();
+        }
         if let Some(failed) = &published.failed {
             return Err(Error::poisoned(failed));
         }
@@ -368,7 +375,7 @@ impl Pipeline {
             if let Some(failed) = &published.failed {
                 return Err(Error::poisoned(failed));
             }
-            published = wait(&self.published_cv, published);
+            published = self.wait_for_publish(published);
         }
     }
 
@@ -383,8 +390,20 @@ impl Pipeline {
             if published.next_turn >= turns {
                 return Ok(());
             }
-            published = wait(&self.published_cv, published);
+            published = self.wait_for_publish(published);
         }
+    }
+
+    /// Waits for the next publish, counted in `publish_waiters` meanwhile (under the lock, so a
+    /// publish either sees the count or happened before the caller checked what it waits for).
+    fn wait_for_publish<'a>(
+        &self,
+        mut published: MutexGuard<'a, Published>,
+    ) -> MutexGuard<'a, Published> {
+        published.publish_waiters = published.publish_waiters.saturating_add(1);
+        let mut published = wait(&self.published_cv, published);
+        published.publish_waiters = published.publish_waiters.saturating_sub(1);
+        published
     }
 
     /// Runs `read` on the lease table under the writer lock, then waits until every group
