@@ -12,11 +12,13 @@
 //!   keys strictly increasing (forward) or decreasing (reverse) and inside the range:
 //!   each block was order-checked against its neighbours in the index when it was read
 //!   ([`Table`]'s block invariants), and the scan stops at the first key past the range.
-//! - A block is loaded when the scan reaches it. A scan that has loaded [`READAHEAD_AFTER_BLOCKS`]
-//!   blocks reads the next uncached ones in runs of up to [`READAHEAD_BYTES`] with one read,
-//!   verified block by block exactly as a single read is (a bad block fails the scan only when
-//!   the scan reaches it), and not put in the cache (a long scan would evict what point reads
-//!   use); so it holds at most one run of blocks at a time.
+//! - A block is loaded when the scan reaches it, from the cache if it is there. A scan that has
+//!   loaded [`READAHEAD_AFTER_BLOCKS`] blocks reads the next uncached ones in runs with one read
+//!   each, [`READAHEAD_BYTES_INITIAL`] at first, doubling run by run up to [`READAHEAD_BYTES`]
+//!   (so a scan that stops early has read at most about twice what it used), each run ending
+//!   before a cached block; a run is verified block by block exactly as a single read is (a bad
+//!   block fails the scan only when the scan reaches it), and not put in the cache (a long scan
+//!   would evict what point reads use); so it holds at most one run of blocks at a time.
 //! - The first `Err` is yielded and then the iterator ends (the `EntrySource` contract).
 //! - The current entry is the entry at `current` of `block`: the block stays held (an
 //!   `Arc`) until the cursor moves past its last entry, so what `current` lends stays valid.
@@ -36,8 +38,13 @@ use crate::range::{Direction, KeyRange, Position};
 /// Blocks a scan loads one at a time (through the cache) before it starts reading ahead: short
 /// scans and seeks never read more than they use.
 pub const READAHEAD_AFTER_BLOCKS: usize = 2;
+/// Stored bytes a scan's first read-ahead run covers: four blocks of the default size, so a short
+/// scan (YCSB E's up to 100 rows) reads little past its end; each later run doubles.
+pub const READAHEAD_BYTES_INITIAL: u64 = 16 * 1024;
 /// Most stored bytes one read-ahead run covers (RocksDB's auto read-ahead ceiling).
 pub const READAHEAD_BYTES: u64 = 256 * 1024;
+
+const _: () = assert!(READAHEAD_BYTES_INITIAL > 0 && READAHEAD_BYTES_INITIAL <= READAHEAD_BYTES);
 
 /// A lazy range scan of one table; see the module doc.
 pub struct TableIter {
@@ -62,6 +69,8 @@ pub struct TableIter {
     done: bool,
     /// Blocks loaded so far.
     loaded: usize,
+    /// Stored bytes the next read-ahead run covers.
+    run_bytes: u64,
     /// Blocks read ahead and verified, in scan order, with their index.
     ahead: VecDeque<(usize, Result<CachedBlock>)>,
     /// The read-ahead buffer, reused from run to run.
@@ -122,6 +131,7 @@ impl TableIter {
             block_inside: false,
             done: false,
             loaded: 0,
+            run_bytes: READAHEAD_BYTES_INITIAL,
             ahead: VecDeque::new(),
             run_buf: Vec::new(),
         }
@@ -217,7 +227,8 @@ impl TableIter {
         if let Some(block) = self.table.cached_block(i) {
             return Ok(block);
         }
-        let (first, last) = self.table.run(i, READAHEAD_BYTES, self.direction);
+        let (first, last) = self.table.run(i, self.run_bytes, self.direction);
+        self.run_bytes = self.run_bytes.saturating_mul(2).min(READAHEAD_BYTES);
         let blocks = self.table.read_run(first, last, &mut self.run_buf)?;
         let numbered: Vec<(usize, Result<CachedBlock>)> = (first..=last).zip(blocks).collect();
         match self.direction {

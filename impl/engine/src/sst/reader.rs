@@ -375,7 +375,8 @@ impl Table {
     }
 
     /// The blocks of the run that starts at `i` and goes in `direction` while the stored bytes
-    /// fit in `budget` (always block `i` itself), as an index range `first..=last`.
+    /// fit in `budget` and the blocks are not cached (always block `i` itself), as an index range
+    /// `first..=last`: a run never reads again what the cache holds.
     pub(super) fn run(&self, i: usize, budget: u64, direction: Direction) -> (usize, usize) {
         let blocks = &self.index.blocks;
         let stored = |j: usize| blocks.get(j).map_or(0, |b| u64::from(b.handle.stored_len));
@@ -388,7 +389,7 @@ impl Table {
             };
             let Some(next) = next else { break };
             bytes = bytes.saturating_add(stored(next));
-            if bytes > budget {
+            if bytes > budget || self.is_cached(next) {
                 break;
             }
             match direction {
@@ -397,6 +398,14 @@ impl Table {
             }
         }
         (first, last)
+    }
+
+    /// Whether block `i` is cached (not counted as a cache hit or miss).
+    fn is_cached(&self, i: usize) -> bool {
+        self.index
+            .blocks
+            .get(i)
+            .is_some_and(|b| self.cache.contains(self.file_number, b.handle.offset))
     }
 
     /// The cached block `i`, if it is cached.
