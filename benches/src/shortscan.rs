@@ -58,7 +58,10 @@ fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
 /// The answer a correct scan of `len` rows from `start` gives over `keys`.
 fn expected(keys: &BTreeSet<Vec<u8>>, start: &[u8], len: usize) -> Answer {
     let mut answer = Answer { rows: 0, hash: 0 };
-    for key in keys.range::<[u8], _>((Bound::Included(start), Bound::Unbounded)).take(len) {
+    for key in keys
+        .range::<[u8], _>((Bound::Included(start), Bound::Unbounded))
+        .take(len)
+    {
         answer.rows += 1;
         answer.hash = fnv(fnv(answer.hash, key), &RECORD_LEN_BYTES.to_le_bytes());
     }

@@ -361,10 +361,9 @@ impl Table {
         let next_budget = budget.saturating_mul(2).min(POINT_READAHEAD_BYTES_MAX);
         self.readahead_bytes.store(next_budget, Ordering::Relaxed);
         for j in i.saturating_add(1)..=last {
-            if let (Ok(block), Ok(entry)) = (
-                self.block_in_run(j, &run, run_offset),
-                self.index_entry(j),
-            ) {
+            if let (Ok(block), Ok(entry)) =
+                (self.block_in_run(j, &run, run_offset), self.index_entry(j))
+            {
                 self.cache
                     .insert(self.file_number, entry.handle.offset, block);
             }
