@@ -2,9 +2,9 @@
 //! YCSB records loaded one put each (keys `user<hash>` in random key order, 1000-byte values,
 //! [`crate::ycsb::mix`]) on `SimVfs` with inline flushes and compactions (so the tree has the same
 //! shape on every run: a part-full memtable, L0 tables and deeper levels), then `scans` scans
-//! in [`scan_phase`], each from a scrambled-zipfian record for a length uniform in
+//! in `scan_phase`, each from a scrambled-zipfian record for a length uniform in
 //! 1..=[`SCAN_LEN_MAX`], taking lent rows through `Scan::visit` as seedbench's kvstore adapter
-//! does; [`scan_phase`] is a function of its own so that callgrind can count it alone:
+//! does; `scan_phase` is a function of its own so that callgrind can count it alone:
 //!
 //! ```sh
 //! cargo build --release -p kvstore-benches --bin shortscan
@@ -68,7 +68,7 @@ fn expected(keys: &BTreeSet<Vec<u8>>, start: &[u8], len: usize) -> Answer {
     answer
 }
 
-/// Loads `records` records, then runs [`scan_phase`] over `scans` scans and checks each; returns
+/// Loads `records` records, then runs `scan_phase` over `scans` scans and checks each; returns
 /// the rows they streamed. REQUIRES: `records >= 2`.
 pub fn run(records: u64, scans: u64) -> BenchResult<u64> {
     if records < 2 {
