@@ -17,6 +17,8 @@
 //! - [`process`]: what the OS says about this process (peak RSS, bytes written) and a directory.
 //! - [`scale`]: the scale sweep's CSV (one row per seed run), written by `seedbench --csv`.
 //! - [`scancount`]: the scan-only workload callgrind profiles (write N, one checked scan).
+//! - [`shortscan`]: the short-scan workload callgrind profiles (YCSB records, checked short
+//!   scans from zipfian keys: workload E's scans).
 //! - [`search`]: the `searchbench` workload: contains search via the key index vs a full scan,
 //!   and the index's write cost.
 //! - [`seed`]: the seed workload's phases and their report.
@@ -45,6 +47,7 @@ pub mod scancount;
 pub mod search;
 pub mod seed;
 pub mod server;
+pub mod shortscan;
 pub mod table;
 pub mod txn;
 pub mod watch;

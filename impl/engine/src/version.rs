@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::prefix::KeyPrefixes;
-use crate::range::KeyRange;
+use crate::range::{KeyRange, Position};
 
 /// Metadata of one SST file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,6 +165,18 @@ impl Version {
             .filter(|f| range.overlaps(&f.smallest_key, &f.largest_key))
             .cloned()
             .collect()
+    }
+
+    /// The positions in `level` (a sorted level, >= 1) of its files whose key span overlaps
+    /// `range`: the same files as [`Version::overlapping`], found by two binary searches instead
+    /// of a pass over the level (a short scan of a level of thousands of files).
+    pub fn overlapping_span(&self, level: usize, range: &KeyRange) -> std::ops::Range<usize> {
+        debug_assert!(level >= 1, "REQUIRES: a sorted level");
+        let files = self.files(level);
+        // Sorted and disjoint: the files below the range come first, those above it last.
+        let first = files.partition_point(|f| range.position(&f.largest_key) == Position::Below);
+        let end = files.partition_point(|f| range.position(&f.smallest_key) != Position::Above);
+        first..end.max(first)
     }
 
     /// The version after `edit`, or an error naming the first broken invariant (then `self` is the

@@ -26,7 +26,7 @@ use crate::compaction::policy::{level as level_inputs, span_of, task};
 
 use crate::compaction::{CompactionStream, CompactionTask, Retention, pick};
 use crate::error::{Error, Result};
-use crate::iter::{BoxedSource, ConcatSource, HistoryMerge, Opener};
+use crate::iter::{BoxedSource, ConcatSource, HistoryMerge};
 use crate::metrics::Counter;
 use crate::range::{Direction, KeyRange};
 use crate::sst::TableIter;
@@ -134,14 +134,12 @@ impl Inner {
             }
             // A sorted level's inputs do not overlap: one source opening them one at a time, so
             // the merge holds one open table per level beyond L0's.
-            let mut openers: Vec<Opener<TableIter>> = Vec::with_capacity(inputs.files.len());
-            for file in &inputs.files {
-                let (tree, dir, number) = (Arc::clone(tree), self.dir.clone(), file.number);
-                openers.push(Box::new(move || {
-                    let table = tree.table(&dir, number)?;
-                    Ok(table.iter(KeyRange::all(), Direction::Forward))
-                }));
-            }
+            let (tree, dir) = (Arc::clone(tree), self.dir.clone());
+            let numbers: Vec<u64> = inputs.files.iter().map(|file| file.number).collect();
+            let openers = numbers.into_iter().map(move |number| {
+                let table = tree.table(&dir, number)?;
+                Ok::<TableIter, Error>(table.iter(KeyRange::all(), Direction::Forward))
+            });
             sources.push(Box::new(ConcatSource::new(openers)));
         }
         let retention = Retention {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::entry::{Entry, VersionMeta};
 use crate::error::{Error, Result};
-use crate::iter::{BoxedCursor, ConcatSource, MergeIter, Opener, OwnedCursor, ScanSpec};
+use crate::iter::{BoxedCursor, ConcatSource, MergeIter, OwnedCursor, ScanSpec};
 use crate::limits::check_key;
 use crate::metrics::Counter;
 use crate::range::{Direction, KeyRange};
@@ -357,24 +357,24 @@ impl Inner {
             )));
         }
         for level in 1..version.num_levels() {
-            let mut files = version.overlapping(level, range);
-            if files.is_empty() {
+            let span = version.overlapping_span(level, range);
+            if span.is_empty() {
                 continue;
             }
-            if direction == Direction::Reverse {
-                files.reverse();
-            }
-            let mut openers: Vec<Opener<TableIter>> = Vec::with_capacity(files.len());
-            for file in files {
-                // Opened when the scan reaches it, so a scan holds one table of the level.
-                let (tree, dir) = (Arc::clone(&view.tree), self.dir.clone());
-                let range = range.clone();
-                openers.push(Box::new(move || {
-                    let table = tree.table(&dir, file.number)?;
-                    Ok(table.iter_at(range, direction, revision, revision_max))
-                }));
-            }
-            sources.push(Box::new(ConcatSource::new(openers)));
+            // Each file is opened when the scan reaches it, so a scan holds one table of the
+            // level and does no work for the files it does not reach.
+            let (tree, dir, range) = (Arc::clone(&view.tree), self.dir.clone(), range.clone());
+            let open = move |i: usize| -> Result<TableIter> {
+                let file = tree.version.files(level).get(i).ok_or_else(|| {
+                    Error::InvalidArgument(format!("file {i} of level {level} out of range"))
+                })?;
+                let table = tree.table(&dir, file.number)?;
+                Ok(table.iter_at(range.clone(), direction, revision, revision_max))
+            };
+            sources.push(match direction {
+                Direction::Forward => Box::new(ConcatSource::new(span.map(open))),
+                Direction::Reverse => Box::new(ConcatSource::new(span.rev().map(open))),
+            });
         }
         Ok(sources)
     }

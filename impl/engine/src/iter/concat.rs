@@ -2,25 +2,27 @@
 //! each file only when the scan reaches it.
 //!
 //! Invariants:
-//! - The openers are given in scan order (ascending files for a forward scan, descending for a
-//!   reverse one) and their key spans do not overlap, so the concatenation is itself sorted.
-//! - An opener runs at most once, and only after the previous source is exhausted: a scan with a
-//!   limit opens no file it does not read.
+//! - The openers yield their cursors in scan order (ascending files for a forward scan,
+//!   descending for a reverse one) and their key spans do not overlap, so the concatenation is
+//!   itself sorted.
+//! - The openers are a lazy iterator, asked for the next cursor only after the previous one is
+//!   exhausted: a scan with a limit opens no file it does not read, and one that stops early
+//!   has done no work for the files after it (a short scan of a level of thousands of files
+//!   costs the same as of a level of ten).
 //! - The first `Err` (from an opener or a source) is yielded, then the source ends.
-
-use std::collections::VecDeque;
 
 use super::cursor::{Cursor, next_owned};
 use crate::entry::Entry;
 use crate::error::Result;
 use crate::format::sst::EntryRef;
 
-/// Opens one file's cursor (e.g. an SST reader positioned at the scan's start).
-pub type Opener<S> = Box<dyn FnOnce() -> Result<S> + Send>;
+/// The cursors of one sorted level in scan order, each opened (e.g. an SST reader positioned at
+/// the scan's start) when the iterator is asked for it.
+type Openers<S> = Box<dyn Iterator<Item = Result<S>> + Send>;
 
 /// The concatenation of lazily opened cursors; see the module doc.
 pub struct ConcatSource<S> {
-    pending: VecDeque<Opener<S>>,
+    pending: Openers<S>,
     current: Option<S>,
     finished: bool,
 }
@@ -28,7 +30,6 @@ pub struct ConcatSource<S> {
 impl<S> std::fmt::Debug for ConcatSource<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConcatSource")
-            .field("pending", &self.pending.len())
             .field("open", &self.current.is_some())
             .field("finished", &self.finished)
             .finish()
@@ -36,10 +37,10 @@ impl<S> std::fmt::Debug for ConcatSource<S> {
 }
 
 impl<S> ConcatSource<S> {
-    /// Concatenates the cursors `openers` yield, in the order given.
-    pub fn new(openers: Vec<Opener<S>>) -> Self {
+    /// Concatenates the cursors `openers` yields, in its order.
+    pub fn new(openers: impl Iterator<Item = Result<S>> + Send + 'static) -> Self {
         ConcatSource {
-            pending: openers.into(),
+            pending: Box::new(openers),
             current: None,
             finished: false,
         }
@@ -60,11 +61,11 @@ impl<S: Cursor> Cursor for ConcatSource<S> {
                 }
                 self.current = None;
             }
-            let Some(open) = self.pending.pop_front() else {
+            let Some(opened) = self.pending.next() else {
                 self.finished = true;
                 break;
             };
-            match open() {
+            match opened {
                 Ok(source) => self.current = Some(source),
                 Err(e) => {
                     self.finished = true;
@@ -124,8 +125,9 @@ mod tests {
     }
 
     type Source = OwnedCursor<BoxedSource>;
+    type Opener = Box<dyn FnOnce() -> Result<Source> + Send>;
 
-    fn opener(keys: Vec<u8>, opened: &Arc<AtomicUsize>) -> Opener<Source> {
+    fn opener(keys: Vec<u8>, opened: &Arc<AtomicUsize>) -> Opener {
         let opened = Arc::clone(opened);
         Box::new(move || {
             opened.fetch_add(1, Ordering::SeqCst);
@@ -134,10 +136,15 @@ mod tests {
         })
     }
 
+    /// The concatenation of `openers`, each run when the source asks for its cursor.
+    fn concat(openers: Vec<Opener>) -> ConcatSource<Source> {
+        ConcatSource::new(openers.into_iter().map(|open| open()))
+    }
+
     #[test]
     fn concatenates_in_order_and_opens_lazily() {
         let opened = Arc::new(AtomicUsize::new(0));
-        let mut concat = ConcatSource::new(vec![
+        let mut concat = concat(vec![
             opener(vec![1, 2], &opened),
             opener(vec![], &opened),
             opener(vec![5], &opened),
@@ -153,8 +160,8 @@ mod tests {
     #[test]
     fn an_open_failure_is_yielded_then_the_source_ends() {
         let opened = Arc::new(AtomicUsize::new(0));
-        let failing: Opener<Source> = Box::new(|| Err(Error::Closed));
-        let mut concat = ConcatSource::new(vec![
+        let failing: Opener = Box::new(|| Err(Error::Closed));
+        let mut concat = concat(vec![
             opener(vec![1], &opened),
             failing,
             opener(vec![9], &opened),

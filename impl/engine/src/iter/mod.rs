@@ -19,7 +19,7 @@ mod cursor;
 mod history;
 mod merge;
 
-pub use concat::{ConcatSource, Opener};
+pub use concat::ConcatSource;
 pub use cursor::{BoxedCursor, Cursor, OwnedCursor, next_owned};
 pub use history::HistoryMerge;
 pub use merge::MergeIter;

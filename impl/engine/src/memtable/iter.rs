@@ -2,7 +2,10 @@
 //!
 //! The skip list is sorted by (user key ascending, revision descending). A refill seeks once to
 //! just past the cursor, then walks neighbour links (O(1) a step) collecting the visible version
-//! of each key, and stops after [`REFILL_ENTRIES`] keys at a key boundary. The iterator cannot
+//! of each key, and stops at a key boundary once it holds the run's length in keys:
+//! [`REFILL_ENTRIES_INITIAL`] for the first run, doubling run by run up to [`REFILL_ENTRIES`]
+//! (so a short scan copies little it will not return, and a long one seeks once per
+//! [`REFILL_ENTRIES`] keys). The iterator cannot
 //! hold a skip-list position between calls (it would borrow the memtable it owns), so a seek per
 //! run, not per key, is the price of laziness.
 //!
@@ -25,9 +28,13 @@ use crate::entry::Entry;
 use crate::error::Result;
 use crate::range::{Direction, KeyRange, Position};
 
-/// Keys collected per refill: long enough that the seek is amortised, short enough that a scan
-/// with a small limit copies little it will not return.
+/// Keys collected by the first refill: a scan that stops after a few rows (YCSB E's short scans,
+/// where this memtable holds a part of the rows) copies at most this many it will not return.
+const REFILL_ENTRIES_INITIAL: usize = 4;
+/// Most keys collected per refill: long enough that the seek is amortised.
 const REFILL_ENTRIES: usize = 64;
+
+const _: () = assert!(0 < REFILL_ENTRIES_INITIAL && REFILL_ENTRIES_INITIAL <= REFILL_ENTRIES);
 
 #[derive(Debug)]
 pub struct MemTableIter {
@@ -39,6 +46,8 @@ pub struct MemTableIter {
     history: bool,
     cursor: Option<Bytes>,
     buffer: VecDeque<Entry>,
+    /// Keys the next refill collects.
+    refill_entries: usize,
     done: bool,
 }
 
@@ -60,7 +69,8 @@ impl MemTableIter {
             snapshot_rev,
             history,
             cursor: None,
-            buffer: VecDeque::with_capacity(REFILL_ENTRIES),
+            buffer: VecDeque::new(),
+            refill_entries: REFILL_ENTRIES_INITIAL,
             done: false,
         }
     }
@@ -129,7 +139,14 @@ impl MemTableIter {
         Some(next)
     }
 
+    /// Collects the next run of entries into the buffer, then doubles the next run's length.
     fn refill(&mut self) {
+        self.fill_run();
+        self.refill_entries = self.refill_entries.saturating_mul(2).min(REFILL_ENTRIES);
+    }
+
+    /// Collects the next run of entries into the buffer (see the module doc).
+    fn fill_run(&mut self) {
         let table = Arc::clone(&self.table);
         let mut at = Self::seek(&table.map, self);
         // Forward: a key's versions come newest first, so the first visible one is taken and
@@ -148,7 +165,7 @@ impl MemTableIter {
                 .is_none_or(|(first, _)| first.key().key != *key)
             {
                 if let Some((done, _)) = current.take()
-                    && self.buffer.len() >= REFILL_ENTRIES
+                    && self.buffer.len() >= self.refill_entries
                 {
                     self.cursor = Some(done.key().key.clone());
                     return;

@@ -148,6 +148,14 @@ impl BlockCache {
         found
     }
 
+    /// Whether the block of `file_number` at `offset` is cached, without counting a hit or a
+    /// miss (a read-ahead run asks this of the blocks it would cover, none of which was asked for).
+    pub fn contains(&self, file_number: u64, offset: u64) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|c| c.contains_key(&(file_number, offset)))
+    }
+
     /// Caches a verified block (REQUIRES: it passed `decode_block` and the reader's order checks).
     pub fn insert(&self, file_number: u64, offset: u64, block: CachedBlock) {
         if let Some(c) = &self.inner {

@@ -12,16 +12,18 @@
 //!   keys strictly increasing (forward) or decreasing (reverse) and inside the range:
 //!   each block was order-checked against its neighbours in the index when it was read
 //!   ([`Table`]'s block invariants), and the scan stops at the first key past the range.
-//! - A block is loaded when the scan reaches it. A scan that has loaded [`READAHEAD_AFTER_BLOCKS`]
-//!   blocks reads the next uncached ones in runs of up to [`READAHEAD_BYTES`] with one read,
-//!   verified block by block exactly as a single read is (a bad block fails the scan only when
-//!   the scan reaches it), and not put in the cache (a long scan would evict what point reads
-//!   use); so it holds at most one run of blocks at a time.
+//! - A block is loaded when the scan reaches it, from the cache if it is there. A scan that has
+//!   loaded [`READAHEAD_AFTER_BLOCKS`] blocks reads the next uncached ones in runs with one read
+//!   each, [`READAHEAD_BYTES_INITIAL`] at first, doubling run by run up to [`READAHEAD_BYTES`]
+//!   (so a scan that stops early has read at most about twice what it used), each run ending
+//!   before a cached block. A run's blocks are verified one by one exactly as a single read is,
+//!   each when the scan reaches it (a bad block fails the scan only then, and a block past the
+//!   scan's end costs no check), and not put in the cache (a long scan would evict what point
+//!   reads use); so it holds at most one run of stored bytes at a time.
 //! - The first `Err` is yielded and then the iterator ends (the `EntrySource` contract).
 //! - The current entry is the entry at `current` of `block`: the block stays held (an
 //!   `Arc`) until the cursor moves past its last entry, so what `current` lends stays valid.
 
-use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -36,8 +38,13 @@ use crate::range::{Direction, KeyRange, Position};
 /// Blocks a scan loads one at a time (through the cache) before it starts reading ahead: short
 /// scans and seeks never read more than they use.
 pub const READAHEAD_AFTER_BLOCKS: usize = 2;
+/// Stored bytes a scan's first read-ahead run covers: four blocks of the default size, so a short
+/// scan (YCSB E's up to 100 rows) reads little past its end; each later run doubles.
+pub const READAHEAD_BYTES_INITIAL: u64 = 16 * 1024;
 /// Most stored bytes one read-ahead run covers (RocksDB's auto read-ahead ceiling).
 pub const READAHEAD_BYTES: u64 = 256 * 1024;
+
+const _: () = assert!(READAHEAD_BYTES_INITIAL > 0 && READAHEAD_BYTES_INITIAL <= READAHEAD_BYTES);
 
 /// A lazy range scan of one table; see the module doc.
 pub struct TableIter {
@@ -62,9 +69,13 @@ pub struct TableIter {
     done: bool,
     /// Blocks loaded so far.
     loaded: usize,
-    /// Blocks read ahead and verified, in scan order, with their index.
-    ahead: VecDeque<(usize, Result<CachedBlock>)>,
-    /// The read-ahead buffer, reused from run to run.
+    /// Stored bytes the next read-ahead run covers.
+    run_bytes: u64,
+    /// The blocks the read-ahead buffer holds, `first..=last` (index order), and the file
+    /// offset of its first byte; `None` before the first run.
+    run: Option<(usize, usize, u64)>,
+    /// The read-ahead buffer: the stored bytes of the blocks of `run`, unverified (each is
+    /// verified when the scan loads it); reused from run to run.
     run_buf: Vec<u8>,
 }
 
@@ -122,7 +133,8 @@ impl TableIter {
             block_inside: false,
             done: false,
             loaded: 0,
-            ahead: VecDeque::new(),
+            run_bytes: READAHEAD_BYTES_INITIAL,
+            run: None,
             run_buf: Vec::new(),
         }
     }
@@ -204,12 +216,10 @@ impl TableIter {
 impl TableIter {
     /// Block `i`: from the read-ahead run, the cache, a new read-ahead run, or a single read.
     fn fetch(&mut self, i: usize) -> Result<CachedBlock> {
-        if let Some((at, block)) = self.ahead.pop_front() {
-            if at == i {
-                return block;
-            }
-            // Blocks are consumed in order, so this cannot happen; start over from `i`.
-            self.ahead.clear();
+        if let Some((first, last, run_offset)) = self.run
+            && (first..=last).contains(&i)
+        {
+            return self.table.block_in_run(i, &self.run_buf, run_offset);
         }
         if self.loaded < READAHEAD_AFTER_BLOCKS {
             return self.table.block(i);
@@ -217,17 +227,12 @@ impl TableIter {
         if let Some(block) = self.table.cached_block(i) {
             return Ok(block);
         }
-        let (first, last) = self.table.run(i, READAHEAD_BYTES, self.direction);
-        let blocks = self.table.read_run(first, last, &mut self.run_buf)?;
-        let numbered: Vec<(usize, Result<CachedBlock>)> = (first..=last).zip(blocks).collect();
-        match self.direction {
-            Direction::Forward => self.ahead.extend(numbered),
-            Direction::Reverse => self.ahead.extend(numbered.into_iter().rev()),
-        }
-        match self.ahead.pop_front() {
-            Some((at, block)) if at == i => block,
-            _ => self.table.block(i),
-        }
+        let (first, last) = self.table.run(i, self.run_bytes, self.direction);
+        self.run_bytes = self.run_bytes.saturating_mul(2).min(READAHEAD_BYTES);
+        self.run = None;
+        let run_offset = self.table.read_run(first, last, &mut self.run_buf)?;
+        self.run = Some((first, last, run_offset));
+        self.table.block_in_run(i, &self.run_buf, run_offset)
     }
 }
 

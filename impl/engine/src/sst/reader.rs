@@ -355,19 +355,20 @@ impl Table {
     fn read_ahead(&self, i: usize) -> Result<CachedBlock> {
         let budget = self.readahead_bytes.load(Ordering::Relaxed);
         let (_, last) = self.run(i, budget, Direction::Forward);
-        let blocks = self.read_run(i, last, &mut Vec::new())?;
+        let mut run = Vec::new();
+        let run_offset = self.read_run(i, last, &mut run)?;
         self.last_read_block.store(last, Ordering::Relaxed);
         let next_budget = budget.saturating_mul(2).min(POINT_READAHEAD_BYTES_MAX);
         self.readahead_bytes.store(next_budget, Ordering::Relaxed);
-        let mut blocks = blocks.into_iter();
-        let wanted = blocks.next().unwrap_or_else(|| Err(self.outside_run(i)));
-        for (j, block) in (i.saturating_add(1)..).zip(blocks) {
-            if let (Ok(block), Ok(entry)) = (block, self.index_entry(j)) {
+        for j in i.saturating_add(1)..=last {
+            if let (Ok(block), Ok(entry)) =
+                (self.block_in_run(j, &run, run_offset), self.index_entry(j))
+            {
                 self.cache
                     .insert(self.file_number, entry.handle.offset, block);
             }
         }
-        let wanted = wanted?;
+        let wanted = self.block_in_run(i, &run, run_offset)?;
         let offset = self.index_entry(i)?.handle.offset;
         self.cache
             .insert(self.file_number, offset, Arc::clone(&wanted));
@@ -375,7 +376,8 @@ impl Table {
     }
 
     /// The blocks of the run that starts at `i` and goes in `direction` while the stored bytes
-    /// fit in `budget` (always block `i` itself), as an index range `first..=last`.
+    /// fit in `budget` and the blocks are not cached (always block `i` itself), as an index range
+    /// `first..=last`: a run never reads again what the cache holds.
     pub(super) fn run(&self, i: usize, budget: u64, direction: Direction) -> (usize, usize) {
         let blocks = &self.index.blocks;
         let stored = |j: usize| blocks.get(j).map_or(0, |b| u64::from(b.handle.stored_len));
@@ -388,7 +390,7 @@ impl Table {
             };
             let Some(next) = next else { break };
             bytes = bytes.saturating_add(stored(next));
-            if bytes > budget {
+            if bytes > budget || self.is_cached(next) {
                 break;
             }
             match direction {
@@ -399,39 +401,51 @@ impl Table {
         (first, last)
     }
 
+    /// Whether block `i` is cached (not counted as a cache hit or miss).
+    fn is_cached(&self, i: usize) -> bool {
+        self.index
+            .blocks
+            .get(i)
+            .is_some_and(|b| self.cache.contains(self.file_number, b.handle.offset))
+    }
+
     /// The cached block `i`, if it is cached.
     pub(super) fn cached_block(&self, i: usize) -> Option<CachedBlock> {
         let handle = self.index.blocks.get(i)?.handle;
         self.cache.get(self.file_number, handle.offset)
     }
 
-    /// Blocks `first..=last` (index order) read with one read into `scratch` (a buffer the
-    /// caller keeps from run to run), each verified on its own, without going through the cache.
-    /// The outer error is the read's; a block that fails verification is an `Err` in its place,
-    /// so the caller fails only if it uses that block.
-    pub(super) fn read_run(
-        &self,
-        first: usize,
-        last: usize,
-        scratch: &mut Vec<u8>,
-    ) -> Result<Vec<Result<CachedBlock>>> {
+    /// Reads the stored bytes of blocks `first..=last` (index order) with one read into `run` (a
+    /// buffer the caller may keep from run to run), unverified, and returns the file offset they
+    /// start at; [`Table::block_in_run`] verifies each when it is used, so a bad block fails only
+    /// the read that uses it and a block never used costs no check.
+    pub(super) fn read_run(&self, first: usize, last: usize, run: &mut Vec<u8>) -> Result<u64> {
         let start = self.index_entry(first)?.handle.offset;
         let last_handle = self.index_entry(last)?.handle;
         let end = last_handle
             .offset
             .saturating_add(last_handle.stored_len.into());
-        read_range_into(self.file.as_ref(), &self.path, start..end, scratch)?;
-        let bytes = &*scratch;
-        let verify = |i: usize| {
-            let handle = self.index_entry(i)?.handle;
-            // Blocks tile the data region (checked at open), so each lies inside `bytes`.
-            let from = usize::try_from(handle.offset.saturating_sub(start)).unwrap_or(usize::MAX);
-            let stored = bytes
-                .get(from..from.saturating_add(handle.stored_len as usize))
-                .ok_or_else(|| self.outside_run(i))?;
-            self.verify_block(i, stored.to_vec())
-        };
-        Ok((first..=last).map(verify).collect())
+        read_range_into(self.file.as_ref(), &self.path, start..end, run)?;
+        Ok(start)
+    }
+
+    /// Block `i`, verified exactly as a single read is, from `run`: the bytes
+    /// [`Table::read_run`] read from file offset `run_offset` on. REQUIRES: the run covers block
+    /// `i` (else a corruption error, as for a block outside the file).
+    pub(super) fn block_in_run(
+        &self,
+        i: usize,
+        run: &[u8],
+        run_offset: u64,
+    ) -> Result<CachedBlock> {
+        let handle = self.index_entry(i)?.handle;
+        // Blocks tile the data region (checked at open), so each lies inside its run.
+        let from = usize::try_from(handle.offset.saturating_sub(run_offset)).unwrap_or(usize::MAX);
+        let stored = run
+            .get(from..from.saturating_add(handle.stored_len as usize))
+            .filter(|_| handle.offset >= run_offset)
+            .ok_or_else(|| self.outside_run(i))?;
+        self.verify_block(i, stored.to_vec())
     }
 
     /// The error for block `i` missing from a read-ahead run (cannot happen: blocks tile the

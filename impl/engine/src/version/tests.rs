@@ -314,3 +314,46 @@ proptest! {
         }
     }
 }
+
+/// A bound of `kind` (0: unbounded, 1: included, 2: excluded) at the one-byte key `key`.
+fn bound(kind: u8, key: u8) -> Bound<Vec<u8>> {
+    match kind {
+        0 => Bound::Unbounded,
+        1 => Bound::Included(vec![key]),
+        _ => Bound::Excluded(vec![key]),
+    }
+}
+
+proptest! {
+    /// The binary-searched span of a sorted level holds exactly the files `overlapping` finds.
+    #[test]
+    fn overlapping_span_agrees_with_overlapping(
+        keys in prop::collection::btree_set(0u8..40, 0..24),
+        (start_kind, start) in (0u8..3, 0u8..42),
+        (end_kind, end) in (0u8..3, 0u8..42),
+    ) {
+        // Consecutive pairs of the sorted keys make disjoint files (a single key: a one-key file).
+        let keys: Vec<u8> = keys.into_iter().collect();
+        let add = keys
+            .chunks(2)
+            .zip(1u64..)
+            .map(|(pair, number)| {
+                let (smallest, largest) = (pair[0], *pair.last().unwrap());
+                let mut f = file(number, 1, "", "", 1);
+                (f.smallest_key, f.largest_key) = (vec![smallest], vec![largest]);
+                f
+            })
+            .collect();
+        let v = Version::new(2)
+            .apply(&counters(100, 1))
+            .unwrap()
+            .apply(&VersionEdit { add, ..VersionEdit::default() })
+            .unwrap();
+        let range = KeyRange::new(bound(start_kind, start), bound(end_kind, end));
+        let span = v.overlapping_span(1, &range);
+        prop_assert_eq!(
+            numbers(v.files(1)[span].iter()),
+            numbers(v.overlapping(1, &range).iter())
+        );
+    }
+}
