@@ -55,10 +55,7 @@ pub fn run(mode: SyncMode, n: u64, dir: &Path) -> BenchResult<DiskLimit> {
     for b in 0..batches {
         fill_batch(b, n, &mut keys, &mut values);
         buffer.clear();
-        for (key, value) in keys.iter().zip(&values) {
-            buffer.extend_from_slice(key);
-            buffer.extend_from_slice(value);
-        }
+        append_batch(&mut buffer, &keys, &values);
         let t = Instant::now();
         file.write_all(&buffer)?;
         if mode == SyncMode::Each {
@@ -86,6 +83,14 @@ pub fn run(mode: SyncMode, n: u64, dir: &Path) -> BenchResult<DiskLimit> {
     })
 }
 
+/// Appends a batch's keys and values to `out`, back to back, in order.
+fn append_batch(out: &mut Vec<u8>, keys: &[impl AsRef<[u8]>], values: &[impl AsRef<[u8]>]) {
+    for (key, value) in keys.iter().zip(values) {
+        out.extend_from_slice(key.as_ref());
+        out.extend_from_slice(value.as_ref());
+    }
+}
+
 /// Fails unless the file at `path` holds exactly the `n` entries' keys and values, in order.
 fn check_file(path: &Path, n: u64) -> BenchResult<()> {
     let mut written = Vec::new();
@@ -94,10 +99,7 @@ fn check_file(path: &Path, n: u64) -> BenchResult<()> {
     let (mut keys, mut values) = (Vec::new(), Vec::new());
     for b in 0..n.div_ceil(BATCH_ENTRIES as u64) {
         fill_batch(b, n, &mut keys, &mut values);
-        for (key, value) in keys.iter().zip(&values) {
-            expected.extend_from_slice(key);
-            expected.extend_from_slice(value);
-        }
+        append_batch(&mut expected, &keys, &values);
     }
     if written != expected {
         return Err(format!(
