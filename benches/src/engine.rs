@@ -105,6 +105,16 @@ pub trait Engine: Send + Sync {
     fn close(self: Box<Self>) -> BenchResult<()>;
 }
 
+/// kvstore options a run may set instead of the defaults (seedbench's `--kvstore-block-size`
+/// and `--kvstore-cache-bytes`): a second kvstore row at a peer's memory, or another block size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KvstoreTuning {
+    /// `Options::sst_block_size_bytes`, if not the default.
+    pub block_size_bytes: Option<u64>,
+    /// `Options::block_cache_size_bytes`, if not the default.
+    pub cache_bytes: Option<u64>,
+}
+
 /// kvstore on the real filesystem, through a [`CountingVfs`].
 pub struct KvstoreEngine {
     db: Db,
@@ -113,15 +123,20 @@ pub struct KvstoreEngine {
 
 impl KvstoreEngine {
     /// Opens kvstore in `dir` with default options, `Buffered` as the default durability (the
-    /// sync mode asks for `Sync` per batch) and background flush/compaction threads; with
-    /// `block_size_bytes`, that SST block size instead of the default.
-    pub fn open(dir: &Path, block_size_bytes: Option<u64>) -> BenchResult<Self> {
+    /// sync mode asks for `Sync` per batch) and background flush/compaction threads; `tuning`'s
+    /// block size and cache size where it sets them.
+    pub fn open(dir: &Path, tuning: KvstoreTuning) -> BenchResult<Self> {
         let vfs = CountingVfs::new(Arc::new(OsVfs));
         let counters = vfs.counters();
         let defaults = Options::default();
         let options = Options {
             durability: Durability::Buffered,
-            sst_block_size_bytes: block_size_bytes.unwrap_or(defaults.sst_block_size_bytes),
+            sst_block_size_bytes: tuning
+                .block_size_bytes
+                .unwrap_or(defaults.sst_block_size_bytes),
+            block_cache_size_bytes: tuning
+                .cache_bytes
+                .unwrap_or(defaults.block_cache_size_bytes),
             ..defaults
         };
         let db = Db::open_with_vfs(Arc::new(vfs), dir, options)?;

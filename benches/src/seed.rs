@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::BenchResult;
-use crate::engine::SyncMode;
+use crate::engine::{KvstoreTuning, SyncMode};
 use crate::peers;
 use crate::process;
 use crate::report_line;
@@ -218,21 +218,21 @@ pub fn fill_batch(
 }
 
 /// Runs the seed workload on engine `name` in the empty directory `dir` (kvstore with
-/// `kvstore_block_size_bytes` as its SST block size, if given).
+/// `kvstore`'s options where it sets them).
 /// REQUIRES: `n <= workload::N_MAX`.
 pub fn run(
     name: &str,
     mode: SyncMode,
     n: u64,
     dir: &Path,
-    kvstore_block_size_bytes: Option<u64>,
+    kvstore: KvstoreTuning,
 ) -> BenchResult<Report> {
     if n == 0 || n > workload::N_MAX {
         return Err(format!("--n must be in 1..={}", workload::N_MAX).into());
     }
     let label = |what: &str| format!("{name} {} {what}", mode.name());
     let os_before = process::storage_write_bytes().unwrap_or(0);
-    let engine = peers::open(name, dir, mode, kvstore_block_size_bytes)?;
+    let engine = peers::open(name, dir, mode, kvstore)?;
 
     // 1. Write.
     let batches = n.div_ceil(BATCH_ENTRIES as u64);

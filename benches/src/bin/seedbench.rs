@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use clap::Parser;
-use kvstore_benches::engine::SyncMode;
+use kvstore_benches::engine::{KvstoreTuning, SyncMode};
 use kvstore_benches::peers::{self, ENGINES, TXN_ENGINES};
 use kvstore_benches::seed::{self, Report};
 use kvstore_benches::txn::{self, TxnReport};
@@ -78,6 +78,10 @@ struct Args {
     /// default). Smaller blocks make random point reads cheaper and scans dearer.
     #[arg(long)]
     kvstore_block_size: Option<u64>,
+    /// kvstore's block cache in bytes (`Options::block_cache_size_bytes`; default: kvstore's
+    /// default, 8 MiB): a kvstore row at a peer's memory (fjall's default cache is 32 MiB).
+    #[arg(long)]
+    kvstore_cache_bytes: Option<u64>,
     /// Internal: run exactly one engine and mode, print its report line on stdout.
     #[arg(long, hide = true)]
     child: bool,
@@ -121,7 +125,25 @@ fn run_dir(args: &Args, engine: &str) -> BenchResult<tempfile::TempDir> {
 /// Runs one engine, mode and N in this process, in a fresh directory that is removed afterwards.
 fn run_here(args: &Args, engine: &str, mode: SyncMode, n: u64) -> BenchResult<Report> {
     let dir = run_dir(args, engine)?;
-    seed::run(engine, mode, n, dir.path(), args.kvstore_block_size)
+    seed::run(engine, mode, n, dir.path(), kvstore_tuning(args))
+}
+
+/// kvstore's options from the command line.
+fn kvstore_tuning(args: &Args) -> KvstoreTuning {
+    KvstoreTuning {
+        block_size_bytes: args.kvstore_block_size,
+        cache_bytes: args.kvstore_cache_bytes,
+    }
+}
+
+/// Passes the run's kvstore options on to a child.
+fn kvstore_child_args(args: &Args, cmd: &mut Command) {
+    if let Some(bytes) = args.kvstore_block_size {
+        cmd.args(["--kvstore-block-size", &bytes.to_string()]);
+    }
+    if let Some(bytes) = args.kvstore_cache_bytes {
+        cmd.args(["--kvstore-cache-bytes", &bytes.to_string()]);
+    }
 }
 
 /// Writes back every dirty page of the machine (`sync(1)`), so that a child does not start under
@@ -145,9 +167,7 @@ fn run_child(args: &Args, engine: &str, mode: SyncMode, n: u64) -> BenchResult<R
     if let Some(dir) = &args.dir {
         cmd.arg("--dir").arg(dir);
     }
-    if let Some(bytes) = args.kvstore_block_size {
-        cmd.args(["--kvstore-block-size", &bytes.to_string()]);
-    }
+    kvstore_child_args(args, &mut cmd);
     child_line(cmd, &format!("{engine} {}", mode.name()), Report::from_line)
 }
 
@@ -272,6 +292,7 @@ fn ycsb_config(args: &Args, threads: u64, mode: SyncMode) -> BenchResult<ycsb::C
         distribution,
         workloads,
         mode,
+        kvstore: kvstore_tuning(args),
     })
 }
 
@@ -293,6 +314,7 @@ fn ycsb_child(
     if let Some(dir) = &args.dir {
         cmd.arg("--dir").arg(dir);
     }
+    kvstore_child_args(args, &mut cmd);
     let what = format!("ycsb {engine} {} {threads} threads", mode.name());
     child_lines(cmd, &what, YcsbReport::from_line)
 }

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::BenchResult;
-use crate::engine::{Engine, KvstoreEngine, KvstoreTxnEngine, SyncMode, TxnEngine};
+use crate::engine::{Engine, KvstoreEngine, KvstoreTuning, KvstoreTxnEngine, SyncMode, TxnEngine};
 
 #[cfg(feature = "fjall")]
 mod fjall;
@@ -40,19 +40,16 @@ pub fn is_built(name: &str) -> bool {
 }
 
 /// Opens engine `name` in the empty directory `dir`, configured for `mode` (kvstore: with
-/// `kvstore_block_size_bytes` as its SST block size, if given).
+/// `kvstore`'s options where it sets them).
 pub fn open(
     name: &str,
     dir: &Path,
     mode: SyncMode,
-    kvstore_block_size_bytes: Option<u64>,
+    kvstore: KvstoreTuning,
 ) -> BenchResult<Box<dyn Engine>> {
     let _ = mode;
     match name {
-        "kvstore" => Ok(Box::new(KvstoreEngine::open(
-            dir,
-            kvstore_block_size_bytes,
-        )?)),
+        "kvstore" => Ok(Box::new(KvstoreEngine::open(dir, kvstore)?)),
         #[cfg(feature = "fjall")]
         "fjall" => Ok(Box::new(fjall::FjallEngine::open(dir)?)),
         #[cfg(feature = "redb")]

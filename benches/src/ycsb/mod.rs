@@ -31,7 +31,7 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::engine::{Engine, SyncMode};
+use crate::engine::{Engine, KvstoreTuning, SyncMode};
 use crate::workload::{self, Latencies};
 use crate::{BenchResult, peers, process};
 use mix::{Distribution, InsertSequence, KeyChooser, Op, RECORD_LEN_BYTES, Records, Workload};
@@ -55,6 +55,8 @@ pub struct Config {
     pub workloads: Vec<Workload>,
     /// Durability of each write.
     pub mode: SyncMode,
+    /// kvstore's options, where the run sets them.
+    pub kvstore: KvstoreTuning,
 }
 
 /// The phase a thread runs.
@@ -80,7 +82,7 @@ pub fn run(name: &str, config: &Config, dir: &Path) -> BenchResult<Vec<YcsbRepor
     if config.records < 2 || config.threads == 0 {
         return Err("ycsb needs --records >= 2 and at least one thread".into());
     }
-    let engine = peers::open(name, dir, config.mode, None)?;
+    let engine = peers::open(name, dir, config.mode, config.kvstore)?;
     let records = Records::new(&mut ChaCha8Rng::seed_from_u64(SEED));
     let inserts = InsertSequence::new(0);
     let phases =
