@@ -214,10 +214,10 @@ impl MemTable {
     ///
     /// REQUIRES: the keys and values passed [`crate::limits`] checks.
     pub fn insert_commit(&self, entries: Vec<Entry>) {
-        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        if entries.is_empty() {
             return;
-        };
-        let (mut prefix_lo, mut prefix_hi) = (key_prefix(&first.key), key_prefix(&last.key));
+        }
+        let (mut prefix_lo, mut prefix_hi) = (u64::MAX, 0u64);
         let (mut size, mut revision, mut bytes) = (0u64, 0u64, 0usize);
         for entry in &entries {
             let prefix = key_prefix(&entry.key);
