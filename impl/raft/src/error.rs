@@ -57,6 +57,43 @@ pub enum Error {
         /// The leader's id, if known.
         leader: Option<u64>,
     },
+    /// No leader was known within the bound a relayed call waits for one.
+    #[error("no leader known after waiting {waited:?}")]
+    NoLeader {
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
+    /// A call relayed to the leader failed on the wire (no connection, no answer in time, a bad
+    /// reply): a proposal may or may not have been committed.
+    #[error("relaying to leader {leader}: {source}")]
+    Relay {
+        /// The leader called.
+        leader: u64,
+        /// What failed.
+        #[source]
+        source: crate::transport::client::CallError,
+    },
+    /// The leader answered a relayed call with a failure of its own (its raft refused or
+    /// failed, its engine failed).
+    #[error("leader {leader}: {failure}")]
+    Remote {
+        /// The leader.
+        leader: u64,
+        /// What it reported.
+        failure: crate::format::peer::RemoteFailure,
+    },
+    /// The leader named is not in this member's membership (no address to call).
+    #[error("member {id} is not in the membership")]
+    UnknownMember {
+        /// The member.
+        id: u64,
+    },
+    /// A bounded wait ran out (this member applying a committed entry).
+    #[error("timed out waiting until {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+    },
     /// openraft refused or failed a request (shut down, a membership change in progress...).
     #[error("raft: {0}")]
     Raft(String),

@@ -2,8 +2,8 @@
 //!
 //! kvstore replicated with [openraft](https://docs.rs/openraft/0.9) (0.9, storage v2): the raft
 //! log in an engine database of its own, the engine itself as the state machine, snapshots from
-//! its export stream, and an in-process network for tests. The server's gRPC transport and the
-//! Cluster API build on this crate (next slices of issue 17).
+//! its export stream, an in-process network for tests and a gRPC one between processes. The
+//! server's `serve --initial-cluster` and the Cluster API build on this crate.
 //!
 //! Modules:
 //! - [`command`]: what an entry carries ([`Command`]) and what applying it answers
@@ -12,6 +12,10 @@
 //! - [`log_store`]: openraft's log storage over the raft log database.
 //! - [`state_machine`]: openraft's state machine over the engine, generations, snapshots.
 //! - [`router`]: the in-process network.
+//! - [`transport`]: the gRPC peer transport between processes ([`PeerNetwork`],
+//!   [`PeerService`]).
+//! - [`relay`]: proposals, read barriers and lease keep-alives from any member, relayed to the
+//!   leader.
 //! - [`runtime`]: tokio for openraft, with seedable election timeouts.
 //! - [`node`]: a member opened from its directory.
 //! - [`error`]: the crate's error.
@@ -43,9 +47,11 @@ pub mod error;
 pub mod format;
 pub mod log_store;
 pub mod node;
+pub mod relay;
 pub mod router;
 pub mod runtime;
 pub mod state_machine;
+pub mod transport;
 
 use std::io::Cursor;
 
@@ -55,6 +61,7 @@ pub use log_store::LogStore;
 pub use node::RaftNode;
 pub use router::Router;
 pub use state_machine::{StateHandle, StateMachine};
+pub use transport::{PeerNetwork, PeerService, peer_server};
 
 openraft::declare_raft_types!(
     /// kvstore's raft types: [`Command`] in, [`Response`] out, `u64` node ids, nodes with an

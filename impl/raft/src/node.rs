@@ -17,6 +17,7 @@ use crate::command::{Command, Response};
 use crate::error::Error;
 use crate::log_store::LogStore;
 use crate::state_machine::{StateHandle, StateMachine};
+use crate::transport::client::Channels;
 
 /// One running member.
 pub struct RaftNode {
@@ -24,6 +25,8 @@ pub struct RaftNode {
     raft: Raft<TypeConfig>,
     state: StateHandle,
     log: LogStore,
+    /// Channels to the other members, for relayed calls (`crate::relay`).
+    peers: Channels,
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -62,6 +65,7 @@ impl RaftNode {
             raft,
             state,
             log,
+            peers: Channels::default(),
         })
     }
 
@@ -83,6 +87,11 @@ impl RaftNode {
     /// Its state machine's live database (see [`StateHandle::db`]).
     pub fn db(&self) -> Db {
         self.state.db()
+    }
+
+    /// Its channels to the other members.
+    pub(crate) fn peers(&self) -> &Channels {
+        &self.peers
     }
 
     /// Its raft log database.

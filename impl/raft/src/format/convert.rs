@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{Entry, Membership, SnapshotMeta};
 
-fn log_id_to_proto(log_id: &LogId<u64>) -> proto::LogId {
+pub(super) fn log_id_to_proto(log_id: &LogId<u64>) -> proto::LogId {
     proto::LogId {
         term: log_id.leader_id.term,
         node_id: log_id.leader_id.node_id,
@@ -26,7 +26,7 @@ fn log_id_to_proto(log_id: &LogId<u64>) -> proto::LogId {
     }
 }
 
-fn log_id_from_proto(p: &proto::LogId) -> LogId<u64> {
+pub(super) fn log_id_from_proto(p: &proto::LogId) -> LogId<u64> {
     LogId::new(openraft::CommittedLeaderId::new(p.term, p.node_id), p.index)
 }
 
@@ -126,7 +126,7 @@ fn stored_membership_from_proto(
     ))
 }
 
-fn snapshot_meta_to_proto(meta: &SnapshotMeta) -> proto::SnapshotMeta {
+pub(super) fn snapshot_meta_to_proto(meta: &SnapshotMeta) -> proto::SnapshotMeta {
     proto::SnapshotMeta {
         last_log_id: meta.last_log_id.as_ref().map(log_id_to_proto),
         last_membership: Some(stored_membership_to_proto(&meta.last_membership)),
@@ -134,7 +134,9 @@ fn snapshot_meta_to_proto(meta: &SnapshotMeta) -> proto::SnapshotMeta {
     }
 }
 
-fn snapshot_meta_from_proto(p: &proto::SnapshotMeta) -> Result<SnapshotMeta, FormatError> {
+pub(super) fn snapshot_meta_from_proto(
+    p: &proto::SnapshotMeta,
+) -> Result<SnapshotMeta, FormatError> {
     let last_membership = match &p.last_membership {
         Some(m) => stored_membership_from_proto(m)?,
         None => return Err(FormatError::missing("SnapshotMeta", "last_membership")),
@@ -157,24 +159,31 @@ pub fn decode_log_id(bytes: &[u8]) -> Result<LogId<u64>, FormatError> {
     Ok(log_id_from_proto(&p))
 }
 
-/// The vote's value bytes.
-pub fn encode_vote(vote: &Vote<u64>) -> Vec<u8> {
+pub(super) fn vote_to_proto(vote: &Vote<u64>) -> proto::Vote {
     proto::Vote {
         term: vote.leader_id.term,
         node_id: vote.leader_id.node_id,
         committed: vote.committed,
     }
-    .encode_to_vec()
+}
+
+pub(super) fn vote_from_proto(p: &proto::Vote) -> Vote<u64> {
+    if p.committed {
+        Vote::new_committed(p.term, p.node_id)
+    } else {
+        Vote::new(p.term, p.node_id)
+    }
+}
+
+/// The vote's value bytes.
+pub fn encode_vote(vote: &Vote<u64>) -> Vec<u8> {
+    vote_to_proto(vote).encode_to_vec()
 }
 
 /// [`encode_vote`]'s inverse.
 pub fn decode_vote(bytes: &[u8]) -> Result<Vote<u64>, FormatError> {
     let p: proto::Vote = decode_message("Vote", bytes, VALUE_LEN_MAX)?;
-    Ok(if p.committed {
-        Vote::new_committed(p.term, p.node_id)
-    } else {
-        Vote::new(p.term, p.node_id)
-    })
+    Ok(vote_from_proto(&p))
 }
 
 /// The last applied membership's value bytes.
@@ -192,6 +201,10 @@ pub fn decode_stored_membership(
 
 /// A log entry's value bytes.
 pub fn encode_entry(entry: &Entry) -> Vec<u8> {
+    entry_to_proto(entry).encode_to_vec()
+}
+
+pub(super) fn entry_to_proto(entry: &Entry) -> proto::Entry {
     let payload = match &entry.payload {
         EntryPayload::Blank => proto::EntryPayload::Blank(proto::Blank {}),
         EntryPayload::Normal(command) => proto::EntryPayload::Command(command_to_proto(command)),
@@ -201,12 +214,15 @@ pub fn encode_entry(entry: &Entry) -> Vec<u8> {
         log_id: Some(log_id_to_proto(&entry.log_id)),
         payload: Some(payload),
     }
-    .encode_to_vec()
 }
 
 /// [`encode_entry`]'s inverse.
 pub fn decode_entry(bytes: &[u8]) -> Result<Entry, FormatError> {
     let p: proto::Entry = decode_message("Entry", bytes, VALUE_LEN_MAX)?;
+    entry_from_proto(&p)
+}
+
+pub(super) fn entry_from_proto(p: &proto::Entry) -> Result<Entry, FormatError> {
     let log_id = match &p.log_id {
         Some(id) => log_id_from_proto(id),
         None => return Err(FormatError::missing("Entry", "log_id")),

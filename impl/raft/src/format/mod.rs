@@ -12,7 +12,10 @@
 
 mod command;
 mod convert;
+pub mod peer;
+pub mod peer_proto;
 pub mod proto;
+mod response;
 
 pub use command::{decode_command, encode_command};
 pub use convert::{
