@@ -162,7 +162,7 @@ pub fn append_entries_from_proto(
         ));
     }
     let prev_log_id = p.prev_log_id.as_ref().map(log_id_from_proto);
-    let mut expected = prev_log_id.map_or(1, |id| id.index.saturating_add(1));
+    let mut expected = prev_log_id.map_or(0, |id| id.index.saturating_add(1));
     let mut entries = Vec::with_capacity(p.entries.len());
     for entry in &p.entries {
         let entry = entry_from_proto(entry)?;
