@@ -5,12 +5,14 @@
 //! Real time (TCP does not run on tokio's paused clock).
 //!
 //! Planted bugs these tests were shown to catch (each applied by hand, run, then removed):
-//! - `RaftNode::propose` acknowledging a relayed write without waiting until the follower
-//!   applied it: `writes_reads_and_keep_alives_go_through_any_member` fails ("a follower's own
-//!   write is not visible there").
-//! - `PeerLink::append_entries` sending no entries (`request.entries.clear()`):
-//!   `writes_reads_and_keep_alives_go_through_any_member` fails (the followers never apply the
-//!   entries: "member 2 applies ..." times out).
+//! - `RaftNode::propose` acknowledging a relayed write as soon as the leader answered, without
+//!   waiting until the relaying follower applied it (`relay.rs`, the `wait_applied` call
+//!   removed): `writes_reads_and_keep_alives_go_through_any_member` fails ("a follower's own
+//!   write 2 is not visible there").
+//! - `PeerLink::append_entries` sending no entries (`request.entries.clear()` in
+//!   `transport/client.rs`): all three tests fail; the leader's openraft sees the followers'
+//!   logs go back, stops ("follower log reversion is not allowed"), and `propose` answers
+//!   `Error::Remote { failure: Panicked }`.
 
 mod common;
 
@@ -27,6 +29,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+
+/// Relayed writes read back at once on the member that relayed them.
+const RELAYED_READBACKS: u64 = 20;
 
 /// How long a test waits for the cluster (real time).
 const WAIT: Duration = Duration::from_secs(30);
@@ -249,11 +254,20 @@ async fn writes_reads_and_keep_alives_go_through_any_member() {
     );
     let r2 = revision(net.node(f1).propose(put("b", b"2")).await.expect("relayed"));
     assert_eq!(r2, r1 + 1, "one revision each, in order");
-    assert_eq!(
-        net.node(f1).db().get(b"b").expect("get"),
-        Some(b"2".to_vec()),
-        "a follower's own write is not visible there"
-    );
+    // A relayed write is acknowledged only once the relaying member applied it.
+    for i in 0..RELAYED_READBACKS {
+        let value = format!("v{i}");
+        net.node(f1)
+            .propose(put("b", value.as_bytes()))
+            .await
+            .expect("relayed");
+        assert_eq!(
+            net.node(f1).db().get(b"b").expect("get"),
+            Some(value.into_bytes()),
+            "a follower's own write {i} is not visible there"
+        );
+    }
+    let r2 = r2 + RELAYED_READBACKS;
     // A value larger than gRPC's default 4 MiB message limit travels in AppendEntries.
     let big = noise(5 << 20, 7);
     let r3 = revision(net.node(f2).propose(put("big", &big)).await.expect("big"));
