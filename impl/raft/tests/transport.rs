@@ -422,3 +422,86 @@ async fn a_member_far_behind_catches_up_by_a_snapshot_over_the_wire() {
         "installed from a snapshot"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_refuses_malformed_calls_and_goes_on() {
+    use kvstore_raft::format::peer::SNAPSHOT_CHUNK_LEN_MAX;
+    use kvstore_raft::format::peer_proto as p;
+    use kvstore_raft::format::proto;
+    use kvstore_raft::transport::rpc::peer_client::PeerClient;
+
+    let net = Net::new(1, real_time_config(SnapshotPolicy::Never)).await;
+    net.leader().await;
+    let mut client = PeerClient::connect(net.addrs[&1].clone())
+        .await
+        .expect("connect");
+    let invalid = |status: tonic::Status, what: &str| {
+        assert_eq!(
+            status.code(),
+            tonic::Code::InvalidArgument,
+            "{what}: {status:?}"
+        );
+    };
+
+    let status = client
+        .append_entries(p::AppendEntriesRequest::default())
+        .await
+        .expect_err("no vote");
+    invalid(status, "AppendEntries without a vote");
+
+    let meta = proto::SnapshotMeta {
+        last_log_id: None,
+        last_membership: Some(proto::StoredMembership {
+            log_id: None,
+            membership: Some(proto::Membership {
+                configs: vec![proto::VoterSet { ids: vec![1] }],
+                nodes: vec![proto::Node {
+                    id: 1,
+                    addr: net.addrs[&1].clone(),
+                }],
+            }),
+        }),
+        snapshot_id: "bad".to_owned(),
+    };
+    let head = |len: u64| p::SnapshotChunk {
+        part: Some(p::SnapshotPart::Head(p::SnapshotHead {
+            vote: Some(proto::Vote {
+                term: 99,
+                node_id: 2,
+                committed: true,
+            }),
+            meta: Some(meta.clone()),
+            len,
+        })),
+    };
+    let data = |len: usize| p::SnapshotChunk {
+        part: Some(p::SnapshotPart::Data(vec![0; len])),
+    };
+    let streams = [
+        ("data before the head", vec![data(4)]),
+        ("two heads", vec![head(4), head(4)]),
+        ("more data than announced", vec![head(10), data(11)]),
+        ("less data than announced", vec![head(10), data(5)]),
+        (
+            "a chunk over SNAPSHOT_CHUNK_LEN_MAX",
+            vec![head(4 << 20), data(SNAPSHOT_CHUNK_LEN_MAX + 1)],
+        ),
+    ];
+    for (what, chunks) in streams {
+        let status = client
+            .install_snapshot(tokio_stream::iter(chunks))
+            .await
+            .expect_err(what);
+        invalid(status, what);
+    }
+    let status = client
+        .propose(p::ProposeRequest { command: None })
+        .await
+        .expect_err("no command");
+    invalid(status, "Propose without a command");
+
+    // Nothing reached the raft: the member still leads its term and takes writes.
+    assert_eq!(net.leader().await, 1);
+    let response = net.node(1).propose(put("k", b"v")).await.expect("propose");
+    assert!(matches!(response, Response::Put { .. }));
+}
