@@ -293,3 +293,59 @@ fn damaged_and_oversized_messages_are_refused() {
         let _ = decode_propose_reply(&garbage);
     }
 }
+
+/// The vectors of `spec/FORMAT.md` § 12.7 (`peer-vector <name>` then a line of hex).
+fn vectors() -> std::collections::BTreeMap<String, Vec<u8>> {
+    let spec =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/FORMAT.md"))
+            .expect("spec/FORMAT.md");
+    let mut vectors = std::collections::BTreeMap::new();
+    let mut lines = spec.lines();
+    while let Some(line) = lines.next() {
+        if let Some(name) = line.strip_prefix("peer-vector ") {
+            let hex_line = lines.next().expect("bytes after the name");
+            let bytes = hex::decode(hex_line.replace(' ', "")).expect("hex");
+            vectors.insert(name.to_owned(), bytes);
+        }
+    }
+    vectors
+}
+
+#[test]
+fn spec_vectors_decode_and_encode_both_ways() {
+    let v = vectors();
+    assert_eq!(v.len(), 4, "every vector of § 12.7: {:?}", v.keys());
+
+    let applied = Relayed::Done((log_id(2, 9), Response::Put { revision: 10 }));
+    assert_eq!(encode_propose_reply(&applied), v["propose-applied-put"]);
+    assert_eq!(decode_propose_reply(&v["propose-applied-put"]), Ok(applied));
+
+    let not_leader = Relayed::NotLeader(Some(3));
+    let p = peer::read_index_reply_to_proto(&not_leader);
+    assert_eq!(p.encode_to_vec(), v["read-index-not-leader-3"]);
+    let decoded =
+        p::ReadIndexReply::decode(v["read-index-not-leader-3"].as_slice()).expect("decode");
+    assert_eq!(peer::read_index_reply_from_proto(&decoded), Ok(not_leader));
+
+    let ttl = Relayed::Done(Some(Duration::from_secs(60)));
+    let p = peer::keep_alive_reply_to_proto(&ttl);
+    assert_eq!(p.encode_to_vec(), v["keep-alive-ttl-60000"]);
+    let decoded =
+        p::LeaseKeepAliveReply::decode(v["keep-alive-ttl-60000"].as_slice()).expect("decode");
+    assert_eq!(peer::keep_alive_reply_from_proto(&decoded), Ok(ttl));
+
+    let rpc = AppendEntriesRequest::<TypeConfig> {
+        vote: Vote::new_committed(2, 1),
+        prev_log_id: Some(log_id(1, 4)),
+        entries: vec![Entry {
+            log_id: log_id(2, 5),
+            payload: EntryPayload::Blank,
+        }],
+        leader_commit: Some(log_id(2, 5)),
+    };
+    assert_eq!(encode_append_entries(&rpc), v["append-entries-blank"]);
+    let decoded = decode_append_entries(&v["append-entries-blank"]).expect("decode");
+    assert_eq!(encode_append_entries(&decoded), v["append-entries-blank"]);
+    assert_eq!(decoded.prev_log_id, rpc.prev_log_id);
+    assert_eq!(decoded.entries.len(), 1);
+}
