@@ -106,6 +106,11 @@ impl RaftNode {
     /// Refreshes lease `lease` on the leader's engine (whose clock expires leases, see
     /// [`RaftNode::propose_lease_expiries`]), relayed from a follower; returns its TTL, or
     /// `None` if no such lease is granted (or its deadline passed).
+    ///
+    /// The leader is the one this member's (or the callee's) metrics name: a member deposed a
+    /// moment ago may still refresh its own engine's deadline, which no longer expires anything;
+    /// the new leader's engine then expires the lease on its own deadline (as etcd's lessor
+    /// does across a leader change, where deadlines restart at the new leader).
     pub async fn keep_alive(&self, lease: u64) -> Result<Option<Duration>, Error> {
         self.relay(
             || self.keep_alive_here(lease),

@@ -505,3 +505,37 @@ async fn the_service_refuses_malformed_calls_and_goes_on() {
     let response = net.node(1).propose(put("k", b"v")).await.expect("propose");
     assert!(matches!(response, Response::Put { .. }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_that_reach_nobody_are_unreachable_within_the_hard_ttl() {
+    use openraft::error::RPCError;
+    use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+    use openraft::raft::VoteRequest;
+
+    let mut network = PeerNetwork::new();
+    let rpc = || VoteRequest::new(openraft::Vote::new(1, 1), None);
+    let ttl = Duration::from_millis(300);
+
+    // Nothing listens there: refused at once.
+    let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let closed_addr = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    // A listener that never answers (the kernel accepts, nobody speaks HTTP/2).
+    let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let silent_addr = format!("http://{}", silent.local_addr().expect("addr"));
+    for addr in [closed_addr, silent_addr, "not a url".to_owned()] {
+        let mut link = network.new_client(2, &BasicNode::new(&addr)).await;
+        let started = tokio::time::Instant::now();
+        let result = link.vote(rpc(), RPCOption::new(ttl)).await;
+        assert!(
+            matches!(result, Err(RPCError::Unreachable(_))),
+            "{addr}: {result:?}"
+        );
+        assert!(
+            started.elapsed() < ttl + Duration::from_millis(500),
+            "{addr}: answered after {:?}",
+            started.elapsed()
+        );
+    }
+    drop(silent);
+}

@@ -201,7 +201,10 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
         PeerLink {
             target,
             addr: node.addr.clone(),
-            client: self.channels.client(&node.addr),
+            client: self.channels.client(&node.addr).map_err(|e| match e {
+                CallError::BadAddress { reason, .. } => reason,
+                other => other.to_string(),
+            }),
         }
     }
 }
@@ -212,16 +215,16 @@ pub struct PeerLink {
     target: u64,
     addr: String,
     /// The client, or why the address is unusable (reported by every call).
-    client: Result<Client, CallError>,
+    client: Result<Client, String>,
 }
 
 impl PeerLink {
     fn client(&self) -> Result<Client, CallError> {
         match &self.client {
             Ok(client) => Ok(client.clone()),
-            Err(e) => Err(CallError::BadAddress {
+            Err(reason) => Err(CallError::BadAddress {
                 addr: self.addr.clone(),
-                reason: e.to_string(),
+                reason: reason.clone(),
             }),
         }
     }
