@@ -6,7 +6,8 @@
 //!   timeout of [`CONNECT_TIMEOUT`]; tonic reconnects it after a failure. At most
 //!   [`CHANNELS_MAX`] addresses are kept.
 //! - Every call ends within openraft's hard TTL ([`RPCOption::hard_ttl`]; for a snapshot, the
-//!   TTL once per chunk and once for the install), else it is `Unreachable`.
+//!   TTL once per chunk and once for the install), else it is a `NetworkError` (retried at
+//!   once); only an unusable address or no connection is `Unreachable` (backed off).
 //! - A reply is decoded and checked (`format::peer`) before openraft sees it.
 
 use std::collections::BTreeMap;
@@ -90,16 +91,16 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// Whether the target surely or probably never answered (no connection, a timeout), as
-    /// opposed to answering wrongly.
+    /// Whether the target cannot be reached at all (an unusable address, no connection), which
+    /// openraft answers by backing off; anything else (a timeout, a bad reply, another status)
+    /// is retried at once. A timeout must not back off: openraft bounds `AppendEntries` by the
+    /// heartbeat interval, and a backoff after one slow call would silence the heartbeats long
+    /// enough for the follower to start an election.
     fn is_unreachable(&self) -> bool {
         match self {
-            CallError::BadAddress { .. } | CallError::Timeout { .. } => true,
-            CallError::Status { status, .. } => matches!(
-                status.code(),
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-            ),
-            CallError::BadReply { .. } => false,
+            CallError::BadAddress { .. } => true,
+            CallError::Status { status, .. } => status.code() == tonic::Code::Unavailable,
+            CallError::Timeout { .. } | CallError::BadReply { .. } => false,
         }
     }
 

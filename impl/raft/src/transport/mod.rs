@@ -14,9 +14,9 @@
 //!   `INVALID_ARGUMENT` naming the [`FormatError`](crate::format::FormatError), and reaches no
 //!   raft; what a member's raft or engine answers travels in the reply message, never as a
 //!   status, so a caller tells "the call failed" from "the member said no".
-//! - A call that cannot reach its target (no connection, no answer within openraft's hard TTL)
-//!   is openraft's `Unreachable`; an answer that is not a valid reply is a `NetworkError`; a
-//!   remote raft's failure is a `RemoteError`.
+//! - A call that cannot reach its target (an unusable address, no connection) is openraft's
+//!   `Unreachable`; no answer within openraft's hard TTL, or an answer that is not a valid
+//!   reply, is a `NetworkError`; a remote raft's failure is a `RemoteError`.
 //!
 //! [`PEER_MESSAGE_LEN_MAX`]: crate::format::peer::PEER_MESSAGE_LEN_MAX
 //! [`SNAPSHOT_CHUNK_LEN_MAX`]: crate::format::peer::SNAPSHOT_CHUNK_LEN_MAX
