@@ -1,8 +1,9 @@
 //! The gRPC peer transport over real loopback TCP: three members in one process, each serving
 //! `kvstore.raft.v1.Peer` on its own listener and reaching the others only through
 //! [`PeerNetwork`]. Writes proposed on the leader and relayed from followers, read barriers,
-//! lease keep-alives, a leader stopped, a member caught up by a snapshot sent over the wire.
-//! Real time (TCP does not run on tokio's paused clock).
+//! lease keep-alives, a leader stopped, a member caught up by a snapshot sent over the wire;
+//! malformed calls refused; calls to nobody failing within openraft's hard TTL. Real time (TCP
+//! does not run on tokio's paused clock).
 //!
 //! Planted bugs these tests were shown to catch (each applied by hand, run, then removed):
 //! - `RaftNode::propose` acknowledging a relayed write as soon as the leader answered, without
@@ -10,7 +11,7 @@
 //!   removed): `writes_reads_and_keep_alives_go_through_any_member` fails ("a follower's own
 //!   write N is not visible there", N = 1..3 in three runs).
 //! - `PeerLink::append_entries` sending no entries (`request.entries.clear()` in
-//!   `transport/client.rs`): all three tests fail; the leader's openraft sees the followers'
+//!   `transport/client.rs`): the three cluster tests (writes, stopped leader, snapshot) fail; the leader's openraft sees the followers'
 //!   logs go back, stops ("follower log reversion is not allowed"), and `propose` answers
 //!   `Error::Remote { failure: Panicked }`.
 
