@@ -11,9 +11,9 @@
 //!   removed): `writes_reads_and_keep_alives_go_through_any_member` fails ("a follower's own
 //!   write N is not visible there", N = 1..3 in three runs).
 //! - `PeerLink::append_entries` sending no entries (`request.entries.clear()` in
-//!   `transport/client.rs`): the three cluster tests (writes, stopped leader, snapshot) fail; the leader's openraft sees the followers'
-//!   logs go back, stops ("follower log reversion is not allowed"), and `propose` answers
-//!   `Error::Remote { failure: Panicked }`.
+//!   `transport/client.rs`): the three cluster tests (writes, stopped leader, snapshot) fail;
+//!   the leader's openraft sees the followers' logs go back, stops ("follower log reversion is
+//!   not allowed"), and `propose` answers `Error::Remote { failure: Panicked }`.
 
 mod common;
 
