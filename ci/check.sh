@@ -41,9 +41,10 @@ cargo clippy -p kvstore-model --features failpoints --all-targets --locked -- -D
 cargo nextest run -p kvstore-model --features failpoints --locked --test failpoint_sabotage \
     --test txn_sabotage --test lease_sabotage --test index_sabotage
 
-step "failpoint sabotage: the server's crash test's negative control (feature failpoints of kvstore-cli)"
+step "failpoint sabotage: the server's crash and cluster tests' negative controls (feature failpoints of kvstore-cli)"
 cargo clippy -p kvstore-cli --features failpoints --all-targets --locked -- -D warnings
-cargo nextest run -p kvstore-cli --features failpoints --test serve_crash_sabotage --locked
+cargo nextest run -p kvstore-cli --features failpoints --test serve_crash_sabotage \
+    --test serve_cluster_sabotage --locked
 
 step "benchmark regression check (callgrind instruction count, bytes written)"
 bash ci/bench-check.sh

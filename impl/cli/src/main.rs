@@ -85,7 +85,7 @@ enum Command {
     #[command(subcommand)]
     Backup(copy_cmd::BackupCommand),
     /// Serve etcd v3.4's gRPC API (etcdctl, etcd clients) over the database until SIGTERM.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -275,7 +275,7 @@ fn read(path: &Path) -> std::io::Result<Vec<u8>> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve::run(cli.db.as_deref(), cli.create, args),
+        Command::Serve(args) => serve::run(cli.db.as_deref(), cli.create, *args),
         Command::Checkpoint(args) => copy_cmd::checkpoint(cli.db.as_deref(), &args),
         Command::Backup(command) => copy_cmd::backup(cli.db.as_deref(), &command),
         Command::Db(command) => match cli.db {

@@ -1,10 +1,12 @@
 //! `kvstore --db DIR serve [--listen ADDR] [--durability sync|group-commit] [--tls-cert FILE
-//! --tls-key FILE [--tls-ca FILE]] [--auth-token simple|jwt,OPTIONS]`:
+//! --tls-key FILE [--tls-ca FILE]] [--auth-token simple|jwt,OPTIONS] [--name NAME
+//! --initial-cluster NAME=URL,... [--initial-cluster-token T] [--listen-peer ADDR]]`:
 //! serves etcd v3.4's gRPC API, auth and RBAC included (users and roles kept in `DIR/auth/`),
 //! its JSON gateway, `/health`, `/version` and `/metrics` on one port, in plain text or over
 //! TLS (mutual TLS with `--tls-ca`), over the database (crate `kvstore-server`) until SIGTERM
-//! or Ctrl-C, then ends every stream, lets the calls in flight finish and closes the database.
-//! Logs go to stderr through `tracing`: as text, or with `--log-format json` one JSON object a
+//! or Ctrl-C (with `--initial-cluster`, as a member of a raft cluster: crate `kvstore-raft`,
+//! peers on `--listen-peer`), then ends every stream, lets the calls in flight finish and
+//! closes the database. Logs go to stderr through `tracing`: as text, or with `--log-format json` one JSON object a
 //! line (tracing-subscriber's JSON formatter: `timestamp`, `level`, `fields` with `message`,
 //! `target`); filtered by `--log-level` (an `EnvFilter` directive such as `debug` or
 //! `info,kvstore_server=debug`), else `RUST_LOG`, else `info`. Exit code 0 after a clean
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use kvstore_server::replica::{ClusterConfig, InitialCluster};
 use kvstore_server::{
     AuthToken, BCRYPT_COST_DEFAULT, BCRYPT_COST_MAX, BCRYPT_COST_MIN, MAX_REQUEST_BYTES_DEFAULT,
     Server, ServerConfig, TlsConfig,
@@ -71,6 +74,20 @@ pub struct ServeArgs {
     /// default is `RUST_LOG`, else `info`.
     #[arg(long, value_name = "FILTER", value_parser = parse_log_level)]
     log_level: Option<String>,
+    /// Serve as a member of a raft cluster of these members, `name=http://host:port,...`
+    /// (peer URLs; etcd's `--initial-cluster`), this one named by `--name`. The directory then
+    /// holds the member's raft log and state (made on the first start, no `--create`
+    /// needed); every member is started with the same list.
+    #[arg(long, value_name = "NAME=URL,...")]
+    initial_cluster: Option<String>,
+    /// The cluster's token (etcd's `--initial-cluster-token`): member and cluster ids derive
+    /// from it and the peer URLs.
+    #[arg(long, default_value = "etcd-cluster", requires = "initial_cluster")]
+    initial_cluster_token: String,
+    /// Where this member listens for its peers (default: the port of its own URL in
+    /// `--initial-cluster`, on all interfaces of that host).
+    #[arg(long, value_name = "ADDR", requires = "initial_cluster")]
+    listen_peer: Option<SocketAddr>,
     /// When a write is acknowledged: `sync` (its WAL record synced first, as etcd) or
     /// `group-commit` (the same promise, writers arriving during a sync share the next one).
     #[arg(long, value_enum, default_value_t = DurabilityArg::Sync)]
@@ -127,7 +144,14 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
         eprintln!("kvstore: serve needs --db DIR");
         return ExitCode::from(2);
     };
-    if !create && !crate::db_cmd::holds_database(db) {
+    let cluster = match cluster_config(&args) {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            eprintln!("kvstore: serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cluster.is_none() && !create && !crate::db_cmd::holds_database(db) {
         eprintln!(
             "kvstore: no database at {} (pass --create to make one)",
             db.display()
@@ -156,6 +180,7 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
             client_ca: args.tls_ca,
         });
     }
+    config.cluster = cluster;
     config.bcrypt_cost = args.bcrypt_cost;
     config.auth_token = args.auth_token;
     config.options.durability = match args.durability {
@@ -178,6 +203,36 @@ pub fn run(db: Option<&Path>, create: bool, args: ServeArgs) -> ExitCode {
             ExitCode::from(crate::db_cmd::EXIT_ERROR)
         }
     }
+}
+
+/// The cluster `--initial-cluster` asks for (`None`: serve alone), with this member's peer
+/// address (`--listen-peer`, else its URL's).
+fn cluster_config(args: &ServeArgs) -> Result<Option<ClusterConfig>, String> {
+    let Some(list) = &args.initial_cluster else {
+        return Ok(None);
+    };
+    let initial_cluster = InitialCluster::parse(list, &args.initial_cluster_token)
+        .map_err(|e| format!("--initial-cluster: {e}"))?;
+    let id = initial_cluster
+        .id_of(&args.name)
+        .map_err(|e| format!("--initial-cluster: {e}"))?;
+    let listen_peer = match args.listen_peer {
+        Some(addr) => addr,
+        None => initial_cluster
+            .members()
+            .get(&id)
+            .and_then(|m| m.peer_url.strip_prefix("http://"))
+            .and_then(|host_port| host_port.parse().ok())
+            .ok_or_else(|| {
+                "--listen-peer: this member's peer URL names no IP address to listen on; \
+                 give --listen-peer ADDR"
+                    .to_owned()
+            })?,
+    };
+    Ok(Some(ClusterConfig {
+        initial_cluster,
+        listen_peer,
+    }))
 }
 
 /// Listens for Ctrl-C (SIGINT) and SIGTERM from now on (on Unix: so that a signal that comes

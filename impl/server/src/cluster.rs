@@ -1,5 +1,7 @@
-//! The Cluster service's MemberList (etcd v3.4's `ClusterServer.MemberList`): one member, this
-//! server, with its name and client URL and no peer URL (there is no peer protocol).
+//! The Cluster service's MemberList (etcd v3.4's `ClusterServer.MemberList`): alone, one
+//! member, this server, with its name and client URL and no peer URL (there is no peer
+//! protocol); in a cluster, every member of raft's membership with its name and peer URL, and
+//! the client URL of this one only (members do not tell each other theirs).
 //!
 //! Invariants: the header carries the cluster id, member id and raft term but no revision,
 //! exactly as etcd's member calls fill it.
@@ -11,6 +13,7 @@ use tonic::{Request, Response, Status};
 use crate::context::Context;
 use crate::proto::etcdserverpb::cluster_server::Cluster;
 use crate::proto::etcdserverpb::{Member, MemberListRequest, MemberListResponse};
+use crate::store::Store;
 
 /// The Cluster service over a [`Context`].
 #[derive(Debug)]
@@ -31,15 +34,33 @@ impl Cluster for ClusterService {
         _request: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
         let identity = &self.context.identity;
-        Ok(Response::new(MemberListResponse {
-            header: Some(identity.header_without_revision()),
-            members: vec![Member {
+        let members = match &self.context.store {
+            Store::Single(_) => vec![Member {
                 id: identity.member_id,
                 name: identity.name.clone(),
                 peer_ur_ls: Vec::new(),
                 client_ur_ls: identity.client_urls.clone(),
                 is_learner: false,
             }],
+            Store::Replicated(replica) => replica
+                .members()
+                .into_iter()
+                .map(|member| Member {
+                    id: member.id,
+                    name: member.name,
+                    peer_ur_ls: vec![member.peer_url],
+                    client_ur_ls: if member.id == identity.member_id {
+                        identity.client_urls.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    is_learner: member.is_learner,
+                })
+                .collect(),
+        };
+        Ok(Response::new(MemberListResponse {
+            header: Some(identity.header_without_revision()),
+            members,
         }))
     }
 }

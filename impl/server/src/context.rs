@@ -1,4 +1,4 @@
-//! What every service shares: the database, the auth store, the server's identity, its limits
+//! What every service shares: the store (the database, alone or replicated), the auth store, the server's identity, its limits
 //! and the shutdown signal; and the one way services run blocking engine calls.
 //!
 //! Invariants:
@@ -16,6 +16,7 @@ use crate::auth::AuthStore;
 use crate::error::{EtcdError, EtcdResult};
 use crate::identity::Identity;
 use crate::proto::etcdserverpb::ResponseHeader;
+use crate::store::Store;
 
 /// Limits a request is checked against.
 #[derive(Clone, Copy, Debug)]
@@ -31,7 +32,8 @@ pub(crate) struct Limits {
 /// The state every service holds (see the module doc).
 #[derive(Debug)]
 pub(crate) struct Context {
-    pub(crate) db: Db,
+    /// Where reads and writes go.
+    pub(crate) store: Store,
     /// Users, roles, the enabled flag and the tokens.
     pub(crate) auth: AuthStore,
     pub(crate) identity: Identity,
@@ -57,9 +59,14 @@ impl Context {
         }
     }
 
+    /// The database reads are served from ([`Store::db`]).
+    pub(crate) fn db(&self) -> Db {
+        self.store.db()
+    }
+
     /// The store's current revision (etcd's `KV().Rev()`).
     pub(crate) fn current_revision(&self) -> EtcdResult<u64> {
-        Ok(self.db.snapshot()?.revision())
+        Ok(self.db().snapshot()?.revision())
     }
 
     /// A response header at `revision`.

@@ -72,6 +72,12 @@ pub enum ServeError {
         /// What went wrong.
         reason: String,
     },
+    /// The raft member could not start or stop (its storage, its configuration).
+    #[error("raft: {0}")]
+    Raft(String),
+    /// This member's name is not among `--initial-cluster`'s.
+    #[error("--initial-cluster: {0}")]
+    Cluster(#[from] crate::replica::InitialClusterError),
     /// A blocking task of the server panicked or was cancelled.
     #[error("a blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -146,6 +152,16 @@ pub(crate) enum EtcdError {
     VerifyOnly,
     #[error("etcdserver: invalid auth management")]
     InvalidAuthMgmt,
+    /// In a cluster: no member is the leader (an election is under way, or no quorum).
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    /// In a cluster: the request was proposed but not seen applied in time (it may still be).
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    /// In a cluster: raft failed the request (this member shut down, its storage failed, the
+    /// leader could not be reached).
+    #[error("kvstore: replication: {0}")]
+    Replication(String),
     /// Something etcd serves that kvstore does not yet.
     #[error("kvstore: {0} is not supported yet")]
     Unsupported(&'static str),
@@ -198,7 +214,10 @@ impl EtcdError {
             }
             EtcdError::LeaseNotFound => Code::NotFound,
             EtcdError::LeaseExists => Code::FailedPrecondition,
-            EtcdError::Stopped => Code::Unavailable,
+            EtcdError::Stopped
+            | EtcdError::NoLeader
+            | EtcdError::Timeout
+            | EtcdError::Replication(_) => Code::Unavailable,
             EtcdError::Unsupported(_) => Code::Unimplemented,
             EtcdError::Contended(_) => Code::Aborted,
             EtcdError::Engine(kvstore::Error::Corruption { .. }) => Code::DataLoss,

@@ -55,6 +55,22 @@ impl Identity {
         }
     }
 
+    /// The identity of a cluster member: ids from the cluster's flags
+    /// ([`crate::replica::members`]).
+    pub(crate) fn member(
+        name: &str,
+        member_id: u64,
+        cluster_id: u64,
+        client_url: String,
+    ) -> Identity {
+        Identity {
+            cluster_id,
+            member_id,
+            name: name.to_owned(),
+            client_urls: vec![client_url],
+        }
+    }
+
     /// A header at engine revision `revision` (etcd's `header.fill`; the wire revision is one
     /// more, see [`crate::revision`]).
     pub(crate) fn header(&self, revision: u64) -> ResponseHeader {

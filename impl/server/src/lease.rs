@@ -93,9 +93,9 @@ fn seconds(ttl: i64) -> Duration {
 fn grant(context: &Context, request: &LeaseGrantRequest) -> EtcdResult<LeaseGrantResponse> {
     let ttl = granted_ttl(request.ttl)?;
     let id = match request.id {
-        0 => context.db.grant(seconds(ttl))?,
+        0 => context.store.grant(None, seconds(ttl))?,
         id => match lease_id(id) {
-            Some(id) => context.db.grant_id(id, seconds(ttl))?,
+            Some(id) => context.store.grant(Some(id), seconds(ttl))?,
             None => {
                 return Err(EtcdError::Invalid(format!(
                     "lease ID {id} is negative: kvstore's lease IDs are 1..=2^63-1"
@@ -113,7 +113,7 @@ fn grant(context: &Context, request: &LeaseGrantRequest) -> EtcdResult<LeaseGran
 
 fn revoke(context: &Context, request: &LeaseRevokeRequest) -> EtcdResult<LeaseRevokeResponse> {
     let id = lease_id(request.id).ok_or(EtcdError::LeaseNotFound)?;
-    context.db.revoke(id)?;
+    context.store.revoke(id)?;
     Ok(LeaseRevokeResponse {
         header: Some(context.current_header()?),
     })
@@ -124,7 +124,7 @@ fn time_to_live(
     request: &LeaseTimeToLiveRequest,
 ) -> EtcdResult<LeaseTimeToLiveResponse> {
     let status = match lease_id(request.id) {
-        Some(id) => context.db.time_to_live(id)?,
+        Some(id) => context.db().time_to_live(id)?,
         None => None,
     };
     let header = Some(context.current_header()?);
@@ -152,9 +152,9 @@ fn time_to_live(
 
 fn leases(context: &Context) -> EtcdResult<LeaseLeasesResponse> {
     let mut by_expiry = Vec::new();
-    for id in context.db.leases()? {
+    for id in context.db().leases()? {
         // A lease revoked between the two reads is left out.
-        if let Some(status) = context.db.time_to_live(id)? {
+        if let Some(status) = context.db().time_to_live(id)? {
             by_expiry.push((status.remaining, id));
         }
     }
@@ -170,10 +170,10 @@ fn leases(context: &Context) -> EtcdResult<LeaseLeasesResponse> {
 
 fn keep_alive(context: &Context, id: i64) -> EtcdResult<LeaseKeepAliveResponse> {
     let header = Some(context.current_header()?);
-    let ttl = match lease_id(id).map(|lease| context.db.keep_alive(lease)) {
-        None | Some(Err(kvstore::Error::LeaseNotFound { .. })) => 0,
+    let ttl = match lease_id(id).map(|lease| context.store.keep_alive(lease)) {
+        None | Some(Err(EtcdError::LeaseNotFound)) => 0,
         Some(Ok(ttl)) => wire_i64(ttl.as_secs()),
-        Some(Err(e)) => return Err(e.into()),
+        Some(Err(e)) => return Err(e),
     };
     Ok(LeaseKeepAliveResponse { header, id, ttl })
 }

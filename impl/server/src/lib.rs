@@ -67,8 +67,10 @@ mod listener;
 mod maintenance;
 mod metrics;
 pub mod proto;
+pub mod replica;
 mod revision;
 mod server;
+mod store;
 mod watch;
 
 pub use auth::{

@@ -221,9 +221,9 @@ impl Metrics {
     fn refresh(&self, context: &Context) -> crate::error::EtcdResult<()> {
         let revision = context.current_revision()?;
         self.revision.set(crate::revision::wire(revision));
-        let leases = context.db.leases()?.len();
+        let leases = context.db().leases()?.len();
         self.leases.set(wire_i64(leases as u64));
-        let stats = context.db.stats();
+        let stats = context.db().stats();
         self.memtable_bytes.set(wire_i64(stats.memtable_bytes));
         self.frozen_memtables
             .set(wire_i64(stats.frozen_memtables as u64));
@@ -246,7 +246,7 @@ impl Metrics {
         self.wal_bytes.set(wire_i64(stats.wal_bytes));
         self.open_tables.set(wire_i64(stats.open_tables as u64));
         self.watchers.set(wire_i64(stats.watchers as u64));
-        self.engine.set(context.db.metrics());
+        self.engine.set(context.db().metrics());
         Ok(())
     }
 }

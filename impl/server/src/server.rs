@@ -47,6 +47,8 @@ use crate::proto::etcdserverpb::kv_server::KvServer;
 use crate::proto::etcdserverpb::lease_server::LeaseServer;
 use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::proto::etcdserverpb::watch_server::WatchServer;
+use crate::replica::{ClusterConfig, Member, Replica};
+use crate::store::Store;
 use crate::watch::WatchService;
 use crate::{gateway, http};
 
@@ -93,6 +95,9 @@ pub struct ServerConfig {
     /// How Authenticate's tokens are made and checked (etcd's `--auth-token`): simple tokens
     /// by default, or JWTs with the keys it names (read and checked by [`Server::bind`]).
     pub auth_token: AuthToken,
+    /// Serve as a member of a raft cluster (`None`: alone). The member's raft log and state
+    /// machine live in `db_dir`, which then holds no plain database.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl ServerConfig {
@@ -113,6 +118,7 @@ impl ServerConfig {
             tls: None,
             bcrypt_cost: BCRYPT_COST_DEFAULT,
             auth_token: AuthToken::Simple,
+            cluster: None,
         }
     }
 }
@@ -120,6 +126,8 @@ impl ServerConfig {
 /// A bound server with its database open; [`Server::serve_until`] runs it.
 pub struct Server {
     context: Arc<Context>,
+    /// The raft member, in a cluster.
+    member: Option<Member>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     local_addr: SocketAddr,
@@ -157,28 +165,56 @@ impl Server {
         })?;
         let (dir, options) = (config.db_dir.clone(), config.options.clone());
         let (bcrypt_cost, auth_token) = (config.bcrypt_cost, config.auth_token.clone());
-        let (db, auth) = tokio::task::spawn_blocking(move || {
+        let auth = tokio::task::spawn_blocking(move || {
             // The keys first: a bad one stops the server before the database is opened.
             let tokens = TokenProvider::load(&auth_token)?;
-            let db = Db::open(&dir, options).map_err(|source| ServeError::Open {
-                path: dir.clone(),
-                source,
-            })?;
             // The engine ignores the names it does not own, so the auth store's directory
             // inside the database directory is left alone (spec/FORMAT.md § 5.3).
-            let auth = AuthStore::open(&dir, bcrypt_cost, tokens)?;
-            Ok::<_, ServeError>((db, auth))
+            AuthStore::open(&dir, bcrypt_cost, tokens)
         })
         .await??;
         let (shutdown, shutdown_receiver) = watch::channel(false);
-        let identity = Identity::new(
-            &config.name,
-            &config.db_dir,
-            format!(
-                "{}://{local_addr}",
-                if tls.is_some() { "https" } else { "http" }
-            ),
+        let client_url = format!(
+            "{}://{local_addr}",
+            if tls.is_some() { "https" } else { "http" }
         );
+        let (store, identity, member) = match &config.cluster {
+            None => {
+                let dir = config.db_dir.clone();
+                let db = tokio::task::spawn_blocking(move || {
+                    Db::open(&dir, options).map_err(|source| ServeError::Open {
+                        path: dir.clone(),
+                        source,
+                    })
+                })
+                .await??;
+                let identity = Identity::new(&config.name, &config.db_dir, client_url);
+                (Store::Single(db), identity, None)
+            }
+            Some(cluster) => {
+                let id = cluster.initial_cluster.id_of(&config.name)?;
+                let member = Member::start(
+                    id,
+                    &config.db_dir,
+                    &options,
+                    cluster,
+                    shutdown_receiver.clone(),
+                )
+                .await?;
+                let replica = Replica::new(
+                    Arc::clone(&member.node),
+                    cluster.initial_cluster.clone(),
+                    tokio::runtime::Handle::current(),
+                );
+                let identity = Identity::member(
+                    &config.name,
+                    id,
+                    cluster.initial_cluster.cluster_id(),
+                    client_url,
+                );
+                (Store::Replicated(replica), identity, Some(member))
+            }
+        };
         tracing::info!(
             db = %config.db_dir.display(),
             %local_addr,
@@ -186,7 +222,7 @@ impl Server {
             "database open, listening"
         );
         let context = Arc::new(Context {
-            db,
+            store,
             auth,
             identity,
             limits: Limits {
@@ -199,6 +235,7 @@ impl Server {
         });
         Ok(Server {
             context,
+            member,
             listener,
             tls,
             local_addr,
@@ -219,6 +256,7 @@ impl Server {
     ) -> Result<(), ServeError> {
         let Server {
             context,
+            member,
             listener,
             tls,
             shutdown,
@@ -295,9 +333,14 @@ impl Server {
                 Ok(())
             }
         };
-        let db = context.db.clone();
+        let db = context.db();
         let auth_db = context.auth.database();
         drop(context);
+        // Raft stops before the state machine's database closes under it.
+        let stopped = match member {
+            Some(member) => member.stop().await,
+            None => Ok(()),
+        };
         let closed = tokio::task::spawn_blocking(move || {
             let auth_closed = auth_db.close();
             db.close().and(auth_closed)
@@ -305,6 +348,7 @@ impl Server {
         .await;
         tracing::info!("database closed");
         served?;
+        stopped?;
         closed?.map_err(ServeError::Close)
     }
 }

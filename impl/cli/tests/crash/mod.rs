@@ -9,8 +9,11 @@
 //! have taken effect); a client reconnects after every error. Reproduce a run with
 //! `KVSTORE_CRASH_SEED=<seed>` (the kill moments and the clients' ops derive from it; the
 //! interleaving is the OS's), `KVSTORE_CRASH_ROUNDS=<kills>` for more kills per run,
-//! `KVSTORE_CRASH_RUNS=<n>` for n seeds in a row.
+//! `KVSTORE_CRASH_RUNS=<n>` for n seeds in a row. `cluster` runs the same clients and checks
+//! against three members of a raft cluster, killing one at a time.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod cluster;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -39,7 +42,7 @@ pub const CLIENTS: usize = 16;
 /// Keys they share (`k0`..).
 pub const KEYS: u64 = 4;
 /// Longest wait for one call, a connection or the server's start.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// The server runs this long at least, and at most `+ UP_SPREAD_MS`, before each kill.
 const UP_MIN_MS: u64 = 200;
 const UP_SPREAD_MS: u64 = 900;
@@ -116,13 +119,13 @@ impl Report {
     }
 }
 
-/// A `kvstore serve` child process on a fresh port.
-struct ServerProcess {
+/// A `kvstore serve` child process.
+pub(crate) struct ServerProcess {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -130,8 +133,19 @@ fn free_port() -> u16 {
 }
 
 impl ServerProcess {
+    /// A server alone on a fresh port.
     fn start(db: &Path, log: &Path, config: &Config) -> ServerProcess {
-        let port = free_port();
+        ServerProcess::start_on(db, log, config, free_port(), &[])
+    }
+
+    /// A server on client port `port`, with `extra` arguments to `serve`.
+    pub(crate) fn start_on(
+        db: &Path,
+        log: &Path,
+        config: &Config,
+        port: u16,
+        extra: &[String],
+    ) -> ServerProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kvstore"));
         command
             .arg("--db")
@@ -142,6 +156,7 @@ impl ServerProcess {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--durability")
             .arg(config.durability)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -173,7 +188,7 @@ impl ServerProcess {
     }
 
     /// SIGKILL, then reap.
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reaped");
     }
@@ -184,12 +199,13 @@ fn nanos(origin: Instant) -> u64 {
     u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// One client: ops until `stop`, reconnecting after each error.
-async fn client(
+/// One client: ops until `stop`, reconnecting after each error (to the next of the servers
+/// `endpoints` lists, in turn).
+pub(crate) async fn client(
     id: usize,
     seed: u64,
     origin: Instant,
-    endpoint: watch::Receiver<Option<String>>,
+    endpoints: watch::Receiver<Vec<String>>,
     stop: Arc<AtomicBool>,
 ) -> Vec<Op> {
     let mut s = seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -197,9 +213,11 @@ async fn client(
     let mut ops = Vec::new();
     let mut written = 0_u64;
     let mut kv: Option<KvClient<Channel>> = None;
+    let mut connects = id;
     while !stop.load(Ordering::Relaxed) {
         let Some(connected) = kv.as_mut() else {
-            let target = endpoint.borrow().clone();
+            connects += 1;
+            let target = pick(&endpoints, connects);
             if let Some(target) = target
                 && let Ok(Ok(c)) =
                     tokio::time::timeout(CALL_TIMEOUT, KvClient::connect(target)).await
@@ -260,6 +278,12 @@ async fn client(
         });
     }
     ops
+}
+
+/// The `turn`-th choice among the servers `endpoints` lists (none while none is up).
+fn pick(endpoints: &watch::Receiver<Vec<String>>, turn: usize) -> Option<String> {
+    let targets = endpoints.borrow();
+    targets.get(turn % targets.len().max(1)).cloned()
 }
 
 /// Sends one call; its answer as the checker reads it.
@@ -345,24 +369,25 @@ async fn issue(kv: &mut KvClient<Channel>, call: &Call) -> Result<Outcome, tonic
 }
 
 /// One event of the history: (revision, key, value).
-type Event = (u64, Vec<u8>, Vec<u8>);
+pub(crate) type Event = (u64, Vec<u8>, Vec<u8>);
 
 /// Follows every revision from 2 on across restarts: each new stream starts at the last
 /// revision seen + 1. Returns the events in arrival order and the number of streams opened.
-async fn watcher(
-    endpoint: watch::Receiver<Option<String>>,
+pub(crate) async fn watcher(
+    endpoints: watch::Receiver<Vec<String>>,
     stop: Arc<AtomicBool>,
     until: Arc<Mutex<Option<u64>>>,
 ) -> (Vec<Event>, usize) {
     let mut events: Vec<Event> = Vec::new();
     let mut streams = 0;
+    let mut attempts = 0;
     loop {
         let last = events.last().map_or(1, |e| e.0);
         if stop.load(Ordering::Relaxed) && until.lock().unwrap().is_some_and(|u| last >= u) {
             return (events, streams);
         }
-        let target = endpoint.borrow().clone();
-        let Some(target) = target else {
+        attempts += 1;
+        let Some(target) = pick(&endpoints, attempts) else {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
@@ -413,7 +438,7 @@ async fn watcher(
 
 /// Reads back every revision of the history from a server: a watch from revision 2 up to the
 /// current revision.
-async fn read_history(endpoint: String) -> Vec<Event> {
+pub(crate) async fn read_history(endpoint: String) -> Vec<Event> {
     let mut kv = KvClient::connect(endpoint.clone()).await.expect("connect");
     let current = kv
         .range(RangeRequest {
@@ -427,7 +452,7 @@ async fn read_history(endpoint: String) -> Vec<Event> {
         .map_or(1, |h| u64::try_from(h.revision).unwrap_or(1));
     let stop = Arc::new(AtomicBool::new(true));
     let until = Arc::new(Mutex::new(Some(current)));
-    let (_sender, receiver) = watch::channel(Some(endpoint));
+    let (_sender, receiver) = watch::channel(vec![endpoint]);
     let (events, _) = tokio::time::timeout(CALL_TIMEOUT * 6, watcher(receiver, stop, until))
         .await
         .expect("the history reads back");
@@ -445,11 +470,11 @@ pub fn run(config: &Config) -> Report {
         .build()
         .expect("runtime");
     let origin = Instant::now();
-    let (publish, endpoint) = watch::channel(None::<String>);
+    let (publish, endpoint) = watch::channel(Vec::<String>::new());
     let stop = Arc::new(AtomicBool::new(false));
     let until = Arc::new(Mutex::new(None));
     let mut server = ServerProcess::start(&db, &log, config);
-    publish.send_replace(Some(server.endpoint.clone()));
+    publish.send_replace(vec![server.endpoint.clone()]);
     let clients: Vec<_> = (0..CLIENTS)
         .map(|id| {
             runtime.spawn(client(
@@ -472,11 +497,11 @@ pub fn run(config: &Config) -> Report {
         std::thread::sleep(Duration::from_millis(
             UP_MIN_MS + below(&mut s, UP_SPREAD_MS),
         ));
-        publish.send_replace(None);
+        publish.send_replace(Vec::new());
         server.kill();
         report.kills += 1;
         server = ServerProcess::start(&db, &log, config);
-        publish.send_replace(Some(server.endpoint.clone()));
+        publish.send_replace(vec![server.endpoint.clone()]);
     }
     std::thread::sleep(Duration::from_millis(UP_MIN_MS));
     stop.store(true, Ordering::Relaxed);
@@ -497,7 +522,7 @@ pub fn run(config: &Config) -> Report {
 }
 
 /// Compares the clients' answers, the history and the watcher's events; checks linearizability.
-fn judge(report: &mut Report, ops: &[Op], history: &[Event], seen: &[Event]) {
+pub(crate) fn judge(report: &mut Report, ops: &[Op], history: &[Event], seen: &[Event]) {
     report.ops = ops.len();
     report.unanswered = ops.iter().filter(|op| op.returned.is_none()).count();
     report.revisions = history.last().map_or(1, |e| e.0);

@@ -124,7 +124,7 @@ impl Caller {
         if self.unrestricted() {
             return Ok(());
         }
-        let Some(status) = context.db.time_to_live(id)? else {
+        let Some(status) = context.db().time_to_live(id)? else {
             return Ok(());
         };
         for key in &status.keys {

@@ -31,6 +31,7 @@ use crate::proto::etcdserverpb::{
     AuthUserRevokeRoleRequest, AuthUserRevokeRoleResponse, AuthenticateRequest,
     AuthenticateResponse, ResponseHeader,
 };
+use crate::store::Store;
 
 /// The Auth service over a [`Context`].
 #[derive(Debug)]
@@ -69,6 +70,9 @@ impl AuthService {
         Q: Send + 'static,
         R: Send + 'static,
     {
+        if matches!(self.context.store, Store::Replicated(_)) {
+            return Err(EtcdError::Unsupported("auth in a cluster").into());
+        }
         let caller = self.context.auth.caller(&request)?;
         let user = caller.user.as_deref();
         if let Err(refused) = caller.check_admin() {

@@ -56,7 +56,7 @@ impl ReadPoint {
     /// newest, `ErrCompacted` below the history horizon (checked here, whatever the range, as
     /// etcd checks it before reading; a compaction racing the read is caught by the read).
     pub(crate) fn new(context: &Context, revision: i64) -> EtcdResult<ReadPoint> {
-        let snapshot = context.db.snapshot()?;
+        let snapshot = context.db().snapshot()?;
         let older = match requested_revision(revision) {
             Some(r) => check_revision(context, r, snapshot.revision())?,
             None => None,
@@ -72,7 +72,7 @@ impl ReadPoint {
     /// A scan of `range` at the read point.
     pub(crate) fn scan(&self, context: &Context, range: KeyRange) -> EtcdResult<Scan> {
         Ok(match self.older {
-            Some(revision) => context.db.scan(
+            Some(revision) => context.db().scan(
                 range,
                 ScanOptions {
                     revision: Some(revision),
@@ -95,7 +95,7 @@ pub(crate) fn check_revision(
     if revision > current {
         return Err(EtcdError::FutureRev);
     }
-    if revision < context.db.history_horizon() {
+    if revision < context.db().history_horizon() {
         return Err(EtcdError::Compacted);
     }
     Ok((revision != current).then_some(revision))
@@ -104,6 +104,9 @@ pub(crate) fn check_revision(
 /// Serves a top-level Range (blocking).
 pub(crate) fn read(context: &Context, request: &RangeRequest) -> EtcdResult<RangeResponse> {
     check(request)?;
+    if !request.serializable {
+        context.store.read_barrier()?;
+    }
     let point = ReadPoint::new(context, request.revision)?;
     let (rows, total) = match keys(&request.key, &request.range_end) {
         Keys::Empty => (Vec::new(), 0),

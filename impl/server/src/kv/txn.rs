@@ -143,7 +143,7 @@ fn lease_missing(context: &Context, plans: &[Plan], probed: Vec<OpResult>) -> Et
     for plan in plans {
         match plan {
             Plan::Put { lease, .. }
-                if *lease != 0 && context.db.time_to_live(*lease)?.is_none() =>
+                if *lease != 0 && context.db().time_to_live(*lease)?.is_none() =>
             {
                 return Ok(true);
             }
@@ -180,7 +180,7 @@ pub(crate) fn txn(context: &Context, request: &TxnRequest) -> EtcdResult<TxnResp
         success: success.take_engine_ops(),
         failure: failure.take_engine_ops(),
     };
-    let response = context.db.txn(txn)?;
+    let response = context.store.txn(txn)?;
     let mut taken = if response.succeeded { success } else { failure };
     if let Some(refused) = taken.refused.take() {
         return Err(refusal(context, &taken.plans, response.results, refused)?);
@@ -310,7 +310,7 @@ fn read_at(context: &Context, keys: Keys, revision: u64, current: u64) -> EtcdRe
         ..kvstore::ScanOptions::default()
     };
     let rows = context
-        .db
+        .db()
         .scan(keys, options)?
         .versioned()
         .collect::<kvstore::error::Result<Vec<Row>>>()?;

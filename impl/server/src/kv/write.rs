@@ -70,7 +70,7 @@ pub(crate) fn put(context: &Context, request: &PutRequest) -> EtcdResult<PutResp
             }],
             ..Txn::default()
         };
-        let response = context.db.txn(txn)?;
+        let response = context.store.txn(txn)?;
         (response.revision, put_prev(response.results))
     };
     Ok(PutResponse {
@@ -94,7 +94,7 @@ fn ack_before_commit(
 ) -> EtcdResult<PutResponse> {
     let delay_ms = delay.and_then(|d| d.parse().ok()).unwrap_or(100);
     let revision = context.current_revision()?.saturating_add(1);
-    let db = context.db.clone();
+    let db = context.db().clone();
     let (key, value) = (request.key.clone(), request.value.clone());
     std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
@@ -117,12 +117,12 @@ fn put_keeping(
     lease: u64,
 ) -> EtcdResult<(u64, Option<kvstore::Versioned>)> {
     // etcd looks the lease up before it reads the key.
-    if lease != 0 && context.db.time_to_live(lease)?.is_none() {
+    if lease != 0 && context.db().time_to_live(lease)?.is_none() {
         return Err(EtcdError::LeaseNotFound);
     }
     for _ in 0..PUT_IGNORE_TRIES_MAX {
         let current = context
-            .db
+            .db()
             .get_versioned(&request.key)?
             .ok_or(EtcdError::KeyNotFound)?;
         let value = if request.ignore_value {
@@ -148,7 +148,7 @@ fn put_keeping(
             }],
             failure: Vec::new(),
         };
-        let response = context.db.txn(txn)?;
+        let response = context.store.txn(txn)?;
         if response.succeeded {
             return Ok((response.revision, put_prev(response.results)));
         }
@@ -182,7 +182,7 @@ pub(crate) fn delete_range(
                 success: vec![TxnOp::DeleteRange(range)],
                 ..Txn::default()
             };
-            let response = context.db.txn(txn)?;
+            let response = context.store.txn(txn)?;
             let deleted = match response.results.into_iter().next() {
                 Some(OpResult::DeleteRange { deleted }) => deleted,
                 _ => Vec::new(),
@@ -219,14 +219,14 @@ pub(crate) fn compact(
     context: &Context,
     request: &CompactionRequest,
 ) -> EtcdResult<CompactionResponse> {
-    let never_compacted = context.db.history_horizon() == 0;
+    let never_compacted = context.db().history_horizon() == 0;
     if never_compacted && matches!(request.revision, 0 | 1) {
         return Ok(CompactionResponse {
             header: Some(context.current_header()?),
         });
     }
     let revision = crate::revision::engine(u64::try_from(request.revision).unwrap_or(0));
-    context.db.compact_history(revision)?;
+    context.store.compact(revision)?;
     Ok(CompactionResponse {
         header: Some(context.current_header()?),
     })

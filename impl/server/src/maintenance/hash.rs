@@ -30,7 +30,7 @@ use crate::proto::etcdserverpb::{
 
 /// Serves HashKV (blocking).
 pub(crate) fn hash_kv(context: &Context, request: &HashKvRequest) -> EtcdResult<HashKvResponse> {
-    let horizon = context.db.history_horizon();
+    let horizon = context.db().history_horizon();
     if horizon != 0 && requested_revision(request.revision).is_some_and(|r| r <= horizon) {
         return Err(EtcdError::Compacted);
     }
@@ -46,7 +46,7 @@ pub(crate) fn hash_kv(context: &Context, request: &HashKvRequest) -> EtcdResult<
 pub(crate) fn hash(context: &Context, _request: &HashRequest) -> EtcdResult<HashResponse> {
     let point = ReadPoint::new(context, 0)?;
     let rows = hash_rows(context, &point)?;
-    let mut leases = context.db.leases()?;
+    let mut leases = context.db().leases()?;
     leases.sort_unstable();
     let hash = leases.into_iter().fold(rows, |crc, id| {
         let status = LeaseStatus { id: wire_i64(id) };

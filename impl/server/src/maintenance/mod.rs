@@ -37,6 +37,8 @@ use crate::proto::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
     HashKvResponse, HashRequest, HashResponse, SnapshotRequest, StatusRequest, StatusResponse,
 };
+use crate::replica::RaftStatus;
+use crate::store::Store;
 
 /// The Maintenance service over a [`Context`].
 #[derive(Debug)]
@@ -62,17 +64,27 @@ impl MaintenanceService {
 
 fn status(context: &Context) -> EtcdResult<StatusResponse> {
     let revision = context.current_revision()?;
-    let stats = context.db.stats();
+    let stats = context.db().stats();
     let tables: u64 = stats.bytes_per_level.iter().sum();
     let size = wire_i64(tables.saturating_add(stats.wal_bytes));
+    let raft = match &context.store {
+        // Alone: always the leader, term 1, and the revision for the indexes.
+        Store::Single(_) => RaftStatus {
+            leader: context.identity.member_id,
+            term: RAFT_TERM,
+            index: crate::revision::wire(revision).unsigned_abs(),
+            applied: crate::revision::wire(revision).unsigned_abs(),
+        },
+        Store::Replicated(replica) => replica.raft_status(),
+    };
     Ok(StatusResponse {
         header: Some(context.header(revision)),
         version: Identity::version(),
         db_size: size,
-        leader: context.identity.member_id,
-        raft_index: crate::revision::wire(revision).unsigned_abs(),
-        raft_term: RAFT_TERM,
-        raft_applied_index: crate::revision::wire(revision).unsigned_abs(),
+        leader: raft.leader,
+        raft_index: raft.index,
+        raft_term: raft.term,
+        raft_applied_index: raft.applied,
         errors: Vec::new(),
         db_size_in_use: size,
         is_learner: false,
@@ -112,7 +124,7 @@ impl Maintenance for MaintenanceService {
         self.check_admin(&request)?;
         self.context
             .blocking(|context| {
-                context.db.compact_range(KeyRange::all())?;
+                context.db().compact_range(KeyRange::all())?;
                 Ok(DefragmentResponse {
                     header: Some(context.current_header()?),
                 })

@@ -60,7 +60,7 @@ fn send_snapshot(
     let mut spool = tempfile::tempfile().map_err(EtcdError::SnapshotSpool)?;
     let summary = {
         let mut out = BufWriter::new(&mut spool);
-        let summary = context.db.export(&mut out)?;
+        let summary = context.db().export(&mut out)?;
         out.flush().map_err(EtcdError::SnapshotSpool)?;
         summary
     };

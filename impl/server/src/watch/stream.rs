@@ -367,7 +367,7 @@ impl Stream {
     /// Starts an engine watcher on the blocking pool (it replays history from storage).
     async fn start(&self, request: EngineWatch) -> Result<Watcher, StartFailure> {
         let context = Arc::clone(&self.context);
-        match tokio::task::spawn_blocking(move || context.db.watch(request)).await {
+        match tokio::task::spawn_blocking(move || context.db().watch(request)).await {
             Ok(Ok(watcher)) => Ok(watcher),
             Ok(Err(kvstore::Error::Compacted { horizon, .. })) => {
                 Err(StartFailure::Compacted { horizon })

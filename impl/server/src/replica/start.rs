@@ -1,0 +1,186 @@
+//! Starting a member: its raft over the member's directory, its peer port, the cluster formed
+//! on its first start, and the leader's lease duties.
+//!
+//! Invariants:
+//! - Every initial member initializes raft with the same membership (all of
+//!   `--initial-cluster` as voters), which openraft allows; a member that was initialized
+//!   before (a restart) is not initialized again.
+//! - Leases are expired only by the leader, through committed revocations
+//!   ([`RaftNode::propose_lease_expiries`]); a member that becomes leader first renews every
+//!   lease by its own clock (etcd's lessor promotion), so a lease whose keep-alives went to the
+//!   old leader does not expire at the hand-over.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvstore::Options;
+use kvstore::vfs::OsVfs;
+use kvstore_raft::RaftNode;
+use kvstore_raft::transport::{PeerNetwork, peer_server};
+use openraft::error::{InitializeError, RaftError};
+use openraft::{BasicNode, Config};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use super::members::InitialCluster;
+use crate::error::ServeError;
+
+/// How often the leader looks for leases past their deadline.
+const LEASE_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Raft's timing, etcd's defaults: a heartbeat every 100 ms, elections after 1 to 2 s of
+/// silence.
+const HEARTBEAT_MS: u64 = 100;
+const ELECTION_TIMEOUT_MIN_MS: u64 = 1000;
+const ELECTION_TIMEOUT_MAX_MS: u64 = 2000;
+
+/// How a server joins a cluster (`kvstore serve --initial-cluster ...`).
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// Every initial member (this one included, by the server's name).
+    pub initial_cluster: InitialCluster,
+    /// Where this member listens for its peers.
+    pub listen_peer: SocketAddr,
+}
+
+/// A started member: its raft and the tasks serving its peers and its lease duties.
+pub(crate) struct Member {
+    pub(crate) node: Arc<RaftNode>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Member {
+    /// Starts member `id` of `cluster` in `dir`; its tasks end when `shutdown` turns true.
+    pub(crate) async fn start(
+        id: u64,
+        dir: &Path,
+        options: &Options,
+        cluster: &ClusterConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Member, ServeError> {
+        let listener = TcpListener::bind(cluster.listen_peer)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: cluster.listen_peer,
+                source,
+            })?;
+        let peer_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            addr: cluster.listen_peer,
+            source,
+        })?;
+        let config = Config {
+            cluster_name: format!("kvstore-{:x}", cluster.initial_cluster.cluster_id()),
+            heartbeat_interval: HEARTBEAT_MS,
+            election_timeout_min: ELECTION_TIMEOUT_MIN_MS,
+            election_timeout_max: ELECTION_TIMEOUT_MAX_MS,
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| ServeError::Raft(e.to_string()))?;
+        let node = RaftNode::start(
+            id,
+            Arc::new(OsVfs),
+            dir,
+            options,
+            Arc::new(config),
+            PeerNetwork::new(),
+        )
+        .await
+        .map_err(|e| ServeError::Raft(e.to_string()))?;
+        let node = Arc::new(node);
+        let mut tasks = vec![tokio::spawn(serve_peers(
+            Arc::clone(&node),
+            listener,
+            shutdown.clone(),
+        ))];
+        initialize(&node, &cluster.initial_cluster).await?;
+        tasks.push(tokio::spawn(lease_duties(Arc::clone(&node), shutdown)));
+        tracing::info!(
+            member_id = format_args!("{id:x}"),
+            %peer_addr,
+            "raft member started"
+        );
+        Ok(Member { node, tasks })
+    }
+
+    /// Stops raft and waits for the member's tasks (they end on the shutdown signal).
+    pub(crate) async fn stop(self) -> Result<(), ServeError> {
+        let stopped = self
+            .node
+            .raft()
+            .shutdown()
+            .await
+            .map_err(|e| ServeError::Raft(e.to_string()));
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        stopped
+    }
+}
+
+/// Forms the cluster on a pristine member (see the module doc).
+async fn initialize(node: &RaftNode, cluster: &InitialCluster) -> Result<(), ServeError> {
+    let members: BTreeMap<u64, BasicNode> = cluster
+        .members()
+        .iter()
+        .map(|(&id, member)| (id, BasicNode::new(&member.peer_url)))
+        .collect();
+    match node.raft().initialize(members).await {
+        Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+        Err(e) => Err(ServeError::Raft(e.to_string())),
+    }
+}
+
+/// Serves the peer service on `listener` until `shutdown`.
+async fn serve_peers(
+    node: Arc<RaftNode>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let served = tonic::transport::Server::builder()
+        .add_service(peer_server(node))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            let _ = shutdown.wait_for(|&stop| stop).await;
+        })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "the peer service failed");
+    }
+}
+
+/// The leader's lease duties (see the module doc), until `shutdown`.
+async fn lease_duties(node: Arc<RaftNode>, mut shutdown: watch::Receiver<bool>) {
+    let mut was_leader = false;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(LEASE_CHECK_INTERVAL) => {}
+            _ = shutdown.wait_for(|&stop| stop) => return,
+        }
+        let leader = node.raft().current_leader().await == Some(node.id());
+        if leader && !was_leader {
+            let db = node.db();
+            let renewed = tokio::task::spawn_blocking(move || {
+                for lease in db.leases()? {
+                    match db.keep_alive(lease) {
+                        Ok(_) | Err(kvstore::Error::LeaseNotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok::<_, kvstore::Error>(())
+            })
+            .await;
+            if !matches!(renewed, Ok(Ok(()))) {
+                tracing::warn!(?renewed, "renewing the leases at leadership failed");
+            }
+        }
+        was_leader = leader;
+        if leader && let Err(e) = node.propose_lease_expiries().await {
+            tracing::warn!(error = %e, "proposing lease expiries failed");
+        }
+    }
+}
