@@ -3,7 +3,8 @@
 //! for every member's state against the committed log; each planted bug shown caught; one seed
 //! shown to replay the same run.
 //!
-//! `SIM_SEED=<n>` replays one seed; `SIM_SEEDS=<n>` runs more seeds.
+//! `SIM_SEED=<n>` replays one seed; `SIM_SEEDS=<n>` runs more seeds; `SIM_SECS=<n>` makes each
+//! run last `n` virtual seconds (the longer mode).
 
 mod common;
 mod sim;
@@ -12,21 +13,28 @@ use std::time::Duration;
 
 use sim::{Bugs, Check, Report, Scenario, run, seeds};
 
-fn scenario(seed: u64, members: u64) -> Scenario {
+/// Virtual seconds a CI run lasts (`SIM_SECS` overrides it for a longer mode).
+const SECS_DEFAULT: u64 = 8;
+
+fn scenario(seed: u64, members: u64, secs: u64) -> Scenario {
+    let secs = std::env::var("SIM_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(secs);
     Scenario {
         seed,
         members,
         clients: 4,
-        duration: Duration::from_secs(8),
+        duration: Duration::from_secs(secs),
         bugs: Bugs::default(),
     }
 }
 
-async fn campaign(members: u64, first_seed: u64, default_count: u64) {
+async fn campaign(members: u64, secs: u64, first_seed: u64, default_count: u64) {
     let mut failed = Vec::new();
     let seeds = seeds(first_seed, default_count);
     for &seed in &seeds {
-        let report = run(scenario(seed, members)).await;
+        let report = run(scenario(seed, members, secs)).await;
         println!("{report}");
         if !report.violations.is_empty() {
             failed.push(report);
@@ -47,12 +55,12 @@ async fn campaign(members: u64, first_seed: u64, default_count: u64) {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn three_members_stay_linearizable_and_agree_with_the_log() {
-    campaign(3, 1, 3).await;
+    campaign(3, SECS_DEFAULT, 1, 3).await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn five_members_stay_linearizable_and_agree_with_the_log() {
-    campaign(5, 1001, 1).await;
+    campaign(5, 4, 1001, 1).await;
 }
 
 /// Runs the campaign with `bugs` planted on seeds from 1 until `check` catches it (at most
@@ -62,7 +70,7 @@ async fn caught(bugs: Bugs, check: Check, seeds_max: u64) -> Report {
     for seed in 1..=seeds_max {
         let report = run(Scenario {
             bugs,
-            ..scenario(seed, 3)
+            ..scenario(seed, 3, SECS_DEFAULT)
         })
         .await;
         if report.caught(check) {
@@ -105,9 +113,18 @@ async fn planted_read_from_a_deposed_leader_is_caught() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn planted_watch_event_for_an_uncommitted_write_is_caught() {
+    let bugs = Bugs {
+        phantom_watch_events: true,
+        ..Bugs::default()
+    };
+    caught(bugs, Check::WatchCommitted, 3).await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn one_seed_replays_the_same_run() {
-    let first = run(scenario(7, 3)).await;
-    let second = run(scenario(7, 3)).await;
+    let first = run(scenario(7, 3, 4)).await;
+    let second = run(scenario(7, 3, 4)).await;
     assert!(first.violations.is_empty(), "{first}");
     assert_eq!(
         first.trace, second.trace,

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::Bugs;
 use super::rng::Rng;
+use super::watch::{Events, Seen};
 use super::world::World;
 
 /// Keys the clients share (few, so that ops conflict).
@@ -45,14 +46,12 @@ pub struct Client {
     pub rng: Rng,
     /// The cluster.
     pub world: Arc<World>,
+    /// The watch events recorded (only the planted phantom-event bug writes to them).
+    pub events: Arc<Events>,
     /// The planted bugs.
     pub bugs: Bugs,
     /// The run's time origin (history times are nanoseconds since it).
     pub origin: Instant,
-    /// What the client last saw of each key: value and mod revision (`None`: absent).
-    seen: Vec<Option<(Vec<u8>, u64)>>,
-    /// Writes made (values are `c<client>-<n>`, unique in the run).
-    writes: u64,
 }
 
 /// What a write answered, if anything.
@@ -63,39 +62,42 @@ enum Written {
     Unknown,
 }
 
+/// A client's memory while it runs.
+struct Session {
+    client: Client,
+    /// What the client last saw of each key: value and mod revision (`None`: absent).
+    seen: Vec<Option<(Vec<u8>, u64)>>,
+    /// Writes made (values are `c<client>-<n>`, unique in the run).
+    writes: u64,
+}
+
 impl Client {
-    /// A client with nothing seen yet.
-    pub fn new(id: usize, rng: Rng, world: Arc<World>, bugs: Bugs, origin: Instant) -> Client {
-        Client {
-            id,
-            rng,
-            world,
-            bugs,
-            origin,
+    /// Makes calls until `until`; returns them.
+    pub async fn run(self, until: Instant) -> Vec<Op> {
+        let mut session = Session {
+            client: self,
             seen: vec![None; KEYS as usize],
             writes: 0,
-        }
-    }
-
-    fn now(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    /// Makes calls until `until`; returns them.
-    pub async fn run(mut self, until: Instant) -> Vec<Op> {
+        };
         let mut ops = Vec::new();
         while Instant::now() < until {
-            let think = self.rng.below(THINK_MS_MAX + 1);
+            let think = session.client.rng.below(THINK_MS_MAX + 1);
             tokio::time::sleep(Duration::from_millis(think)).await;
-            let key = self.rng.below(KEYS);
-            let op = match self.rng.below(10) {
-                0..=3 => self.put(key).await,
-                4..=5 => self.cas(key).await,
-                _ => self.get(key).await,
+            let key = session.client.rng.below(KEYS);
+            let op = match session.client.rng.below(10) {
+                0..=3 => session.put(key).await,
+                4..=5 => session.cas(key).await,
+                _ => session.get(key).await,
             };
             ops.extend(op);
         }
         ops
+    }
+}
+
+impl Session {
+    fn now(&self) -> u64 {
+        u64::try_from(self.client.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn key_bytes(key: u64) -> Vec<u8> {
@@ -104,7 +106,7 @@ impl Client {
 
     fn next_value(&mut self) -> Vec<u8> {
         self.writes += 1;
-        format!("c{}-{}", self.id, self.writes).into_bytes()
+        format!("c{}-{}", self.client.id, self.writes).into_bytes()
     }
 
     async fn put(&mut self, key: u64) -> Option<Op> {
@@ -205,7 +207,7 @@ impl Client {
 
     fn op(&self, call: Call, invoked: u64, outcome: Option<Outcome>) -> Op {
         Op {
-            client: self.id,
+            client: self.client.id,
             call,
             invoked,
             returned: outcome.map(|outcome| Returned {
@@ -216,7 +218,7 @@ impl Client {
     }
 
     fn random_member(&mut self) -> u64 {
-        1 + self.rng.below(self.world.members)
+        1 + self.client.rng.below(self.client.world.members)
     }
 
     /// The member to try after `node` said `leader` leads.
@@ -229,29 +231,42 @@ impl Client {
 
     /// Proposes `command` through the leader, following `NotLeader` redirections.
     async fn write(&mut self, command: Command) -> Written {
+        let bugs = self.client.bugs;
+        let early = bugs.ack_before_quorum || bugs.phantom_watch_events;
         let mut target = self.random_member();
         for _ in 0..ATTEMPTS_MAX {
-            let Some(node) = self.world.node(target) else {
+            let Some(node) = self.client.world.node(target) else {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 target = self.random_member();
                 continue;
             };
-            let wait = if self.bugs.ack_before_quorum {
-                EARLY_ACK
-            } else {
-                WRITE_TIMEOUT
+            let mut pending = std::pin::pin!(node.write(command.clone()));
+            let first_wait = if early { EARLY_ACK } else { WRITE_TIMEOUT };
+            let answer = match tokio::time::timeout(first_wait, &mut pending).await {
+                Ok(answer) => answer,
+                Err(_elapsed) if bugs.ack_before_quorum => {
+                    return Written::Guessed(guess_revision(&node));
+                }
+                Err(_elapsed) if bugs.phantom_watch_events => {
+                    self.client.events.push(Seen {
+                        member: target,
+                        value: written_value(&command),
+                        revision: guess_revision(&node),
+                    });
+                    match tokio::time::timeout(WRITE_TIMEOUT - EARLY_ACK, &mut pending).await {
+                        Ok(answer) => answer,
+                        Err(_elapsed) => return Written::Unknown,
+                    }
+                }
+                Err(_elapsed) => return Written::Unknown,
             };
-            match tokio::time::timeout(wait, node.write(command.clone())).await {
-                Ok(Ok(response)) => return Written::Answered(response),
-                Ok(Err(Error::NotLeader { leader })) => {
+            match answer {
+                Ok(response) => return Written::Answered(response),
+                Err(Error::NotLeader { leader }) => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     target = self.redirect(leader);
                 }
-                Ok(Err(_)) => return Written::Unknown,
-                Err(_elapsed) if self.bugs.ack_before_quorum => {
-                    return Written::Guessed(guess_revision(&node));
-                }
-                Err(_elapsed) => return Written::Unknown,
+                Err(_) => return Written::Unknown,
             }
         }
         // Only `NotLeader` answers: nothing was proposed, yet "unknown" is always sound.
@@ -263,12 +278,12 @@ impl Client {
     async fn read(&mut self, key: &[u8]) -> Option<Outcome> {
         let mut target = self.random_member();
         for _ in 0..ATTEMPTS_MAX {
-            let Some(node) = self.world.node(target) else {
+            let Some(node) = self.client.world.node(target) else {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 target = self.random_member();
                 continue;
             };
-            if !self.bugs.stale_reads {
+            if !self.client.bugs.stale_reads {
                 let checked =
                     tokio::time::timeout(READ_TIMEOUT, node.raft().ensure_linearizable()).await;
                 match checked {
@@ -294,7 +309,23 @@ impl Client {
     }
 }
 
-/// Planted bug "ack before quorum": the revision a leader that answered right after its own
+/// The value a client's command puts (every one puts exactly one).
+fn written_value(command: &Command) -> Vec<u8> {
+    match command {
+        Command::Put { value, .. } => value.clone(),
+        Command::Txn(txn) => txn
+            .success
+            .iter()
+            .find_map(|op| match op {
+                TxnOp::Put { value, .. } => Some(value.clone()),
+                _ => None,
+            })
+            .unwrap_or_default(),
+        other => panic!("the clients propose no {other:?}"),
+    }
+}
+
+/// Planted bugs "ack before quorum" and "phantom watch event": the revision a leader that answered right after its own
 /// append would report (the next one after what it applied).
 fn guess_revision(node: &RaftNode) -> u64 {
     node.db().stats().last_revision + 1

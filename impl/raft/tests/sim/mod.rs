@@ -4,7 +4,7 @@
 //!
 //! Modules: [`rng`] (the seeded draws), [`net`] (loss and random delays over the router),
 //! [`world`] (the members), [`client`] (the calls and their history), [`nemesis`] (the
-//! faults), [`check`] (the end-of-run checks).
+//! faults), [`watch`] (every member's watch events), [`check`] (the end-of-run checks).
 //!
 //! Invariants:
 //! - Every random choice of a run (openraft's election timeouts, each client's calls, the
@@ -16,6 +16,7 @@ pub mod client;
 pub mod nemesis;
 pub mod net;
 pub mod rng;
+pub mod watch;
 pub mod world;
 
 use std::fmt;
@@ -28,7 +29,11 @@ use tokio::time::Instant;
 
 use client::Client;
 use rng::Rng;
+use watch::Events;
 use world::World;
+
+/// The most violations a report prints (the first ones; the count of the rest follows).
+const VIOLATIONS_SHOWN_MAX: usize = 12;
 
 /// Bugs the harness plants on purpose, to show the checks catch them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,6 +46,10 @@ pub struct Bugs {
     /// Reads are answered from any member's engine without `ensure_linearizable` (a deposed
     /// leader or a lagging follower serves them).
     pub stale_reads: bool,
+    /// A write not committed within 100 ms is reported to the watchers as if applied at the
+    /// leader's guess of its revision (a watch fed from the leader's append, not from the
+    /// committed entries it applied).
+    pub phantom_watch_events: bool,
 }
 
 /// One run's shape.
@@ -73,6 +82,8 @@ pub enum Check {
     Acknowledged,
     /// The client history is linearizable.
     Linearizable,
+    /// Every watch event is a committed write at its revision.
+    WatchCommitted,
 }
 
 /// One failed check.
@@ -97,6 +108,8 @@ pub struct Report {
     pub answered: usize,
     /// The last applied index.
     pub applied: u64,
+    /// Watch events recorded (every member's).
+    pub events: usize,
     /// The linearizability search's counts, when it passed.
     pub stats: Option<Stats>,
     /// What failed.
@@ -123,8 +136,16 @@ impl fmt::Display for Report {
         let s = &self.scenario;
         write!(
             f,
-            "seed {} ({} members, {} clients, {:?}, bugs {:?}): {} ops ({} answered), {} entries applied",
-            s.seed, s.members, s.clients, s.duration, s.bugs, self.ops, self.answered, self.applied
+            "seed {} ({} members, {} clients, {:?}, bugs {:?}): {} ops ({} answered), {} entries applied, {} watch events",
+            s.seed,
+            s.members,
+            s.clients,
+            s.duration,
+            s.bugs,
+            self.ops,
+            self.answered,
+            self.applied,
+            self.events
         )?;
         if let Some(stats) = self.stats {
             write!(
@@ -133,8 +154,14 @@ impl fmt::Display for Report {
                 stats.states, stats.search_steps
             )?;
         }
-        for violation in &self.violations {
+        for violation in self.violations.iter().take(VIOLATIONS_SHOWN_MAX) {
             write!(f, "\nVIOLATION ({:?}): {}", violation.check, violation.what)?;
+        }
+        let hidden = self.violations.len().saturating_sub(VIOLATIONS_SHOWN_MAX);
+        if hidden > 0 {
+            let mut checks: Vec<Check> = self.violations.iter().map(|v| v.check).collect();
+            checks.dedup();
+            write!(f, "\n... and {hidden} more violations (of {checks:?})")?;
         }
         if !self.violations.is_empty() {
             write!(f, "\nnemesis and history:\n  {}", self.trace.join("\n  "))?;
@@ -148,12 +175,21 @@ pub async fn run(scenario: Scenario) -> Report {
     seed_thread_rng(scenario.seed);
     let world =
         Arc::new(World::new(scenario.members, Rng::stream(scenario.seed, 0).next_u64()).await);
+    let events = Arc::new(Events::default());
+    let observer = tokio::spawn(watch::observe(Arc::clone(&world), Arc::clone(&events)));
     let origin = Instant::now();
     let until = origin + scenario.duration;
     let clients: Vec<_> = (0..scenario.clients)
         .map(|id| {
             let rng = Rng::stream(scenario.seed, 2 + id as u64);
-            let client = Client::new(id, rng, Arc::clone(&world), scenario.bugs, origin);
+            let client = Client {
+                id,
+                rng,
+                world: Arc::clone(&world),
+                events: Arc::clone(&events),
+                bugs: scenario.bugs,
+                origin,
+            };
             tokio::spawn(client.run(until))
         })
         .collect();
@@ -181,13 +217,21 @@ pub async fn run(scenario: Scenario) -> Report {
             .filter(|op| op.returned.is_some())
             .count(),
         applied: 0,
+        events: 0,
         stats: None,
         violations: Vec::new(),
     };
-    match check::settle(&world).await {
+    let settled = check::settle(&world).await;
+    // The last events of the settled cluster, then the observer lets go of the members.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    events.stop();
+    observer.await.expect("observer task");
+    let seen = events.all();
+    report.events = seen.len();
+    match settled {
         Ok((leader, applied)) => {
             report.applied = applied;
-            checks(&world, leader, applied, &history, &mut report);
+            checks(&world, leader, applied, &history, &seen, &mut report);
         }
         Err(violation) => report.violations.push(violation),
     }
@@ -195,8 +239,16 @@ pub async fn run(scenario: Scenario) -> Report {
     report
 }
 
-fn checks(world: &World, leader: u64, applied: u64, history: &History, report: &mut Report) {
+fn checks(
+    world: &World,
+    leader: u64,
+    applied: u64,
+    history: &History,
+    seen: &[watch::Seen],
+    report: &mut Report,
+) {
     let written = check::state(world, leader, applied, &mut report.violations);
+    watch::committed(seen, &written, &mut report.violations);
     check::acknowledged(history, &written, &mut report.violations);
     report.stats = check::linearizable(history, &written, &mut report.violations);
 }
