@@ -254,14 +254,13 @@ fn checks(
 }
 
 /// The seeds to run: `SIM_SEED` alone if set, else `SIM_SEEDS` (or `default_count`) seeds
-/// from `first`.
+/// from `SIM_FIRST_SEED` (or `first`).
 pub fn seeds(first: u64, default_count: u64) -> Vec<u64> {
-    if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+    let var = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    if let Some(seed) = var("SIM_SEED") {
         return vec![seed];
     }
-    let count = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default_count);
+    let first = var("SIM_FIRST_SEED").unwrap_or(first);
+    let count = var("SIM_SEEDS").unwrap_or(default_count);
     (first..first + count).collect()
 }
