@@ -43,6 +43,12 @@ pub async fn run(
             break;
         }
         let at = origin.elapsed().as_millis();
+        if bugs.apply_twice && !replayed && Instant::now() >= origin + (until - origin) / 2 {
+            // The planted bug, once, half-way through the run (after writes were applied).
+            replayed = true;
+            trace.push(format!("{at:>6} ms  {}", apply_again(&world, &mut rng)));
+            continue;
+        }
         let members: Vec<u64> = (1..=world.members).collect();
         let what = match rng.below(9) {
             0 => {
@@ -101,10 +107,6 @@ pub async fn run(
                 let jitter = rng.below(JITTER_MS_MAX + 1);
                 world.net.set(loss, jitter);
                 format!("network: loss {loss}/{LOSS_SCALE}, jitter 0..={jitter} ms")
-            }
-            _ if bugs.apply_twice && !replayed => {
-                replayed = true;
-                apply_again(&world, &mut rng)
             }
             _ => "nothing".to_owned(),
         };
