@@ -44,7 +44,9 @@ async fn every_workload_runs_and_writes_what_it_says() {
             ops_per_client: OPS_PER_CLIENT,
             keys: KEYS,
         };
-        let phase = load::run(&endpoint, load).await.expect("the workload runs");
+        let phase = load::run(std::slice::from_ref(&endpoint), load)
+            .await
+            .expect("the workload runs");
         assert!(phase.ops_per_sec > 0.0, "{workload:?}: {phase:?}");
         assert!(
             phase.p99_us >= phase.p50_us && phase.p50_us > 0.0,
@@ -67,10 +69,21 @@ async fn reads_of_keys_never_written_are_errors() {
             ops_per_client: 1,
             keys: KEYS,
         };
-        let refused = load::run(&endpoint, load).await;
+        let refused = load::run(std::slice::from_ref(&endpoint), load).await;
         assert!(
             refused.is_err(),
             "{workload:?} without its preload succeeded"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failover_probe_times_a_write_that_succeeds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let endpoint = serve(dir.path()).await;
+    let took = load::first_write_after(&endpoint)
+        .await
+        .expect("a write succeeds");
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+    assert_eq!(count(&endpoint, "failover").await, 1);
 }

@@ -8,6 +8,7 @@
 //! ```sh
 //! cargo build --release -p kvstore-cli -p kvstore-benches --bin kvstore --bin serverbench
 //! target/release/serverbench --ops 2000
+//! target/release/serverbench --members 3 --workloads put,range --check-perf none
 //! ```
 
 use std::path::PathBuf;
@@ -47,12 +48,19 @@ struct Args {
     /// Where the servers' temporary data directories go (a real disk: both sync every write).
     #[arg(long, default_value_os_t = std::env::temp_dir())]
     dir: PathBuf,
+    /// Members of each server's cluster: 1 serves alone; 3 or more also times a failover
+    /// (the leader SIGKILLed, then the first successful write through another member).
+    #[arg(long, default_value_t = 1)]
+    members: usize,
 }
 
 fn main() -> BenchResult<()> {
     let args = Args::parse();
     if args.clients.contains(&0) || args.keys == 0 || args.keys > kvstore_benches::workload::N_MAX {
         return Err("--clients must be positive and --keys in 1..=10,000,000".into());
+    }
+    if args.members == 0 {
+        return Err("--members must be positive".into());
     }
     let kvstore = match args.kvstore {
         Some(path) => path,
@@ -66,6 +74,7 @@ fn main() -> BenchResult<()> {
         ops: args.ops,
         keys: args.keys,
         dir: args.dir,
+        members: args.members,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -79,6 +88,15 @@ fn main() -> BenchResult<()> {
         })
         .await?;
         println!("{}", report::load_table(&rows));
+        if plan.members >= 3 {
+            let (ours, etcd) = server::failover_both(&plan).await?;
+            println!(
+                "\nleader SIGKILLed to the first write through another member: kvstore {} ms, \
+                 etcd {} ms",
+                ours.as_millis(),
+                etcd.as_millis()
+            );
+        }
         if args.check_perf != "none" {
             let (ours, etcd) =
                 server::check_perf_both(&plan, &args.etcdctl, &args.check_perf).await?;

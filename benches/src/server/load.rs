@@ -104,13 +104,17 @@ pub async fn preload(endpoint: &str, keys: u64) -> BenchResult<()> {
     Ok(())
 }
 
-/// Runs `load` against `endpoint` and measures it.
-pub async fn run(endpoint: &str, load: Load) -> BenchResult<Phase> {
-    debug_assert!(load.clients > 0 && load.keys > 0);
+/// Runs `load` against a server whose members serve `endpoints` (client `i` connects to
+/// member `i mod n`) and measures it.
+pub async fn run(endpoints: &[String], load: Load) -> BenchResult<Phase> {
+    debug_assert!(load.clients > 0 && load.keys > 0 && !endpoints.is_empty());
     let barrier = Arc::new(Barrier::new(load.clients + 1));
     let mut tasks = tokio::task::JoinSet::new();
     for client in 0..load.clients {
-        let endpoint = endpoint.to_owned();
+        let endpoint = endpoints
+            .get(client % endpoints.len().max(1))
+            .cloned()
+            .ok_or("no endpoint")?;
         let barrier = barrier.clone();
         tasks.spawn(async move {
             let c = connect(&endpoint).await?;
@@ -232,4 +236,22 @@ async fn watched_put(
         }
         return Ok(());
     }
+}
+
+/// How long after it is called a put through `endpoint` first succeeds (each attempt bounded
+/// by 1 s, at most [`OP_WAIT_MAX`] in all): after a leader is killed, the time to elect
+/// another and write again.
+pub async fn first_write_after(endpoint: &str) -> BenchResult<Duration> {
+    let started = Instant::now();
+    let options = etcd_client::ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(1))
+        .with_timeout(Duration::from_secs(1));
+    let mut client = Client::connect([endpoint], Some(options)).await?;
+    while started.elapsed() < OP_WAIT_MAX {
+        if client.put("failover", "v", None).await.is_ok() {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Err(format!("no write succeeded through {endpoint} within {OP_WAIT_MAX:?}").into())
 }

@@ -1,7 +1,8 @@
 //! `serverbench`: kvstore's server against etcd 3.4 on the same machine in one run, both
 //! driven by the same client code (the `etcd-client` crate), both syncing every write.
 //!
-//! - [`peer`]: starting `kvstore serve` and etcd as child processes on loopback ports.
+//! - [`peer`]: starting `kvstore serve` and etcd as child processes on loopback ports, alone
+//!   or as clusters.
 //! - [`load`]: the put, range, txn and watch workloads at C clients.
 //! - [`check_perf`]: `etcdctl check perf` and its verdict.
 //! - [`report`]: the Markdown tables, every row with its ratio kvstore/etcd.
@@ -17,6 +18,7 @@ pub mod peer;
 pub mod report;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::BenchResult;
 use load::{Load, Workload};
@@ -36,13 +38,20 @@ pub struct Plan {
     pub keys: u64,
     /// Where the servers' temporary directories go.
     pub dir: PathBuf,
+    /// Members of each server's cluster (1: alone).
+    pub members: usize,
 }
 
 /// Runs every workload of `plan` at every client count on both servers; `progress` is told of
 /// each row as it completes.
 pub async fn compare(plan: &Plan, progress: impl Fn(&Row)) -> BenchResult<Vec<Row>> {
-    let ours = Peer::start(&Kind::Kvstore(plan.kvstore.clone()), &plan.dir).await?;
-    let etcd = Peer::start(&Kind::Etcd(plan.etcd.clone()), &plan.dir).await?;
+    let ours = Peer::start_cluster(
+        &Kind::Kvstore(plan.kvstore.clone()),
+        &plan.dir,
+        plan.members,
+    )
+    .await?;
+    let etcd = Peer::start_cluster(&Kind::Etcd(plan.etcd.clone()), &plan.dir, plan.members).await?;
     if plan.workloads.iter().any(|w| w.needs_preload()) {
         load::preload(&ours.endpoint, plan.keys).await?;
         load::preload(&etcd.endpoint, plan.keys).await?;
@@ -59,8 +68,8 @@ pub async fn compare(plan: &Plan, progress: impl Fn(&Row)) -> BenchResult<Vec<Ro
             let row = Row {
                 workload: workload.name(),
                 clients,
-                kvstore: load::run(&ours.endpoint, load).await?,
-                etcd: load::run(&etcd.endpoint, load).await?,
+                kvstore: load::run(&ours.endpoints, load).await?,
+                etcd: load::run(&etcd.endpoints, load).await?,
             };
             progress(&row);
             rows.push(row);
@@ -90,5 +99,23 @@ pub async fn check_perf_both(
     }
     let etcd = verdicts.pop().ok_or("no etcd verdict")?;
     let kvstore = verdicts.pop().ok_or("no kvstore verdict")?;
+    Ok((kvstore, etcd))
+}
+
+/// On a fresh cluster of each server (`plan.members`, at least 3): SIGKILL the leader, then
+/// time the first successful put through another member. (kvstore's, etcd's).
+pub async fn failover_both(plan: &Plan) -> BenchResult<(Duration, Duration)> {
+    let mut times = Vec::new();
+    for kind in [
+        Kind::Kvstore(plan.kvstore.clone()),
+        Kind::Etcd(plan.etcd.clone()),
+    ] {
+        let mut peer = Peer::start_cluster(&kind, &plan.dir, plan.members.max(3)).await?;
+        load::preload(&peer.endpoint, 100).await?;
+        let other = peer.kill_leader().await?;
+        times.push(load::first_write_after(&other).await?);
+    }
+    let etcd = times.pop().ok_or("no etcd time")?;
+    let kvstore = times.pop().ok_or("no kvstore time")?;
     Ok((kvstore, etcd))
 }
