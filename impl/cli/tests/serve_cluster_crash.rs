@@ -8,33 +8,5 @@ mod crash;
 
 #[test]
 fn sigkill_of_any_member_loses_nothing_acknowledged() {
-    for config in crash::Config::from_env(11, "sync") {
-        println!(
-            "seed {} ({} kills): replay with {}",
-            config.seed,
-            config.rounds,
-            config.replay("serve_cluster_crash")
-        );
-        let started = std::time::Instant::now();
-        let report = crash::cluster::run(&config);
-        println!(
-            "seed {}: {} in {:?}",
-            config.seed,
-            report.summary(),
-            started.elapsed()
-        );
-        assert!(
-            report.violations.is_empty(),
-            "seed {}: {} violations:\n{}\nreplay: {}",
-            config.seed,
-            report.violations.len(),
-            report.violations.join("\n"),
-            config.replay("serve_cluster_crash")
-        );
-        assert!(
-            report.answered_puts > 0 && report.kills == config.rounds,
-            "{}",
-            report.summary()
-        );
-    }
+    crash::campaign(11, "sync", "serve_cluster_crash", crash::cluster::run);
 }

@@ -8,17 +8,11 @@
 //! and the history is linearizable.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kvstore_model::rng::below;
-use tokio::sync::watch;
 
-use super::{
-    CALL_TIMEOUT, CLIENTS, Config, Op, Report, ServerProcess, client, free_port, judge,
-    read_history, watcher,
-};
+use super::{Config, Report, ServerProcess, Traffic, free_port};
 
 /// Members in the cluster.
 pub const MEMBERS: usize = 3;
@@ -71,34 +65,10 @@ pub fn run(config: &Config) -> Report {
             ],
         })
         .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let origin = Instant::now();
     let mut members: Vec<Option<ServerProcess>> =
         seats.iter().map(|seat| Some(seat.start(config))).collect();
     let all: Vec<String> = seats.iter().map(Seat::endpoint).collect();
-    let (publish, endpoints) = watch::channel(all.clone());
-    let stop = Arc::new(AtomicBool::new(false));
-    let until = Arc::new(Mutex::new(None));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|id| {
-            runtime.spawn(client(
-                id,
-                config.seed,
-                origin,
-                endpoints.clone(),
-                Arc::clone(&stop),
-            ))
-        })
-        .collect();
-    let follower = runtime.spawn(watcher(
-        endpoints.clone(),
-        Arc::clone(&stop),
-        Arc::clone(&until),
-    ));
+    let traffic = Traffic::start(config.seed, all.clone());
     let mut s = config.seed;
     let mut report = Report::default();
     for _ in 0..config.rounds {
@@ -106,11 +76,12 @@ pub fn run(config: &Config) -> Report {
             UP_MIN_MS + below(&mut s, UP_SPREAD_MS),
         ));
         let victim = usize::try_from(below(&mut s, MEMBERS as u64)).unwrap_or(0);
-        let live: Vec<String> = (0..MEMBERS)
-            .filter(|&i| i != victim)
-            .map(|i| seats[i].endpoint())
-            .collect();
-        publish.send_replace(live);
+        traffic.publish(
+            (0..MEMBERS)
+                .filter(|&i| i != victim)
+                .map(|i| seats[i].endpoint())
+                .collect(),
+        );
         if let Some(member) = members[victim].take() {
             member.kill();
         }
@@ -118,24 +89,11 @@ pub fn run(config: &Config) -> Report {
         // Down for a while: long enough, some rounds, for the others to elect a new leader.
         std::thread::sleep(Duration::from_millis(below(&mut s, DOWN_MAX_MS)));
         members[victim] = Some(seats[victim].start(config));
-        publish.send_replace(all.clone());
+        traffic.publish(all.clone());
     }
-    std::thread::sleep(Duration::from_millis(UP_MIN_MS));
-    stop.store(true, Ordering::Relaxed);
-    let mut ops: Vec<Op> = Vec::new();
-    for c in clients {
-        ops.extend(runtime.block_on(c).expect("client task"));
-    }
-    let history = runtime.block_on(read_history(seats[0].endpoint()));
-    *until.lock().unwrap() = Some(history.last().map_or(1, |e| e.0));
-    let (seen, streams) = runtime
-        .block_on(async { tokio::time::timeout(CALL_TIMEOUT * 6, follower).await })
-        .expect("the watcher catches up")
-        .expect("watcher task");
+    traffic.finish(seats[0].endpoint(), &mut report);
     for member in members.into_iter().flatten() {
         member.kill();
     }
-    judge(&mut report, &ops, &history, &seen);
-    report.watch_reconnects = streams;
     report
 }

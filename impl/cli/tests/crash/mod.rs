@@ -459,66 +459,139 @@ pub(crate) async fn read_history(endpoint: String) -> Vec<Event> {
     events
 }
 
+/// The clients and the watcher of one run, on a runtime of their own, following the servers
+/// [`Traffic::publish`] names.
+pub(crate) struct Traffic {
+    runtime: tokio::runtime::Runtime,
+    publish: watch::Sender<Vec<String>>,
+    stop: Arc<AtomicBool>,
+    until: Arc<Mutex<Option<u64>>>,
+    clients: Vec<tokio::task::JoinHandle<Vec<Op>>>,
+    follower: tokio::task::JoinHandle<(Vec<Event>, usize)>,
+}
+
+impl Traffic {
+    /// Starts [`CLIENTS`] clients (their ops from `seed`) and a watcher on `endpoints`.
+    pub(crate) fn start(seed: u64, endpoints: Vec<String>) -> Traffic {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let origin = Instant::now();
+        let (publish, endpoint) = watch::channel(endpoints);
+        let stop = Arc::new(AtomicBool::new(false));
+        let until = Arc::new(Mutex::new(None));
+        let clients = (0..CLIENTS)
+            .map(|id| {
+                runtime.spawn(client(
+                    id,
+                    seed,
+                    origin,
+                    endpoint.clone(),
+                    Arc::clone(&stop),
+                ))
+            })
+            .collect();
+        let follower = runtime.spawn(watcher(endpoint, Arc::clone(&stop), Arc::clone(&until)));
+        Traffic {
+            runtime,
+            publish,
+            stop,
+            until,
+            clients,
+            follower,
+        }
+    }
+
+    /// The servers the clients and the watcher may reach now (none: all down).
+    pub(crate) fn publish(&self, endpoints: Vec<String>) {
+        self.publish.send_replace(endpoints);
+    }
+
+    /// Stops the clients, reads the history back from `endpoint`, lets the watcher catch up
+    /// with it, and judges the run into `report`.
+    pub(crate) fn finish(self, endpoint: String, report: &mut Report) {
+        std::thread::sleep(Duration::from_millis(UP_MIN_MS));
+        self.stop.store(true, Ordering::Relaxed);
+        let mut ops: Vec<Op> = Vec::new();
+        for c in self.clients {
+            ops.extend(self.runtime.block_on(c).expect("client task"));
+        }
+        let history = self.runtime.block_on(read_history(endpoint));
+        *self.until.lock().unwrap() = Some(history.last().map_or(1, |e| e.0));
+        let follower = self.follower;
+        let (seen, streams) = self
+            .runtime
+            .block_on(async { tokio::time::timeout(CALL_TIMEOUT * 6, follower).await })
+            .expect("the watcher catches up")
+            .expect("watcher task");
+        judge(report, &ops, &history, &seen);
+        report.watch_reconnects = streams;
+    }
+}
+
 /// Runs one crash test and reports what it found.
 pub fn run(config: &Config) -> Report {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("db");
     let log = dir.path().join("server.log");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let origin = Instant::now();
-    let (publish, endpoint) = watch::channel(Vec::<String>::new());
-    let stop = Arc::new(AtomicBool::new(false));
-    let until = Arc::new(Mutex::new(None));
     let mut server = ServerProcess::start(&db, &log, config);
-    publish.send_replace(vec![server.endpoint.clone()]);
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|id| {
-            runtime.spawn(client(
-                id,
-                config.seed,
-                origin,
-                endpoint.clone(),
-                Arc::clone(&stop),
-            ))
-        })
-        .collect();
-    let follower = runtime.spawn(watcher(
-        endpoint.clone(),
-        Arc::clone(&stop),
-        Arc::clone(&until),
-    ));
+    let traffic = Traffic::start(config.seed, vec![server.endpoint.clone()]);
     let mut s = config.seed;
     let mut report = Report::default();
     for _ in 0..config.rounds {
         std::thread::sleep(Duration::from_millis(
             UP_MIN_MS + below(&mut s, UP_SPREAD_MS),
         ));
-        publish.send_replace(Vec::new());
+        traffic.publish(Vec::new());
         server.kill();
         report.kills += 1;
         server = ServerProcess::start(&db, &log, config);
-        publish.send_replace(vec![server.endpoint.clone()]);
+        traffic.publish(vec![server.endpoint.clone()]);
     }
-    std::thread::sleep(Duration::from_millis(UP_MIN_MS));
-    stop.store(true, Ordering::Relaxed);
-    let mut ops: Vec<Op> = Vec::new();
-    for c in clients {
-        ops.extend(runtime.block_on(c).expect("client task"));
-    }
-    let history = runtime.block_on(read_history(server.endpoint.clone()));
-    *until.lock().unwrap() = Some(history.last().map_or(1, |e| e.0));
-    let (seen, streams) = runtime
-        .block_on(async { tokio::time::timeout(CALL_TIMEOUT * 6, follower).await })
-        .expect("the watcher catches up")
-        .expect("watcher task");
+    traffic.finish(server.endpoint.clone(), &mut report);
     server.kill();
-    judge(&mut report, &ops, &history, &seen);
-    report.watch_reconnects = streams;
     report
+}
+
+/// Runs the campaign `run` over the seeds the environment asks for (`default_seed` else) and
+/// fails on any violation, printing how to replay test file `test`.
+pub fn campaign(
+    default_seed: u64,
+    durability: &'static str,
+    test: &str,
+    run: fn(&Config) -> Report,
+) {
+    for config in Config::from_env(default_seed, durability) {
+        println!(
+            "seed {} ({durability}, {} kills): replay with {}",
+            config.seed,
+            config.rounds,
+            config.replay(test)
+        );
+        let started = Instant::now();
+        let report = run(&config);
+        println!(
+            "seed {}: {} in {:?}",
+            config.seed,
+            report.summary(),
+            started.elapsed()
+        );
+        assert!(
+            report.violations.is_empty(),
+            "seed {}: {} violations:\n{}\nreplay: {}",
+            config.seed,
+            report.violations.len(),
+            report.violations.join("\n"),
+            config.replay(test)
+        );
+        assert!(
+            report.answered_puts > 0 && report.kills == config.rounds,
+            "{}",
+            report.summary()
+        );
+    }
 }
 
 /// Compares the clients' answers, the history and the watcher's events; checks linearizability.
