@@ -108,7 +108,8 @@ impl Member {
         Ok(Member { node, tasks })
     }
 
-    /// Stops raft and waits for the member's tasks (they end on the shutdown signal).
+    /// Stops raft, then the member's tasks: they end by themselves on the shutdown signal, and
+    /// are aborted if serving ended without one (the client transport failed).
     pub(crate) async fn stop(self) -> Result<(), ServeError> {
         let stopped = self
             .node
@@ -117,6 +118,7 @@ impl Member {
             .await
             .map_err(|e| ServeError::Raft(e.to_string()));
         for task in self.tasks {
+            task.abort();
             let _ = task.await;
         }
         stopped
