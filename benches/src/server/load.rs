@@ -239,7 +239,7 @@ async fn watched_put(
 }
 
 /// How long after it is called a put through `endpoint` first succeeds (each attempt bounded
-/// by 1 s, at most [`OP_WAIT_MAX`] in all): after a leader is killed, the time to elect
+/// by 1 s, at most `OP_WAIT_MAX` in all): after a leader is killed, the time to elect
 /// another and write again.
 pub async fn first_write_after(endpoint: &str) -> BenchResult<Duration> {
     let started = Instant::now();
