@@ -5,8 +5,9 @@
 
 use tonic_build::manual::{Builder, Method, Service};
 
-/// (method name, route name, request type, reply type, client streaming)
-const METHODS: [(&str, &str, &str, &str, bool); 6] = [
+/// (method name, route name, request type, reply type (paths under `crate::format`, in
+/// `peer_proto` unless a module is named), client streaming)
+const METHODS: [(&str, &str, &str, &str, bool); 7] = [
     (
         "append_entries",
         "AppendEntries",
@@ -43,7 +44,23 @@ const METHODS: [(&str, &str, &str, &str, bool); 6] = [
         "LeaseKeepAliveReply",
         false,
     ),
+    (
+        "change_members",
+        "ChangeMembers",
+        "peer_members::ChangeMembersRequest",
+        "peer_members::ChangeMembersReply",
+        false,
+    ),
 ];
+
+/// The Rust path of message `name` (see [`METHODS`]).
+fn message_path(name: &str) -> String {
+    if name.contains("::") {
+        format!("crate::format::{name}")
+    } else {
+        format!("crate::format::peer_proto::{name}")
+    }
+}
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -55,8 +72,8 @@ fn main() {
         let mut method = Method::builder()
             .name(name)
             .route_name(route)
-            .input_type(format!("crate::format::peer_proto::{request}"))
-            .output_type(format!("crate::format::peer_proto::{reply}"))
+            .input_type(message_path(request))
+            .output_type(message_path(reply))
             .codec_path("tonic_prost::ProstCodec");
         if streaming {
             method = method.client_streaming();

@@ -84,6 +84,12 @@ pub struct ServeArgs {
     /// from it and the peer URLs.
     #[arg(long, default_value = "etcd-cluster", requires = "initial_cluster")]
     initial_cluster_token: String,
+    /// `new`: the members of `--initial-cluster` form a new cluster on their first start;
+    /// `existing`: this member joins a running cluster that added it (`etcdctl member add`),
+    /// and `--initial-cluster` lists it and the members it can reach (etcd's
+    /// `--initial-cluster-state`).
+    #[arg(long, value_enum, default_value_t = ClusterState::New, requires = "initial_cluster")]
+    initial_cluster_state: ClusterState,
     /// Where this member listens for its peers (default: the port of its own URL in
     /// `--initial-cluster`, on all interfaces of that host).
     #[arg(long, value_name = "ADDR", requires = "initial_cluster")]
@@ -92,6 +98,16 @@ pub struct ServeArgs {
     /// `group-commit` (the same promise, writers arriving during a sync share the next one).
     #[arg(long, value_enum, default_value_t = DurabilityArg::Sync)]
     durability: DurabilityArg,
+}
+
+/// Whether a member forms a new cluster or joins a running one (etcd's
+/// `--initial-cluster-state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClusterState {
+    /// Form a new cluster with the other members of `--initial-cluster`.
+    New,
+    /// Join a running cluster that added this member.
+    Existing,
 }
 
 /// The durability modes `serve` offers: those that acknowledge a write only once it is durable.
@@ -232,6 +248,7 @@ fn cluster_config(args: &ServeArgs) -> Result<Option<ClusterConfig>, String> {
     Ok(Some(ClusterConfig {
         initial_cluster,
         listen_peer,
+        existing: args.initial_cluster_state == ClusterState::Existing,
     }))
 }
 

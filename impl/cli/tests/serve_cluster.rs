@@ -2,9 +2,13 @@
 //! a write on any member is read on every member (linearizable reads through followers), the
 //! members list each other, endpoint status agrees on the leader, leases granted through a
 //! follower are revoked everywhere; SIGKILL of the leader elects another and writes go on; the
-//! killed member restarts and catches up. Negative control: `tests/serve_cluster_sabotage.rs`.
+//! killed member restarts and catches up; members are added (voters and learners), promoted and
+//! removed with etcdctl while a client writes. Negative control:
+//! `tests/serve_cluster_sabotage.rs`.
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 mod cluster;
@@ -78,6 +82,157 @@ fn three_members_replicate_and_survive_the_leader_killed() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(value(&cluster, leader, "greeting", true), "hello");
+}
+
+/// etcd's membership workflow while a client writes: a voter added with `etcdctl member add`
+/// and started with `--initial-cluster-state existing` catches up; a learner added, started and
+/// promoted; etcd's refusals; a follower and then the leader removed (each process ends by
+/// itself); every acknowledged write is on every remaining member.
+#[test]
+fn members_are_added_promoted_and_removed_while_a_client_writes() {
+    let mut cluster = Cluster::start(3, None);
+    cluster.etcdctl_ok(0, &["put", "before", "add"]);
+    // A client writing through the three first members all along (etcdctl's client moves to
+    // another endpoint when the one it uses is removed).
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let endpoint = (0..3)
+            .map(|i| cluster.endpoint(i))
+            .collect::<Vec<_>>()
+            .join(",");
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut acknowledged = Vec::new();
+            for n in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let key = format!("w{n}");
+                let put = Command::new("etcdctl")
+                    .env("ETCDCTL_API", "3")
+                    .args(["--endpoints", &endpoint, "--command-timeout=5s"])
+                    .args(["put", &key, "v"])
+                    .output()
+                    .expect("etcdctl runs");
+                if put.status.success() {
+                    acknowledged.push(key);
+                }
+            }
+            acknowledged
+        })
+    };
+
+    // A voter joins through n2 and catches up, including what was written before it joined.
+    let n4 = cluster.join("n4", 1, false);
+    let deadline = Instant::now() + PATIENCE;
+    while value(&cluster, n4, "before", true) != "add" {
+        assert!(Instant::now() < deadline, "{}", cluster.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A learner joins through n4, and is promoted once in sync.
+    let n5 = cluster.join("n5", n4, true);
+    let deadline = Instant::now() + PATIENCE;
+    let n5_id = loop {
+        let list = cluster.etcdctl_ok(0, &["member", "list", "-w", "json"]);
+        if let Some(id) = member_id(&list, "n5") {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "n5 never started: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let out = cluster.etcdctl(0, &["member", "promote", &n5_id]);
+        if out.status.success() {
+            break;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("in sync with leader"), "{err}");
+        assert!(Instant::now() < deadline, "{}", cluster.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Every member lists five started voters with their client URLs.
+    let table = cluster.etcdctl_ok(n5, &["member", "list"]);
+    for member in &cluster.members {
+        let row = format!(
+            "started, {}, http://127.0.0.1:{}, http://127.0.0.1:{}, false",
+            member.name, member.peer_port, member.client_port
+        );
+        assert!(table.contains(&row), "{row} in\n{table}");
+    }
+    // etcd's refusals, word for word.
+    let taken = format!("http://127.0.0.1:{}", cluster.members[0].peer_port);
+    for (args, error) in [
+        (
+            vec!["member", "add", "again", "--peer-urls", &taken],
+            "etcdserver: Peer URLs already exists",
+        ),
+        (
+            vec!["member", "remove", "1234"],
+            "etcdserver: member not found",
+        ),
+        (
+            vec!["member", "promote", &n5_id],
+            "etcdserver: can only promote a learner member",
+        ),
+        (
+            vec!["member", "add", "bad", "--peer-urls", "https://127.0.0.1:1"],
+            "etcdserver: given member URLs are invalid",
+        ),
+    ] {
+        let out = cluster.etcdctl(1, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(error),
+            "{args:?}: {err}"
+        );
+    }
+
+    // A follower removed through itself, then the leader through a third member: each ends.
+    let leader = cluster.leader(&[0, 1, 2, n4, n5]);
+    let follower = [0, 1, n4].into_iter().find(|&i| i != leader).expect("one");
+    let other = [0, 1, 2, n4]
+        .into_iter()
+        .find(|&i| i != leader && i != follower)
+        .expect("one");
+    for (removed, via) in [(follower, follower), (leader, other)] {
+        let list = cluster.etcdctl_ok(via, &["member", "list", "-w", "json"]);
+        let id = member_id(&list, &cluster.members[removed].name).expect("listed");
+        cluster.etcdctl_ok(via, &["member", "remove", &id]);
+        assert_eq!(cluster.wait_exit(removed), Some(0), "{}", cluster.logs());
+    }
+    cluster.etcdctl_ok(other, &["put", "after", "remove"]);
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged = writer.join().expect("writer");
+    assert!(!acknowledged.is_empty());
+    let remaining: Vec<usize> = (0..cluster.members.len())
+        .filter(|&i| i != leader && i != follower)
+        .collect();
+    assert_eq!(remaining.len(), 3);
+    for &i in &remaining {
+        let keys = cluster.etcdctl_ok(i, &["get", "w", "--prefix", "--keys-only"]);
+        for key in &acknowledged {
+            assert!(
+                keys.lines().any(|line| line == key),
+                "{key} acknowledged, missing on {}",
+                cluster.members[i].name
+            );
+        }
+        assert_eq!(value(&cluster, i, "after", false), "remove");
+    }
+}
+
+/// The hex id of the member named `name` in `member list -w json` output.
+fn member_id(json: &str, name: &str) -> Option<String> {
+    let at = json.find(&format!("\"name\":\"{name}\""))?;
+    let start = json[..at].rfind("\"ID\":")? + 5;
+    let id: u64 = json[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()?;
+    Some(format!("{id:x}"))
 }
 
 #[test]

@@ -94,6 +94,9 @@ pub enum Error {
         /// What was awaited.
         what: String,
     },
+    /// The leader refused a membership change.
+    #[error("membership change refused: {0}")]
+    MemberRefused(crate::membership::MemberRefusal),
     /// openraft refused or failed a request (shut down, a membership change in progress...).
     #[error("raft: {0}")]
     Raft(String),

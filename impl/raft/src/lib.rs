@@ -10,6 +10,8 @@
 //!   ([`Response`]).
 //! - [`format`](mod@format): the bytes stored (`spec/FORMAT.md` § 12, `spec/raft.proto`).
 //! - [`log_store`]: openraft's log storage over the raft log database.
+//! - [`member`]: a member as the membership records it ([`Node`]).
+//! - [`membership`]: membership changes at run time ([`MemberChange`]), from any member.
 //! - [`state_machine`]: openraft's state machine over the engine, generations, snapshots.
 //! - [`router`]: the in-process network.
 //! - [`transport`]: the gRPC peer transport between processes ([`PeerNetwork`],
@@ -46,6 +48,8 @@ pub mod command;
 pub mod error;
 pub mod format;
 pub mod log_store;
+pub mod member;
+pub mod membership;
 pub mod node;
 pub mod relay;
 pub mod router;
@@ -58,20 +62,22 @@ use std::io::Cursor;
 pub use command::{Command, Rejection, Response};
 pub use error::Error;
 pub use log_store::LogStore;
+pub use member::Node;
+pub use membership::{MemberChange, MemberRefusal};
 pub use node::RaftNode;
 pub use router::Router;
 pub use state_machine::{StateHandle, StateMachine};
 pub use transport::{PeerNetwork, PeerService, peer_server};
 
 openraft::declare_raft_types!(
-    /// kvstore's raft types: [`Command`] in, [`Response`] out, `u64` node ids, nodes with an
-    /// address, snapshots as export streams in memory, on tokio
+    /// kvstore's raft types: [`Command`] in, [`Response`] out, `u64` node ids, [`Node`]s with
+    /// an address, a name and client URLs, snapshots as export streams in memory, on tokio
     /// with seedable random numbers.
     pub TypeConfig:
         D = Command,
         R = Response,
         NodeId = u64,
-        Node = openraft::BasicNode,
+        Node = crate::Node,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
         AsyncRuntime = runtime::Runtime,
@@ -80,8 +86,8 @@ openraft::declare_raft_types!(
 /// A raft log entry of kvstore.
 pub type Entry = openraft::Entry<TypeConfig>;
 /// A membership of kvstore's cluster.
-pub type Membership = openraft::Membership<u64, openraft::BasicNode>;
+pub type Membership = openraft::Membership<u64, crate::Node>;
 /// A snapshot's meta.
-pub type SnapshotMeta = openraft::SnapshotMeta<u64, openraft::BasicNode>;
+pub type SnapshotMeta = openraft::SnapshotMeta<u64, crate::Node>;
 /// A snapshot's bytes while sent or received.
 pub type SnapshotData = Cursor<Vec<u8>>;

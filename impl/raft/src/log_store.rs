@@ -16,6 +16,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::Node;
 use kvstore::txn::{Txn, TxnOp};
 use kvstore::vfs::Vfs;
 use kvstore::{
@@ -23,9 +24,7 @@ use kvstore::{
     WriteOptions,
 };
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{
-    BasicNode, LogId, OptionalSend, RaftLogReader, StorageError, StoredMembership, Vote,
-};
+use openraft::{LogId, OptionalSend, RaftLogReader, StorageError, StoredMembership, Vote};
 
 use crate::error::{Error, read_logs, write_logs};
 use crate::format::{
@@ -114,7 +113,7 @@ impl LogStore {
     }
 
     /// The last membership the state machine applied (see [`crate::state_machine`]).
-    pub fn applied_membership(&self) -> Result<Option<StoredMembership<u64, BasicNode>>, Error> {
+    pub fn applied_membership(&self) -> Result<Option<StoredMembership<u64, Node>>, Error> {
         self.get(
             TAG_MEMBERSHIP,
             "applied membership",
@@ -125,7 +124,7 @@ impl LogStore {
     /// Records `membership` as the last applied, durably.
     pub fn save_applied_membership(
         &self,
-        membership: &StoredMembership<u64, BasicNode>,
+        membership: &StoredMembership<u64, Node>,
     ) -> Result<(), Error> {
         let bytes = format::encode_stored_membership(membership);
         self.db.put_with(&[TAG_MEMBERSHIP], &bytes, sync())?;

@@ -7,10 +7,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::Node;
 use kvstore::vfs::Vfs;
 use kvstore::{Db, Options};
 use openraft::network::RaftNetworkFactory;
-use openraft::{BasicNode, Config, Raft};
+use openraft::{Config, Raft};
 
 use crate::TypeConfig;
 use crate::command::{Command, Response};
@@ -105,7 +106,7 @@ impl RaftNode {
         command.check_size()?;
         match self.raft.client_write(command).await {
             Ok(written) => Ok(written.data),
-            Err(e) => Err(match e.forward_to_leader::<BasicNode>() {
+            Err(e) => Err(match e.forward_to_leader::<Node>() {
                 Some(forward) => Error::NotLeader {
                     leader: forward.leader_id,
                 },

@@ -15,10 +15,11 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::Node;
 use kvstore::LeaseStatus;
+use openraft::LogId;
 use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::metrics::WaitError;
-use openraft::{BasicNode, LogId};
 
 use crate::command::{Command, Response};
 use crate::error::Error;
@@ -140,7 +141,7 @@ impl RaftNode {
         }
         match self.raft().client_write(command).await {
             Ok(written) => Relayed::Done((written.log_id, written.data)),
-            Err(e) => match e.forward_to_leader::<BasicNode>() {
+            Err(e) => match e.forward_to_leader::<Node>() {
                 Some(forward) => Relayed::NotLeader(forward.leader_id),
                 None => Relayed::Failed(match &e {
                     RaftError::Fatal(fatal) => RemoteFailure::from_fatal(fatal),
@@ -176,7 +177,7 @@ impl RaftNode {
 
     /// Runs a call on the leader: `here` if it is this member, else `there` with a client of
     /// the leader's address; follows "not the leader" answers (see the module doc).
-    async fn relay<T, Here, HereFut, There, ThereFut>(
+    pub(crate) async fn relay<T, Here, HereFut, There, ThereFut>(
         &self,
         here: Here,
         there: There,
@@ -251,7 +252,7 @@ impl RaftNode {
     }
 
     /// Waits (bounded by [`RELAY_TIMEOUT`]) until this member applied entry `index`.
-    async fn wait_applied(&self, index: u64) -> Result<(), Error> {
+    pub(crate) async fn wait_applied(&self, index: u64) -> Result<(), Error> {
         let what = format!("member {} applies entry {index}", self.id());
         match self
             .raft()

@@ -15,6 +15,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::Node;
 use openraft::error::{
     Fatal, InstallSnapshotError, RPCError, RaftError, RemoteError, ReplicationClosed,
     StreamingError, Unreachable,
@@ -24,7 +25,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     SnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, OptionalSend, Raft, Snapshot, Vote};
+use openraft::{OptionalSend, Raft, Snapshot, Vote};
 
 use crate::TypeConfig;
 
@@ -152,7 +153,7 @@ pub struct RouterFactory {
 impl RaftNetworkFactory<TypeConfig> for RouterFactory {
     type Network = RouterLink;
 
-    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> RouterLink {
+    async fn new_client(&mut self, target: u64, _node: &Node) -> RouterLink {
         RouterLink {
             router: self.router.clone(),
             from: self.from,
@@ -174,7 +175,7 @@ impl RaftNetwork<TypeConfig> for RouterLink {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, Node, RaftError<u64>>> {
         let reply = self
             .router
             .call(self.from, self.to, |raft| async move {
@@ -190,7 +191,7 @@ impl RaftNetwork<TypeConfig> for RouterLink {
         _option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<u64>,
-        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
+        RPCError<u64, Node, RaftError<u64, InstallSnapshotError>>,
     > {
         let reply = self
             .router
@@ -205,7 +206,7 @@ impl RaftNetwork<TypeConfig> for RouterLink {
         &mut self,
         rpc: VoteRequest<u64>,
         _option: RPCOption,
-    ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+    ) -> Result<VoteResponse<u64>, RPCError<u64, Node, RaftError<u64>>> {
         let reply = self
             .router
             .call(

@@ -1,13 +1,13 @@
 //! The test vectors of `spec/FORMAT.md` § 12.6, read from the spec itself and checked both ways,
 //! and the decoders' refusal (never a panic) of every truncation and corruption of them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kvstore_raft::format::{
     self, FormatError, StatePointer, decode_entry, decode_log_key, decode_state_pointer,
     decode_vote, encode_entry, encode_state_pointer, encode_vote, log_key,
 };
-use kvstore_raft::{Command, Entry};
+use kvstore_raft::{Command, Entry, Membership, Node};
 use openraft::{CommittedLeaderId, EntryPayload, LogId, Vote};
 
 fn vectors() -> BTreeMap<String, Vec<u8>> {
@@ -33,7 +33,7 @@ fn log_id(term: u64, node: u64, index: u64) -> LogId<u64> {
 #[test]
 fn spec_vectors_decode_and_encode_both_ways() {
     let v = vectors();
-    assert_eq!(v.len(), 5, "every vector of § 12.6: {:?}", v.keys());
+    assert_eq!(v.len(), 6, "every vector of § 12.6: {:?}", v.keys());
 
     assert_eq!(log_key(7).to_vec(), v["log-key-7"]);
     assert_eq!(decode_log_key(&v["log-key-7"]), Ok(7));
@@ -62,6 +62,24 @@ fn spec_vectors_decode_and_encode_both_ways() {
     let decoded = decode_entry(&v["entry-blank"]).expect("decode");
     assert_eq!(decoded.log_id, blank.log_id);
     assert!(matches!(decoded.payload, EntryPayload::Blank));
+
+    let node = Node {
+        addr: "http://a:1".to_owned(),
+        name: "n1".to_owned(),
+        client_urls: vec!["http://a:2".to_owned()],
+    };
+    let membership = Entry {
+        log_id: log_id(1, 1, 3),
+        payload: EntryPayload::Membership(Membership::new(
+            vec![BTreeSet::from([1])],
+            BTreeMap::from([(1, node)]),
+        )),
+    };
+    assert_eq!(encode_entry(&membership), v["entry-membership"]);
+    let decoded = decode_entry(&v["entry-membership"]).expect("decode");
+    assert_eq!(decoded.log_id, membership.log_id);
+    assert!(matches!((&decoded.payload, &membership.payload),
+        (EntryPayload::Membership(a), EntryPayload::Membership(b)) if a == b));
 
     let vote = Vote::new_committed(3, 2);
     assert_eq!(encode_vote(&vote), v["vote"]);
@@ -126,6 +144,26 @@ fn decoders_refuse_damage_without_panicking() {
         decode_entry(&bad_bound),
         Err(FormatError::Invalid {
             structure: "Bound",
+            ..
+        })
+    ));
+    // A node over the limits every writer keeps: refused, naming the field.
+    let long = Node {
+        name: "n".repeat(kvstore_raft::member::MEMBER_TEXT_LEN_MAX + 1),
+        ..Node::new("http://a:1")
+    };
+    let over = Entry {
+        log_id: log_id(1, 1, 3),
+        payload: EntryPayload::Membership(Membership::new(
+            vec![BTreeSet::from([1])],
+            BTreeMap::from([(1, long)]),
+        )),
+    };
+    assert!(matches!(
+        decode_entry(&encode_entry(&over)),
+        Err(FormatError::Invalid {
+            structure: "Node",
+            field: "name",
             ..
         })
     ));

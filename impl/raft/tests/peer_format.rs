@@ -10,9 +10,15 @@ use kvstore_raft::format::peer::{
     self, APPEND_ENTRIES_MAX, PEER_MESSAGE_LEN_MAX, Relayed, RemoteFailure, SNAPSHOT_LEN_MAX,
     decode_append_entries, decode_propose_reply, encode_append_entries, encode_propose_reply,
 };
+use kvstore_raft::format::peer_members::{
+    decode_change_members_reply, decode_change_members_request, encode_change_members_reply,
+    encode_change_members_request,
+};
 use kvstore_raft::format::peer_proto::{self as p, FailureKind};
 use kvstore_raft::format::{FormatError, proto};
-use kvstore_raft::{Command, Entry, Rejection, Response, TypeConfig};
+use kvstore_raft::{
+    Command, Entry, MemberChange, MemberRefusal, Node, Rejection, Response, TypeConfig,
+};
 use openraft::raft::AppendEntriesRequest;
 use openraft::{CommittedLeaderId, EntryPayload, LogId, Vote};
 use prost::Message;
@@ -314,7 +320,7 @@ fn vectors() -> std::collections::BTreeMap<String, Vec<u8>> {
 #[test]
 fn spec_vectors_decode_and_encode_both_ways() {
     let v = vectors();
-    assert_eq!(v.len(), 4, "every vector of § 12.7: {:?}", v.keys());
+    assert_eq!(v.len(), 6, "every vector of § 12.7: {:?}", v.keys());
 
     let applied = Relayed::Done((log_id(2, 9), Response::Put { revision: 10 }));
     assert_eq!(encode_propose_reply(&applied), v["propose-applied-put"]);
@@ -348,4 +354,111 @@ fn spec_vectors_decode_and_encode_both_ways() {
     assert_eq!(encode_append_entries(&decoded), v["append-entries-blank"]);
     assert_eq!(decoded.prev_log_id, rpc.prev_log_id);
     assert_eq!(decoded.entries.len(), 1);
+
+    let remove = MemberChange::Remove { id: 5 };
+    assert_eq!(
+        encode_change_members_request(&remove),
+        v["change-members-remove-5"]
+    );
+    assert_eq!(
+        decode_change_members_request(&v["change-members-remove-5"]),
+        Ok(remove)
+    );
+    let refused = Relayed::Done(Err(MemberRefusal::NotFound { id: 3 }));
+    assert_eq!(
+        encode_change_members_reply(&refused),
+        v["change-members-refused-not-found-3"]
+    );
+    assert_eq!(
+        decode_change_members_reply(&v["change-members-refused-not-found-3"]),
+        Ok(refused)
+    );
+}
+
+#[test]
+fn membership_changes_and_outcomes_round_trip_and_refuse_what_is_missing() {
+    let published = Node {
+        addr: "http://h:1".to_owned(),
+        name: "n4".to_owned(),
+        client_urls: vec!["http://h:2".to_owned(), "https://h:3".to_owned()],
+    };
+    for change in [
+        MemberChange::Add {
+            id: 4,
+            node: Node::new("http://h:1"),
+            learner: false,
+        },
+        MemberChange::Add {
+            id: u64::MAX,
+            node: published.clone(),
+            learner: true,
+        },
+        MemberChange::Remove { id: 0 },
+        MemberChange::Promote { id: 7 },
+        MemberChange::UpdatePeerUrl {
+            id: 4,
+            addr: "http://h:9".to_owned(),
+        },
+        MemberChange::Publish {
+            id: 4,
+            name: "n4".to_owned(),
+            client_urls: vec![],
+        },
+    ] {
+        let bytes = encode_change_members_request(&change);
+        assert_eq!(decode_change_members_request(&bytes), Ok(change));
+    }
+    for outcome in [
+        Relayed::Done(Ok(Some(log_id(3, 12)))),
+        Relayed::Done(Ok(None)),
+        Relayed::Done(Err(MemberRefusal::Exists { id: 1 })),
+        Relayed::Done(Err(MemberRefusal::PeerUrlExists {
+            url: "http://h:1".to_owned(),
+        })),
+        Relayed::Done(Err(MemberRefusal::NotLearner { id: 2 })),
+        Relayed::Done(Err(MemberRefusal::LearnerNotReady { id: 2 })),
+        Relayed::Done(Err(MemberRefusal::TooManyLearners)),
+        Relayed::Done(Err(MemberRefusal::Invalid("why".to_owned()))),
+        Relayed::NotLeader(None),
+        Relayed::NotLeader(Some(2)),
+        Relayed::Failed(RemoteFailure {
+            kind: FailureKind::Stopped,
+            message: "stopped".to_owned(),
+        }),
+    ] {
+        let bytes = encode_change_members_reply(&outcome);
+        assert_eq!(decode_change_members_reply(&bytes), Ok(outcome));
+    }
+    // Missing oneofs and the added member's node are named; a node over the limits is refused.
+    assert!(matches!(
+        decode_change_members_request(&[]),
+        Err(FormatError::Invalid {
+            field: "change",
+            ..
+        })
+    ));
+    assert!(matches!(
+        decode_change_members_reply(&[]),
+        Err(FormatError::Invalid {
+            field: "result",
+            ..
+        })
+    ));
+    assert!(matches!(
+        decode_change_members_request(&[0x0a, 0x02, 0x10, 0x01]),
+        Err(FormatError::Invalid { field: "node", .. })
+    ));
+    let too_many_urls = MemberChange::Publish {
+        id: 1,
+        name: "n".to_owned(),
+        client_urls: vec!["http://h:1".to_owned(); kvstore_raft::member::CLIENT_URLS_MAX + 1],
+    };
+    assert!(matches!(
+        decode_change_members_request(&encode_change_members_request(&too_many_urls)),
+        Err(FormatError::Invalid {
+            structure: "Node",
+            field: "client_urls",
+            ..
+        })
+    ));
 }

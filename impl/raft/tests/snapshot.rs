@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 
 use common::{Cluster, assert_same_state, config, dump};
 use kvstore_raft::Command;
-use openraft::{BasicNode, SnapshotPolicy};
+use kvstore_raft::Node;
+use openraft::SnapshotPolicy;
 
 /// Builds a snapshot on the leader and purges its log up to it; returns the snapshot's index.
 async fn snapshot_and_purge(cluster: &Cluster) -> u64 {
@@ -120,7 +121,7 @@ async fn a_new_member_joins_from_a_snapshot() {
 
     cluster.start(4).await;
     let raft = cluster.nodes[&leader].raft().clone();
-    raft.add_learner(4, BasicNode::new("node-4"), true)
+    raft.add_learner(4, Node::new("node-4"), true)
         .await
         .expect("add learner");
     raft.change_membership(BTreeSet::from([1, 2, 3, 4]), false)

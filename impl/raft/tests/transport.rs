@@ -24,8 +24,9 @@ use std::time::Duration;
 use common::{config, dump, options};
 use kvstore::clock::ManualClock;
 use kvstore::vfs::OsVfs;
+use kvstore_raft::Node;
 use kvstore_raft::{Command, PeerNetwork, RaftNode, Rejection, Response, peer_server};
-use openraft::{BasicNode, Config, SnapshotPolicy};
+use openraft::{Config, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -67,10 +68,10 @@ impl Net {
             net.addrs.insert(id, addr);
             net.serve(id, listener).await;
         }
-        let members: BTreeMap<u64, BasicNode> = net
+        let members: BTreeMap<u64, Node> = net
             .addrs
             .iter()
-            .map(|(id, addr)| (*id, BasicNode::new(addr)))
+            .map(|(id, addr)| (*id, Node::new(addr)))
             .collect();
         net.node(1)
             .raft()
@@ -470,6 +471,7 @@ async fn the_service_refuses_malformed_calls_and_goes_on() {
                 nodes: vec![proto::Node {
                     id: 1,
                     addr: net.addrs[&1].clone(),
+                    ..proto::Node::default()
                 }],
             }),
         }),
@@ -542,7 +544,7 @@ async fn calls_that_reach_nobody_fail_within_the_hard_ttl() {
         ("not a url".to_owned(), true),
         (silent_addr, false),
     ] {
-        let mut link = network.new_client(2, &BasicNode::new(&addr)).await;
+        let mut link = network.new_client(2, &Node::new(&addr)).await;
         let started = tokio::time::Instant::now();
         let result = link.vote(rpc(), RPCOption::new(ttl)).await;
         if unreachable {

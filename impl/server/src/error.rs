@@ -152,6 +152,20 @@ pub(crate) enum EtcdError {
     VerifyOnly,
     #[error("etcdserver: invalid auth management")]
     InvalidAuthMgmt,
+    #[error("etcdserver: member ID already exist")]
+    MemberExist,
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExist,
+    #[error("etcdserver: given member URLs are invalid")]
+    MemberBadUrls,
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    #[error("etcdserver: too many learner members in cluster")]
+    TooManyLearners,
     /// In a cluster: no member is the leader (an election is under way, or no quorum).
     #[error("etcdserver: no leader")]
     NoLeader,
@@ -196,6 +210,7 @@ impl EtcdError {
             | EtcdError::AuthFailed
             | EtcdError::InvalidAuthMgmt
             | EtcdError::AuthOldRevision
+            | EtcdError::MemberBadUrls
             | EtcdError::Invalid(_) => Code::InvalidArgument,
             EtcdError::RootUserNotExist
             | EtcdError::RootRoleNotExist
@@ -205,14 +220,19 @@ impl EtcdError {
             | EtcdError::RoleNotFound
             | EtcdError::RoleNotGranted
             | EtcdError::PermissionNotGranted
-            | EtcdError::AuthNotEnabled => Code::FailedPrecondition,
+            | EtcdError::AuthNotEnabled
+            | EtcdError::MemberExist
+            | EtcdError::PeerUrlExist
+            | EtcdError::MemberNotLearner
+            | EtcdError::LearnerNotReady
+            | EtcdError::TooManyLearners => Code::FailedPrecondition,
             EtcdError::PermissionDenied => Code::PermissionDenied,
             EtcdError::NoPasswordUser | EtcdError::VerifyOnly => Code::Unknown,
             EtcdError::InvalidAuthToken => Code::Unauthenticated,
             EtcdError::Compacted | EtcdError::FutureRev | EtcdError::LeaseTtlTooLarge => {
                 Code::OutOfRange
             }
-            EtcdError::LeaseNotFound => Code::NotFound,
+            EtcdError::LeaseNotFound | EtcdError::MemberNotFound => Code::NotFound,
             EtcdError::LeaseExists => Code::FailedPrecondition,
             EtcdError::Stopped
             | EtcdError::NoLeader

@@ -135,6 +135,22 @@ pub(crate) fn router(services: &Services, body_bytes_max: usize) -> Router {
             "/cluster/member/list",
             unary(cluster, |s, r| async move { s.member_list(r).await }),
         )
+        .route(
+            "/cluster/member/add",
+            unary(cluster, |s, r| async move { s.member_add(r).await }),
+        )
+        .route(
+            "/cluster/member/remove",
+            unary(cluster, |s, r| async move { s.member_remove(r).await }),
+        )
+        .route(
+            "/cluster/member/update",
+            unary(cluster, |s, r| async move { s.member_update(r).await }),
+        )
+        .route(
+            "/cluster/member/promote",
+            unary(cluster, |s, r| async move { s.member_promote(r).await }),
+        )
         .merge(auth_routes(auth));
     let refuse = middleware::from_fn_with_state(Arc::clone(auth), refuse_named_client);
     Router::new()

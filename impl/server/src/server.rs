@@ -1,5 +1,6 @@
 //! Starting, serving and stopping: [`ServerConfig`], [`Server::bind`] (open the database, bind
-//! the socket) and [`Server::serve_until`] (answer until the shutdown future completes). One
+//! the socket) and [`Server::serve_until`] (answer until the shutdown future completes, or, for
+//! a cluster member, until the member is removed from the cluster). One
 //! port serves gRPC (HTTP/2) and plain HTTP (HTTP/1.1 or HTTP/2), told apart per request by
 //! the `http` module; with [`ServerConfig::tls`], over TLS or mutual TLS (the `listener`
 //! module).
@@ -47,7 +48,7 @@ use crate::proto::etcdserverpb::kv_server::KvServer;
 use crate::proto::etcdserverpb::lease_server::LeaseServer;
 use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use crate::proto::etcdserverpb::watch_server::WatchServer;
-use crate::replica::{ClusterConfig, Member, Replica};
+use crate::replica::{ClusterConfig, Member, Published, Replica};
 use crate::store::Store;
 use crate::watch::WatchService;
 use crate::{gateway, http};
@@ -193,11 +194,16 @@ impl Server {
             }
             Some(cluster) => {
                 let id = cluster.initial_cluster.id_of(&config.name)?;
+                let published = Published {
+                    name: config.name.clone(),
+                    client_urls: vec![client_url.clone()],
+                };
                 let member = Member::start(
                     id,
                     &config.db_dir,
                     &options,
                     cluster,
+                    published,
                     shutdown_receiver.clone(),
                 )
                 .await?;
@@ -312,8 +318,15 @@ impl Server {
             .add_routes(routes);
         let incoming = listener::incoming(listener, tls);
         let (fired, fired_receiver) = tokio::sync::oneshot::channel::<()>();
+        let removed = member.as_ref().map(Member::removed);
         let on_signal = async move {
-            signal.await;
+            match removed {
+                Some(removed) => tokio::select! {
+                    () = signal => {}
+                    () = removed => tracing::warn!("this member was removed from the cluster"),
+                },
+                None => signal.await,
+            }
             tracing::info!("shutting down: ending streams, finishing calls in flight");
             let _ = shutdown.send(true);
             let _ = fired.send(());

@@ -24,13 +24,15 @@ pub struct Member {
     pub dir: PathBuf,
     pub client_port: u16,
     pub peer_port: u16,
+    /// Its `--initial-cluster`, and whether it joins a running cluster (`existing`).
+    initial: String,
+    existing: bool,
     child: Option<Child>,
 }
 
 pub struct Cluster {
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
     pub members: Vec<Member>,
-    initial: String,
     failpoints: Option<String>,
 }
 
@@ -39,30 +41,85 @@ impl Cluster {
     /// the `failpoints` feature reads it).
     pub fn start(n: usize, failpoints: Option<&str>) -> Cluster {
         let root = tempfile::tempdir().expect("tempdir");
-        let members: Vec<Member> = (1..=n)
+        let mut members: Vec<Member> = (1..=n)
             .map(|i| Member {
                 name: format!("n{i}"),
                 dir: root.path().join(format!("n{i}")),
                 client_port: free_port(),
                 peer_port: free_port(),
+                initial: String::new(),
+                existing: false,
                 child: None,
             })
             .collect();
         let initial = members
             .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .map(Member::initial_entry)
             .collect::<Vec<_>>()
             .join(",");
+        for member in &mut members {
+            member.initial.clone_from(&initial);
+        }
         let mut cluster = Cluster {
-            _root: root,
+            root,
             members,
-            initial,
             failpoints: failpoints.map(str::to_owned),
         };
         for i in 0..n {
             cluster.spawn(i);
         }
         cluster
+    }
+
+    /// A new member `name` added through member `via` with `etcdctl member add` (a learner if
+    /// `learner`), then started with `--initial-cluster-state existing` and the
+    /// `--initial-cluster` etcdctl printed; returns its index.
+    pub fn join(&mut self, name: &str, via: usize, learner: bool) -> usize {
+        let peer_port = free_port();
+        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let mut args = vec!["member", "add", name, "--peer-urls", &peer_url];
+        if learner {
+            args.push("--learner");
+        }
+        let added = self.etcdctl_ok(via, &args);
+        let initial = added
+            .lines()
+            .find_map(|line| line.strip_prefix("ETCD_INITIAL_CLUSTER=\""))
+            .and_then(|rest| rest.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("no ETCD_INITIAL_CLUSTER in {added}"))
+            .to_owned();
+        assert!(initial.contains(&format!("{name}={peer_url}")), "{added}");
+        self.members.push(Member {
+            name: name.to_owned(),
+            dir: self.root.path().join(name),
+            client_port: free_port(),
+            peer_port,
+            initial,
+            existing: true,
+            child: None,
+        });
+        let i = self.members.len() - 1;
+        self.spawn(i);
+        i
+    }
+
+    /// Waits until member `i`'s process exits by itself; its exit code.
+    pub fn wait_exit(&mut self, i: usize) -> Option<i32> {
+        let deadline = Instant::now() + PATIENCE;
+        let child = self.members[i].child.as_mut().expect("member running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.members[i].child = None;
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit\n{}",
+                self.members[i].name,
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn log(&self, i: usize) -> PathBuf {
@@ -83,7 +140,12 @@ impl Cluster {
             .arg(&member.dir)
             .args(["serve", "--name", &member.name])
             .args(["--listen", &format!("127.0.0.1:{}", member.client_port)])
-            .args(["--initial-cluster", &self.initial])
+            .args(["--initial-cluster", &member.initial])
+            .args(if member.existing {
+                &["--initial-cluster-state", "existing"][..]
+            } else {
+                &[]
+            })
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -189,6 +251,13 @@ impl Cluster {
             assert!(Instant::now() < deadline, "no agreed leader: {statuses:?}");
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+impl Member {
+    /// Its `name=url` entry of `--initial-cluster`.
+    fn initial_entry(&self) -> String {
+        format!("{}=http://127.0.0.1:{}", self.name, self.peer_port)
     }
 }
 

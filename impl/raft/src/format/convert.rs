@@ -7,7 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use openraft::{BasicNode, EntryPayload, LogId, StoredMembership, Vote};
+use crate::Node;
+use openraft::{EntryPayload, LogId, StoredMembership, Vote};
 use prost::Message;
 
 use super::command::{command_from_proto, command_to_proto};
@@ -41,10 +42,7 @@ fn membership_to_proto(m: &Membership) -> proto::Membership {
             .collect(),
         nodes: m
             .nodes()
-            .map(|(id, node)| proto::Node {
-                id: *id,
-                addr: node.addr.clone(),
-            })
+            .map(|(id, node)| node_to_proto(*id, node))
             .collect(),
     }
 }
@@ -74,6 +72,27 @@ fn check_ids(field: &'static str, ids: impl Iterator<Item = u64>) -> Result<(), 
     Ok(())
 }
 
+/// Node `id` as a `Node` message.
+pub(super) fn node_to_proto(id: u64, node: &Node) -> proto::Node {
+    proto::Node {
+        id,
+        addr: node.addr.clone(),
+        name: node.name.clone(),
+        client_urls: node.client_urls.clone(),
+    }
+}
+
+/// A `Node` message within the limits of [`Node::check`] (its id is the caller's).
+pub(super) fn node_from_proto(n: &proto::Node) -> Result<Node, FormatError> {
+    let node = Node {
+        addr: n.addr.clone(),
+        name: n.name.clone(),
+        client_urls: n.client_urls.clone(),
+    };
+    node.check()?;
+    Ok(node)
+}
+
 fn membership_from_proto(p: &proto::Membership) -> Result<Membership, FormatError> {
     if p.configs.is_empty() || p.configs.len() > MEMBERSHIP_CONFIGS_MAX {
         return Err(FormatError::invalid(
@@ -86,11 +105,11 @@ fn membership_from_proto(p: &proto::Membership) -> Result<Membership, FormatErro
         ));
     }
     check_ids("nodes", p.nodes.iter().map(|n| n.id))?;
-    let nodes: BTreeMap<u64, BasicNode> = p
+    let nodes = p
         .nodes
         .iter()
-        .map(|n| (n.id, BasicNode::new(&n.addr)))
-        .collect();
+        .map(|n| Ok((n.id, node_from_proto(n)?)))
+        .collect::<Result<BTreeMap<u64, Node>, FormatError>>()?;
     let mut configs = Vec::with_capacity(p.configs.len());
     for config in &p.configs {
         check_ids("configs.ids", config.ids.iter().copied())?;
@@ -106,7 +125,7 @@ fn membership_from_proto(p: &proto::Membership) -> Result<Membership, FormatErro
     Ok(Membership::new(configs, nodes))
 }
 
-fn stored_membership_to_proto(m: &StoredMembership<u64, BasicNode>) -> proto::StoredMembership {
+fn stored_membership_to_proto(m: &StoredMembership<u64, Node>) -> proto::StoredMembership {
     proto::StoredMembership {
         log_id: m.log_id().as_ref().map(log_id_to_proto),
         membership: Some(membership_to_proto(m.membership())),
@@ -115,7 +134,7 @@ fn stored_membership_to_proto(m: &StoredMembership<u64, BasicNode>) -> proto::St
 
 fn stored_membership_from_proto(
     p: &proto::StoredMembership,
-) -> Result<StoredMembership<u64, BasicNode>, FormatError> {
+) -> Result<StoredMembership<u64, Node>, FormatError> {
     let membership = match &p.membership {
         Some(m) => membership_from_proto(m)?,
         None => return Err(FormatError::missing("StoredMembership", "membership")),
@@ -187,14 +206,12 @@ pub fn decode_vote(bytes: &[u8]) -> Result<Vote<u64>, FormatError> {
 }
 
 /// The last applied membership's value bytes.
-pub fn encode_stored_membership(m: &StoredMembership<u64, BasicNode>) -> Vec<u8> {
+pub fn encode_stored_membership(m: &StoredMembership<u64, Node>) -> Vec<u8> {
     stored_membership_to_proto(m).encode_to_vec()
 }
 
 /// [`encode_stored_membership`]'s inverse.
-pub fn decode_stored_membership(
-    bytes: &[u8],
-) -> Result<StoredMembership<u64, BasicNode>, FormatError> {
+pub fn decode_stored_membership(bytes: &[u8]) -> Result<StoredMembership<u64, Node>, FormatError> {
     let p: proto::StoredMembership = decode_message("StoredMembership", bytes, VALUE_LEN_MAX)?;
     stored_membership_from_proto(&p)
 }

@@ -13,9 +13,12 @@
 mod command;
 mod convert;
 pub mod peer;
+pub mod peer_members;
 pub mod peer_proto;
 pub mod proto;
 mod response;
+
+use crate::member::NODE_ENCODED_LEN_MAX;
 
 pub use command::{decode_command, encode_command};
 pub use convert::{
@@ -48,8 +51,8 @@ pub const HEADER_VALUE: [u8; 9] = *b"KVRAFTDB\x01";
 pub const VALUE_LEN_MAX: usize = kvstore::limits::VALUE_LEN_MAX;
 
 /// Most bytes of the state pointer file's message (a snapshot meta: a membership of at most
-/// [`MEMBERS_MAX`] nodes with addresses).
-pub const STATE_POINTER_LEN_MAX: usize = 1024 * 1024;
+/// [`MEMBERS_MAX`] nodes of at most [`NODE_ENCODED_LEN_MAX`] bytes each, and its configs).
+pub const STATE_POINTER_LEN_MAX: usize = 4 * 1024 * 1024;
 
 /// Most nodes (voters and learners) a decoded membership may name, and most voters per config.
 pub const MEMBERS_MAX: usize = 1024;
@@ -66,7 +69,10 @@ pub const STATE_POINTER_VERSION: u8 = 1;
 pub const STATE_POINTER_HEAD_LEN: usize = 8 + 1 + 3 + 4 + 4;
 
 const _: () = assert!(STATE_POINTER_LEN_MAX <= u32::MAX as usize);
-const _: () = assert!(MEMBERS_MAX <= STATE_POINTER_LEN_MAX / 8);
+const _: () = assert!(
+    MEMBERS_MAX * (NODE_ENCODED_LEN_MAX + 2 * 11) + 1024 <= STATE_POINTER_LEN_MAX,
+    "the largest membership fits a state pointer"
+);
 
 /// Bytes that are not what `spec/FORMAT.md` § 12 allows.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -65,7 +65,7 @@ pub enum Relayed<T> {
     Failed(RemoteFailure),
 }
 
-fn required<T>(
+pub(super) fn required<T>(
     field: Option<T>,
     structure: &'static str,
     name: &'static str,
@@ -96,14 +96,14 @@ impl RemoteFailure {
     }
 }
 
-fn failure_to_proto(f: &RemoteFailure) -> p::Failure {
+pub(super) fn failure_to_proto(f: &RemoteFailure) -> p::Failure {
     p::Failure {
         kind: f.kind as i32,
         message: f.message.clone(),
     }
 }
 
-fn remote_failure(f: &p::Failure) -> RemoteFailure {
+pub(super) fn remote_failure(f: &p::Failure) -> RemoteFailure {
     RemoteFailure {
         kind: FailureKind::try_from(f.kind).unwrap_or(FailureKind::Other),
         message: f.message.clone(),
@@ -354,7 +354,7 @@ pub fn propose_request_from_proto(p: &p::ProposeRequest) -> Result<Command, Form
     command_from_proto(required(p.command.as_ref(), "ProposeRequest", "command")?)
 }
 
-fn not_leader(leader_id: Option<u64>) -> p::NotLeader {
+pub(super) fn not_leader(leader_id: Option<u64>) -> p::NotLeader {
     p::NotLeader { leader_id }
 }
 

@@ -38,9 +38,15 @@ pub struct Node {
     /// Its id.
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    /// Its address.
+    /// Its peer URL.
     #[prost(string, tag = "2")]
     pub addr: String,
+    /// Its name; empty until it published it.
+    #[prost(string, tag = "3")]
+    pub name: String,
+    /// Its client URLs; none until it published them.
+    #[prost(string, repeated, tag = "4")]
+    pub client_urls: Vec<String>,
 }
 
 /// `VoterSet`.

@@ -31,12 +31,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::Node;
 use kvstore::vfs::Vfs;
 use kvstore::{Db, Durability, LeaseExpiry, Options};
 use openraft::storage::RaftStateMachine;
 use openraft::{
-    AnyError, BasicNode, EntryPayload, LogId, OptionalSend, StorageError, StorageIOError,
-    StoredMembership,
+    AnyError, EntryPayload, LogId, OptionalSend, StorageError, StorageIOError, StoredMembership,
 };
 
 pub use snapshot::SnapshotBuilder;
@@ -48,7 +48,7 @@ use crate::log_store::LogStore;
 use crate::{Entry, SnapshotData, SnapshotMeta, TypeConfig};
 
 /// The applied log id and the membership as of it.
-pub type Applied = (Option<LogId<u64>>, StoredMembership<u64, BasicNode>);
+pub type Applied = (Option<LogId<u64>>, StoredMembership<u64, Node>);
 
 /// The test hook's "no failure planned".
 const NEVER: u64 = u64::MAX;
@@ -251,7 +251,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, BasicNode>), StorageError<u64>> {
+    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, Node>), StorageError<u64>> {
         let live = self.shared.lock();
         self.shared.applied(&live).map_err(read_sm)
     }

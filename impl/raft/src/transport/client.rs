@@ -15,6 +15,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::Node;
 use openraft::error::{
     Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, ReplicationClosed,
     StreamingError, Unreachable,
@@ -24,7 +25,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     SnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, OptionalSend, Snapshot, Vote};
+use openraft::{OptionalSend, Snapshot, Vote};
 use tonic::transport::{Channel, Endpoint};
 
 use super::rpc::peer_client::PeerClient;
@@ -104,7 +105,7 @@ impl CallError {
         }
     }
 
-    fn into_rpc<E: std::error::Error>(self) -> RPCError<u64, BasicNode, E> {
+    fn into_rpc<E: std::error::Error>(self) -> RPCError<u64, Node, E> {
         if self.is_unreachable() {
             RPCError::Unreachable(Unreachable::new(&self))
         } else {
@@ -198,7 +199,7 @@ impl PeerNetwork {
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerLink;
 
-    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerLink {
+    async fn new_client(&mut self, target: u64, node: &Node) -> PeerLink {
         PeerLink {
             target,
             addr: node.addr.clone(),
@@ -230,11 +231,11 @@ impl PeerLink {
         }
     }
 
-    fn remote<E>(&self, fatal: Fatal<u64>) -> RemoteError<u64, BasicNode, E>
+    fn remote<E>(&self, fatal: Fatal<u64>) -> RemoteError<u64, Node, E>
     where
         E: std::error::Error + From<Fatal<u64>>,
     {
-        RemoteError::new_with_node(self.target, BasicNode::new(&self.addr), E::from(fatal))
+        RemoteError::new_with_node(self.target, Node::new(&self.addr), E::from(fatal))
     }
 }
 
@@ -249,7 +250,7 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, Node, RaftError<u64>>> {
         let request = append_entries_to_proto(&rpc);
         let reply = async {
             let mut client = self.client()?;
@@ -270,7 +271,7 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         &mut self,
         rpc: VoteRequest<u64>,
         option: RPCOption,
-    ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+    ) -> Result<VoteResponse<u64>, RPCError<u64, Node, RaftError<u64>>> {
         let request = vote_request_to_proto(&rpc);
         let reply = async {
             let mut client = self.client()?;
@@ -293,7 +294,7 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         _option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<u64>,
-        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
+        RPCError<u64, Node, RaftError<u64, InstallSnapshotError>>,
     > {
         Err(RPCError::Network(NetworkError::new(
             &ChunkedSnapshotUnsupported,

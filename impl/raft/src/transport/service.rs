@@ -10,6 +10,10 @@
 //! - What the raft or engine answers, failures included, is the reply message's; a status other
 //!   than `OK` means the call itself failed.
 
+use crate::format::peer_members::{
+    ChangeMembersReply, ChangeMembersRequest, change_members_reply_to_proto,
+    change_members_request_from_proto,
+};
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -164,5 +168,14 @@ impl Peer for PeerService {
     ) -> Result<Response<LeaseKeepAliveReply>, Status> {
         let reply = self.node.keep_alive_here(request.get_ref().id).await;
         Ok(Response::new(keep_alive_reply_to_proto(&reply)))
+    }
+
+    async fn change_members(
+        &self,
+        request: Request<ChangeMembersRequest>,
+    ) -> Result<Response<ChangeMembersReply>, Status> {
+        let change = change_members_request_from_proto(request.get_ref()).map_err(invalid)?;
+        let reply = self.node.change_members_here(change).await;
+        Ok(Response::new(change_members_reply_to_proto(&reply)))
     }
 }

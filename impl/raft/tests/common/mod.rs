@@ -10,8 +10,9 @@ use std::time::Duration;
 use kvstore::clock::{Clock, ManualClock, SharedClock};
 use kvstore::vfs::OsVfs;
 use kvstore::{BackgroundMode, Db, KeyRange, Options, ScanOptions};
+use kvstore_raft::Node;
 use kvstore_raft::{Command, RaftNode, Response, Router};
-use openraft::{BasicNode, Config, SnapshotPolicy};
+use openraft::{Config, SnapshotPolicy};
 
 /// How long a test waits for the cluster (virtual time).
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -62,8 +63,8 @@ impl Cluster {
         for id in 1..=n {
             cluster.start(id).await;
         }
-        let members: BTreeMap<u64, BasicNode> = (1..=n)
-            .map(|id| (id, BasicNode::new(format!("node-{id}"))))
+        let members: BTreeMap<u64, Node> = (1..=n)
+            .map(|id| (id, Node::new(format!("node-{id}"))))
             .collect();
         cluster.nodes[&1]
             .raft()

@@ -289,7 +289,7 @@ impl Session {
                 match checked {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => {
-                        let leader = e.forward_to_leader::<openraft::BasicNode>()?.leader_id;
+                        let leader = e.forward_to_leader::<kvstore_raft::Node>()?.leader_id;
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         target = self.redirect(leader);
                         continue;

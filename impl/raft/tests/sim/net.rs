@@ -11,6 +11,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use kvstore_raft::Node;
 use kvstore_raft::TypeConfig;
 use kvstore_raft::router::{RouterFactory, RouterLink};
 use openraft::error::{
@@ -22,7 +23,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     SnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, OptionalSend, Snapshot, Vote};
+use openraft::{OptionalSend, Snapshot, Vote};
 
 use super::rng::Rng;
 
@@ -113,7 +114,7 @@ pub struct NetFactory {
 impl RaftNetworkFactory<TypeConfig> for NetFactory {
     type Network = NetLink;
 
-    async fn new_client(&mut self, target: u64, node: &BasicNode) -> NetLink {
+    async fn new_client(&mut self, target: u64, node: &Node) -> NetLink {
         NetLink {
             net: self.net.clone(),
             link: self.router.new_client(target, node).await,
@@ -132,7 +133,7 @@ impl RaftNetwork<TypeConfig> for NetLink {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, Node, RaftError<u64>>> {
         self.net.send().await?;
         let reply = self.link.append_entries(rpc, option).await;
         self.net.maybe_lose()?;
@@ -145,7 +146,7 @@ impl RaftNetwork<TypeConfig> for NetLink {
         option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<u64>,
-        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
+        RPCError<u64, Node, RaftError<u64, InstallSnapshotError>>,
     > {
         self.net.send().await?;
         let reply = self.link.install_snapshot(rpc, option).await;
@@ -157,7 +158,7 @@ impl RaftNetwork<TypeConfig> for NetLink {
         &mut self,
         rpc: VoteRequest<u64>,
         option: RPCOption,
-    ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+    ) -> Result<VoteResponse<u64>, RPCError<u64, Node, RaftError<u64>>> {
         self.net.send().await?;
         let reply = self.link.vote(rpc, option).await;
         self.net.maybe_lose()?;

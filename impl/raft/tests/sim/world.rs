@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use kvstore::clock::ManualClock;
 use kvstore::vfs::OsVfs;
+use kvstore_raft::Node;
 use kvstore_raft::{RaftNode, Router};
-use openraft::{BasicNode, Config, SnapshotPolicy};
+use openraft::{Config, SnapshotPolicy};
 
 use super::net::Net;
 use crate::common;
@@ -53,8 +54,8 @@ impl World {
         for id in 1..=members {
             world.start(id).await;
         }
-        let voters: BTreeMap<u64, BasicNode> = (1..=members)
-            .map(|id| (id, BasicNode::new(format!("node-{id}"))))
+        let voters: BTreeMap<u64, Node> = (1..=members)
+            .map(|id| (id, Node::new(format!("node-{id}"))))
             .collect();
         world
             .node(1)

@@ -2,10 +2,12 @@
 //! `--initial-cluster-token`) and the ids they get.
 //!
 //! A member's id is the first 8 bytes, big-endian, of the SHA-256 of its peer URL, a newline
-//! and the cluster token; the cluster's id is the first 8 bytes of the SHA-256 of the sorted
-//! member ids (8 bytes big-endian each). etcd derives its ids the same way with SHA-1, so the
-//! numbers differ from etcd's for the same flags but, like etcd's, every member computes the
-//! same ones from the same flags (`spec/SEMANTICS.md`, "Replication").
+//! and the cluster token (a member added at run time gets its id the same way, from the peer
+//! URL given to MemberAdd); the cluster's id is the first 8 bytes of the SHA-256 of
+//! `kvstore cluster`, a newline and the token. etcd derives member ids alike with SHA-1 (and
+//! its cluster id from the initial members' ids), so the numbers differ from etcd's; like
+//! etcd's, every member computes the same ones from the same flags, a member that joins later
+//! included (`spec/SEMANTICS.md`, "A cluster of servers").
 //!
 //! Invariants: ids are non-zero (0 is raft's "no node"); names and peer URLs are unique.
 
@@ -49,6 +51,7 @@ pub enum InitialClusterError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InitialCluster {
     members: BTreeMap<u64, InitialMember>,
+    token: String,
     cluster_id: u64,
 }
 
@@ -88,10 +91,10 @@ impl InitialCluster {
         if members.is_empty() {
             return Err(InitialClusterError::Entry(list.to_owned()));
         }
-        let cluster_id = cluster_id(members.keys().copied());
         Ok(InitialCluster {
             members,
-            cluster_id,
+            token: token.to_owned(),
+            cluster_id: cluster_id(token),
         })
     }
 
@@ -113,10 +116,15 @@ impl InitialCluster {
     pub fn cluster_id(&self) -> u64 {
         self.cluster_id
     }
+
+    /// The id a member at `peer_url` gets in this cluster.
+    pub fn member_id(&self, peer_url: &str) -> u64 {
+        member_id(peer_url, &self.token)
+    }
 }
 
 /// Accepts `http://host:port` (what the peer transport dials).
-fn check_url(url: &str) -> Result<(), InitialClusterError> {
+pub fn check_url(url: &str) -> Result<(), InitialClusterError> {
     let bad = || InitialClusterError::Url(url.to_owned());
     let rest = url.strip_prefix("http://").ok_or_else(bad)?;
     let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
@@ -144,12 +152,11 @@ pub fn member_id(peer_url: &str, token: &str) -> u64 {
     leading_u64(&hash.finalize())
 }
 
-/// The id of the cluster of `members` (see the module doc).
-fn cluster_id(members: impl Iterator<Item = u64>) -> u64 {
+/// The id of the cluster `token` (see the module doc).
+fn cluster_id(token: &str) -> u64 {
     let mut hash = Sha256::new();
-    for id in members {
-        hash.update(id.to_be_bytes());
-    }
+    hash.update(b"kvstore cluster\n");
+    hash.update(token.as_bytes());
     leading_u64(&hash.finalize())
 }
 
@@ -176,6 +183,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(shuffled, cluster);
+        // The cluster id is the token's: a member joining with a longer list computes it too.
+        let grown = InitialCluster::parse(&format!("{list},d=http://127.0.0.1:2383"), "t").unwrap();
+        assert_eq!(grown.cluster_id(), cluster.cluster_id());
+        let other = InitialCluster::parse(list, "other token").unwrap();
+        assert_ne!(other.cluster_id(), cluster.cluster_id());
+        assert_eq!(
+            cluster.member_id("http://127.0.0.1:2383"),
+            grown.id_of("d").unwrap()
+        );
         for (list, error) in [
             ("a", InitialClusterError::Entry("a".to_owned())),
             (

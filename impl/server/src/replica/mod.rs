@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use kvstore::Db;
 use kvstore::txn::{Txn, TxnResponse};
-use kvstore_raft::{Command, RaftNode, Rejection, Response};
+use kvstore_raft::{Command, MemberChange, MemberRefusal, Node, RaftNode, Rejection, Response};
 use rand::Rng;
 use tokio::runtime::Handle;
 
@@ -26,7 +26,7 @@ use crate::error::{EtcdError, EtcdResult};
 
 pub use members::{InitialCluster, InitialClusterError, InitialMember};
 pub use start::ClusterConfig;
-pub(crate) use start::Member;
+pub(crate) use start::{Member, Published};
 
 /// How many random lease ids a grant without one tries before it gives up.
 const LEASE_ID_TRIES: usize = 8;
@@ -44,15 +44,18 @@ pub(crate) struct RaftStatus {
 #[derive(Clone, Debug)]
 pub(crate) struct MemberInfo {
     pub(crate) id: u64,
+    /// Its name; empty until it published it (etcd's "unstarted").
     pub(crate) name: String,
     pub(crate) peer_url: String,
+    /// Its client URLs; none until it published them.
+    pub(crate) client_urls: Vec<String>,
     pub(crate) is_learner: bool,
 }
 
 /// This server's raft member (see the module doc).
 pub(crate) struct Replica {
     node: Arc<RaftNode>,
-    /// The initial members (their names, for MemberList).
+    /// The initial members and the token (the ids of members added later).
     cluster: InitialCluster,
     runtime: Handle,
 }
@@ -75,8 +78,8 @@ impl Replica {
         }
     }
 
-    /// The members raft knows now, voters and learners, with their names from
-    /// `--initial-cluster` (empty for a member not in it).
+    /// The members this member's membership holds now, voters and learners, with what each
+    /// published.
     pub(crate) fn members(&self) -> Vec<MemberInfo> {
         let metrics = self.node.raft().metrics().borrow().clone();
         let membership = &metrics.membership_config;
@@ -85,16 +88,57 @@ impl Replica {
             .nodes()
             .map(|(&id, node)| MemberInfo {
                 id,
-                name: self
-                    .cluster
-                    .members()
-                    .get(&id)
-                    .map(|m| m.name.clone())
-                    .unwrap_or_default(),
+                name: node.name.clone(),
                 peer_url: node.addr.clone(),
+                client_urls: node.client_urls.clone(),
                 is_learner: !voters.contains(&id),
             })
             .collect()
+    }
+
+    /// Adds a member at `peer_urls` (exactly one `http://host:port`), a learner if `learner`;
+    /// returns its id (derived from the URL and the cluster token, as a joining member derives
+    /// its own).
+    pub(crate) fn add_member(&self, peer_urls: &[String], learner: bool) -> EtcdResult<u64> {
+        let [peer_url] = peer_urls else {
+            return Err(EtcdError::MemberBadUrls);
+        };
+        members::check_url(peer_url).map_err(|_| EtcdError::MemberBadUrls)?;
+        let id = self.cluster.member_id(peer_url);
+        self.change(MemberChange::Add {
+            id,
+            node: Node::new(peer_url),
+            learner,
+        })?;
+        Ok(id)
+    }
+
+    /// Removes member `id`.
+    pub(crate) fn remove_member(&self, id: u64) -> EtcdResult<()> {
+        self.change(MemberChange::Remove { id })
+    }
+
+    /// Moves member `id` to `peer_urls` (exactly one).
+    pub(crate) fn update_member(&self, id: u64, peer_urls: &[String]) -> EtcdResult<()> {
+        let [peer_url] = peer_urls else {
+            return Err(EtcdError::MemberBadUrls);
+        };
+        members::check_url(peer_url).map_err(|_| EtcdError::MemberBadUrls)?;
+        self.change(MemberChange::UpdatePeerUrl {
+            id,
+            addr: peer_url.clone(),
+        })
+    }
+
+    /// Makes learner `id` a voter.
+    pub(crate) fn promote_member(&self, id: u64) -> EtcdResult<()> {
+        self.change(MemberChange::Promote { id })
+    }
+
+    fn change(&self, change: MemberChange) -> EtcdResult<()> {
+        self.runtime
+            .block_on(self.node.change_members(change))
+            .map_err(replication_error)
     }
 
     /// Raft's figures for Status: the leader (0: none known), the term, the last log index
@@ -214,6 +258,15 @@ fn replication_error(error: kvstore_raft::Error) -> EtcdError {
             EtcdError::NoLeader
         }
         kvstore_raft::Error::Timeout { .. } => EtcdError::Timeout,
+        kvstore_raft::Error::MemberRefused(refusal) => match refusal {
+            MemberRefusal::Exists { .. } => EtcdError::MemberExist,
+            MemberRefusal::PeerUrlExists { .. } => EtcdError::PeerUrlExist,
+            MemberRefusal::NotFound { .. } => EtcdError::MemberNotFound,
+            MemberRefusal::NotLearner { .. } => EtcdError::MemberNotLearner,
+            MemberRefusal::LearnerNotReady { .. } => EtcdError::LearnerNotReady,
+            MemberRefusal::TooManyLearners => EtcdError::TooManyLearners,
+            MemberRefusal::Invalid(what) => EtcdError::Invalid(what),
+        },
         other => EtcdError::Replication(other.to_string()),
     }
 }

@@ -1,16 +1,21 @@
 //! Starting a member: its raft over the member's directory, its peer port, the cluster formed
-//! on its first start, and the leader's lease duties.
+//! on its first start, what it publishes about itself, and the leader's lease duties.
 //!
 //! Invariants:
-//! - Every initial member initializes raft with the same membership (all of
-//!   `--initial-cluster` as voters), which openraft allows; a member that was initialized
-//!   before (a restart) is not initialized again.
+//! - Every initial member of a new cluster initializes raft with the same membership (all of
+//!   `--initial-cluster` as voters, with their names), which openraft allows; a member that was
+//!   initialized before (a restart) is not initialized again. A member joining an existing
+//!   cluster (`--initial-cluster-state existing`, after MemberAdd) never initializes: it waits
+//!   for the leader to replicate the log to it.
+//! - Until its membership entry holds its name and client URLs, a member keeps proposing them
+//!   (etcd's publish), every [`PUBLISH_RETRY`].
 //! - Leases are expired only by the leader, through committed revocations
 //!   ([`RaftNode::propose_lease_expiries`]); a member that becomes leader first renews every
 //!   lease by its own clock (etcd's lessor promotion), so a lease whose keep-alives went to the
 //!   old leader does not expire at the hand-over.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,10 +23,11 @@ use std::time::Duration;
 
 use kvstore::Options;
 use kvstore::vfs::OsVfs;
-use kvstore_raft::RaftNode;
+use kvstore_raft::Node;
 use kvstore_raft::transport::{PeerNetwork, peer_server};
+use kvstore_raft::{MemberChange, MemberRefusal, RaftNode};
+use openraft::Config;
 use openraft::error::{InitializeError, RaftError};
-use openraft::{BasicNode, Config};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -29,6 +35,12 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use super::members::InitialCluster;
 use crate::error::ServeError;
+
+/// How long a member waits before proposing its name and client URLs again.
+const PUBLISH_RETRY: Duration = Duration::from_secs(1);
+
+/// How often a learner asks the leader whether it is still a member.
+const REMOVAL_PROBE: Duration = Duration::from_secs(2);
 
 /// How often the leader looks for leases past their deadline.
 const LEASE_CHECK_INTERVAL: Duration = Duration::from_millis(500);
@@ -46,6 +58,16 @@ pub struct ClusterConfig {
     pub initial_cluster: InitialCluster,
     /// Where this member listens for its peers.
     pub listen_peer: SocketAddr,
+    /// Whether it joins a running cluster (etcd's `--initial-cluster-state existing`) rather
+    /// than forming a new one.
+    pub existing: bool,
+}
+
+/// What a member publishes about itself (see the module doc).
+#[derive(Clone, Debug)]
+pub(crate) struct Published {
+    pub(crate) name: String,
+    pub(crate) client_urls: Vec<String>,
 }
 
 /// A started member: its raft and the tasks serving its peers and its lease duties.
@@ -55,12 +77,14 @@ pub(crate) struct Member {
 }
 
 impl Member {
-    /// Starts member `id` of `cluster` in `dir`; its tasks end when `shutdown` turns true.
+    /// Starts member `id` of `cluster` in `dir`, publishing `published`; its tasks end when
+    /// `shutdown` turns true.
     pub(crate) async fn start(
         id: u64,
         dir: &Path,
         options: &Options,
         cluster: &ClusterConfig,
+        published: Published,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Member, ServeError> {
         let listener = TcpListener::bind(cluster.listen_peer)
@@ -98,7 +122,14 @@ impl Member {
             listener,
             shutdown.clone(),
         ))];
-        initialize(&node, &cluster.initial_cluster).await?;
+        if !cluster.existing {
+            initialize(&node, &cluster.initial_cluster).await?;
+        }
+        tasks.push(tokio::spawn(publish(
+            Arc::clone(&node),
+            published,
+            shutdown.clone(),
+        )));
         tasks.push(tokio::spawn(lease_duties(Arc::clone(&node), shutdown)));
         tracing::info!(
             member_id = format_args!("{id:x}"),
@@ -106,6 +137,55 @@ impl Member {
             "raft member started"
         );
         Ok(Member { node, tasks })
+    }
+
+    /// Completes once this member is removed from the cluster: its membership held it, and a
+    /// later one that it applied does not (a member that joins sees the log's earlier
+    /// memberships first, which do not hold it yet); or, while it is a learner (a voter being
+    /// removed is made a learner first, and may miss the entry that removes it), the leader
+    /// says it has no such member when asked every [`REMOVAL_PROBE`]. Never completes if raft
+    /// stops first.
+    pub(crate) fn removed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let node = Arc::clone(&self.node);
+        let mut metrics = node.raft().metrics();
+        async move {
+            let id = node.id();
+            let mut was_member = false;
+            let mut probe = tokio::time::interval(REMOVAL_PROBE);
+            loop {
+                let (me, voter, applied) = {
+                    let m = metrics.borrow_and_update();
+                    let membership = m.membership_config.membership();
+                    let applied = m.membership_config.log_id().as_ref().map(|l| l.index)
+                        <= m.last_applied.as_ref().map(|l| l.index);
+                    let voter = membership.voter_ids().any(|v| v == id);
+                    (membership.get_node(&id).cloned(), voter, applied)
+                };
+                if was_member && me.is_none() && applied {
+                    return;
+                }
+                was_member |= me.is_some();
+                tokio::select! {
+                    changed = metrics.changed() => if changed.is_err() {
+                        return std::future::pending().await;
+                    },
+                    _ = probe.tick() => {
+                        let Some(me) = me.filter(|_| !voter) else { continue };
+                        let probe = MemberChange::Publish {
+                            id,
+                            name: me.name,
+                            client_urls: me.client_urls,
+                        };
+                        if let Err(kvstore_raft::Error::MemberRefused(MemberRefusal::NotFound {
+                            ..
+                        })) = node.change_members(probe).await
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Stops raft, then the member's tasks: they end by themselves on the shutdown signal, and
@@ -127,10 +207,16 @@ impl Member {
 
 /// Forms the cluster on a pristine member (see the module doc).
 async fn initialize(node: &RaftNode, cluster: &InitialCluster) -> Result<(), ServeError> {
-    let members: BTreeMap<u64, BasicNode> = cluster
+    let members: BTreeMap<u64, Node> = cluster
         .members()
         .iter()
-        .map(|(&id, member)| (id, BasicNode::new(&member.peer_url)))
+        .map(|(&id, member)| {
+            let node = Node {
+                name: member.name.clone(),
+                ..Node::new(&member.peer_url)
+            };
+            (id, node)
+        })
         .collect();
     match node.raft().initialize(members).await {
         Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
@@ -152,6 +238,36 @@ async fn serve_peers(
         .await;
     if let Err(e) = served {
         tracing::error!(error = %e, "the peer service failed");
+    }
+}
+
+/// Proposes `published` for this member until its membership entry holds it, or `shutdown`.
+async fn publish(node: Arc<RaftNode>, published: Published, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let holds = node
+            .raft()
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&node.id())
+            .is_some_and(|n| n.name == published.name && n.client_urls == published.client_urls);
+        if holds {
+            return;
+        }
+        let change = MemberChange::Publish {
+            id: node.id(),
+            name: published.name.clone(),
+            client_urls: published.client_urls.clone(),
+        };
+        match node.change_members(change).await {
+            Ok(()) => {}
+            Err(e) => tracing::debug!(error = %e, "publishing this member's name and URLs"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PUBLISH_RETRY) => {}
+            _ = shutdown.wait_for(|&stop| stop) => return,
+        }
     }
 }
 
