@@ -22,13 +22,9 @@
 //!
 //! Invariants kept crate-wide:
 //! - An entry's writes and the record that it was applied are one engine commit (the commit
-//!   stamp), so a crash never applies an entry twice or skips one. That commit is not synced:
-//!   the entry is already synced in the raft log, and one lost to a power cut is applied again
-//!   from there ([`state_machine`]).
-//! - Everything openraft must find after a crash (vote, log, purged log id, memberships, the
-//!   installed snapshot's log id) is synced before openraft is told; the committed log id, a
-//!   hint for re-applying at start, is the exception ([`log_store`]).
-//! - The log is never purged past what the state machine holds durably.
+//!   stamp), so a crash never applies an entry twice or skips one.
+//! - Everything openraft must find after a crash (vote, log, committed and purged log ids,
+//!   memberships, the installed snapshot's log id) is synced before openraft is told.
 //! - Library code never panics on stored bytes: decoders return [`format::FormatError`].
 #![deny(
     clippy::unwrap_used,

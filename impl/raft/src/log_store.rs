@@ -5,11 +5,6 @@
 //! - Every write openraft must see durable before it goes on (an append before its callback,
 //!   the vote, a truncation, a purge) is committed with [`Durability::Sync`] before the call
 //!   returns or the callback runs.
-//! - The committed log id is the one record written unsynced: it only tells a restart how far
-//!   it may re-apply the log before a leader says so (openraft re-applies from the state
-//!   machine's applied log id up to it). One lost to a crash is an older one, or none, and the
-//!   member then learns the commit index from the leader; it is never ahead of the stored log,
-//!   because an entry is committed only once synced here.
 //! - The stored entries are exactly the indexes `last_purged + 1 ..= last_log` with no gap: an
 //!   append writes a contiguous run after the last entry (openraft truncates first when it
 //!   overwrites), a truncation deletes a suffix, and a purge records the new last purged log id
@@ -274,18 +269,6 @@ impl LogStore {
         Ok(())
     }
 
-    /// Records the committed log id without a sync of its own: it is a hint (see the module
-    /// doc), made durable by the next synced write of this database, whose WAL keeps order.
-    fn put_committed(&self, log_id: &LogId<u64>) -> Result<(), Error> {
-        let buffered = WriteOptions {
-            durability: Some(Durability::Buffered),
-            ..WriteOptions::default()
-        };
-        self.db
-            .put_with(&[TAG_COMMITTED], &format::encode_log_id(log_id), buffered)?;
-        Ok(())
-    }
-
     /// Closes the database (flush, sync, release the lock).
     pub fn close(self) -> Result<(), Error> {
         self.db.close()?;
@@ -336,7 +319,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         committed: Option<LogId<u64>>,
     ) -> Result<(), StorageError<u64>> {
         match committed {
-            Some(log_id) => self.put_committed(&log_id).map_err(write_logs),
+            Some(log_id) => self
+                .put_record(TAG_COMMITTED, &format::encode_log_id(&log_id))
+                .map_err(write_logs),
             None => Ok(()),
         }
     }

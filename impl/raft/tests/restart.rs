@@ -102,37 +102,3 @@ async fn a_crash_between_apply_and_telling_openraft_reapplies_nothing() {
     assert_same_state(&cluster, leader);
     assert_eq!(dump(&cluster.nodes[&follower].db()).1, 7);
 }
-
-/// Applying an entry does not sync the engine (the raft log already holds it durably): a power
-/// cut loses the buffered commits, and the member applies those entries again from its log. With
-/// snapshots built (and the log purged behind them) on the way, this also checks that no member
-/// purged an entry its engine had not made durable.
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_power_cut_loses_only_buffered_applies_which_the_log_applies_again() {
-    let mut cluster =
-        Cluster::on_simulated_disks(3, config(SnapshotPolicy::LogsSinceLast(10), 0)).await;
-    for i in 0..25 {
-        cluster.put(&format!("k{}", i % 6), &format!("v{i}")).await;
-    }
-    let leader = cluster.leader().await;
-    let follower = (1..=3).find(|&id| id != leader).expect("a follower");
-    cluster.settle().await;
-    cluster.power_cut(follower).await;
-    for i in 0..10 {
-        cluster.put(&format!("k{}", i % 4), &format!("w{i}")).await;
-    }
-    cluster.settle().await;
-    assert_same_state(&cluster, leader);
-    assert_eq!(dump(&cluster.nodes[&follower].db()).1, 35);
-
-    // Every member at once: nothing acknowledged is lost, nothing is applied twice.
-    let before = dump(&cluster.nodes[&leader].db());
-    for id in 1..=3 {
-        cluster.power_cut(id).await;
-    }
-    let leader = cluster.leader().await;
-    cluster.settle().await;
-    assert_same_state(&cluster, leader);
-    assert_eq!(dump(&cluster.nodes[&leader].db()), before);
-    assert_eq!(cluster.put("k0", "after").await, 36);
-}

@@ -4,9 +4,7 @@
 //!
 //! Invariants:
 //! - One command, at most one engine commit, and that commit carries the entry's index: the
-//!   writes and "entry `index` applied" are durable together or not at all. The commit is
-//!   buffered (see [`super`]); a compaction, whose horizon is kept outside the WAL, syncs the
-//!   commits before it first.
+//!   writes and "entry `index` applied" are durable together or not at all.
 //! - A refusal the engine decides from the state ([`Rejection`]) is a response; any other engine
 //!   error is returned (it is this member's failure, and openraft stops the member). That
 //!   includes `StampBelowLast`: the engine already holds a later entry, so applying this one
@@ -42,14 +40,11 @@ pub(crate) fn apply_command(
         }
         Command::LeaseRevoke { id } => stamp::revoke(db, *id, stamped(index))
             .map(|revision| Response::LeaseRevoked { revision }),
-        // The horizon is durable apart from the WAL: the buffered commits before it are made
-        // durable first, so a crash never keeps a horizon above the revisions it kept.
-        Command::Compact { revision } => db
-            .sync()
-            .and_then(|()| db.compact_history(*revision))
-            .map(|()| Response::Compacted {
+        Command::Compact { revision } => {
+            db.compact_history(*revision).map(|()| Response::Compacted {
                 revision: *revision,
-            }),
+            })
+        }
     };
     match answer {
         Ok(response) => Ok(response),

@@ -1,28 +1,22 @@
 //! The state machine: the engine database itself, one generation at a time (see
 //! [`generation`]), with the applied log id kept by the engine's commit stamps.
 //!
-//! **Applied log id.** Applying an entry commits its writes and its stamp as one engine commit
-//! *without a sync* ([`Durability::Buffered`]): the entry is already durable in the raft log of
-//! a quorum (and in this member's, which applies only entries it stored), so a commit lost to a
-//! power cut is applied again from the log. Every durable record that says "entry `i` is
-//! applied" covers a prefix of the log:
-//! - an engine commit stamped `i` (a command's writes, module `apply`): the engine's WAL keeps
-//!   commit order, so its recovered state is the commits up to some stamp, never a gap;
+//! **Applied log id.** Every durable record that says "entry `i` is applied" is written only
+//! after every entry before `i` was applied, and synced before the next entry starts:
+//! - an engine commit stamped `i` (a command's writes, module `apply`),
 //! - the applied membership record in the raft log database (a membership entry, which writes
-//!   nothing to the engine), written only after the engine is synced;
+//!   nothing to the engine),
 //! - the state pointer naming an installed snapshot whose last log id is `i`.
 //!
-//! So after any crash the applied log id is the greatest of the three, and openraft applies the
-//! entries after it again (at start, up to the committed log id it recorded; then as the leader
-//! commits). Every entry re-applied so left nothing durable before the crash (a lost buffered
-//! commit, a blank entry, a refusal, a read-only txn, a compaction seen again), so applying it
-//! again against the same state makes the same commit, once.
+//! So after any crash the applied log id is the greatest of the three, and every entry after it
+//! that was applied before the crash wrote nothing durable (a blank entry, a refusal, a
+//! read-only txn, a compaction seen again): applying it again changes nothing. That is why the
+//! membership record need not share a commit with the engine's writes: it is one more marker of
+//! the same prefix, never ahead of what the engine holds.
 //!
 //! Invariants:
-//! - Entries are applied in index order; openraft is answered once the whole batch is
-//!   committed to the engine (not synced).
-//! - The log is never purged past what the engine holds durably: a snapshot is built only after
-//!   the engine is synced, and openraft purges only up to a snapshot's last log id.
+//! - Entries are applied in index order, each one's durable effect complete (synced) before the
+//!   next starts; openraft is answered only after the whole batch is.
 //! - Apply, snapshot build and install exclude each other (one lock), so a snapshot's data and
 //!   its last log id are taken at the same point.
 //! - Followers never expire leases by themselves: the engine is opened with
@@ -136,11 +130,11 @@ fn index_of(log_id: &Option<LogId<u64>>) -> Option<u64> {
     log_id.as_ref().map(|id| id.index)
 }
 
-/// The engine options of a state machine generation: `options` with buffered (unsynced)
-/// commits, as applying an entry makes them (see the module doc), and no lease expiry of its own.
+/// The engine options of a state machine generation: `options` with syncing commits and no
+/// lease expiry of its own.
 fn state_options(options: &Options) -> Options {
     Options {
-        durability: Durability::Buffered,
+        durability: Durability::Sync,
         lease_expiry: LeaseExpiry::Manual,
         key_index: false,
         ..options.clone()
@@ -166,11 +160,9 @@ impl StateHandle {
         self.shared.lock().db.clone()
     }
 
-    /// Makes every applied entry durable (syncs the engine), then returns the applied log id a
-    /// restart would recover (see the module doc).
+    /// The applied log id as it would be recovered now (see the module doc).
     pub fn durable_applied(&self) -> Result<Option<LogId<u64>>, Error> {
         let live = self.shared.lock();
-        live.db.sync()?;
         Ok(self.shared.applied(&live)?.0)
     }
 
@@ -180,7 +172,7 @@ impl StateHandle {
     }
 
     /// Test hook: the next time entry `index` is applied, fail right after its writes are
-    /// committed to the engine and before openraft is told, as a crash there would.
+    /// durable and before openraft is told, as a crash there would.
     #[doc(hidden)]
     pub fn fail_after_applying(&self, index: u64) {
         self.shared.fail_after.store(index, Ordering::SeqCst);
@@ -239,9 +231,6 @@ impl StateMachine {
                 apply::apply_command(&live.db, log_id.index, &command)?
             }
             EntryPayload::Membership(membership) => {
-                // The record says every entry before this one is applied: the engine's
-                // buffered commits of those entries are made durable first.
-                live.db.sync()?;
                 let stored = StoredMembership::new(Some(log_id), membership);
                 self.shared.log.save_applied_membership(&stored)?;
                 Response::Empty

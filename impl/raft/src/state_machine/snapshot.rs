@@ -33,9 +33,6 @@ impl SnapshotBuilder {
 
     fn build(&self) -> Result<StoredSnapshot, Error> {
         let mut live = self.shared.lock();
-        // Applied commits are buffered: synced here, the applied log id below is durable, so
-        // openraft purging the log up to it never drops an entry a restart must apply again.
-        live.db.sync()?;
         let (last_log_id, last_membership) = self.shared.applied(&live)?;
         let mut bytes = Vec::new();
         live.db.export(&mut bytes)?;

@@ -10,12 +10,10 @@ use std::time::Duration;
 
 use kvstore::{Db, WriteOptions};
 
-/// Options that commit with `index` as the stamp, attaching a put to `lease`, without a sync of
-/// their own ([`kvstore::Durability::Buffered`]): the entry is already durable in the raft log,
-/// and a commit lost to a power cut is applied again from there (see [`super`]).
+/// Options that commit with `index` as the stamp, durably, attaching a put to `lease`.
 pub(crate) fn stamped(index: u64, lease: u64) -> WriteOptions {
     WriteOptions {
-        durability: Some(kvstore::Durability::Buffered),
+        durability: Some(kvstore::Durability::Sync),
         lease,
         stamp: Some(index),
     }

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kvstore::clock::{Clock, ManualClock, SharedClock};
-use kvstore::vfs::{OsVfs, Vfs};
+use kvstore::vfs::OsVfs;
 use kvstore::{BackgroundMode, Db, KeyRange, Options, ScanOptions};
-use kvstore_faults::{PersistenceModel, SimVfs};
 use kvstore_raft::{Command, RaftNode, Response, Router};
 use openraft::{BasicNode, Config, SnapshotPolicy};
 
@@ -27,8 +26,6 @@ pub struct Cluster {
     pub root: tempfile::TempDir,
     pub nodes: BTreeMap<u64, RaftNode>,
     pub config: Arc<Config>,
-    /// Members whose directories are on a simulated disk (the others are on the OS's).
-    pub disks: BTreeMap<u64, SimVfs>,
 }
 
 pub fn config(snapshot_policy: SnapshotPolicy, keep: u64) -> Arc<Config> {
@@ -55,24 +52,12 @@ pub fn options(clock: &Arc<ManualClock>) -> Options {
 impl Cluster {
     /// Members `1..=n` started and initialized with all of them as voters.
     pub async fn new(n: u64, config: Arc<Config>) -> Cluster {
-        Cluster::with_disks(n, config, BTreeMap::new()).await
-    }
-
-    /// Members `1..=n`, each on a simulated disk of its own (seeded by its id), so that
-    /// [`Cluster::power_cut`] can drop what a member had not synced.
-    pub async fn on_simulated_disks(n: u64, config: Arc<Config>) -> Cluster {
-        let disks = (1..=n).map(|id| (id, SimVfs::new(id))).collect();
-        Cluster::with_disks(n, config, disks).await
-    }
-
-    async fn with_disks(n: u64, config: Arc<Config>, disks: BTreeMap<u64, SimVfs>) -> Cluster {
         let mut cluster = Cluster {
             clock: Arc::new(ManualClock::new(1_700_000_000_000)),
             router: Router::new(Duration::from_millis(1)),
             root: tempfile::tempdir().expect("tempdir"),
             nodes: BTreeMap::new(),
             config,
-            disks,
         };
         for id in 1..=n {
             cluster.start(id).await;
@@ -94,13 +79,9 @@ impl Cluster {
 
     /// Starts member `id` from its directory and connects it.
     pub async fn start(&mut self, id: u64) {
-        let vfs: Arc<dyn Vfs> = match self.disks.get(&id) {
-            Some(disk) => Arc::new(disk.clone()),
-            None => Arc::new(OsVfs),
-        };
         let node = RaftNode::start(
             id,
-            vfs,
+            Arc::new(OsVfs),
             &self.dir(id),
             &options(&self.clock),
             Arc::clone(&self.config),
@@ -118,21 +99,6 @@ impl Cluster {
         let node = self.nodes.remove(&id).expect("member running");
         // A member stopped by a (simulated) fatal error reports it here: that is expected.
         let _ = node.shutdown().await;
-    }
-
-    /// Cuts member `id`'s power: its disk keeps only what was synced (it must be on a simulated
-    /// disk), the member stops, and it is started again from what its disk kept.
-    pub async fn power_cut(&mut self, id: u64) {
-        let disk = self
-            .disks
-            .get(&id)
-            .expect("a member on a simulated disk")
-            .clone();
-        disk.crash();
-        self.kill(id).await;
-        self.disks
-            .insert(id, disk.reboot(PersistenceModel::UnsyncedLost));
-        self.start(id).await;
     }
 
     /// The leader every running member agrees on.
