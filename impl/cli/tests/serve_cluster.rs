@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod cluster;
+mod net;
 
 use cluster::{Cluster, PATIENCE, read_everywhere, value};
 
