@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
-TARGETS=(wal_decode sst_decode manifest_decode varint structured lease_payload export_decode backup_meta_decode)
+TARGETS=(wal_decode sst_decode manifest_decode varint structured lease_payload export_decode backup_meta_decode
+    raft_record_decode raft_peer_decode)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install --locked cargo-fuzz

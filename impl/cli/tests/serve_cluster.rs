@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 mod cluster;
+mod net;
 
 use cluster::{Cluster, PATIENCE, read_everywhere, value};
 

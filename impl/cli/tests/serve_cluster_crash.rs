@@ -5,6 +5,7 @@
 //! `tests/crash/cluster.rs`; the negative control is in `tests/serve_cluster_sabotage.rs`.
 
 mod crash;
+mod net;
 
 #[test]
 fn sigkill_of_any_member_loses_nothing_acknowledged() {

@@ -6,6 +6,7 @@
 
 mod cluster;
 mod crash;
+mod net;
 
 use cluster::{Cluster, read_everywhere};
 

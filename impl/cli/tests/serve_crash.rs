@@ -5,6 +5,7 @@
 //! `tests/serve_crash_sabotage.rs`.
 
 mod crash;
+mod net;
 
 #[test]
 fn sigkill_with_sync_loses_nothing_acknowledged() {

@@ -4,6 +4,7 @@
 //! linearizable.
 
 mod crash;
+mod net;
 
 #[test]
 fn acknowledging_before_the_commit_is_caught() {

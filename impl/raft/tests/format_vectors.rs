@@ -1,7 +1,12 @@
 //! The test vectors of `spec/FORMAT.md` § 12.6, read from the spec itself and checked both ways,
 //! and the decoders' refusal (never a panic) of every truncation and corruption of them.
 
+#[path = "common/garbage.rs"]
+mod garbage;
+
 use std::collections::{BTreeMap, BTreeSet};
+
+use garbage::garbage;
 
 use kvstore_raft::format::{
     self, FormatError, StatePointer, decode_entry, decode_log_key, decode_state_pointer,
@@ -174,17 +179,7 @@ fn decoders_refuse_damage_without_panicking() {
         Err(FormatError::TooLong { .. })
     ));
     // Pseudo-random garbage never panics.
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for _ in 0..2000 {
-        let len = (x % 64) as usize;
-        let bytes: Vec<u8> = (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+    for bytes in garbage(2000, 64) {
         let _ = decode_entry(&bytes);
         let _ = decode_vote(&bytes);
         let _ = decode_state_pointer(&bytes);

@@ -2,7 +2,12 @@
 //! the decoders refuse what is damaged, incomplete or over a limit with a typed
 //! [`FormatError`], never a panic.
 
+#[path = "common/garbage.rs"]
+mod garbage;
+
 use std::time::Duration;
+
+use garbage::garbage;
 
 use kvstore::Versioned;
 use kvstore::txn::{OpResult, TxnResponse};
@@ -284,19 +289,9 @@ fn damaged_and_oversized_messages_are_refused() {
             let _ = decode_propose_reply(&bad);
         }
     }
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for _ in 0..2000 {
-        let len = (x % 96) as usize;
-        let garbage: Vec<u8> = (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
-        let _ = decode_append_entries(&garbage);
-        let _ = decode_propose_reply(&garbage);
+    for bytes in garbage(2000, 96) {
+        let _ = decode_append_entries(&bytes);
+        let _ = decode_propose_reply(&bytes);
     }
 }
 

@@ -14,29 +14,7 @@ use openraft::SnapshotPolicy;
 /// Builds a snapshot on the leader and purges its log up to it; returns the snapshot's index.
 async fn snapshot_and_purge(cluster: &Cluster) -> u64 {
     let leader = cluster.leader().await;
-    let raft = cluster.nodes[&leader].raft();
-    let last = cluster.nodes[&leader]
-        .raft()
-        .metrics()
-        .borrow()
-        .last_applied
-        .expect("applied")
-        .index;
-    raft.trigger().snapshot().await.expect("trigger snapshot");
-    let metrics = raft
-        .wait(Some(common::WAIT))
-        .metrics(
-            |m| m.snapshot.is_some_and(|s| s.index >= last),
-            "snapshot built",
-        )
-        .await
-        .expect("snapshot");
-    let index = metrics.snapshot.expect("snapshot").index;
-    raft.trigger().purge_log(index).await.expect("purge");
-    raft.wait(Some(common::WAIT))
-        .metrics(|m| m.purged.is_some_and(|p| p.index >= index), "purged")
-        .await
-        .expect("purged");
+    let index = common::snapshot_and_purge(cluster.nodes[&leader].raft(), common::WAIT).await;
     let purged = cluster.nodes[&leader]
         .log()
         .last_purged()

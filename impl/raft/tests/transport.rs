@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::garbage::noise;
 use common::{config, dump, options};
 use kvstore::clock::ManualClock;
 use kvstore::vfs::OsVfs;
@@ -220,18 +221,6 @@ fn revision(response: Response) -> u64 {
     }
 }
 
-/// `len` bytes that do not compress.
-fn noise(len: usize, mut x: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn real_time_config(policy: SnapshotPolicy) -> Arc<Config> {
     let mut config = (*config(policy, 0)).clone();
     // Generous against a loaded 2-core machine: openraft bounds an AppendEntries (here with
@@ -404,23 +393,7 @@ async fn a_member_far_behind_catches_up_by_a_snapshot_over_the_wire() {
             .expect("propose");
     }
     net.settle().await;
-    let raft = net.node(leader).raft().clone();
-    let last = raft.metrics().borrow().last_applied.expect("applied").index;
-    raft.trigger().snapshot().await.expect("trigger snapshot");
-    let metrics = raft
-        .wait(Some(WAIT))
-        .metrics(
-            |m| m.snapshot.is_some_and(|s| s.index >= last),
-            "snapshot built",
-        )
-        .await
-        .expect("snapshot");
-    let index = metrics.snapshot.expect("snapshot").index;
-    raft.trigger().purge_log(index).await.expect("purge");
-    raft.wait(Some(WAIT))
-        .metrics(|m| m.purged.is_some_and(|p| p.index >= index), "purged")
-        .await
-        .expect("purged");
+    common::snapshot_and_purge(net.node(leader).raft(), WAIT).await;
 
     net.restart(away).await;
     net.node(leader)

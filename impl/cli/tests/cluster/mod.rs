@@ -3,20 +3,14 @@
 //! `tests/serve_cluster_sabotage.rs`).
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::net::{free_port, wait_listening};
+
 /// How long a test waits for an election or a catch-up.
 pub const PATIENCE: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// One member's process, its flags and its log.
 pub struct Member {
@@ -160,11 +154,7 @@ impl Cluster {
             .expect("kvstore serve starts");
         let port = member.client_port;
         self.members[i].child = Some(child);
-        let deadline = Instant::now() + PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "{}", self.logs());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_listening(port, PATIENCE, Duration::from_millis(20), || self.logs());
     }
 
     /// SIGKILL member `i`.

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use kvstore_model::rng::below;
 
-use super::{Config, Report, ServerProcess, Traffic, free_port};
+use super::{Config, Report, ServerProcess, Traffic};
+use crate::net::free_port;
 
 /// Members in the cluster.
 pub const MEMBERS: usize = 3;

@@ -16,7 +16,6 @@
 pub mod cluster;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +35,8 @@ use kvstore_server::proto::etcdserverpb::{
 use tokio::sync::watch;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
+
+use crate::net::{free_port, wait_listening};
 
 /// Clients writing at once.
 pub const CLIENTS: usize = 16;
@@ -125,13 +126,6 @@ pub(crate) struct ServerProcess {
     pub(crate) endpoint: String,
 }
 
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 impl ServerProcess {
     /// A server alone on a fresh port.
     fn start(db: &Path, log: &Path, config: &Config) -> ServerProcess {
@@ -172,15 +166,9 @@ impl ServerProcess {
             None => command.env_remove("FAILPOINTS"),
         };
         let child = command.spawn().expect("kvstore serve starts");
-        let deadline = Instant::now() + CALL_TIMEOUT * 6;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the server did not listen: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_listening(port, CALL_TIMEOUT * 6, Duration::from_millis(10), || {
+            std::fs::read_to_string(log).unwrap_or_default()
+        });
         ServerProcess {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),

@@ -2,6 +2,8 @@
 //! a paused tokio clock (the tests run under `start_paused = true`).
 #![allow(dead_code)]
 
+pub mod garbage;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,9 +12,8 @@ use std::time::Duration;
 use kvstore::clock::{Clock, ManualClock, SharedClock};
 use kvstore::vfs::OsVfs;
 use kvstore::{BackgroundMode, Db, KeyRange, Options, ScanOptions};
-use kvstore_raft::Node;
-use kvstore_raft::{Command, RaftNode, Response, Router};
-use openraft::{Config, SnapshotPolicy};
+use kvstore_raft::{Command, Node, RaftNode, Response, Router, TypeConfig};
+use openraft::{Config, Raft, SnapshotPolicy};
 
 /// How long a test waits for the cluster (virtual time).
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -213,4 +214,26 @@ pub fn assert_same_state(cluster: &Cluster, reference: u64) {
         let got = dump(&node.db());
         assert_eq!(got, expected, "member {id} differs from member {reference}");
     }
+}
+
+/// Has `raft` build a snapshot of everything it applied and purge its log up to it, and waits
+/// for both; returns the snapshot's index.
+pub async fn snapshot_and_purge(raft: &Raft<TypeConfig>, wait: Duration) -> u64 {
+    let last = raft.metrics().borrow().last_applied.expect("applied").index;
+    raft.trigger().snapshot().await.expect("trigger snapshot");
+    let metrics = raft
+        .wait(Some(wait))
+        .metrics(
+            |m| m.snapshot.is_some_and(|s| s.index >= last),
+            "snapshot built",
+        )
+        .await
+        .expect("snapshot");
+    let index = metrics.snapshot.expect("snapshot").index;
+    raft.trigger().purge_log(index).await.expect("purge");
+    raft.wait(Some(wait))
+        .metrics(|m| m.purged.is_some_and(|p| p.index >= index), "purged")
+        .await
+        .expect("purged");
+    index
 }
