@@ -1,5 +1,6 @@
 //! Starting a member: its raft over the member's directory, its peer port, the cluster formed
-//! on its first start, what it publishes about itself, and the leader's lease duties.
+//! on its first start, what it publishes about itself, the leader's lease duties, and noticing
+//! that it was removed (`Member::removed`, which ends the server).
 //!
 //! Invariants:
 //! - Every initial member of a new cluster initializes raft with the same membership (all of
