@@ -1,11 +1,13 @@
 //! `kvstore --db DIR serve [--listen ADDR] [--durability sync|group-commit] [--tls-cert FILE
 //! --tls-key FILE [--tls-ca FILE]] [--auth-token simple|jwt,OPTIONS] [--name NAME
-//! --initial-cluster NAME=URL,... [--initial-cluster-token T] [--listen-peer ADDR]]`:
+//! --initial-cluster NAME=URL,... [--initial-cluster-token T] [--listen-peer ADDR]
+//! [--peer-cert-file FILE --peer-key-file FILE --peer-trusted-ca-file FILE
+//! [--peer-client-cert-auth]]]`:
 //! serves etcd v3.4's gRPC API, auth and RBAC included (users and roles kept in `DIR/auth/`),
 //! its JSON gateway, `/health`, `/version` and `/metrics` on one port, in plain text or over
 //! TLS (mutual TLS with `--tls-ca`), over the database (crate `kvstore-server`) until SIGTERM
 //! or Ctrl-C (with `--initial-cluster`, as a member of a raft cluster: crate `kvstore-raft`,
-//! peers on `--listen-peer`), then ends every stream, lets the calls in flight finish and
+//! peers on `--listen-peer`, over TLS with `--peer-cert-file`), then ends every stream, lets the calls in flight finish and
 //! closes the database. Logs go to stderr through `tracing`: as text, or with `--log-format json` one JSON object a
 //! line (tracing-subscriber's JSON formatter: `timestamp`, `level`, `fields` with `message`,
 //! `target`); filtered by `--log-level` (an `EnvFilter` directive such as `debug` or
@@ -20,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use kvstore_server::replica::{ClusterConfig, InitialCluster};
+use kvstore_server::replica::{ClusterConfig, InitialCluster, PeerTlsConfig, members};
 use kvstore_server::{
     AuthToken, BCRYPT_COST_DEFAULT, BCRYPT_COST_MAX, BCRYPT_COST_MIN, MAX_REQUEST_BYTES_DEFAULT,
     Server, ServerConfig, TlsConfig,
@@ -94,6 +96,26 @@ pub struct ServeArgs {
     /// `--initial-cluster`, on all interfaces of that host).
     #[arg(long, value_name = "ADDR", requires = "initial_cluster")]
     listen_peer: Option<SocketAddr>,
+    /// Peer TLS: this member's certificate chain (PEM; etcd's `--peer-cert-file`), served on
+    /// the peer port and presented on its calls to the others. The members' peer URLs are then
+    /// `https://`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires_all = ["initial_cluster", "peer_key_file", "peer_trusted_ca_file"]
+    )]
+    peer_cert_file: Option<PathBuf>,
+    /// The private key of `--peer-cert-file` (PEM; etcd's `--peer-key-file`).
+    #[arg(long, value_name = "FILE", requires = "peer_cert_file")]
+    peer_key_file: Option<PathBuf>,
+    /// The CA bundle (PEM) the other members' certificates must verify against (etcd's
+    /// `--peer-trusted-ca-file`).
+    #[arg(long, value_name = "FILE", requires = "peer_cert_file")]
+    peer_trusted_ca_file: Option<PathBuf>,
+    /// Mutual peer TLS: the peer port refuses a connection without a client certificate
+    /// that `--peer-trusted-ca-file` verifies (etcd's `--peer-client-cert-auth`).
+    #[arg(long, requires = "peer_cert_file")]
+    peer_client_cert_auth: bool,
     /// When a write is acknowledged: `sync` (its WAL record synced first, as etcd) or
     /// `group-commit` (the same promise, writers arriving during a sync share the next one).
     #[arg(long, value_enum, default_value_t = DurabilityArg::Sync)]
@@ -237,7 +259,7 @@ fn cluster_config(args: &ServeArgs) -> Result<Option<ClusterConfig>, String> {
         None => initial_cluster
             .members()
             .get(&id)
-            .and_then(|m| m.peer_url.strip_prefix("http://"))
+            .and_then(|m| members::host_port(&m.peer_url))
             .and_then(|host_port| host_port.parse().ok())
             .ok_or_else(|| {
                 "--listen-peer: this member's peer URL names no IP address to listen on; \
@@ -245,10 +267,47 @@ fn cluster_config(args: &ServeArgs) -> Result<Option<ClusterConfig>, String> {
                     .to_owned()
             })?,
     };
+    let own_url = initial_cluster
+        .members()
+        .get(&id)
+        .map_or("", |m| m.peer_url.as_str());
+    match (
+        own_url.starts_with("https://"),
+        args.peer_cert_file.is_some(),
+    ) {
+        (true, false) => {
+            return Err(
+                "an https:// peer URL needs --peer-cert-file, --peer-key-file and \
+                        --peer-trusted-ca-file"
+                    .to_owned(),
+            );
+        }
+        (false, true) => {
+            return Err(
+                "--peer-cert-file: this member's peer URL in --initial-cluster is not https://"
+                    .to_owned(),
+            );
+        }
+        _ => {}
+    }
+    let peer_tls = match (
+        &args.peer_cert_file,
+        &args.peer_key_file,
+        &args.peer_trusted_ca_file,
+    ) {
+        (Some(cert), Some(key), Some(trusted_ca)) => Some(PeerTlsConfig {
+            cert: cert.clone(),
+            key: key.clone(),
+            trusted_ca: trusted_ca.clone(),
+            client_cert_auth: args.peer_client_cert_auth,
+        }),
+        _ => None,
+    };
     Ok(Some(ClusterConfig {
         initial_cluster,
         listen_peer,
         existing: args.initial_cluster_state == ClusterState::Existing,
+        peer_tls,
     }))
 }
 

@@ -67,7 +67,7 @@ pub use membership::{MemberChange, MemberRefusal};
 pub use node::RaftNode;
 pub use router::Router;
 pub use state_machine::{StateHandle, StateMachine};
-pub use transport::{PeerNetwork, PeerService, peer_server};
+pub use transport::{PeerAccess, PeerNetwork, PeerService, peer_server};
 
 openraft::declare_raft_types!(
     /// kvstore's raft types: [`Command`] in, [`Response`] out, `u64` node ids, [`Node`]s with

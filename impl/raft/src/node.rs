@@ -18,6 +18,7 @@ use crate::command::{Command, Response};
 use crate::error::Error;
 use crate::log_store::LogStore;
 use crate::state_machine::{StateHandle, StateMachine};
+use crate::transport::PeerAccess;
 use crate::transport::client::Channels;
 
 /// One running member.
@@ -38,7 +39,9 @@ impl std::fmt::Debug for RaftNode {
 
 impl RaftNode {
     /// Opens member `id`'s directory `dir` on `vfs` (creating it if new) and starts its raft
-    /// with `config` over `network`. `options` are the engine options both databases share.
+    /// with `config` over `network`. `options` are the engine options both databases share;
+    /// `access` is how the member's relayed calls reach the others, and what its peer service
+    /// ([`peer_server`](crate::peer_server)) demands of theirs.
     pub async fn start<N>(
         id: u64,
         vfs: Arc<dyn Vfs>,
@@ -46,6 +49,7 @@ impl RaftNode {
         options: &Options,
         config: Arc<Config>,
         network: N,
+        access: PeerAccess,
     ) -> Result<RaftNode, Error>
     where
         N: RaftNetworkFactory<TypeConfig>,
@@ -66,7 +70,7 @@ impl RaftNode {
             raft,
             state,
             log,
-            peers: Channels::default(),
+            peers: Channels::new(access),
         })
     }
 

@@ -2,7 +2,8 @@
 //! `kvstore.raft.v1.Peer` on its own listener and reaching the others only through
 //! [`PeerNetwork`]. Writes proposed on the leader and relayed from followers, read barriers,
 //! lease keep-alives, a leader stopped, a member caught up by a snapshot sent over the wire;
-//! malformed calls refused; calls to nobody failing within openraft's hard TTL. Real time (TCP
+//! malformed calls and another cluster's calls refused; calls to nobody failing within
+//! openraft's hard TTL. Real time (TCP
 //! does not run on tokio's paused clock).
 //!
 //! Planted bugs these tests were shown to catch (each applied by hand, run, then removed):
@@ -14,6 +15,9 @@
 //!   `transport/client.rs`): the three cluster tests (writes, stopped leader, snapshot) fail;
 //!   the leader's openraft sees the followers' logs go back, stops ("follower log reversion is
 //!   not allowed"), and `propose` answers `Error::Remote { failure: Panicked }`.
+//! - `ClusterCheck` passing every well-formed cluster id (`|| true` on its match arm in
+//!   `transport/access.rs`): `calls_from_another_cluster_are_refused_and_reach_no_raft` fails
+//!   (the stranger's vote is answered).
 
 mod common;
 
@@ -22,11 +26,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::garbage::noise;
-use common::{config, dump, options};
+use common::{CLUSTER_ID, config, dump, options};
 use kvstore::clock::ManualClock;
 use kvstore::vfs::OsVfs;
 use kvstore_raft::Node;
-use kvstore_raft::{Command, PeerNetwork, RaftNode, Rejection, Response, peer_server};
+use kvstore_raft::{Command, PeerAccess, PeerNetwork, RaftNode, Rejection, Response, peer_server};
 use openraft::{Config, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -94,7 +98,8 @@ impl Net {
             &self.root.path().join(format!("n{id}")),
             &options(&self.clock),
             Arc::clone(&self.config),
-            PeerNetwork::new(),
+            PeerNetwork::new(PeerAccess::new(CLUSTER_ID)),
+            PeerAccess::new(CLUSTER_ID),
         )
         .await
         .expect("start member");
@@ -414,13 +419,17 @@ async fn the_service_refuses_malformed_calls_and_goes_on() {
     use kvstore_raft::format::peer::SNAPSHOT_CHUNK_LEN_MAX;
     use kvstore_raft::format::peer_proto as p;
     use kvstore_raft::format::proto;
+    use kvstore_raft::transport::access::ClusterStamp;
     use kvstore_raft::transport::rpc::peer_client::PeerClient;
 
     let net = Net::new(1, real_time_config(SnapshotPolicy::Never)).await;
     net.leader().await;
-    let mut client = PeerClient::connect(net.addrs[&1].clone())
+    let channel = tonic::transport::Endpoint::from_shared(net.addrs[&1].clone())
+        .expect("address")
+        .connect()
         .await
         .expect("connect");
+    let mut client = PeerClient::with_interceptor(channel, ClusterStamp::new(CLUSTER_ID));
     let invalid = |status: tonic::Status, what: &str| {
         assert_eq!(
             status.code(),
@@ -494,12 +503,66 @@ async fn the_service_refuses_malformed_calls_and_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_from_another_cluster_are_refused_and_reach_no_raft() {
+    use kvstore_raft::format::peer_proto as p;
+    use kvstore_raft::transport::CLUSTER_ID_METADATA;
+    use kvstore_raft::transport::rpc::peer_client::PeerClient;
+    use openraft::error::RPCError;
+    use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+    use openraft::raft::VoteRequest;
+
+    let net = Net::new(1, real_time_config(SnapshotPolicy::Never)).await;
+    net.leader().await;
+    let term = || net.node(1).raft().metrics().borrow().current_term;
+    let term_before = term();
+
+    // A vote for a far later term, from a member of another cluster: were it to reach the
+    // raft, the leader would step down. The caller sees the refusal as "unreachable".
+    let mut stranger = PeerNetwork::new(PeerAccess::new(CLUSTER_ID + 1));
+    let mut link = stranger.new_client(1, &Node::new(&net.addrs[&1])).await;
+    let vote = VoteRequest::new(openraft::Vote::new(term_before + 50, 2), None);
+    let result = link
+        .vote(vote, RPCOption::new(Duration::from_secs(5)))
+        .await;
+    assert!(
+        matches!(&result, Err(RPCError::Unreachable(e)) if e.to_string().contains("cluster ID mismatch")),
+        "{result:?}"
+    );
+
+    // A call with no cluster id, or a malformed one, is refused as well.
+    let mut bare = PeerClient::connect(net.addrs[&1].clone())
+        .await
+        .expect("connect");
+    let status = bare
+        .read_index(p::ReadIndexRequest::default())
+        .await
+        .expect_err("no cluster id");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    let mut request = tonic::Request::new(p::ReadIndexRequest::default());
+    request.metadata_mut().insert(
+        CLUSTER_ID_METADATA,
+        format!("{CLUSTER_ID:x}")
+            .to_uppercase()
+            .parse()
+            .expect("ascii"),
+    );
+    let status = bare.read_index(request).await.expect_err("malformed id");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+
+    // Nothing reached the raft: the member leads the same term and takes writes.
+    assert_eq!(net.leader().await, 1);
+    assert_eq!(term(), term_before);
+    let response = net.node(1).propose(put("k", b"v")).await.expect("propose");
+    assert!(matches!(response, Response::Put { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_that_reach_nobody_fail_within_the_hard_ttl() {
     use openraft::error::RPCError;
     use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
     use openraft::raft::VoteRequest;
 
-    let mut network = PeerNetwork::new();
+    let mut network = PeerNetwork::new(PeerAccess::new(CLUSTER_ID));
     let rpc = || VoteRequest::new(openraft::Vote::new(1, 1), None);
     let ttl = Duration::from_millis(300);
 

@@ -53,6 +53,10 @@ pub enum ServeError {
     /// The client CA bundle cannot verify client certificates.
     #[error("the TLS client CA is unusable: {0}")]
     TlsClientCa(#[source] tokio_rustls::rustls::server::VerifierBuilderError),
+    /// The peer TLS files make no usable client (a key that does not match the certificate,
+    /// a CA bundle with no certificate).
+    #[error("the peer TLS files make no usable client: {0}")]
+    PeerTls(#[source] tonic::transport::Error),
     /// The gRPC transport failed while serving.
     #[error("serving gRPC failed: {0}")]
     Transport(#[from] tonic::transport::Error),

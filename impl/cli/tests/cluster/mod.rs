@@ -3,6 +3,10 @@
 //! `tests/serve_cluster_sabotage.rs`).
 #![allow(dead_code)]
 
+/// The TLS tests' certificates (`impl/server`'s; a peer certificate among them).
+#[path = "../../../server/tests/common/certs.rs"]
+pub mod certs;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +22,8 @@ pub struct Member {
     pub dir: PathBuf,
     pub client_port: u16,
     pub peer_port: u16,
+    /// Whether its peer URL is `https://` (peer TLS).
+    pub tls: bool,
     /// Its `--initial-cluster`, and whether it joins a running cluster (`existing`).
     initial: String,
     existing: bool,
@@ -28,12 +34,25 @@ pub struct Cluster {
     root: tempfile::TempDir,
     pub members: Vec<Member>,
     failpoints: Option<String>,
+    /// Peer TLS: the certificates every member serves and calls with (mutual TLS).
+    pub peer_tls: Option<certs::Certs>,
 }
 
 impl Cluster {
     /// Members `n1..=nN` started, with `FAILPOINTS` set to `failpoints` in each (a build with
     /// the `failpoints` feature reads it).
     pub fn start(n: usize, failpoints: Option<&str>) -> Cluster {
+        Cluster::launch(n, failpoints, None)
+    }
+
+    /// Members `n1..=nN` started with mutual peer TLS: `https://` peer URLs, each member
+    /// serving and calling with the certificate `peer.pem` of `certs`' CA, and requiring one
+    /// of its peers (`--peer-client-cert-auth`).
+    pub fn start_with_peer_tls(n: usize) -> Cluster {
+        Cluster::launch(n, None, Some(certs::Certs::new()))
+    }
+
+    fn launch(n: usize, failpoints: Option<&str>, peer_tls: Option<certs::Certs>) -> Cluster {
         let root = tempfile::tempdir().expect("tempdir");
         let mut members: Vec<Member> = (1..=n)
             .map(|i| Member {
@@ -41,6 +60,7 @@ impl Cluster {
                 dir: root.path().join(format!("n{i}")),
                 client_port: free_port(),
                 peer_port: free_port(),
+                tls: peer_tls.is_some(),
                 initial: String::new(),
                 existing: false,
                 child: None,
@@ -58,6 +78,7 @@ impl Cluster {
             root,
             members,
             failpoints: failpoints.map(str::to_owned),
+            peer_tls,
         };
         for i in 0..n {
             cluster.spawn(i);
@@ -70,7 +91,9 @@ impl Cluster {
     /// `--initial-cluster` etcdctl printed; returns its index.
     pub fn join(&mut self, name: &str, via: usize, learner: bool) -> usize {
         let peer_port = free_port();
-        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let tls = self.peer_tls.is_some();
+        let scheme = if tls { "https" } else { "http" };
+        let peer_url = format!("{scheme}://127.0.0.1:{peer_port}");
         let mut args = vec!["member", "add", name, "--peer-urls", &peer_url];
         if learner {
             args.push("--learner");
@@ -88,6 +111,7 @@ impl Cluster {
             dir: self.root.path().join(name),
             client_port: free_port(),
             peer_port,
+            tls,
             initial,
             existing: true,
             child: None,
@@ -139,6 +163,18 @@ impl Cluster {
                 &["--initial-cluster-state", "existing"][..]
             } else {
                 &[]
+            })
+            .args(match &self.peer_tls {
+                Some(certs) => vec![
+                    "--peer-cert-file".to_owned(),
+                    certs.path("peer.pem"),
+                    "--peer-key-file".to_owned(),
+                    certs.path("peer-key.pem"),
+                    "--peer-trusted-ca-file".to_owned(),
+                    certs.path("ca.pem"),
+                    "--peer-client-cert-auth".to_owned(),
+                ],
+                None => Vec::new(),
             })
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -247,7 +283,13 @@ impl Cluster {
 impl Member {
     /// Its `name=url` entry of `--initial-cluster`.
     fn initial_entry(&self) -> String {
-        format!("{}=http://127.0.0.1:{}", self.name, self.peer_port)
+        format!("{}={}", self.name, self.peer_url())
+    }
+
+    /// The URL its peers reach it at.
+    pub fn peer_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.peer_port)
     }
 }
 

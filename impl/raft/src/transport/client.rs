@@ -4,7 +4,9 @@
 //! Invariants:
 //! - A channel is made once per address and connects lazily (first call), with a connect
 //!   timeout of [`CONNECT_TIMEOUT`]; tonic reconnects it after a failure. At most
-//!   [`CHANNELS_MAX`] addresses are kept.
+//!   [`CHANNELS_MAX`] addresses are kept. An `https://` address is reached over TLS as
+//!   [`PeerAccess::tls`] says (unreachable without it), an `http://` one in plain text.
+//! - Every call carries this member's cluster id ([`ClusterStamp`]).
 //! - Every call ends within openraft's hard TTL ([`RPCOption::hard_ttl`]; for a snapshot, the
 //!   TTL once per chunk and once for the install), else it is a `NetworkError` (retried at
 //!   once); only an unusable address or no connection is `Unreachable` (backed off).
@@ -26,8 +28,10 @@ use openraft::raft::{
     SnapshotResponse, VoteRequest, VoteResponse,
 };
 use openraft::{OptionalSend, Snapshot, Vote};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+use super::access::{ClusterStamp, PeerAccess};
 use super::rpc::peer_client::PeerClient;
 use crate::TypeConfig;
 use crate::format::FormatError;
@@ -44,12 +48,13 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Most member addresses with a channel kept; past it, the channels are dropped and remade.
 pub const CHANNELS_MAX: usize = crate::format::MEMBERS_MAX;
 
-/// A gRPC client of the peer service.
-pub type Client = PeerClient<Channel>;
+/// A gRPC client of the peer service, stamping this member's cluster id on every call.
+pub type Client = PeerClient<InterceptedService<Channel, ClusterStamp>>;
 
 /// Channels to members by address: cheap to clone, clones share them.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Channels {
+    access: Arc<PeerAccess>,
     by_addr: Arc<Mutex<BTreeMap<String, Channel>>>,
 }
 
@@ -92,15 +97,18 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// Whether the target cannot be reached at all (an unusable address, no connection), which
-    /// openraft answers by backing off; anything else (a timeout, a bad reply, another status)
-    /// is retried at once. A timeout must not back off: openraft bounds `AppendEntries` by the
+    /// Whether the target cannot be reached at all (an unusable address, no connection, or a
+    /// member of another cluster that refuses the call), which openraft answers by backing
+    /// off; anything else (a timeout, a bad reply, another status) is retried at once. A timeout must not back off: openraft bounds `AppendEntries` by the
     /// heartbeat interval, and a backoff after one slow call would silence the heartbeats long
     /// enough for the follower to start an election.
     fn is_unreachable(&self) -> bool {
         match self {
             CallError::BadAddress { .. } => true,
-            CallError::Status { status, .. } => status.code() == tonic::Code::Unavailable,
+            CallError::Status { status, .. } => matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::FailedPrecondition
+            ),
             CallError::Timeout { .. } | CallError::BadReply { .. } => false,
         }
     }
@@ -123,17 +131,33 @@ impl CallError {
 }
 
 impl Channels {
+    /// No channel yet; calls will go as `access` says.
+    pub(crate) fn new(access: PeerAccess) -> Channels {
+        Channels {
+            access: Arc::new(access),
+            by_addr: Arc::default(),
+        }
+    }
+
+    /// How calls go.
+    pub(crate) fn access(&self) -> &PeerAccess {
+        &self.access
+    }
+
     /// A client of the member at `addr` (connecting lazily).
     pub(crate) fn client(&self, addr: &str) -> Result<Client, CallError> {
         let mut by_addr = self.by_addr.lock().unwrap_or_else(|p| p.into_inner());
         let channel = match by_addr.get(addr) {
             Some(channel) => channel.clone(),
             None => {
-                let endpoint =
-                    Endpoint::from_shared(addr.to_owned()).map_err(|e| CallError::BadAddress {
-                        addr: addr.to_owned(),
-                        reason: e.to_string(),
-                    })?;
+                let bad_address = |e: tonic::transport::Error| CallError::BadAddress {
+                    addr: addr.to_owned(),
+                    reason: e.to_string(),
+                };
+                let mut endpoint = Endpoint::from_shared(addr.to_owned()).map_err(bad_address)?;
+                if let Some(tls) = &self.access.tls {
+                    endpoint = endpoint.tls_config(tls.clone()).map_err(bad_address)?;
+                }
                 let channel = endpoint
                     .connect_timeout(CONNECT_TIMEOUT)
                     .tcp_nodelay(true)
@@ -145,7 +169,8 @@ impl Channels {
                 channel
             }
         };
-        Ok(PeerClient::new(channel)
+        let stamp = ClusterStamp::new(self.access.cluster_id);
+        Ok(PeerClient::with_interceptor(channel, stamp)
             .max_decoding_message_size(PEER_MESSAGE_LEN_MAX)
             .max_encoding_message_size(PEER_MESSAGE_LEN_MAX))
     }
@@ -184,15 +209,17 @@ where
 
 /// The network of one member (openraft's [`RaftNetworkFactory`]): cheap to clone, clones
 /// share their channels.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PeerNetwork {
     channels: Channels,
 }
 
 impl PeerNetwork {
-    /// A network with no channel yet.
-    pub fn new() -> PeerNetwork {
-        PeerNetwork::default()
+    /// A network with no channel yet, whose calls go as `access` says.
+    pub fn new(access: PeerAccess) -> PeerNetwork {
+        PeerNetwork {
+            channels: Channels::new(access),
+        }
     }
 }
 

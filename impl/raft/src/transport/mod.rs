@@ -2,6 +2,8 @@
 //! processes, over gRPC (tonic) as the service `kvstore.raft.v1.Peer` (`spec/raft_peer.proto`,
 //! `spec/FORMAT.md` § 12.7).
 //!
+//! - [`access`]: [`PeerAccess`], the cluster id every call carries (and the check that refuses
+//!   another cluster's calls) and the TLS of calls to `https://` members.
 //! - [`client`]: [`PeerNetwork`], openraft's network factory, and the lazily connected channels
 //!   it and the relays share.
 //! - [`service`]: [`PeerService`], the server side, and [`peer_server`] to mount it.
@@ -22,9 +24,11 @@
 //! [`SNAPSHOT_CHUNK_LEN_MAX`]: crate::format::peer::SNAPSHOT_CHUNK_LEN_MAX
 //! [`SNAPSHOT_LEN_MAX`]: crate::format::peer::SNAPSHOT_LEN_MAX
 
+pub mod access;
 pub mod client;
 pub mod service;
 
+pub use access::{CLUSTER_ID_METADATA, PeerAccess};
 pub use client::{PeerLink, PeerNetwork};
 pub use service::{PeerService, peer_server};
 

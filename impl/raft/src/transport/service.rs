@@ -2,6 +2,8 @@
 //! [`RaftNode`]; [`peer_server`] wraps it for a `tonic::transport::Server` or an axum router.
 //!
 //! Invariants:
+//! - A call that does not carry this member's cluster id is refused before anything else
+//!   ([`ClusterCheck`]).
 //! - A request is decoded and checked (`format::peer`) before the raft or the engine sees it;
 //!   a bad one is answered `INVALID_ARGUMENT` and changes nothing.
 //! - A snapshot stream is accepted only as one head then data chunks of at most
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use openraft::Snapshot;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::access::ClusterCheck;
 use super::rpc::peer_server::{Peer, PeerServer};
 use crate::format::FormatError;
 use crate::format::peer::{
@@ -34,6 +37,7 @@ use crate::format::peer_proto::{
     SnapshotChunk, SnapshotPart, VoteReply, VoteRequest,
 };
 use crate::node::RaftNode;
+use tonic::service::interceptor::InterceptedService;
 
 /// The peer service of one member.
 #[derive(Clone, Debug)]
@@ -49,11 +53,17 @@ impl PeerService {
 }
 
 /// `node`'s peer service, ready to add to a `tonic::transport::Server` (or an axum router
-/// through tonic's `Routes`), its decoder and encoder bounded by [`PEER_MESSAGE_LEN_MAX`].
-pub fn peer_server(node: Arc<RaftNode>) -> PeerServer<PeerService> {
-    PeerServer::new(PeerService::new(node))
+/// through tonic's `Routes`): it answers calls from `node`'s cluster only (the cluster id of
+/// its [`PeerAccess`](super::PeerAccess)), its decoder and encoder bounded by
+/// [`PEER_MESSAGE_LEN_MAX`].
+pub fn peer_server(
+    node: Arc<RaftNode>,
+) -> InterceptedService<PeerServer<PeerService>, ClusterCheck> {
+    let check = ClusterCheck::new(node.peers().access().cluster_id);
+    let server = PeerServer::new(PeerService::new(node))
         .max_decoding_message_size(PEER_MESSAGE_LEN_MAX)
-        .max_encoding_message_size(PEER_MESSAGE_LEN_MAX)
+        .max_encoding_message_size(PEER_MESSAGE_LEN_MAX);
+    InterceptedService::new(server, check)
 }
 
 fn invalid(e: FormatError) -> Status {

@@ -12,8 +12,11 @@ use std::time::Duration;
 use kvstore::clock::{Clock, ManualClock, SharedClock};
 use kvstore::vfs::OsVfs;
 use kvstore::{BackgroundMode, Db, KeyRange, Options, ScanOptions};
-use kvstore_raft::{Command, Node, RaftNode, Response, Router, TypeConfig};
+use kvstore_raft::{Command, Node, PeerAccess, RaftNode, Response, Router, TypeConfig};
 use openraft::{Config, Raft, SnapshotPolicy};
+
+/// The cluster id every test member runs with.
+pub const CLUSTER_ID: u64 = 0x6b76_7374_6f72_6501;
 
 /// How long a test waits for the cluster (virtual time).
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -88,6 +91,7 @@ impl Cluster {
             &options(&self.clock),
             Arc::clone(&self.config),
             self.router.factory(id),
+            PeerAccess::new(CLUSTER_ID),
         )
         .await
         .expect("start member");

@@ -15,7 +15,7 @@ use std::time::Duration;
 use kvstore::clock::ManualClock;
 use kvstore::vfs::OsVfs;
 use kvstore_raft::Node;
-use kvstore_raft::{RaftNode, Router};
+use kvstore_raft::{PeerAccess, RaftNode, Router};
 use openraft::{Config, SnapshotPolicy};
 
 use super::net::Net;
@@ -115,6 +115,7 @@ impl World {
             &self.options(),
             Arc::clone(&self.config),
             self.net.factory(self.router.factory(id)),
+            PeerAccess::new(common::CLUSTER_ID),
         )
         .await
         .unwrap_or_else(|e| panic!("start member {id}: {e}"));

@@ -20,7 +20,8 @@ use sha2::{Digest, Sha256};
 pub struct InitialMember {
     /// Its name (etcd's `--name`).
     pub name: String,
-    /// The URL its peers reach it at (`http://host:port`).
+    /// The URL its peers reach it at (`http://host:port`, or `https://host:port` with peer
+    /// TLS).
     pub peer_url: String,
 }
 
@@ -30,8 +31,8 @@ pub enum InitialClusterError {
     /// An entry that is not `name=url`.
     #[error("`{0}` is not name=url")]
     Entry(String),
-    /// A URL that is not `http://host:port`.
-    #[error("peer URL `{0}` is not http://host:port")]
+    /// A URL that is not `http://host:port` or `https://host:port`.
+    #[error("peer URL `{0}` is not http://host:port or https://host:port")]
     Url(String),
     /// Two entries with one name.
     #[error("member name `{0}` is given twice")]
@@ -123,15 +124,21 @@ impl InitialCluster {
     }
 }
 
-/// Accepts `http://host:port` (what the peer transport dials).
+/// Accepts `http://host:port` and `https://host:port` (what the peer transport dials).
 pub fn check_url(url: &str) -> Result<(), InitialClusterError> {
     let bad = || InitialClusterError::Url(url.to_owned());
-    let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+    let rest = host_port(url).ok_or_else(bad)?;
     let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
     if host.is_empty() || host.contains('/') || port.parse::<u16>().is_err() {
         return Err(bad());
     }
     Ok(())
+}
+
+/// The `host:port` of a peer URL, `None` if its scheme is neither `http` nor `https`.
+pub fn host_port(url: &str) -> Option<&str> {
+    url.strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
 }
 
 /// The first 8 bytes of `digest`, big-endian, never 0.

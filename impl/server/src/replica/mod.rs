@@ -25,7 +25,7 @@ use tokio::runtime::Handle;
 use crate::error::{EtcdError, EtcdResult};
 
 pub use members::{InitialCluster, InitialClusterError, InitialMember};
-pub use start::ClusterConfig;
+pub use start::{ClusterConfig, PeerTlsConfig};
 pub(crate) use start::{Member, Published};
 
 /// How many random lease ids a grant without one tries before it gives up.

@@ -3,6 +3,11 @@
 //! that it was removed (`Member::removed`, which ends the server).
 //!
 //! Invariants:
+//! - The peer port answers calls of this cluster only (the cluster id, `kvstore-raft`'s
+//!   `PeerAccess`). With peer TLS ([`PeerTlsConfig`]) it serves TLS only, and under
+//!   `client_cert_auth` takes only connections whose client certificate the trusted CA
+//!   verifies; this member's own calls to `https://` members verify their certificates
+//!   against that CA and present its certificate.
 //! - Every initial member of a new cluster initializes raft with the same membership (all of
 //!   `--initial-cluster` as voters, with their names), which openraft allows; a member that was
 //!   initialized before (a restart) is not initialized again. A member joining an existing
@@ -18,24 +23,27 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use kvstore::Options;
 use kvstore::vfs::OsVfs;
 use kvstore_raft::Node;
-use kvstore_raft::transport::{PeerNetwork, peer_server};
+use kvstore_raft::transport::{PeerAccess, PeerNetwork, peer_server};
 use kvstore_raft::{MemberChange, MemberRefusal, RaftNode};
 use openraft::Config;
 use openraft::error::{InitializeError, RaftError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::pki_types::pem;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use super::members::InitialCluster;
 use crate::error::ServeError;
+use crate::listener::{self, TlsConfig};
 
 /// How long a member waits before proposing its name and client URLs again.
 const PUBLISH_RETRY: Duration = Duration::from_secs(1);
@@ -67,6 +75,57 @@ pub struct ClusterConfig {
     /// Whether it joins a running cluster (etcd's `--initial-cluster-state existing`) rather
     /// than forming a new one.
     pub existing: bool,
+    /// TLS between the members, for `https://` peer URLs (`None`: plain text only).
+    pub peer_tls: Option<PeerTlsConfig>,
+}
+
+/// The certificate files of peer TLS (etcd's `--peer-cert-file`, `--peer-key-file`,
+/// `--peer-trusted-ca-file` and `--peer-client-cert-auth`).
+#[derive(Clone, Debug)]
+pub struct PeerTlsConfig {
+    /// This member's certificate chain (PEM, leaf first): served on the peer port, and
+    /// presented as its client certificate on its calls to the others.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The CA bundle (PEM) the other members' certificates are verified against.
+    pub trusted_ca: PathBuf,
+    /// Whether the peer port refuses a connection without a client certificate that
+    /// `trusted_ca` verifies (mutual TLS).
+    pub client_cert_auth: bool,
+}
+
+impl PeerTlsConfig {
+    /// The acceptor of the peer port.
+    fn acceptor(&self) -> Result<TlsAcceptor, ServeError> {
+        listener::tls_acceptor(&TlsConfig {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            client_ca: self.client_cert_auth.then(|| self.trusted_ca.clone()),
+        })
+    }
+
+    /// What this member's calls to the others use; refused here, not at the first call, if
+    /// the files do not make a usable client.
+    fn client(&self) -> Result<ClientTlsConfig, ServeError> {
+        let read = |what: &'static str, path: &PathBuf| {
+            std::fs::read(path).map_err(|source| ServeError::TlsFile {
+                what,
+                path: path.clone(),
+                source: pem::Error::Io(source),
+            })
+        };
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read("peer CA", &self.trusted_ca)?))
+            .identity(Identity::from_pem(
+                read("certificate", &self.cert)?,
+                read("private key", &self.key)?,
+            ));
+        Endpoint::from_static("https://127.0.0.1")
+            .tls_config(tls.clone())
+            .map_err(ServeError::PeerTls)?;
+        Ok(tls)
+    }
 }
 
 /// What a member publishes about itself (see the module doc).
@@ -112,13 +171,20 @@ impl Member {
         }
         .validate()
         .map_err(|e| ServeError::Raft(e.to_string()))?;
+        let mut access = PeerAccess::new(cluster.initial_cluster.cluster_id());
+        let mut acceptor = None;
+        if let Some(tls) = &cluster.peer_tls {
+            access = access.with_tls(tls.client()?);
+            acceptor = Some(tls.acceptor()?);
+        }
         let node = RaftNode::start(
             id,
             Arc::new(OsVfs),
             dir,
             options,
             Arc::new(config),
-            PeerNetwork::new(),
+            PeerNetwork::new(access.clone()),
+            access,
         )
         .await
         .map_err(|e| ServeError::Raft(e.to_string()))?;
@@ -126,6 +192,7 @@ impl Member {
         let mut tasks = vec![tokio::spawn(serve_peers(
             Arc::clone(&node),
             listener,
+            acceptor,
             shutdown.clone(),
         ))];
         if !cluster.existing {
@@ -230,23 +297,22 @@ async fn initialize(node: &RaftNode, cluster: &InitialCluster) -> Result<(), Ser
     }
 }
 
-/// Serves the peer service on `listener` until `shutdown`. Accepted connections set
-/// `TCP_NODELAY` (tonic's builder setting does not reach an incoming stream): without it, a
-/// reply written in more than one segment waits for the caller's delayed ACK (up to 40 ms on
-/// Linux) on every append, vote and relayed proposal.
+/// Serves the peer service on `listener` (over TLS through `tls`) until `shutdown`. The
+/// connections are accepted as the client port's are (`listener::incoming`: TLS handshakes
+/// off the accept loop, `TCP_NODELAY`, without which a reply written in more than one segment
+/// waits for the caller's delayed ACK, up to 40 ms on Linux, on every append, vote and relayed
+/// proposal).
 async fn serve_peers(
     node: Arc<RaftNode>,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let served = tonic::transport::Server::builder()
         .add_service(peer_server(node))
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async move {
-                let _ = shutdown.wait_for(|&stop| stop).await;
-            },
-        )
+        .serve_with_incoming_shutdown(listener::incoming(listener, tls), async move {
+            let _ = shutdown.wait_for(|&stop| stop).await;
+        })
         .await;
     if let Err(e) = served {
         tracing::error!(error = %e, "the peer service failed");

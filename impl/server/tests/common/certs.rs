@@ -1,6 +1,8 @@
 //! Certificates for the TLS tests, made fresh by `rcgen` in a temporary directory: a CA with a
-//! server certificate (for `localhost` and `127.0.0.1`) and a client certificate, and a second,
-//! unrelated CA with its own client certificate (what a server must refuse).
+//! server certificate (for `localhost` and `127.0.0.1`), a client certificate and a peer
+//! certificate (a cluster member's, for `127.0.0.1`, both server and client), and a second,
+//! unrelated CA with its own client and peer certificates (what a server must refuse). Also
+//! used by `impl/cli`'s cluster tests (peer TLS).
 
 use std::path::PathBuf;
 
@@ -19,10 +21,17 @@ impl Certs {
         let dir = tempfile::tempdir().expect("temp dir");
         let certs = Certs { dir };
         let ca = certs.ca("kvstore test CA", "ca");
-        certs.leaf(&ca, "server", &["localhost", "127.0.0.1"], true);
-        certs.leaf(&ca, "client", &["client"], false);
+        let (server, client) = (
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let peer = [server.clone(), client.clone()];
+        certs.leaf(&ca, "server", &["localhost", "127.0.0.1"], &[server]);
+        certs.leaf(&ca, "client", &["client"], std::slice::from_ref(&client));
+        certs.leaf(&ca, "peer", &["127.0.0.1"], &peer);
         let other = certs.ca("another CA", "other-ca");
-        certs.leaf(&other, "other-client", &["client"], false);
+        certs.leaf(&other, "other-client", &["client"], &[client]);
+        certs.leaf(&other, "other-peer", &["127.0.0.1"], &peer);
         certs
     }
 
@@ -53,7 +62,7 @@ impl Certs {
         ca: &CertifiedIssuer<'static, KeyPair>,
         file: &str,
         names: &[&str],
-        server: bool,
+        usages: &[ExtendedKeyUsagePurpose],
     ) {
         let names: Vec<String> = names.iter().map(|&name| name.to_owned()).collect();
         let mut params = CertificateParams::new(names).expect("leaf params");
@@ -62,11 +71,7 @@ impl Certs {
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
         ];
-        params.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
+        params.extended_key_usages = usages.to_vec();
         let key = KeyPair::generate().expect("leaf key");
         let cert = params.signed_by(&key, ca).expect("leaf certificate");
         self.write(&format!("{file}.pem"), &cert.pem());
