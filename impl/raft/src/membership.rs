@@ -21,12 +21,12 @@ use openraft::{ChangeMembers, LogId};
 
 use crate::error::Error;
 use crate::format::MEMBERS_MAX;
-use crate::format::peer::{Relayed, RemoteFailure};
+use crate::format::peer::Relayed;
 use crate::format::peer_members::{
     change_members_reply_from_proto, change_members_request_to_proto,
 };
 use crate::node::RaftNode;
-use crate::relay::RELAY_TIMEOUT;
+use crate::relay::{RELAY_TIMEOUT, write_refused};
 use crate::transport::client::{Client, call};
 use crate::{Membership, Node};
 
@@ -316,15 +316,7 @@ impl RaftNode {
                 ))) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(IN_PROGRESS_RETRY).await;
                 }
-                Err(e) => {
-                    return Err(match e.forward_to_leader::<Node>() {
-                        Some(forward) => Relayed::NotLeader(forward.leader_id),
-                        None => Relayed::Failed(match &e {
-                            RaftError::Fatal(fatal) => RemoteFailure::from_fatal(fatal),
-                            RaftError::APIError(api) => RemoteFailure::other(api),
-                        }),
-                    });
-                }
+                Err(e) => return Err(write_refused(&e)),
             }
         }
     }

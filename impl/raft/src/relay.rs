@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::Node;
 use kvstore::LeaseStatus;
 use openraft::LogId;
-use openraft::error::{CheckIsLeaderError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::metrics::WaitError;
 
 use crate::command::{Command, Response};
@@ -30,6 +30,18 @@ use crate::format::peer::{
 use crate::format::peer_proto::{LeaseKeepAliveRequest, ReadIndexRequest};
 use crate::node::RaftNode;
 use crate::transport::client::{CallError, Client, call};
+
+/// What an openraft write (a proposal or a membership change) that failed answers a relaying
+/// member: the leader to go to, if raft names one, else the leader's failure.
+pub(crate) fn write_refused<T>(e: &RaftError<u64, ClientWriteError<u64, Node>>) -> Relayed<T> {
+    match e.forward_to_leader::<Node>() {
+        Some(forward) => Relayed::NotLeader(forward.leader_id),
+        None => Relayed::Failed(match e {
+            RaftError::Fatal(fatal) => RemoteFailure::from_fatal(fatal),
+            RaftError::APIError(api) => RemoteFailure::other(api),
+        }),
+    }
+}
 
 /// Most leaders one call tries.
 pub const RELAY_ATTEMPTS_MAX: usize = 5;
@@ -141,13 +153,7 @@ impl RaftNode {
         }
         match self.raft().client_write(command).await {
             Ok(written) => Relayed::Done((written.log_id, written.data)),
-            Err(e) => match e.forward_to_leader::<Node>() {
-                Some(forward) => Relayed::NotLeader(forward.leader_id),
-                None => Relayed::Failed(match &e {
-                    RaftError::Fatal(fatal) => RemoteFailure::from_fatal(fatal),
-                    RaftError::APIError(api) => RemoteFailure::other(api),
-                }),
-            },
+            Err(e) => write_refused(&e),
         }
     }
 
