@@ -122,6 +122,14 @@ impl Report {
         self.violations.iter().any(|v| v.check == check)
     }
 
+    /// The membership steps the nemesis completed (its trace's `...: done` lines).
+    pub fn membership_steps(&self) -> usize {
+        self.trace
+            .iter()
+            .filter(|line| line.contains(" through leader ") && line.ends_with(": done"))
+            .count()
+    }
+
     /// The line that replays this run.
     pub fn replay_line(&self) -> String {
         format!(
@@ -136,7 +144,7 @@ impl fmt::Display for Report {
         let s = &self.scenario;
         write!(
             f,
-            "seed {} ({} members, {} clients, {:?}, bugs {:?}): {} ops ({} answered), {} entries applied, {} watch events",
+            "seed {} ({} members, {} clients, {:?}, bugs {:?}): {} ops ({} answered), {} entries applied, {} watch events, {} membership steps",
             s.seed,
             s.members,
             s.clients,
@@ -145,7 +153,8 @@ impl fmt::Display for Report {
             self.ops,
             self.answered,
             self.applied,
-            self.events
+            self.events,
+            self.membership_steps()
         )?;
         if let Some(stats) = self.stats {
             write!(

@@ -1,13 +1,19 @@
 //! The nemesis: at random instants drawn from the seed, one fault (or a heal), each logged to the
-//! run's trace. At the end it heals everything and restarts every killed member.
+//! run's trace. At the end it heals everything, restarts every killed member and makes every
+//! member a voter again.
 //!
-//! Invariant: at most a minority of the members is killed at once (a killed majority would only
-//! stall the run), but partitions may leave no majority anywhere.
+//! Invariants:
+//! - At most a minority of the members is killed at once (a killed majority would only stall
+//!   the run), but partitions may leave no majority anywhere.
+//! - Membership changes go through the leader's `change_members`, one step at a time and at
+//!   most one member out of the voters at once: remove a voter (the leader too), add it back
+//!   as a learner (with its old log and state), promote it. A removed member keeps running,
+//!   as one that has not noticed its removal would.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use kvstore_raft::Command;
+use kvstore_raft::{Command, MemberChange, Node};
 use openraft::EntryPayload;
 use tokio::time::Instant;
 
@@ -22,6 +28,10 @@ const LOSS_MAX: u64 = 100;
 const JITTER_MS_MAX: u64 = 20;
 /// Virtual time between two faults.
 const PAUSE_MS: (u64, u64) = (100, 800);
+/// Virtual time one membership step may take (it waits for a quorum the faults may deny).
+const CHANGE_WAIT: Duration = Duration::from_secs(5);
+/// Virtual time the healed cluster has to make every member a voter again.
+const RESTORE_WAIT: Duration = Duration::from_secs(60);
 
 /// What the nemesis did, one line a fault, with virtual milliseconds since the run began.
 pub type Trace = Vec<String>;
@@ -50,7 +60,7 @@ pub async fn run(
             continue;
         }
         let members: Vec<u64> = (1..=world.members).collect();
-        let what = match rng.below(9) {
+        let what = match rng.below(10) {
             0 => {
                 let from = rng.pick(&members).unwrap_or(1);
                 let to = rng.pick(&members).unwrap_or(1);
@@ -108,6 +118,7 @@ pub async fn run(
                 world.net.set(loss, jitter);
                 format!("network: loss {loss}/{LOSS_SCALE}, jitter 0..={jitter} ms")
             }
+            8 => reconfigure(&world, &mut rng).await,
             _ => "nothing".to_owned(),
         };
         trace.push(format!("{at:>6} ms  {what}"));
@@ -121,7 +132,80 @@ pub async fn run(
         "{:>6} ms  heal, restart every member",
         origin.elapsed().as_millis()
     ));
+    let deadline = Instant::now() + RESTORE_WAIT;
+    while Instant::now() < deadline {
+        if world.leader().is_some() {
+            let Some(missing) = not_voter(&world) else {
+                break;
+            };
+            let what = restore(&world, missing).await;
+            trace.push(format!("{:>6} ms  {what}", origin.elapsed().as_millis()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     trace
+}
+
+/// A member of the run that is not a voter of the leader's membership, if any (`None` also
+/// when no member leads: callers look for a leader first).
+fn not_voter(world: &World) -> Option<u64> {
+    let leader = world.node(world.leader()?)?;
+    let metrics = leader.raft().metrics().borrow().clone();
+    let membership = metrics.membership_config.membership();
+    (1..=world.members).find(|&id| !membership.voter_ids().any(|v| v == id))
+}
+
+/// One membership step: remove a random member if every member votes, else bring the one out
+/// back one step (see the module doc).
+async fn reconfigure(world: &World, rng: &mut Rng) -> String {
+    if world.leader().is_none() {
+        return "reconfigure: no leader".to_owned();
+    }
+    match not_voter(world) {
+        Some(id) => restore(world, id).await,
+        None => {
+            let members: Vec<u64> = (1..=world.members).collect();
+            let id = rng.pick(&members).unwrap_or(1);
+            change(world, MemberChange::Remove { id }).await
+        }
+    }
+}
+
+/// The next step bringing member `id` back as a voter: added as a learner, or promoted.
+async fn restore(world: &World, id: u64) -> String {
+    let Some(leader) = world.leader().and_then(|l| world.node(l)) else {
+        return format!("restore {id}: no leader");
+    };
+    let is_learner = leader
+        .raft()
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .get_node(&id)
+        .is_some();
+    let step = if is_learner {
+        MemberChange::Promote { id }
+    } else {
+        MemberChange::Add {
+            id,
+            node: Node::new(format!("node-{id}")),
+            learner: true,
+        }
+    };
+    change(world, step).await
+}
+
+/// Runs `step` on the leader, waiting at most [`CHANGE_WAIT`]; what happened, for the trace.
+async fn change(world: &World, step: MemberChange) -> String {
+    let Some((leader, node)) = world.leader().and_then(|l| Some((l, world.node(l)?))) else {
+        return format!("{step:?}: no leader");
+    };
+    match tokio::time::timeout(CHANGE_WAIT, node.change_members(step.clone())).await {
+        Ok(Ok(())) => format!("{step:?} through leader {leader}: done"),
+        Ok(Err(e)) => format!("{step:?} through leader {leader}: {e}"),
+        Err(_) => format!("{step:?} through leader {leader}: not done in {CHANGE_WAIT:?}"),
+    }
 }
 
 /// Planted bug "apply an entry twice": applies the newest put a random running member applied
