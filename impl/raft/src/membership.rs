@@ -10,6 +10,9 @@
 //!   uncommitted, and the leader retries it (bounded by [`RELAY_TIMEOUT`]).
 //! - Every node a change writes passes [`Node::check`], and a membership never holds more than
 //!   [`MEMBERS_MAX`] nodes, so every reader can decode what was written.
+//! - A change of the voters leaves a quorum of started voters (those that published a name),
+//!   counting an added voter as not started and a promoted learner as started (etcd's strict
+//!   reconfiguration check, [`enough_started`]); a single started voter may add a second.
 //! - A change is answered once the entry holding it is committed, and (relayed) once this
 //!   member applied it, unless the change removes this member (which may never see the entry).
 
@@ -117,6 +120,10 @@ pub enum MemberRefusal {
     /// An added learner beyond [`LEARNERS_MAX`].
     #[error("the cluster already has {LEARNERS_MAX} learner(s)")]
     TooManyLearners,
+    /// Too few of the voters after the change would have started (published their name) to
+    /// make a quorum (etcd's strict reconfiguration check).
+    #[error("too few started members for a quorum after the change")]
+    NotEnoughStarted,
     /// Anything else the membership does not allow (the last voter removed, a node over the
     /// format's limits, more than [`MEMBERS_MAX`] members).
     #[error("{0}")]
@@ -145,6 +152,13 @@ pub fn plan(membership: &Membership, change: &MemberChange) -> Result<Plan, Memb
             .iter()
             .any(|(&other, node)| Some(other) != except && node.addr == url)
     };
+    // How many voters other than `except` have started (published a name).
+    let started = |except: Option<u64>| {
+        voters
+            .iter()
+            .filter(|&&v| Some(v) != except && nodes.get(&v).is_some_and(|n| !n.name.is_empty()))
+            .count()
+    };
     let checked = |node: &Node| {
         node.check()
             .map_err(|e| MemberRefusal::Invalid(e.to_string()))
@@ -172,6 +186,10 @@ pub fn plan(membership: &Membership, change: &MemberChange) -> Result<Plan, Memb
                 }
                 Ok(vec![ChangeMembers::AddNodes(added)])
             } else {
+                let single_adds_second = voters.len() == 1 && started(None) == 1;
+                if !single_adds_second && !enough_started(voters.len() + 1, started(None)) {
+                    return Err(MemberRefusal::NotEnoughStarted);
+                }
                 Ok(vec![ChangeMembers::AddVoters(added)])
             }
         }
@@ -186,6 +204,9 @@ pub fn plan(membership: &Membership, change: &MemberChange) -> Result<Plan, Memb
                     "the cluster's last voter cannot be removed".to_owned(),
                 ));
             }
+            if !enough_started(voters.len() - 1, started(Some(*id))) {
+                return Err(MemberRefusal::NotEnoughStarted);
+            }
             Ok(vec![
                 ChangeMembers::RemoveVoters(ids.clone()),
                 ChangeMembers::RemoveNodes(ids),
@@ -195,6 +216,9 @@ pub fn plan(membership: &Membership, change: &MemberChange) -> Result<Plan, Memb
             exists(*id)?;
             if voters.contains(id) {
                 return Err(MemberRefusal::NotLearner { id: *id });
+            }
+            if !enough_started(voters.len() + 1, started(None) + 1) {
+                return Err(MemberRefusal::NotEnoughStarted);
             }
             Ok(vec![ChangeMembers::AddVoterIds(BTreeSet::from([*id]))])
         }
@@ -223,6 +247,11 @@ pub fn plan(membership: &Membership, change: &MemberChange) -> Result<Plan, Memb
             set_node(*id, node, published, checked)
         }
     }
+}
+
+/// Whether `started` of `voters` voters make a quorum of them (more than half).
+fn enough_started(voters: usize, started: usize) -> bool {
+    started > voters / 2
 }
 
 /// Replaces node `id` (`now`) with `new`, or nothing if they are equal.
@@ -337,13 +366,72 @@ fn learner_ready(metrics: &openraft::RaftMetrics<u64, Node>, id: u64) -> bool {
 mod tests {
     use super::*;
 
-    fn membership(voters: &[u64], learners: &[u64]) -> Membership {
+    /// Voters and learners, every one started (named `n<id>`) but those in `unstarted`.
+    fn membership_with(voters: &[u64], learners: &[u64], unstarted: &[u64]) -> Membership {
         let nodes: BTreeMap<u64, Node> = voters
             .iter()
             .chain(learners)
-            .map(|&id| (id, Node::new(format!("http://h:{id}"))))
+            .map(|&id| {
+                let name = if unstarted.contains(&id) {
+                    String::new()
+                } else {
+                    format!("n{id}")
+                };
+                let node = Node {
+                    name,
+                    ..Node::new(format!("http://h:{id}"))
+                };
+                (id, node)
+            })
             .collect();
         Membership::new(vec![voters.iter().copied().collect()], nodes)
+    }
+
+    fn membership(voters: &[u64], learners: &[u64]) -> Membership {
+        membership_with(voters, learners, &[])
+    }
+
+    #[test]
+    fn voter_changes_keep_a_quorum_of_started_members() {
+        let add_voter = |id| MemberChange::Add {
+            id,
+            node: Node::new(format!("http://h:{id}")),
+            learner: false,
+        };
+        // Voters 1, 2, 3 (3 not started) and learner 4.
+        let m = membership_with(&[1, 2, 3], &[4], &[3]);
+        // Four voters with two started: no quorum.
+        assert_eq!(
+            plan(&m, &add_voter(5)),
+            Err(MemberRefusal::NotEnoughStarted)
+        );
+        // Removing the unstarted one leaves 2 of 2; removing a started one, 1 of 2.
+        assert!(plan(&m, &MemberChange::Remove { id: 3 }).is_ok());
+        assert_eq!(
+            plan(&m, &MemberChange::Remove { id: 1 }),
+            Err(MemberRefusal::NotEnoughStarted)
+        );
+        // A promoted learner counts as started: 3 of 4.
+        assert!(plan(&m, &MemberChange::Promote { id: 4 }).is_ok());
+        // Two unstarted of three: a promotion makes 2 of 4.
+        let m = membership_with(&[1, 2, 3], &[4], &[2, 3]);
+        assert_eq!(
+            plan(&m, &MemberChange::Promote { id: 4 }),
+            Err(MemberRefusal::NotEnoughStarted)
+        );
+        // A single started voter may add a second (etcd's exception); an unstarted one not.
+        assert!(plan(&membership(&[1], &[]), &add_voter(2)).is_ok());
+        assert_eq!(
+            plan(&membership_with(&[1], &[], &[1]), &add_voter(2)),
+            Err(MemberRefusal::NotEnoughStarted)
+        );
+        // Learners come and go whatever the voters.
+        let learner = MemberChange::Add {
+            id: 5,
+            node: Node::new("http://h:5"),
+            learner: true,
+        };
+        assert!(plan(&membership_with(&[1, 2, 3], &[], &[2, 3]), &learner).is_ok());
     }
 
     #[test]

@@ -413,6 +413,7 @@ fn membership_changes_and_outcomes_round_trip_and_refuse_what_is_missing() {
         Relayed::Done(Err(MemberRefusal::NotLearner { id: 2 })),
         Relayed::Done(Err(MemberRefusal::LearnerNotReady { id: 2 })),
         Relayed::Done(Err(MemberRefusal::TooManyLearners)),
+        Relayed::Done(Err(MemberRefusal::NotEnoughStarted)),
         Relayed::Done(Err(MemberRefusal::Invalid("why".to_owned()))),
         Relayed::NotLeader(None),
         Relayed::NotLeader(Some(2)),

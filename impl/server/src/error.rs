@@ -170,6 +170,8 @@ pub(crate) enum EtcdError {
     LearnerNotReady,
     #[error("etcdserver: too many learner members in cluster")]
     TooManyLearners,
+    #[error("etcdserver: re-configuration failed due to not enough started members")]
+    NotEnoughStartedMembers,
     /// In a cluster: no member is the leader (an election is under way, or no quorum).
     #[error("etcdserver: no leader")]
     NoLeader,
@@ -229,7 +231,8 @@ impl EtcdError {
             | EtcdError::PeerUrlExist
             | EtcdError::MemberNotLearner
             | EtcdError::LearnerNotReady
-            | EtcdError::TooManyLearners => Code::FailedPrecondition,
+            | EtcdError::TooManyLearners
+            | EtcdError::NotEnoughStartedMembers => Code::FailedPrecondition,
             EtcdError::PermissionDenied => Code::PermissionDenied,
             EtcdError::NoPasswordUser | EtcdError::VerifyOnly => Code::Unknown,
             EtcdError::InvalidAuthToken => Code::Unauthenticated,

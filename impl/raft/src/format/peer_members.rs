@@ -121,6 +121,8 @@ pub enum RefusalReason {
     LearnerNotReady = 5,
     /// The cluster has as many learners as it may.
     TooManyLearners = 6,
+    /// Too few voters would have started for a quorum after the change.
+    NotEnoughStarted = 7,
 }
 
 const REQUEST: &str = "ChangeMembersRequest";
@@ -207,6 +209,7 @@ fn refused_to_proto(refusal: &MemberRefusal) -> Refused {
             (RefusalReason::LearnerNotReady, *id, String::new())
         }
         MemberRefusal::TooManyLearners => (RefusalReason::TooManyLearners, 0, String::new()),
+        MemberRefusal::NotEnoughStarted => (RefusalReason::NotEnoughStarted, 0, String::new()),
         MemberRefusal::Invalid(what) => (RefusalReason::Invalid, 0, what.clone()),
     };
     Refused {
@@ -227,6 +230,7 @@ fn refused_from_proto(p: &Refused) -> MemberRefusal {
         RefusalReason::NotLearner => MemberRefusal::NotLearner { id },
         RefusalReason::LearnerNotReady => MemberRefusal::LearnerNotReady { id },
         RefusalReason::TooManyLearners => MemberRefusal::TooManyLearners,
+        RefusalReason::NotEnoughStarted => MemberRefusal::NotEnoughStarted,
         RefusalReason::Invalid => MemberRefusal::Invalid(p.detail.clone()),
     }
 }

@@ -6,21 +6,23 @@
 //! - At most a minority of the members is killed at once (a killed majority would only stall
 //!   the run), but partitions may leave no majority anywhere.
 //! - Membership changes go through the leader's `change_members`, one step at a time and at
-//!   most one member out of the voters at once: remove a voter (the leader too), add it back
-//!   as a learner (with its old log and state), promote it. A removed member keeps running,
-//!   as one that has not noticed its removal would.
+//!   most one removal started while every member votes: remove a voter (the leader too), add
+//!   it back as a learner (with its old log and state), promote it. A step cut short by its
+//!   deadline may still complete later, so two members may end up out; learners are promoted
+//!   before members are added back. A removed member keeps running, as one that has not
+//!   noticed its removal would.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use kvstore_raft::{Command, MemberChange, Node};
+use kvstore_raft::{Command, MemberChange};
 use openraft::EntryPayload;
 use tokio::time::Instant;
 
 use super::Bugs;
 use super::net::LOSS_SCALE;
 use super::rng::Rng;
-use super::world::World;
+use super::world::{World, node_of};
 
 /// The most loss per [`LOSS_SCALE`] the nemesis sets (each direction of a call).
 const LOSS_MAX: u64 = 100;
@@ -146,13 +148,18 @@ pub async fn run(
     trace
 }
 
-/// A member of the run that is not a voter of the leader's membership, if any (`None` also
-/// when no member leads: callers look for a leader first).
+/// A member of the run that is not a voter of the leader's membership, if any: a learner
+/// first (a removal cut short leaves one, and only one learner may be added), else one that is
+/// not a member. `None` also when no member leads: callers look for a leader first.
 fn not_voter(world: &World) -> Option<u64> {
     let leader = world.node(world.leader()?)?;
     let metrics = leader.raft().metrics().borrow().clone();
     let membership = metrics.membership_config.membership();
-    (1..=world.members).find(|&id| !membership.voter_ids().any(|v| v == id))
+    let voter = |id: u64| membership.voter_ids().any(|v| v == id);
+    let learner = |id: u64| !voter(id) && membership.get_node(&id).is_some();
+    (1..=world.members)
+        .find(|&id| learner(id))
+        .or_else(|| (1..=world.members).find(|&id| !voter(id)))
 }
 
 /// One membership step: remove a random member if every member votes, else bring the one out
@@ -189,7 +196,7 @@ async fn restore(world: &World, id: u64) -> String {
     } else {
         MemberChange::Add {
             id,
-            node: Node::new(format!("node-{id}")),
+            node: node_of(id),
             learner: true,
         }
     };

@@ -21,6 +21,15 @@ use openraft::{Config, SnapshotPolicy};
 use super::net::Net;
 use crate::common;
 
+/// Member `id`'s node in the membership: started (named), as a server's member is once it
+/// published itself, so membership changes pass the started-members check.
+pub fn node_of(id: u64) -> Node {
+    Node {
+        name: format!("n{id}"),
+        ..Node::new(format!("node-{id}"))
+    }
+}
+
 /// Virtual time a restart waits for clients to let go of a killed member's handle.
 const RELEASE_WAIT: Duration = Duration::from_secs(30);
 
@@ -54,9 +63,7 @@ impl World {
         for id in 1..=members {
             world.start(id).await;
         }
-        let voters: BTreeMap<u64, Node> = (1..=members)
-            .map(|id| (id, Node::new(format!("node-{id}"))))
-            .collect();
+        let voters: BTreeMap<u64, Node> = (1..=members).map(|id| (id, node_of(id))).collect();
         world
             .node(1)
             .expect("member 1")

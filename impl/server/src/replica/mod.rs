@@ -265,6 +265,7 @@ fn replication_error(error: kvstore_raft::Error) -> EtcdError {
             MemberRefusal::NotLearner { .. } => EtcdError::MemberNotLearner,
             MemberRefusal::LearnerNotReady { .. } => EtcdError::LearnerNotReady,
             MemberRefusal::TooManyLearners => EtcdError::TooManyLearners,
+            MemberRefusal::NotEnoughStarted => EtcdError::NotEnoughStartedMembers,
             MemberRefusal::Invalid(what) => EtcdError::Invalid(what),
         },
         other => EtcdError::Replication(other.to_string()),
