@@ -21,6 +21,18 @@ use kvstore::{
 use crate::BenchResult;
 use crate::counting::{Counters, CountingVfs};
 
+/// Hands a looked-up value, if there is one, to `found`; whether there was: the end every
+/// adapter's [`Engine::get_with`] shares.
+pub fn found_value<V: AsRef<[u8]>>(value: Option<V>, found: &mut dyn FnMut(&[u8])) -> bool {
+    match value {
+        Some(value) => {
+            found(value.as_ref());
+            true
+        }
+        None => false,
+    }
+}
+
 /// Visits every `(key, value)` of `items` in order and counts them, stopping at the first error:
 /// the loop the peers' [`Engine::scan_prefix`] share.
 pub fn visit_all<K, V, E>(
@@ -169,11 +181,7 @@ impl Engine for KvstoreEngine {
     }
 
     fn get_with(&self, key: &[u8], found: &mut dyn FnMut(&[u8])) -> BenchResult<bool> {
-        let value = self.db.get(key)?;
-        if let Some(value) = &value {
-            found(value);
-        }
-        Ok(value.is_some())
+        Ok(found_value(self.db.get(key)?, found))
     }
 
     fn scan_prefix(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8])) -> BenchResult<u64> {

@@ -14,7 +14,7 @@ use fjall::{
 };
 
 use crate::BenchResult;
-use crate::engine::{Engine, SyncMode, TxnEngine, decode_counter, visit_all};
+use crate::engine::{Engine, SyncMode, TxnEngine, decode_counter, found_value, visit_all};
 
 pub struct FjallEngine {
     db: Database,
@@ -47,11 +47,7 @@ impl Engine for FjallEngine {
     }
 
     fn get_with(&self, key: &[u8], found: &mut dyn FnMut(&[u8])) -> BenchResult<bool> {
-        let value = self.keyspace.get(key)?;
-        if let Some(value) = &value {
-            found(value);
-        }
-        Ok(value.is_some())
+        Ok(found_value(self.keyspace.get(key)?, found))
     }
 
     fn scan_prefix(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8])) -> BenchResult<u64> {

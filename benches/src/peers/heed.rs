@@ -9,7 +9,7 @@ use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions};
 
 use crate::BenchResult;
-use crate::engine::{Engine, SyncMode, visit_all};
+use crate::engine::{Engine, SyncMode, found_value, visit_all};
 
 /// LMDB maps the whole file: room for 1M 256-byte values several times over.
 const MAP_SIZE_BYTES: usize = 16 << 30;
@@ -59,11 +59,7 @@ impl Engine for HeedEngine {
 
     fn get_with(&self, key: &[u8], found: &mut dyn FnMut(&[u8])) -> BenchResult<bool> {
         let rtxn = self.env.read_txn()?;
-        let value = self.db.get(&rtxn, key)?;
-        if let Some(value) = value {
-            found(value);
-        }
-        Ok(value.is_some())
+        Ok(found_value(self.db.get(&rtxn, key)?, found))
     }
 
     fn scan_prefix(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8])) -> BenchResult<u64> {

@@ -7,7 +7,7 @@ use std::path::Path;
 use redb::{AccessGuard, Database, Durability, ReadableDatabase, StorageError, TableDefinition};
 
 use crate::BenchResult;
-use crate::engine::{Engine, SyncMode};
+use crate::engine::{Engine, SyncMode, found_value};
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("seed");
 
@@ -75,10 +75,7 @@ impl Engine for RedbEngine {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(TABLE)?;
         let value = table.get(key)?;
-        if let Some(value) = &value {
-            found(value.value());
-        }
-        Ok(value.is_some())
+        Ok(found_value(value.as_ref().map(|v| v.value()), found))
     }
 
     fn scan_from(

@@ -17,7 +17,7 @@ use rocksdb::{
 };
 
 use crate::BenchResult;
-use crate::engine::{Engine, SyncMode, TxnEngine, decode_counter, visit_all};
+use crate::engine::{Engine, SyncMode, TxnEngine, decode_counter, found_value, visit_all};
 
 /// The bloom filter's bits per key: kvstore's default (`Options::bloom_bits_per_key`).
 const BLOOM_BITS_PER_KEY: f64 = 10.0;
@@ -62,11 +62,7 @@ impl Engine for RocksdbEngine {
     }
 
     fn get_with(&self, key: &[u8], found: &mut dyn FnMut(&[u8])) -> BenchResult<bool> {
-        let value = self.db.get_pinned(key)?;
-        if let Some(value) = &value {
-            found(value);
-        }
-        Ok(value.is_some())
+        Ok(found_value(self.db.get_pinned(key)?, found))
     }
 
     fn scan_from(

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::BenchResult;
-use crate::engine::{Engine, SyncMode, visit_all};
+use crate::engine::{Engine, SyncMode, found_value, visit_all};
 
 pub struct SledEngine {
     db: sled::Db,
@@ -37,11 +37,7 @@ impl Engine for SledEngine {
     }
 
     fn get_with(&self, key: &[u8], found: &mut dyn FnMut(&[u8])) -> BenchResult<bool> {
-        let value = self.db.get(key)?;
-        if let Some(value) = &value {
-            found(value);
-        }
-        Ok(value.is_some())
+        Ok(found_value(self.db.get(key)?, found))
     }
 
     fn scan_prefix(&self, prefix: &[u8], visit: &mut dyn FnMut(&[u8], &[u8])) -> BenchResult<u64> {
