@@ -7,8 +7,8 @@
 //! its JSON gateway, `/health`, `/version` and `/metrics` on one port, in plain text or over
 //! TLS (mutual TLS with `--tls-ca`), over the database (crate `kvstore-server`) until SIGTERM
 //! or Ctrl-C (with `--initial-cluster`, as a member of a raft cluster: crate `kvstore-raft`,
-//! peers on `--listen-peer`, over TLS with `--peer-cert-file`), then ends every stream, lets the calls in flight finish and
-//! closes the database. Logs go to stderr through `tracing`: as text, or with `--log-format json` one JSON object a
+//! peers on `--listen-peer`, over TLS with `--peer-cert-file`), then ends every stream, lets
+//! the calls in flight finish and closes the database. Logs go to stderr through `tracing`: as text, or with `--log-format json` one JSON object a
 //! line (tracing-subscriber's JSON formatter: `timestamp`, `level`, `fields` with `message`,
 //! `target`); filtered by `--log-level` (an `EnvFilter` directive such as `debug` or
 //! `info,kvstore_server=debug`), else `RUST_LOG`, else `info`. Exit code 0 after a clean

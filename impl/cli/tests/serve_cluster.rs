@@ -305,6 +305,50 @@ fn members_talk_over_mutual_tls_and_their_peer_ports_take_no_other_client() {
 }
 
 #[test]
+fn serve_refuses_unusable_peer_tls_files() {
+    let certs = cluster::certs::Certs::new();
+    let not_a_ca = certs.dir.path().join("not-a-ca.pem");
+    std::fs::write(&not_a_ca, "no certificate here\n").expect("write");
+    let not_a_ca = not_a_ca.display().to_string();
+    let cases = [
+        // The certificate given as its own key.
+        (
+            ("peer.pem", certs.path("peer.pem"), certs.path("ca.pem")),
+            "the peer TLS files make no usable client",
+        ),
+        // A CA bundle without a certificate: it would verify no peer.
+        (
+            ("peer.pem", certs.path("peer-key.pem"), not_a_ca),
+            "cannot read the TLS peer CA",
+        ),
+    ];
+    for ((cert, key, ca), says) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Within 20 s: a server that took the files would serve until killed (exit 124).
+        let out = Command::new("timeout")
+            .arg("20")
+            .arg(env!("CARGO_BIN_EXE_kvstore"))
+            .arg("--db")
+            .arg(dir.path().join("db"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--name", "n1"])
+            .args([
+                "--initial-cluster",
+                "n1=https://127.0.0.1:1",
+                "--listen-peer",
+            ])
+            .arg("127.0.0.1:0")
+            .arg("--peer-cert-file")
+            .arg(certs.path(cert))
+            .args(["--peer-key-file", &key, "--peer-trusted-ca-file", &ca])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{says}: {stderr}");
+        assert!(stderr.contains(says), "{says}: {stderr}");
+    }
+}
+
+#[test]
 fn serve_refuses_a_bad_initial_cluster() {
     let dir = tempfile::tempdir().expect("tempdir");
     let serve = |args: &[&str]| {

@@ -38,7 +38,7 @@ pub enum ServeError {
     /// A TLS certificate or key file could not be read or holds nothing usable.
     #[error("cannot read the TLS {what} from {}: {source}", path.display())]
     TlsFile {
-        /// Which file: `certificate`, `private key` or `client CA`.
+        /// Which file: `certificate`, `private key`, `client CA` or `peer CA`.
         what: &'static str,
         /// The file.
         path: PathBuf,
@@ -56,7 +56,7 @@ pub enum ServeError {
     /// The peer TLS files make no usable client (a key that does not match the certificate,
     /// a CA bundle with no certificate).
     #[error("the peer TLS files make no usable client: {0}")]
-    PeerTls(#[source] tonic::transport::Error),
+    PeerTls(String),
     /// The gRPC transport failed while serving.
     #[error("serving gRPC failed: {0}")]
     Transport(#[from] tonic::transport::Error),

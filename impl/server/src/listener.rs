@@ -147,7 +147,7 @@ pub(crate) fn tls_acceptor(config: &TlsConfig) -> Result<TlsAcceptor, ServeError
 }
 
 /// The certificates of the PEM file at `path` (at least one).
-fn read_certificates(
+pub(crate) fn read_certificates(
     path: &Path,
     what: &'static str,
 ) -> Result<Vec<CertificateDer<'static>>, ServeError> {

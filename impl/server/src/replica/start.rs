@@ -106,8 +106,10 @@ impl PeerTlsConfig {
     }
 
     /// What this member's calls to the others use; refused here, not at the first call, if
-    /// the files do not make a usable client.
+    /// the files do not make a usable client (the CA bundle must hold a certificate: tonic
+    /// would take an empty one, and then verify nobody).
     fn client(&self) -> Result<ClientTlsConfig, ServeError> {
+        listener::read_certificates(&self.trusted_ca, "peer CA")?;
         let read = |what: &'static str, path: &PathBuf| {
             std::fs::read(path).map_err(|source| ServeError::TlsFile {
                 what,
@@ -123,9 +125,22 @@ impl PeerTlsConfig {
             ));
         Endpoint::from_static("https://127.0.0.1")
             .tls_config(tls.clone())
-            .map_err(ServeError::PeerTls)?;
+            .map_err(|e| ServeError::PeerTls(error_chain(&e)))?;
         Ok(tls)
     }
+}
+
+/// `error` and its sources, `: `-separated (tonic's transport error says only "transport
+/// error"; its source says what was wrong).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// What a member publishes about itself (see the module doc).
