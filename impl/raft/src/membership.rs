@@ -12,7 +12,7 @@
 //!   [`MEMBERS_MAX`] nodes, so every reader can decode what was written.
 //! - A change of the voters leaves a quorum of started voters (those that published a name),
 //!   counting an added voter as not started and a promoted learner as started (etcd's strict
-//!   reconfiguration check, [`enough_started`]); a single started voter may add a second.
+//!   reconfiguration check); a single started voter may add a second.
 //! - A change is answered once the entry holding it is committed, and (relayed) once this
 //!   member applied it, unless the change removes this member (which may never see the entry).
 
