@@ -92,8 +92,7 @@ impl Cluster {
     pub fn join(&mut self, name: &str, via: usize, learner: bool) -> usize {
         let peer_port = free_port();
         let tls = self.peer_tls.is_some();
-        let scheme = if tls { "https" } else { "http" };
-        let peer_url = format!("{scheme}://127.0.0.1:{peer_port}");
+        let peer_url = peer_url(tls, peer_port);
         let mut args = vec!["member", "add", name, "--peer-urls", &peer_url];
         if learner {
             args.push("--learner");
@@ -288,9 +287,14 @@ impl Member {
 
     /// The URL its peers reach it at.
     pub fn peer_url(&self) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.peer_port)
+        peer_url(self.tls, self.peer_port)
     }
+}
+
+/// The peer URL of a member on loopback port `port` (`https://` under peer TLS).
+fn peer_url(tls: bool, port: u16) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://127.0.0.1:{port}")
 }
 
 impl Drop for Cluster {

@@ -55,6 +55,8 @@ pub type Client = PeerClient<InterceptedService<Channel, ClusterStamp>>;
 #[derive(Clone, Debug)]
 pub(crate) struct Channels {
     access: Arc<PeerAccess>,
+    /// The stamp of `access.cluster_id`, made once.
+    stamp: ClusterStamp,
     by_addr: Arc<Mutex<BTreeMap<String, Channel>>>,
 }
 
@@ -99,9 +101,10 @@ pub enum CallError {
 impl CallError {
     /// Whether the target cannot be reached at all (an unusable address, no connection, or a
     /// member of another cluster that refuses the call), which openraft answers by backing
-    /// off; anything else (a timeout, a bad reply, another status) is retried at once. A timeout must not back off: openraft bounds `AppendEntries` by the
-    /// heartbeat interval, and a backoff after one slow call would silence the heartbeats long
-    /// enough for the follower to start an election.
+    /// off; anything else (a timeout, a bad reply, another status) is retried at once. A
+    /// timeout must not back off: openraft bounds `AppendEntries` by the heartbeat interval,
+    /// and a backoff after one slow call would silence the heartbeats long enough for the
+    /// follower to start an election.
     fn is_unreachable(&self) -> bool {
         match self {
             CallError::BadAddress { .. } => true,
@@ -134,6 +137,7 @@ impl Channels {
     /// No channel yet; calls will go as `access` says.
     pub(crate) fn new(access: PeerAccess) -> Channels {
         Channels {
+            stamp: ClusterStamp::new(access.cluster_id),
             access: Arc::new(access),
             by_addr: Arc::default(),
         }
@@ -169,8 +173,7 @@ impl Channels {
                 channel
             }
         };
-        let stamp = ClusterStamp::new(self.access.cluster_id);
-        Ok(PeerClient::with_interceptor(channel, stamp)
+        Ok(PeerClient::with_interceptor(channel, self.stamp.clone())
             .max_decoding_message_size(PEER_MESSAGE_LEN_MAX)
             .max_encoding_message_size(PEER_MESSAGE_LEN_MAX))
     }

@@ -20,6 +20,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use openraft::Snapshot;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::access::ClusterCheck;
@@ -37,7 +38,6 @@ use crate::format::peer_proto::{
     SnapshotChunk, SnapshotPart, VoteReply, VoteRequest,
 };
 use crate::node::RaftNode;
-use tonic::service::interceptor::InterceptedService;
 
 /// The peer service of one member.
 #[derive(Clone, Debug)]

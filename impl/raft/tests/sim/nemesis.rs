@@ -137,10 +137,10 @@ pub async fn run(
     let deadline = Instant::now() + RESTORE_WAIT;
     while Instant::now() < deadline {
         if world.leader().is_some() {
-            let Some(missing) = not_voter(&world) else {
+            let Some(step) = restoring_step(&world) else {
                 break;
             };
-            let what = restore(&world, missing).await;
+            let what = change(&world, step).await;
             trace.push(format!("{:>6} ms  {what}", origin.elapsed().as_millis()));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -148,18 +148,25 @@ pub async fn run(
     trace
 }
 
-/// A member of the run that is not a voter of the leader's membership, if any: a learner
-/// first (a removal cut short leaves one, and only one learner may be added), else one that is
-/// not a member. `None` also when no member leads: callers look for a leader first.
-fn not_voter(world: &World) -> Option<u64> {
+/// The next step bringing a member of the run back among the leader's voters, if one is out:
+/// a learner's promotion first (a removal cut short leaves one, and only one learner may be
+/// added), else a member added back as a learner. `None` also when no member leads: callers
+/// look for a leader first.
+fn restoring_step(world: &World) -> Option<MemberChange> {
     let leader = world.node(world.leader()?)?;
     let metrics = leader.raft().metrics().borrow().clone();
     let membership = metrics.membership_config.membership();
     let voter = |id: u64| membership.voter_ids().any(|v| v == id);
     let learner = |id: u64| !voter(id) && membership.get_node(&id).is_some();
-    (1..=world.members)
-        .find(|&id| learner(id))
-        .or_else(|| (1..=world.members).find(|&id| !voter(id)))
+    if let Some(id) = (1..=world.members).find(|&id| learner(id)) {
+        return Some(MemberChange::Promote { id });
+    }
+    let id = (1..=world.members).find(|&id| !voter(id))?;
+    Some(MemberChange::Add {
+        id,
+        node: node_of(id),
+        learner: true,
+    })
 }
 
 /// One membership step: remove a random member if every member votes, else bring the one out
@@ -168,39 +175,14 @@ async fn reconfigure(world: &World, rng: &mut Rng) -> String {
     if world.leader().is_none() {
         return "reconfigure: no leader".to_owned();
     }
-    match not_voter(world) {
-        Some(id) => restore(world, id).await,
+    match restoring_step(world) {
+        Some(step) => change(world, step).await,
         None => {
             let members: Vec<u64> = (1..=world.members).collect();
             let id = rng.pick(&members).unwrap_or(1);
             change(world, MemberChange::Remove { id }).await
         }
     }
-}
-
-/// The next step bringing member `id` back as a voter: added as a learner, or promoted.
-async fn restore(world: &World, id: u64) -> String {
-    let Some(leader) = world.leader().and_then(|l| world.node(l)) else {
-        return format!("restore {id}: no leader");
-    };
-    let is_learner = leader
-        .raft()
-        .metrics()
-        .borrow()
-        .membership_config
-        .membership()
-        .get_node(&id)
-        .is_some();
-    let step = if is_learner {
-        MemberChange::Promote { id }
-    } else {
-        MemberChange::Add {
-            id,
-            node: node_of(id),
-            learner: true,
-        }
-    };
-    change(world, step).await
 }
 
 /// Runs `step` on the leader, waiting at most [`CHANGE_WAIT`]; what happened, for the trace.
